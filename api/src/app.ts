@@ -1,0 +1,49 @@
+/**
+ * The API as a Fastify plugin: it never listens (server.ts does). Tests, `npm run openapi` and
+ * production all build it through buildApp() with the same server options.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Config } from '@meteorites/shared/config';
+import configPlugin from './plugins/config.ts';
+import redisPlugin from './plugins/redis.ts';
+import errorsPlugin from './plugins/errors.ts';
+import swaggerPlugin from './plugins/swagger.ts';
+import healthRoutes from './routes/health.ts';
+
+export interface AppOptions {
+  config: Config;
+  /** false builds the app without connecting to Redis (OpenAPI generation). */
+  connectRedis?: boolean;
+}
+
+export function serverOptions(config: Config): FastifyServerOptions {
+  return {
+    logger: { level: config.LOG_LEVEL },
+    bodyLimit: config.BODY_LIMIT_MB * 1024 * 1024,
+    // Long-polls (GET /jobs/{id}?wait=30) must outlive the default request timeout.
+    requestTimeout: 0,
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+    routerOptions: { ignoreTrailingSlash: true },
+  };
+}
+
+export default async function app(fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+  await fastify.register(configPlugin, { config: opts.config });
+  await fastify.register(errorsPlugin);
+  await fastify.register(redisPlugin, { connect: opts.connectRedis });
+  await fastify.register(swaggerPlugin);
+
+  await fastify.register(healthRoutes);
+}
+
+export async function buildApp(opts: AppOptions) {
+  const fastify = Fastify(serverOptions(opts.config)).withTypeProvider<TypeBoxTypeProvider>();
+  // fp() so the decorators (redis, config, swagger) are visible on the instance tests hold.
+  await fastify.register(fp(app, { name: 'app' }), opts);
+  await fastify.ready();
+  return fastify;
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>;

@@ -1,0 +1,40 @@
+/**
+ * The API's Redis client. Connects when the app is built (failing fast with a clear error when
+ * Redis is unreachable) unless `connect: false`, which `npm run openapi` uses: building the
+ * OpenAPI document needs routes, not a database.
+ */
+import fp from 'fastify-plugin';
+import { createClient } from 'redis';
+import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    redis: Redis;
+  }
+}
+
+export interface RedisPluginOptions {
+  connect?: boolean;
+}
+
+export default fp<RedisPluginOptions>(
+  async (app, opts) => {
+    if (opts.connect === false) {
+      // A client that never connects: any command fails as "client is closed".
+      app.decorate('redis', createClient() as unknown as Redis);
+      return;
+    }
+    const url = app.config.REDIS_URL;
+    if (!url) throw new Error('REDIS_URL is not set: the API needs a Redis (npm start runs one for you)');
+    const client = await connectRedis(url, {
+      connectTimeoutMs: app.config.REDIS_CONNECT_TIMEOUT_MS,
+      name: 'api',
+      onError: (err) => app.log.warn({ err: err.message }, 'redis connection error'),
+    });
+    app.decorate('redis', client);
+    app.addHook('onClose', async () => {
+      await closeRedis(client);
+    });
+  },
+  { name: 'redis', dependencies: ['config'], fastify: '5.x' },
+);

@@ -1,0 +1,37 @@
+import fp from 'fastify-plugin';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { DatasetSummary, ErrorBody, Job, Meteorite } from '@meteorites/shared/schemas';
+
+export const OPENAPI_INFO = {
+  title: 'Meteorite analysis service',
+  description:
+    'Load the Meteorite Landings dataset into Redis, browse it, and run analyses as jobs on a Redis-native queue. ' +
+    'Errors are `{"error": {"code", "message", ...}}`.',
+  version: '0.1.0',
+};
+
+export default fp(
+  async (app) => {
+    for (const schema of [ErrorBody, Meteorite, DatasetSummary, Job]) app.addSchema(schema);
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: OPENAPI_INFO,
+        tags: [
+          { name: 'service', description: 'Liveness, readiness and metrics' },
+          { name: 'data', description: 'The loaded dataset' },
+          { name: 'meteorites', description: 'Browse and filter landings' },
+          { name: 'jobs', description: 'Analyses run as jobs' },
+          { name: 'results', description: 'Results and charts of finished jobs' },
+        ],
+      },
+      refResolver: {
+        buildLocalReference: (json, _baseUri, _fragment, i) => (json.$id as string | undefined) ?? `def-${i}`,
+      },
+    });
+    await app.register(swaggerUi, { routePrefix: '/docs' });
+    app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  },
+  { name: 'swagger', fastify: '5.x' },
+);

@@ -1,0 +1,18 @@
+/**
+ * Runs the API against REDIS_URL: listens, and on SIGINT/SIGTERM stops accepting, lets in-flight
+ * requests finish, closes Redis, then exits.
+ */
+import closeWithGrace from 'close-with-grace';
+import { loadConfig } from '@meteorites/shared/config';
+import { buildApp } from './app.ts';
+
+const config = loadConfig();
+const app = await buildApp({ config });
+
+closeWithGrace({ delay: 10_000, logger: false }, async ({ signal, err }) => {
+  if (err) app.log.error({ err }, 'closing after an error');
+  else app.log.info({ signal }, 'closing');
+  await app.close();
+});
+
+await app.listen({ host: config.HOST, port: config.PORT });

@@ -1,0 +1,62 @@
+/**
+ * The one configuration schema for every process (api, worker, start, CLI).
+ * Nothing else in the project reads process.env: everything goes through loadConfig().
+ */
+import Type, { type Static } from 'typebox';
+import Value from 'typebox/value';
+
+const Int = (min: number, max: number, dflt: number, description: string) =>
+  Type.Integer({ minimum: min, maximum: max, default: dflt, description });
+
+export const ConfigSchema = Type.Object({
+  REDIS_URL: Type.Optional(
+    Type.String({
+      pattern: '^rediss?://',
+      description:
+        'Redis to use (redis:// or rediss:// for TLS, password as redis://:secret@host:6379). Unset: `npm start` runs its own redis-server.',
+    }),
+  ),
+  HOST: Type.String({ default: '127.0.0.1', description: 'Address the API listens on (0.0.0.0 in containers).' }),
+  PORT: Int(0, 65535, 3000, 'Port the API listens on.'),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info', description: 'Log level of every process.' },
+  ),
+  BODY_LIMIT_MB: Int(1, 4096, 64, 'Largest request body the API accepts, in MiB (POST /data).'),
+  REDIS_CONNECT_TIMEOUT_MS: Int(100, 600_000, 5000, 'How long a process waits for Redis at start before it gives up.'),
+  WORKER_CONCURRENCY: Int(1, 256, 2, 'Jobs one worker process runs at once.'),
+  JOB_LEASE_MS: Int(1000, 3_600_000, 30_000, 'A running job whose lease is not renewed within this time is taken back.'),
+  JOB_TIMEOUT_MS: Int(1000, 86_400_000, 300_000, 'A job running longer than this fails with a timeout.'),
+  JOB_MAX_ATTEMPTS: Int(1, 100, 3, 'Times a job is started before it fails for good ("worker lost").'),
+  JOB_RECOVERY_INTERVAL_MS: Int(100, 600_000, 5000, 'How often workers look for jobs whose lease expired.'),
+  WORKER_SHUTDOWN_GRACE_MS: Int(0, 600_000, 10_000, 'On SIGTERM, how long running jobs may take to finish before they are put back.'),
+  RESULT_TTL_SECONDS: Int(0, 31_536_000, 0, 'Finished jobs, results and charts expire after this many seconds (0: kept).'),
+  DATA_DIR: Type.String({ default: '.data', description: 'Where `npm start` keeps its own Redis data (AOF) when REDIS_URL is unset.' }),
+  REDIS_PORT: Int(0, 65535, 0, 'Port of the redis-server `npm start` runs when REDIS_URL is unset (0: a free port).'),
+  SAMPLE_DATA: Type.String({ default: 'data/sample.json', description: '`npm start` loads this file when the database is empty.' }),
+});
+
+export type Config = Static<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses settings from an environment; unknown variables are ignored, bad ones named. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const picked: Record<string, unknown> = {};
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') picked[key] = value;
+  }
+  const converted = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, picked));
+  const errors = [...Value.Errors(ConfigSchema, converted)];
+  if (errors.length > 0) {
+    const lines = errors.map((e) => {
+      const name = e.instancePath.replace(/^\//, '') || String((e.params as { requiredProperties?: string[] }).requiredProperties ?? '');
+      return `${name}=${JSON.stringify(env[name] ?? '')}: ${e.message}`;
+    });
+    throw new ConfigError(`invalid configuration: ${[...new Set(lines)].join('; ')}`);
+  }
+  return converted as Config;
+}

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidIdError, isJobId, isMeteoriteId, keys } from './keys.ts';
+
+describe('keys', () => {
+  it('builds the DESIGN.md names', () => {
+    expect(keys.meteorite('1')).toBe('meteorite:1');
+    expect(keys.meteoriteIds).toBe('meteorites:ids');
+    expect(keys.dataset).toBe('dataset');
+    expect(keys.jobsQueue).toBe('jobs:queue');
+    const id = '0b6f3a36-5d2c-4c1e-9a43-1f2e3d4c5b6a';
+    expect(keys.job(id)).toBe(`job:${id}`);
+    expect(keys.result(id)).toBe(`result:${id}`);
+  });
+
+  it.each(['', '*', 'a?', '[1]', '1:2', '../1', '01', '-1', '1.5', 'é', '1'.repeat(16), '12 '])(
+    'refuses meteorite id %j',
+    (id) => {
+      expect(isMeteoriteId(id)).toBe(false);
+      expect(() => keys.meteorite(id)).toThrow(InvalidIdError);
+    },
+  );
+
+  it.each(['nope', '0B6F3A36-5D2C-4C1E-9A43-1F2E3D4C5B6A', '0b6f3a36-5d2c-4c1e-9a43-1f2e3d4c5b6a:x', '*', 'x'.repeat(10_000)])(
+    'refuses job id %j',
+    (id) => {
+      expect(isJobId(id)).toBe(false);
+      expect(() => keys.job(id)).toThrow(InvalidIdError);
+      expect(() => keys.result(id)).toThrow(InvalidIdError);
+    },
+  );
+
+  it('accepts random UUIDs', () => {
+    for (let i = 0; i < 100; i++) expect(isJobId(crypto.randomUUID())).toBe(true);
+  });
+});

@@ -1,0 +1,87 @@
+/**
+ * TypeBox schemas shared by the API (validation and OpenAPI), the worker and the tests.
+ * Analysis params and results live beside the analyses in shared/src/analyses/.
+ */
+import Type, { type Static } from 'typebox';
+import { JOB_ID_PATTERN, METEORITE_ID_PATTERN } from './keys.ts';
+
+export const MeteoriteId = Type.String({
+  pattern: METEORITE_ID_PATTERN,
+  description: 'A landing id: a non-negative integer of at most 15 digits.',
+  examples: ['1'],
+});
+
+export const JobId = Type.String({ pattern: JOB_ID_PATTERN, description: 'A job id (UUID).' });
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
+
+/** One landing as the API answers it: numbers are numbers, missing values are null. */
+export const Meteorite = Type.Object(
+  {
+    id: MeteoriteId,
+    name: Type.String(),
+    nametype: Nullable(Type.String()),
+    recclass: Nullable(Type.String()),
+    mass_g: Nullable(Type.Number({ minimum: 0 })),
+    fall: Nullable(Type.String()),
+    year: Nullable(Type.Integer()),
+    reclat: Nullable(Type.Number({ minimum: -90, maximum: 90 })),
+    reclong: Nullable(Type.Number({ minimum: -180, maximum: 180 })),
+  },
+  { $id: 'Meteorite', additionalProperties: false },
+);
+export type Meteorite = Static<typeof Meteorite>;
+
+export const DatasetState = Type.Union([Type.Literal('empty'), Type.Literal('loading'), Type.Literal('ready')]);
+export type DatasetState = Static<typeof DatasetState>;
+
+export const DatasetSummary = Type.Object(
+  {
+    version: Type.Integer({ minimum: 0, description: 'Increments on every load and delete.' }),
+    state: DatasetState,
+    records: Type.Integer({ minimum: 0 }),
+    loaded_at: Nullable(Type.String({ format: 'date-time' })),
+    source: Nullable(Type.String({ description: 'What was loaded: a file name, or the request content type.' })),
+  },
+  { $id: 'DatasetSummary' },
+);
+export type DatasetSummary = Static<typeof DatasetSummary>;
+
+export const JobStatus = Type.Union(
+  ['queued', 'running', 'finished', 'failed', 'cancelled'].map((s) => Type.Literal(s)),
+);
+export type JobStatus = 'queued' | 'running' | 'finished' | 'failed' | 'cancelled';
+export const ENDED_STATUSES: readonly JobStatus[] = ['finished', 'failed', 'cancelled'];
+
+export const Job = Type.Object(
+  {
+    id: JobId,
+    analysis: Type.String(),
+    params: Type.Record(Type.String(), Type.Unknown()),
+    status: JobStatus,
+    progress: Type.Number({ minimum: 0, maximum: 1 }),
+    attempts: Type.Integer({ minimum: 0 }),
+    dataset_version: Nullable(Type.Integer({ minimum: 0 })),
+    created_at: Type.String({ format: 'date-time' }),
+    started_at: Nullable(Type.String({ format: 'date-time' })),
+    finished_at: Nullable(Type.String({ format: 'date-time' })),
+    error: Nullable(Type.String()),
+  },
+  { $id: 'Job' },
+);
+export type Job = Omit<Static<typeof Job>, 'status'> & { status: JobStatus };
+
+/** Every error the API answers: `{"error": {"code", "message", ...}}`. */
+export const ErrorBody = Type.Object(
+  {
+    error: Type.Object(
+      {
+        code: Type.String({ description: 'A stable machine-readable code, e.g. `not_found`.' }),
+        message: Type.String(),
+      },
+      { additionalProperties: true },
+    ),
+  },
+  { $id: 'Error' },
+);
+export type ErrorBody = Static<typeof ErrorBody>;
