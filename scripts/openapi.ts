@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '@meteorites/shared/config';
 import { buildApp } from '@meteorites/api/app';
+import type {} from '@fastify/swagger';
 
 const target = fileURLToPath(new URL('../openapi.json', import.meta.url));
 

@@ -10,7 +10,14 @@ import configPlugin from './plugins/config.ts';
 import redisPlugin from './plugins/redis.ts';
 import errorsPlugin from './plugins/errors.ts';
 import swaggerPlugin from './plugins/swagger.ts';
+import snapshotPlugin from './plugins/snapshot.ts';
+import queuePlugin from './plugins/queue.ts';
 import healthRoutes from './routes/health.ts';
+import dataRoutes from './routes/data.ts';
+import meteoriteRoutes from './routes/meteorites.ts';
+import jobRoutes from './routes/jobs.ts';
+import resultRoutes from './routes/results.ts';
+import analysisRoutes from './routes/analyses.ts';
 
 export interface AppOptions {
   config: Config;
@@ -21,7 +28,8 @@ export interface AppOptions {
 export function serverOptions(config: Config): FastifyServerOptions {
   return {
     logger: { level: config.LOG_LEVEL },
-    bodyLimit: config.BODY_LIMIT_MB * 1024 * 1024,
+    // JSON bodies (jobs) are small; POST /data streams its body and enforces BODY_LIMIT_MB itself.
+    bodyLimit: 1024 * 1024,
     // Long-polls (GET /jobs/{id}?wait=30) must outlive the default request timeout.
     requestTimeout: 0,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
@@ -34,8 +42,15 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions): P
   await fastify.register(errorsPlugin);
   await fastify.register(redisPlugin, { connect: opts.connectRedis });
   await fastify.register(swaggerPlugin);
+  await fastify.register(snapshotPlugin);
+  await fastify.register(queuePlugin, { connect: opts.connectRedis });
 
   await fastify.register(healthRoutes);
+  await fastify.register(dataRoutes);
+  await fastify.register(meteoriteRoutes);
+  await fastify.register(jobRoutes);
+  await fastify.register(resultRoutes);
+  await fastify.register(analysisRoutes);
 }
 
 export async function buildApp(opts: AppOptions) {

@@ -2,6 +2,8 @@
  * Errors a route throws on purpose. The one error handler (plugins/errors.ts) turns each into
  * `{"error": {"code", "message", ...details}}` with its status.
  */
+import Type from 'typebox';
+
 export class ApiError extends Error {
   override name = 'ApiError';
   constructor(
@@ -22,3 +24,6 @@ export const badRequest = (message: string, details: Record<string, unknown> = {
 
 export const conflict = (code: string, message: string, details: Record<string, unknown> = {}) =>
   new ApiError(409, code, message, details);
+
+/** A response schema for an error status, with the description OpenAPI shows for it. */
+export const errorResponse = (description: string) => Type.Ref('Error', { description });

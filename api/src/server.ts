@@ -9,10 +9,12 @@ import { buildApp } from './app.ts';
 const config = loadConfig();
 const app = await buildApp({ config });
 
-closeWithGrace({ delay: 10_000, logger: false }, async ({ signal, err }) => {
+const grace = closeWithGrace({ delay: 10_000, logger: false }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'closing after an error');
-  else app.log.info({ signal }, 'closing');
+  else app.log.info({ signal: signal ?? 'parent exited' }, 'closing');
   await app.close();
 });
+// Started by `npm start` with an IPC channel: when that parent dies, close too.
+process.once('disconnect', () => grace.close());
 
 await app.listen({ host: config.HOST, port: config.PORT });

@@ -18,10 +18,10 @@ export const ConfigSchema = Type.Object({
   ),
   HOST: Type.String({ default: '127.0.0.1', description: 'Address the API listens on (0.0.0.0 in containers).' }),
   PORT: Int(0, 65535, 3000, 'Port the API listens on.'),
-  LOG_LEVEL: Type.Union(
-    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
-    { default: 'info', description: 'Log level of every process.' },
-  ),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+    default: 'info',
+    description: 'Log level of every process.',
+  }),
   BODY_LIMIT_MB: Int(1, 4096, 64, 'Largest request body the API accepts, in MiB (POST /data).'),
   REDIS_CONNECT_TIMEOUT_MS: Int(100, 600_000, 5000, 'How long a process waits for Redis at start before it gives up.'),
   WORKER_CONCURRENCY: Int(1, 256, 2, 'Jobs one worker process runs at once.'),
@@ -31,6 +31,11 @@ export const ConfigSchema = Type.Object({
   JOB_RECOVERY_INTERVAL_MS: Int(100, 600_000, 5000, 'How often workers look for jobs whose lease expired.'),
   WORKER_SHUTDOWN_GRACE_MS: Int(0, 600_000, 10_000, 'On SIGTERM, how long running jobs may take to finish before they are put back.'),
   RESULT_TTL_SECONDS: Int(0, 31_536_000, 0, 'Finished jobs, results and charts expire after this many seconds (0: kept).'),
+  JOB_RETRY_BACKOFF_MS: Int(10, 600_000, 1000, 'Delay before retrying a job after a transient (Redis) error; doubles with each attempt.'),
+  ENABLE_TEST_ANALYSES: Type.Boolean({
+    default: false,
+    description: 'For tests only: offers `test-sleep`, a slow analysis that sleeps in checkpointed steps. API and worker must agree.',
+  }),
   DATA_DIR: Type.String({ default: '.data', description: 'Where `npm start` keeps its own Redis data (AOF) when REDIS_URL is unset.' }),
   REDIS_PORT: Int(0, 65535, 0, 'Port of the redis-server `npm start` runs when REDIS_URL is unset (0: a free port).'),
   SAMPLE_DATA: Type.String({ default: 'data/sample.json', description: '`npm start` loads this file when the database is empty.' }),
@@ -54,9 +59,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (errors.length > 0) {
     const lines = errors.map((e) => {
       const name = e.instancePath.replace(/^\//, '') || String((e.params as { requiredProperties?: string[] }).requiredProperties ?? '');
-      return `${name}=${JSON.stringify(env[name] ?? '')}: ${e.message}`;
+      const allowed = (e.params as { allowedValues?: unknown[] }).allowedValues;
+      return `${name}=${JSON.stringify(env[name] ?? '')}: ${e.message}${Array.isArray(allowed) ? ` (${allowed.join(', ')})` : ''}`;
     });
     throw new ConfigError(`invalid configuration: ${[...new Set(lines)].join('; ')}`);
   }
   return converted as Config;
+}
+
+/**
+ * The environment for a child process (api, worker) started by `npm start`: the parent's
+ * environment with every setting made explicit, so parent and children agree.
+ */
+export function childEnv(config: Config, overrides: Partial<Record<keyof Config, string>> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const [key, value] of Object.entries(config)) if (value !== undefined) env[key] = String(value);
+  return { ...env, ...overrides };
 }

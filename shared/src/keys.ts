@@ -15,6 +15,9 @@ const jobIdRe = new RegExp(JOB_ID_PATTERN);
 /** Worker ids name a process' own processing list: letters, digits, dot, dash, underscore. */
 const workerIdRe = /^[A-Za-z0-9._-]{1,128}$/;
 
+/** Running jobs are indexed by their lease (`jobs:leases`), the other statuses by a set each. */
+const indexedStatusRe = /^(queued|finished|failed|cancelled)$/;
+
 export class InvalidIdError extends Error {
   override name = 'InvalidIdError';
   constructor(readonly kind: string, readonly id: string) {
@@ -30,6 +33,10 @@ function checked(kind: string, re: RegExp, id: string): string {
   return id;
 }
 
+/** The columns of a dataset snapshot, one key each. */
+export const SNAPSHOT_COLUMNS = ['meta', 'id', 'name', 'nametype', 'recclass', 'fall', 'mass', 'year', 'lat', 'lon'] as const;
+export type SnapshotColumn = (typeof SNAPSHOT_COLUMNS)[number];
+
 export const keys = {
   // ---- the dataset ----
   /** hash: one landing (`name id nametype recclass mass_g fall year reclat reclong`, absent = missing). */
@@ -38,17 +45,51 @@ export const keys = {
   meteoriteIds: 'meteorites:ids',
   /** hash: `version state records loaded_at source`. */
   dataset: 'dataset',
+  /** set: the ids of the load in progress; renamed over `meteorites:ids` once every record is written. */
+  meteoriteIdsNext: 'meteorites:ids:next',
+  /** string: the load lock, a random token (SET NX PX, renewed while a load or delete runs). */
+  datasetLock: 'dataset:lock',
+  /**
+   * string (binary): one column of the dataset snapshot written for `version` (numbers as
+   * little-endian typed arrays, texts as JSON; see snapshot.ts). Deleted when the version is replaced.
+   */
+  snapshot: (version: number, column: SnapshotColumn) => {
+    if (!Number.isSafeInteger(version) || version < 0) throw new InvalidIdError('dataset version', String(version));
+    if (!SNAPSHOT_COLUMNS.includes(column)) throw new InvalidIdError('snapshot column', String(column));
+    return `dataset:snapshot:${version}:${column}`;
+  },
+  /** SCAN pattern of every snapshot key, whatever its version. */
+  snapshotPattern: 'dataset:snapshot:*',
 
   // ---- jobs ----
-  /** hash: one job (see the Job schema). */
-  job: (id: string) => `job:${checked('job', jobIdRe, id)}`,
+  /** hash: one job (see the Job schema) plus the queue's own fields (`token seq worker cancel`). */
+  job: (id: string) => `${keyPrefixes.job}${checked('job', jobIdRe, id)}`,
   /** list: ids of queued jobs; the API pushes on the left, workers BLMOVE from the right. */
   jobsQueue: 'jobs:queue',
   /** string: a finished job's result as JSON. */
-  result: (id: string) => `result:${checked('job', jobIdRe, id)}`,
+  result: (id: string) => `${keyPrefixes.result}${checked('job', jobIdRe, id)}`,
   /** list: ids a worker has claimed and not yet finished (one list per worker process). */
-  processing: (workerId: string) => `jobs:processing:${checked('worker', workerIdRe, workerId)}`,
+  processing: (workerId: string) => `${keyPrefixes.processing}${checked('worker', workerIdRe, workerId)}`,
+  /** zset: running job ids, scored by their lease deadline (Redis server time, ms). */
+  jobsLeases: 'jobs:leases',
+  /** zset: queued job ids waiting out a retry backoff, scored by when they may run (server ms). */
+  jobsDelayed: 'jobs:delayed',
+  /** zset: every job id, scored by its enqueue sequence number (newest = highest). */
+  jobsAll: 'jobs:all',
+  /** zset: the job ids in one status but running, scored like `jobs:all`; moved in the same step as the status. */
+  jobsByStatus: (status: string) => `jobs:status:${checked('job status', indexedStatusRe, status)}`,
+  /** string: the enqueue sequence counter (INCR). */
+  jobsSeq: 'jobs:seq',
+  /** hash: `<analysis> <canonical params JSON>` -> `<dataset version>:<job id>`, for dedup. */
+  jobsDedup: 'jobs:dedup',
+  /** zset: live worker ids, scored by their heartbeat deadline (server ms). */
+  jobsWorkers: 'jobs:workers',
+  /** pub/sub channel: `<job id> <status>` whenever a job ends. */
+  jobEvents: 'jobs:events',
 } as const;
 
+/** Prefixes the queue's Lua scripts join to ids they read from lists and sets. */
+export const keyPrefixes = { job: 'job:', result: 'result:', processing: 'jobs:processing:' } as const;
+
 /** Every key pattern the project writes, for tests, backups and operators (SCAN MATCH). */
-export const keyPatterns = ['meteorite:*', 'meteorites:*', 'dataset', 'job:*', 'jobs:*', 'result:*'] as const;
+export const keyPatterns = ['meteorite:*', 'meteorites:*', 'dataset', 'dataset:*', 'job:*', 'jobs:*', 'result:*'] as const;

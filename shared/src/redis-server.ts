@@ -30,6 +30,8 @@ export interface RedisServerOptions {
   extraArgs?: string[];
   /** Where redis-server's own output goes; default: discarded. */
   stdio?: 'inherit' | 'ignore';
+  /** Own process group, so a terminal's Ctrl-C reaches only the parent, which stops children in order. */
+  detached?: boolean;
 }
 
 export async function freePort(): Promise<number> {
@@ -80,7 +82,10 @@ export class RedisServer {
       '--daemonize', 'no',
       ...(this.opts.extraArgs ?? []),
     ];
-    const child = spawn('redis-server', args, { stdio: ['ignore', this.opts.stdio ?? 'ignore', this.opts.stdio ?? 'ignore'] });
+    const child = spawn('redis-server', args, {
+      stdio: ['ignore', this.opts.stdio ?? 'ignore', this.opts.stdio ?? 'ignore'],
+      detached: this.opts.detached ?? false,
+    });
     this.#child = child;
     const failed = new Promise<never>((_, reject) => {
       child.once('error', (err: NodeJS.ErrnoException) =>

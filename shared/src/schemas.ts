@@ -47,10 +47,8 @@ export const DatasetSummary = Type.Object(
 );
 export type DatasetSummary = Static<typeof DatasetSummary>;
 
-export const JobStatus = Type.Union(
-  ['queued', 'running', 'finished', 'failed', 'cancelled'].map((s) => Type.Literal(s)),
-);
-export type JobStatus = 'queued' | 'running' | 'finished' | 'failed' | 'cancelled';
+export const JobStatus = Type.Enum(['queued', 'running', 'finished', 'failed', 'cancelled']);
+export type JobStatus = Static<typeof JobStatus>;
 export const ENDED_STATUSES: readonly JobStatus[] = ['finished', 'failed', 'cancelled'];
 
 export const Job = Type.Object(
@@ -60,16 +58,21 @@ export const Job = Type.Object(
     params: Type.Record(Type.String(), Type.Unknown()),
     status: JobStatus,
     progress: Type.Number({ minimum: 0, maximum: 1 }),
-    attempts: Type.Integer({ minimum: 0 }),
-    dataset_version: Nullable(Type.Integer({ minimum: 0 })),
+    attempts: Type.Integer({
+      minimum: 0,
+      description:
+        'Runs started. A run handed back by a worker shutting down gracefully, or deferred while the dataset loads, does not count.',
+    }),
+    dataset_version: Nullable(Type.Integer({ minimum: 0, description: 'The dataset version the job runs or ran on; null before it starts.' })),
     created_at: Type.String({ format: 'date-time' }),
     started_at: Nullable(Type.String({ format: 'date-time' })),
     finished_at: Nullable(Type.String({ format: 'date-time' })),
     error: Nullable(Type.String()),
+    cancel_requested: Type.Boolean({ description: 'DELETE asked a running job to stop; it ends `cancelled` at its next checkpoint.' }),
   },
   { $id: 'Job' },
 );
-export type Job = Omit<Static<typeof Job>, 'status'> & { status: JobStatus };
+export type Job = Static<typeof Job>;
 
 /** Every error the API answers: `{"error": {"code", "message", ...}}`. */
 export const ErrorBody = Type.Object(

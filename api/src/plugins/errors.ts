@@ -5,6 +5,10 @@
 import fp from 'fastify-plugin';
 import type { FastifyError } from 'fastify';
 import { InvalidIdError } from '@meteorites/shared/keys';
+import { DatasetFormatError, EmptyDatasetError } from '@meteorites/shared/dataset/index';
+import { DatasetBusyError } from '@meteorites/shared/store';
+import { DatasetNotReadyError } from '@meteorites/shared/snapshot';
+import { InvalidCursorError } from '@meteorites/shared/meteorites';
 import { ApiError } from '../errors.ts';
 
 const STATUS_CODES: Record<number, string> = {
@@ -22,6 +26,18 @@ const STATUS_CODES: Record<number, string> = {
   503: 'unavailable',
 };
 
+/**
+ * Errors of the shared modules that are the client's business, with their status and code. A
+ * load in progress is a 409 (the dataset's state, not the server, is in the way) with Retry-After.
+ */
+const DOMAIN_ERRORS: ReadonlyArray<[new (...args: never[]) => Error, number, string]> = [
+  [DatasetFormatError, 400, 'invalid_dataset'],
+  [EmptyDatasetError, 400, 'empty_dataset'],
+  [InvalidCursorError, 400, 'invalid_cursor'],
+  [DatasetBusyError, 409, 'dataset_busy'],
+  [DatasetNotReadyError, 409, 'dataset_loading'],
+];
+
 /** Errors that mean "Redis is not answering right now". */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
@@ -34,22 +50,29 @@ export function isRedisUnavailable(err: unknown): boolean {
     name === 'SocketClosedUnexpectedlyError' ||
     name === 'ConnectionTimeoutError' ||
     name === 'ReconnectStrategyError' ||
-    /The client is closed|client is offline|ECONNREFUSED|ECONNRESET|Socket closed unexpectedly|LOADING/i.test(msg)
+    /The client is closed|client is offline|ECONNREFUSED|ECONNRESET|Socket closed unexpectedly/i.test(msg) ||
+    msg.startsWith('LOADING ')
   );
 }
 
-function validationMessage(err: FastifyError): { message: string; field?: string } {
+/** `querystring.limit must be <= 1000`: the first failure, named by where it is in the request. */
+export function validationMessage(err: Pick<FastifyError, 'message' | 'validation' | 'validationContext'>): { message: string; field?: string } {
   const first = err.validation?.[0];
   if (!first) return { message: err.message };
   const where = err.validationContext ?? 'request';
   const params = first.params as Record<string, unknown>;
-  const path = first.instancePath.replace(/^\//, '').replace(/\//g, '.');
-  const field = path || (params.missingProperty as string | undefined) || (params.additionalProperty as string | undefined);
-  const label = field ? `${where}.${field}` : where;
+  const missing = params.missingProperty as string | undefined;
+  const extra = params.additionalProperty as string | undefined;
+  const name = [first.instancePath.replace(/^\//, '').replaceAll('/', '.'), missing ?? extra].filter(Boolean).join('.');
+  const field = name ? `${where}.${name}` : undefined;
+  // A union of literals fails once per branch: list what would have been accepted.
+  const allowed = err.validation!.filter((e) => e.keyword === 'const' && e.instancePath === first.instancePath).map((e) => e.params.allowedValue);
   let detail = first.message ?? 'is invalid';
-  if (params.additionalProperty) detail = `unknown field ${JSON.stringify(params.additionalProperty)}`;
-  if (Array.isArray(params.allowedValues)) detail += `: ${params.allowedValues.join(', ')}`;
-  return { message: `${label} ${detail}`, field: field ? `${where}.${field}` : undefined };
+  if (missing) detail = 'is required';
+  else if (extra) detail = 'is not a known field';
+  else if (allowed.length > 1) detail = `must be one of: ${allowed.join(', ')}`;
+  else if (Array.isArray(params.allowedValues)) detail += `: ${params.allowedValues.join(', ')}`;
+  return { message: `${field ?? where} ${detail}`, field };
 }
 
 export default fp(
@@ -57,6 +80,12 @@ export default fp(
     app.setErrorHandler((err: FastifyError, request, reply) => {
       if (err instanceof ApiError) {
         return reply.status(err.statusCode).send({ error: { code: err.code, message: err.message, ...err.details } });
+      }
+      const domain = DOMAIN_ERRORS.find(([cls]) => err instanceof cls);
+      if (domain) {
+        const [, status, code] = domain;
+        if (code === 'dataset_loading') reply.header('retry-after', '1');
+        return reply.status(status).send({ error: { code, message: err.message } });
       }
       if (err.validation) {
         const { message, field } = validationMessage(err);
@@ -75,8 +104,12 @@ export default fp(
         request.log.error({ err }, 'unhandled error');
         return reply.status(500).send({ error: { code: 'internal', message: 'internal server error' } });
       }
+      const message =
+        err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+          ? `unsupported Content-Type: ${request.headers['content-type']?.slice(0, 100) ?? '(none)'}`
+          : err.message;
       return reply.status(status).send({
-        error: { code: STATUS_CODES[status] ?? (err.code ? err.code.toLowerCase() : 'error'), message: err.message },
+        error: { code: STATUS_CODES[status] ?? (err.code ? err.code.toLowerCase() : 'error'), message },
       });
     });
 

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import type { FastifySchemaValidationError } from 'fastify';
+import { isRedisUnavailable, validationMessage } from './errors.ts';
+
+const failure = (instancePath: string, keyword: string, params: Record<string, unknown>, message?: string): FastifySchemaValidationError => ({
+  instancePath, keyword, params, message, schemaPath: '#',
+});
+
+describe('validationMessage', () => {
+  it('names the field and where it is', () => {
+    expect(validationMessage({ message: 'x', validationContext: 'querystring', validation: [failure('/limit', 'maximum', { limit: 1000 }, 'must be <= 1000')] }))
+      .toEqual({ message: 'querystring.limit must be <= 1000', field: 'querystring.limit' });
+  });
+
+  it('says a missing field is required and an unknown one is not known', () => {
+    expect(validationMessage({ message: 'x', validationContext: 'body', validation: [failure('/params', 'required', { missingProperty: 'n' }, "must have required property 'n'")] }))
+      .toEqual({ message: 'body.params.n is required', field: 'body.params.n' });
+    expect(validationMessage({ message: 'x', validationContext: 'querystring', validation: [failure('', 'additionalProperties', { additionalProperty: 'colour' }, 'must NOT have additional properties')] }))
+      .toEqual({ message: 'querystring.colour is not a known field', field: 'querystring.colour' });
+  });
+
+  it('lists the accepted values of an enum and of a union of literals', () => {
+    expect(validationMessage({ message: 'x', validationContext: 'querystring', validation: [failure('/bin', 'enum', { allowedValues: [1, 10, 100] }, 'must be equal to one of the allowed values')] }).message)
+      .toBe('querystring.bin must be equal to one of the allowed values: 1, 10, 100');
+    const union = ['a', 'b'].map((v) => failure('/status', 'const', { allowedValue: v }, 'must be equal to constant'));
+    expect(validationMessage({ message: 'x', validationContext: 'querystring', validation: [...union, failure('/status', 'anyOf', {}, 'must match a schema in anyOf')] }).message)
+      .toBe('querystring.status must be one of: a, b');
+  });
+
+  it('falls back to the whole part, then to the error message', () => {
+    expect(validationMessage({ message: 'x', validationContext: 'body', validation: [failure('', 'type', { type: 'object' }, 'must be object')] }))
+      .toEqual({ message: 'body must be object', field: undefined });
+    expect(validationMessage({ message: 'plain', validation: undefined })).toEqual({ message: 'plain' });
+  });
+});
+
+describe('isRedisUnavailable', () => {
+  it('recognises connection failures and Redis still loading its data, nothing else', () => {
+    expect(isRedisUnavailable(Object.assign(new Error('The client is offline'), { name: 'ClientOfflineError' }))).toBe(true);
+    expect(isRedisUnavailable(new Error('connect ECONNREFUSED 127.0.0.1:6379'))).toBe(true);
+    expect(isRedisUnavailable(new Error('LOADING Redis is loading the dataset in memory'))).toBe(true);
+    expect(isRedisUnavailable(new Error('the dataset is loading; try again shortly'))).toBe(false);
+    expect(isRedisUnavailable(new Error('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
+    expect(isRedisUnavailable('ECONNREFUSED')).toBe(false);
+  });
+});

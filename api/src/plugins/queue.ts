@@ -1,0 +1,37 @@
+/**
+ * The job queue as the API sees it: `app.jobs` (the queue protocol on the API's connection),
+ * `app.jobEvents` (long-poll waiters, on a subscriber connection of its own) and `app.analyses`
+ * (what POST /jobs accepts). Without Redis (`npm run openapi`) there are no job events.
+ */
+import fp from 'fastify-plugin';
+import { closeRedis, connectRedis } from '@meteorites/shared/redis';
+import { catalog, JobEvents, JobQueue, type Catalog } from '@meteorites/shared/queue/index';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    jobs: JobQueue;
+    jobEvents: JobEvents | undefined;
+    analyses: Catalog;
+  }
+}
+
+export default fp<{ connect?: boolean }>(
+  async (app, opts) => {
+    app.decorate('jobs', new JobQueue(app.redis, { resultTtlSeconds: app.config.RESULT_TTL_SECONDS }));
+    app.decorate('analyses', catalog({ enableTestAnalyses: app.config.ENABLE_TEST_ANALYSES }));
+    if (opts.connect === false) {
+      app.decorate('jobEvents', undefined);
+      return;
+    }
+    const subscriber = await connectRedis(app.config.REDIS_URL!, {
+      connectTimeoutMs: app.config.REDIS_CONNECT_TIMEOUT_MS,
+      name: 'api:events',
+      onError: (err) => app.log.warn({ err: err.message }, 'redis subscriber connection error'),
+    });
+    app.decorate('jobEvents', await JobEvents.listen(subscriber));
+    app.addHook('onClose', async () => {
+      await closeRedis(subscriber);
+    });
+  },
+  { name: 'queue', dependencies: ['config', 'redis'], fastify: '5.x' },
+);

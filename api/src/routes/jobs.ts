@@ -1,0 +1,159 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { Job, JobId, JobStatus } from '@meteorites/shared/schemas';
+import { InvalidCursorError, InvalidParamsError, isEnded, UnknownAnalysisError } from '@meteorites/shared/queue/index';
+import { ApiError, conflict, notFound } from '../errors.ts';
+
+const Err = Type.Ref('Error');
+
+const JobRequest = Type.Object(
+  {
+    analysis: Type.String({ minLength: 1, maxLength: 100, description: 'An analysis name from GET /analyses.', examples: ['mass-by-class'] }),
+    params: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: "The analysis' parameters (see GET /analyses); omitted ones take their defaults.",
+        examples: [{ year_from: 1900 }],
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const JobCreated = Type.Object(
+  {
+    ...Job.properties,
+    deduplicated: Type.Boolean({
+      description: 'true (status 200): the same analysis with the same params on the same dataset version already had this job.',
+    }),
+  },
+  { description: 'The job; `Location: /jobs/{id}` names it.' },
+);
+
+const JobParams = Type.Object({ id: JobId });
+
+const JobList = Type.Object({
+  items: Type.Array(Type.Ref('Job')),
+  next_cursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as `cursor` for the next page; null on the last page.' }),
+});
+
+const jobs: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    '/jobs',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'Run an analysis as a job',
+        description:
+          'Validates the request and queues a job (202). The same analysis with the same params (defaults filled in) on the ' +
+          'same dataset version answers the existing job instead (200, `deduplicated: true`), unless that job failed or was cancelled.',
+        body: JobRequest,
+        response: { 200: JobCreated, 202: JobCreated, 400: Err, 503: Err },
+      },
+    },
+    async (request, reply) => {
+      let valid;
+      try {
+        valid = app.analyses.validate(request.body.analysis, request.body.params ?? {});
+      } catch (err) {
+        if (err instanceof UnknownAnalysisError) throw new ApiError(400, 'unknown_analysis', err.message);
+        if (err instanceof InvalidParamsError) throw new ApiError(400, 'invalid_params', err.message, { problems: err.problems });
+        throw err;
+      }
+      const { job, deduplicated } = await app.jobs.enqueue(valid.analysis.name, valid.params);
+      reply.header('location', `/jobs/${job.id}`).status(deduplicated ? 200 : 202);
+      return { ...job, deduplicated };
+    },
+  );
+
+  app.get(
+    '/jobs',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'List jobs, newest first',
+        querystring: Type.Object(
+          {
+            status: Type.Optional(JobStatus),
+            limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
+            cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'The previous page\'s `next_cursor`.' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: JobList, 400: Err, 503: Err },
+      },
+    },
+    async (request) => {
+      try {
+        return await app.jobs.list(request.query);
+      } catch (err) {
+        if (err instanceof InvalidCursorError) throw new ApiError(400, 'invalid_cursor', err.message);
+        throw err;
+      }
+    },
+  );
+
+  app.get(
+    '/jobs/:id',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'One job; `wait` long-polls until it ends',
+        description:
+          'With `wait` > 0 the answer comes as soon as the job ends (finished, failed or cancelled), or after `wait` seconds with the job as it is then.',
+        params: JobParams,
+        querystring: Type.Object(
+          { wait: Type.Number({ minimum: 0, maximum: 30, default: 0, description: 'Seconds to wait for the job to end (0..30).' }) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Ref('Job'), 400: Err, 404: Err, 503: Err },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const waitMs = Math.round(request.query.wait * 1000);
+      const events = app.jobEvents;
+      if (waitMs > 0 && events) {
+        // Registered before the read: an end announced after it cannot be missed.
+        const waiter = events.waiter(id);
+        const gone = () => waiter.dispose();
+        reply.raw.once('close', gone);
+        try {
+          const job = await app.jobs.get(id);
+          if (!job) throw notFound('job', { id });
+          if (isEnded(job.status)) return job;
+          await waiter.until(waitMs);
+        } finally {
+          waiter.dispose();
+          reply.raw.off('close', gone);
+        }
+      }
+      const job = await app.jobs.get(id);
+      if (!job) throw notFound('job', { id });
+      return job;
+    },
+  );
+
+  app.delete(
+    '/jobs/:id',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'Cancel a job that has not ended',
+        description:
+          'A queued job is cancelled at once and never runs (200). A running job is asked to stop (202, `cancel_requested: true`): ' +
+          'its worker stops at its next checkpoint and the job ends `cancelled`. A job that already ended is a 409 naming its status.',
+        params: JobParams,
+        response: { 200: Type.Ref('Job'), 202: Type.Ref('Job'), 400: Err, 404: Err, 409: Err, 503: Err },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const r = await app.jobs.cancel(id);
+      if (!r) throw notFound('job', { id });
+      if (r.outcome === 'ended') throw conflict('job_ended', `job ${id} already ended: ${r.job.status}`, { status: r.job.status });
+      return reply.status(r.outcome === 'cancelled' ? 200 : 202).send(r.job);
+    },
+  );
+};
+
+export default jobs;

@@ -1,0 +1,191 @@
+/**
+ * Load throughput, all against one Redis started here (AOF on, appendfsync everysec), in one run:
+ *   1. the project's loader: parse (streamed from the CSV file) + storeDataset, into an empty database;
+ *   2. the same loader replacing the loaded dataset (HSET over existing hashes, stale ones removed);
+ *   3. a naive loop awaiting one HSET per record (records parsed beforehand: parsing not counted);
+ *   4. `redis-benchmark -P 64`: HSET of a 9-field record, as many requests as records, random keys.
+ * The contenders take turns for ROUNDS rounds and each keeps its best round (the machine may be
+ * shared: a busy neighbour slows a round, never speeds one up). Besides wall-clock rates it
+ * records CPU time per record, of this process and of redis-server, which noise disturbs less.
+ * Also: parse-only speed of the CSV and the course JSON, and Redis `used_memory` per record
+ * after a load, with the column snapshot's share.
+ *
+ *   npx tsx bench/load.ts    (METEORITE_DATA_DIR: folder of Meteorite_Landings.csv/.json, default ../shared/data)
+ */
+import { execFileSync } from 'node:child_process';
+import { createReadStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connectRedis, closeRedis, type Redis } from '@meteorites/shared/redis';
+import { RedisServer } from '@meteorites/shared/redis-server';
+import { parseDataset, type InputFormat, type ParsedDataset } from '@meteorites/shared/dataset/index';
+import { storeDataset } from '@meteorites/shared/store';
+import { keys, SNAPSHOT_COLUMNS } from '@meteorites/shared/keys';
+import { fullDataset } from '@meteorites/test-utils/env';
+
+const ROUNDS = 3;
+const TARGETS = { vs_redis_benchmark: 0.5, vs_naive: 5 };
+
+interface Round {
+  records_per_s: number;
+  /** CPU microseconds per record: this process, and redis-server's main thread. */
+  node_cpu_us: number;
+  redis_cpu_us: number;
+}
+
+async function redisCpu(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  return Number(/used_cpu_user:([\d.]+)/.exec(info)![1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)![1]);
+}
+
+async function usedMemory(redis: Redis): Promise<number> {
+  return Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
+}
+
+async function measure(redis: Redis, records: number, fn: () => Promise<unknown>): Promise<Round> {
+  const redis0 = await redisCpu(redis);
+  const node0 = process.cpuUsage();
+  const t = performance.now();
+  await fn();
+  const seconds = (performance.now() - t) / 1000;
+  const node = process.cpuUsage(node0);
+  const redisSeconds = (await redisCpu(redis)) - redis0;
+  return {
+    records_per_s: Math.round(records / seconds),
+    node_cpu_us: Number(((node.user + node.system) / records).toFixed(2)),
+    redis_cpu_us: Number(((redisSeconds * 1e6) / records).toFixed(2)),
+  };
+}
+
+const best = (rounds: Round[]): Round => rounds.reduce((a, b) => (b.records_per_s > a.records_per_s ? b : a));
+
+function naiveFields(p: ParsedDataset, i: number): Record<string, string> {
+  const c = p.columns;
+  const h: Record<string, string> = { name: c.name[i]!, id: c.id[i]! };
+  if (c.nametype[i] != null) h.nametype = c.nametype[i]!;
+  if (c.recclass[i] != null) h.recclass = c.recclass[i]!;
+  if (!Number.isNaN(c.mass[i])) h.mass_g = String(c.mass[i]);
+  if (c.fall[i] != null) h.fall = c.fall[i]!;
+  if (!Number.isNaN(c.year[i])) h.year = String(c.year[i]);
+  if (!Number.isNaN(c.lat[i])) h.reclat = String(c.lat[i]);
+  if (!Number.isNaN(c.lon[i])) h.reclong = String(c.lon[i]);
+  return h;
+}
+
+function redisBenchmark(port: number, n: number): number {
+  const out = execFileSync(
+    'redis-benchmark',
+    ['-p', String(port), '-P', '64', '-n', String(n), '-r', String(n), '-q',
+      'HSET', 'meteorite:__rand_int__', 'name', 'Aachen', 'id', '1', 'nametype', 'Valid', 'recclass', 'L5',
+      'mass_g', '21', 'fall', 'Fell', 'year', '1880', 'reclat', '50.775', 'reclong', '6.08333'],
+    { encoding: 'utf8' },
+  );
+  const found = [...out.matchAll(/([\d.]+) requests per second/g)].at(-1);
+  if (!found) throw new Error(`no "requests per second" in redis-benchmark's output: ${out.slice(-300)}`);
+  return Number(found[1]);
+}
+
+async function main(): Promise<void> {
+  const files = fullDataset();
+  const dir = mkdtempSync(join(tmpdir(), 'bench-load-'));
+  const server = new RedisServer({ dataDir: dir, appendfsync: 'everysec' });
+  await server.start();
+  const redis = await connectRedis(server.url);
+  try {
+    const parse = (file: string, format: InputFormat) => parseDataset(createReadStream(file, { highWaterMark: 256 * 1024 }), format);
+    const load = async () => storeDataset(redis, await parse(files.csv, 'csv'), { source: 'bench' });
+    const parsed = await parse(files.csv, 'csv');
+    const n = parsed.columns.length;
+    console.log(`${n} records (${parsed.skipped.length} skipped) from ${files.csv}`);
+    console.log(`${ROUNDS} rounds, best kept; ${cpus().length} CPUs, load average ${loadavg()[0]!.toFixed(1)} at the start`);
+
+    const rounds = { loader: [] as Round[], loader_replace: [] as Round[], naive: [] as Round[], redis_benchmark: [] as Round[] };
+    for (let round = 0; round < ROUNDS; round++) {
+      await redis.flushAll();
+      rounds.loader.push(await measure(redis, n, load));
+      rounds.loader_replace.push(await measure(redis, n, load));
+      await redis.flushAll();
+      rounds.naive.push(
+        await measure(redis, n, async () => {
+          for (let i = 0; i < n; i++) await redis.hSet(keys.meteorite(parsed.columns.id[i]!), naiveFields(parsed, i));
+        }),
+      );
+      await redis.flushAll();
+      let rps = 0;
+      const r = await measure(redis, n, async () => {
+        rps = redisBenchmark(server.port, n);
+      });
+      // redis-benchmark's own count is the rate; its process start-up is not Redis' work.
+      rounds.redis_benchmark.push({ ...r, records_per_s: Math.round(rps), node_cpu_us: 0 });
+    }
+
+    const parseRates = {} as Record<InputFormat, Round & { mb_per_s: number }>;
+    for (const [format, file] of [['csv', files.csv], ['json', files.json]] as const) {
+      const runs: Round[] = [];
+      for (let i = 0; i < ROUNDS; i++) runs.push(await measure(redis, n, () => parse(file, format)));
+      const b = best(runs);
+      parseRates[format] = { ...b, redis_cpu_us: 0, mb_per_s: Number(((statSync(file).size / 1e6) * (b.records_per_s / n)).toFixed(1)) };
+    }
+
+    await redis.flushAll();
+    const empty = await usedMemory(redis);
+    const { version } = await load();
+    const loaded = await usedMemory(redis);
+    let snapshotBytes = 0;
+    for (const column of SNAPSHOT_COLUMNS) snapshotBytes += (await redis.memoryUsage(keys.snapshot(version, column))) ?? 0;
+    const memory = { bytes_per_record: Math.round((loaded - empty) / n), snapshot_bytes_per_record: Math.round(snapshotBytes / n) };
+
+    const top = {
+      loader: best(rounds.loader),
+      loader_replace: best(rounds.loader_replace),
+      naive: best(rounds.naive),
+      redis_benchmark: best(rounds.redis_benchmark),
+    };
+    const vsBench = top.loader.records_per_s / top.redis_benchmark.records_per_s;
+    const vsNaive = top.loader.records_per_s / top.naive.records_per_s;
+    const line = (name: string, r: Round) =>
+      `${name.padEnd(48)} ${String(r.records_per_s).padStart(9)} ${r.node_cpu_us ? r.node_cpu_us.toFixed(1).padStart(9) : '-'.padStart(9)} ${r.redis_cpu_us ? r.redis_cpu_us.toFixed(1).padStart(9) : '-'.padStart(9)}`;
+    console.log(`\n${'what'.padEnd(48)} ${'records/s'.padStart(9)} ${'node µs'.padStart(9)} ${'redis µs'.padStart(9)}   (CPU per record)`);
+    console.log(line('loader: parse CSV + store, empty database', top.loader));
+    console.log(line('loader: parse CSV + store, replacing', top.loader_replace));
+    console.log(line('naive: one awaited HSET per record', top.naive));
+    console.log(line('redis-benchmark -P 64 HSET (9 fields)', top.redis_benchmark));
+    console.log(line('parse only: CSV', parseRates.csv));
+    console.log(line('parse only: course JSON', parseRates.json));
+    console.log(`\nloader / redis-benchmark: ${vsBench.toFixed(2)} (target >= ${TARGETS.vs_redis_benchmark}) ${vsBench >= TARGETS.vs_redis_benchmark ? 'met' : 'NOT MET'}`);
+    console.log(`loader / naive:           ${vsNaive.toFixed(1)} (target >= ${TARGETS.vs_naive}) ${vsNaive >= TARGETS.vs_naive ? 'met' : 'NOT MET'}`);
+    console.log(`Redis used_memory per record: ${memory.bytes_per_record} B (the column snapshot: ${memory.snapshot_bytes_per_record} B of it)`);
+
+    mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
+    writeFileSync(
+      fileURLToPath(new URL('./results/load.json', import.meta.url)),
+      `${JSON.stringify(
+        {
+          benchmark: 'load',
+          date: new Date().toISOString(),
+          node: process.version,
+          redis: /redis_version:(\S+)/.exec(await redis.info('server'))?.[1],
+          cpus: cpus().length,
+          load_average: Number(loadavg()[0]!.toFixed(1)),
+          records: n,
+          best: top,
+          parse: parseRates,
+          ratios: { vs_redis_benchmark: Number(vsBench.toFixed(3)), vs_naive: Number(vsNaive.toFixed(2)) },
+          targets: TARGETS,
+          memory,
+          rounds,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    console.log('wrote bench/results/load.json');
+  } finally {
+    await closeRedis(redis);
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,212 @@
+/**
+ * 10,000 no-op jobs through this project's queue, Bee-Queue 2 and BullMQ 6 on one Redis (started
+ * here, AOF everysec), at concurrency 1 and 20, in the same run: enqueue rate (10,000 single adds
+ * issued at once; each client pipelines them) and processing rate (from the worker's start until
+ * the last job is recorded as finished). Leases are on everywhere: our JOB_LEASE_MS 30 s with
+ * recovery every 5 s, Bee-Queue's stall heartbeat with checkStalledJobs every 5 s, BullMQ's
+ * 30 s locks and stalled checks. Our queue runs through its real Worker with a no-op handler.
+ * The contenders take turns for three rounds and each figure is the best of its rounds, so a
+ * burst of load from elsewhere on the machine does not decide a ratio.
+ *
+ *   npx tsx bench/queue.ts
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import BeeQueue from 'bee-queue';
+import { Queue as BullQueue, Worker as BullWorker } from 'bullmq';
+import { Redis as IORedis } from 'ioredis';
+import { pino } from 'pino';
+import { loadConfig } from '@meteorites/shared/config';
+import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
+import { RedisServer } from '@meteorites/shared/redis-server';
+import { JobQueue } from '@meteorites/shared/queue/index';
+import { Worker } from '@meteorites/worker/worker';
+
+const JOBS = 10_000;
+const WARMUP_JOBS = 500;
+/** Rounds per concurrency, the contenders taking turns; each figure is the best of its rounds. */
+const ROUNDS = 3;
+const CONCURRENCIES = [1, 20];
+const TARGETS = { 'bee-queue': 1.2, bullmq: 1.5 } as const;
+
+interface Contender {
+  name: 'this queue' | 'bee-queue' | 'bullmq';
+  /** Adds n no-op jobs; resolves when all are stored. */
+  enqueue(n: number): Promise<void>;
+  /** Starts a worker at the given concurrency; resolves when n jobs are finished, after closing it. */
+  process(n: number, concurrency: number): Promise<void>;
+}
+
+function counter(n: number): { tick(): void; done: Promise<void> } {
+  let left = n;
+  let resolve!: () => void;
+  const done = new Promise<void>((r) => (resolve = r));
+  return {
+    tick() {
+      if (--left === 0) resolve();
+    },
+    done,
+  };
+}
+
+/**
+ * node-redis arms a 5 s AbortSignal timer per command by default, which fires even after the reply;
+ * the worker turns it off on its hot path, and so does this producer.
+ */
+const fast = (redis: Redis) => redis.withCommandOptions({ timeout: 0 }) as unknown as Redis;
+
+function ours(url: string): Contender {
+  const config = { ...loadConfig({ REDIS_URL: url }), LOG_LEVEL: 'silent' as const };
+  return {
+    name: 'this queue',
+    async enqueue(n) {
+      const redis = await connectRedis(url);
+      const q = new JobQueue(fast(redis));
+      const base = Date.now();
+      await Promise.all(Array.from({ length: n }, (_, i) => q.enqueue('noop', { i, base })));
+      await closeRedis(redis);
+    },
+    async process(n, concurrency) {
+      const c = counter(n);
+      const worker = new Worker({
+        config: { ...config, WORKER_CONCURRENCY: concurrency },
+        logger: pino({ level: 'silent' }),
+        handler: () => async () => ({ result: '{}', datasetVersion: 0 }),
+        onJobEnd: () => c.tick(),
+      });
+      await worker.start();
+      await c.done;
+      await worker.close();
+    },
+  };
+}
+
+function beeQueue(url: string): Contender {
+  const settings = { redis: { url }, getEvents: false };
+  return {
+    name: 'bee-queue',
+    async enqueue(n) {
+      const q = new BeeQueue('bench', { ...settings, isWorker: false });
+      await q.ready();
+      await Promise.all(Array.from({ length: n }, (_, i) => q.createJob({ i }).save()));
+      await q.close();
+    },
+    async process(n, concurrency) {
+      const q = new BeeQueue('bench', { ...settings, isWorker: true, stallInterval: 30_000 });
+      const c = counter(n);
+      q.on('succeeded', () => c.tick());
+      await q.ready();
+      void q.checkStalledJobs(5000);
+      q.process(concurrency, async () => ({}));
+      await c.done;
+      await q.close();
+    },
+  };
+}
+
+function bullmq(url: string): Contender {
+  return {
+    name: 'bullmq',
+    async enqueue(n) {
+      const connection = new IORedis(url, { maxRetriesPerRequest: null });
+      const q = new BullQueue('bench', { connection });
+      await Promise.all(Array.from({ length: n }, (_, i) => q.add('noop', { i })));
+      await q.close();
+      connection.disconnect();
+    },
+    async process(n, concurrency) {
+      const connection = new IORedis(url, { maxRetriesPerRequest: null });
+      const c = counter(n);
+      const worker = new BullWorker('bench', async () => ({}), { connection, concurrency, autorun: false });
+      worker.on('completed', () => c.tick());
+      await worker.waitUntilReady();
+      void worker.run();
+      await c.done;
+      await worker.close();
+      connection.disconnect();
+    },
+  };
+}
+
+interface Row {
+  queue: Contender['name'];
+  concurrency: number;
+  enqueue_per_s: number;
+  process_per_s: number;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-queue-'));
+  const server = new RedisServer({ dataDir: dir, appendfsync: 'everysec' });
+  await server.start();
+  const admin = await connectRedis(server.url);
+  const rows: Row[] = [];
+  const runs: (Row & { round: number })[] = [];
+  try {
+    const contenders = [ours(server.url), beeQueue(server.url), bullmq(server.url)];
+    console.log(`${JOBS} no-op jobs per run, Redis ${server.url} (AOF everysec), node ${process.version}, ${cpus().length} cpus`);
+    for (const c of contenders) {
+      await c.enqueue(WARMUP_JOBS);
+      await c.process(WARMUP_JOBS, 1);
+    }
+    for (const concurrency of CONCURRENCIES) {
+      const best = new Map<Contender['name'], Row>();
+      for (let round = 1; round <= ROUNDS; round++) {
+        for (const c of contenders) {
+          await admin.flushAll();
+          const t0 = performance.now();
+          await c.enqueue(JOBS);
+          const t1 = performance.now();
+          await c.process(JOBS, concurrency);
+          const t2 = performance.now();
+          const enqueue = Math.round(JOBS / ((t1 - t0) / 1000));
+          const process = Math.round(JOBS / ((t2 - t1) / 1000));
+          console.log(`  round ${round} ${c.name.padEnd(11)} c=${String(concurrency).padEnd(3)} enqueue ${enqueue}/s, process ${process}/s`);
+          runs.push({ round, queue: c.name, concurrency, enqueue_per_s: enqueue, process_per_s: process });
+          const prev = best.get(c.name);
+          best.set(c.name, {
+            queue: c.name,
+            concurrency,
+            enqueue_per_s: Math.max(enqueue, prev?.enqueue_per_s ?? 0),
+            process_per_s: Math.max(process, prev?.process_per_s ?? 0),
+          });
+        }
+      }
+      rows.push(...best.values());
+    }
+  } finally {
+    await closeRedis(admin);
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const ratios: Record<string, { enqueue: number; process: number; target: number; ok: boolean }> = {};
+  console.log(`\n${'queue'.padEnd(12)} ${'conc'.padStart(4)} ${'enqueue/s'.padStart(10)} ${'process/s'.padStart(10)}   ours ÷ it (process, enqueue)`);
+  for (const row of rows) {
+    const mine = rows.find((r) => r.queue === 'this queue' && r.concurrency === row.concurrency)!;
+    let note = '';
+    if (row.queue !== 'this queue') {
+      const target = TARGETS[row.queue];
+      const process = mine.process_per_s / row.process_per_s;
+      const enqueue = mine.enqueue_per_s / row.enqueue_per_s;
+      ratios[`${row.queue}@${row.concurrency}`] = { enqueue: round(enqueue), process: round(process), target, ok: process >= target };
+      note = `${process.toFixed(2)} (target >= ${target} ${process >= target ? 'OK' : 'BELOW TARGET'}), ${enqueue.toFixed(2)}`;
+    }
+    console.log(
+      `${row.queue.padEnd(12)} ${String(row.concurrency).padStart(4)} ${String(row.enqueue_per_s).padStart(10)} ${String(row.process_per_s).padStart(10)}   ${note}`,
+    );
+  }
+
+  mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
+  writeFileSync(
+    fileURLToPath(new URL('./results/queue.json', import.meta.url)),
+    `${JSON.stringify({ benchmark: 'queue', date: new Date().toISOString(), node: process.version, cpus: cpus().length, jobs: JOBS, rows, ratios, runs }, null, 2)}\n`,
+  );
+  console.log('wrote bench/results/queue.json');
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
+
+await main();

@@ -1,0 +1,37 @@
+/**
+ * Renders the chart of every analysis, run on the full dataset, to docs/charts/<analysis>.png
+ * (the images README.md shows).
+ *
+ *   npx tsx scripts/render-docs-charts.ts    (METEORITE_DATA_DIR: folder of Meteorite_Landings.csv, default ../shared/data)
+ */
+import { createReadStream, mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { analyses, validateJobRequest, type AnalysisResult } from '@meteorites/shared/analyses/index';
+import { renderChart } from '@meteorites/shared/charts/index';
+import { parseDataset } from '@meteorites/shared/dataset/index';
+import { fullDataset } from '@meteorites/test-utils/env';
+
+/** Defaults, except a finer grid: at 10° the map is a mosaic, at 2° it shows where the finds are. */
+const PARAMS: Record<string, Record<string, unknown>> = { 'geo-grid': { cell_deg: 2 } };
+
+/** Every analysis' result on the full dataset, in the registry's order. */
+export async function fullDatasetResults(): Promise<AnalysisResult[]> {
+  const { columns } = await parseDataset(createReadStream(fullDataset().csv), 'csv');
+  const ctx = { datasetVersion: 1, checkpoint: async () => {}, now: () => new Date() };
+  const results: AnalysisResult[] = [];
+  for (const name of analyses.keys()) {
+    const { analysis, params } = validateJobRequest(name, PARAMS[name] ?? {});
+    results.push(await analysis.run(columns, params, ctx));
+  }
+  return results;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const dir = fileURLToPath(new URL('../docs/charts/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  for (const result of await fullDatasetResults()) {
+    const chart = await renderChart(result);
+    writeFileSync(`${dir}${result.analysis}.png`, chart.png);
+    console.log(`docs/charts/${result.analysis}.png  ${chart.width}×${chart.height}  ${(chart.png.length / 1024).toFixed(0)} KiB`);
+  }
+}

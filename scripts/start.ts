@@ -1,0 +1,175 @@
+/**
+ * `npm start`: the whole service on one machine. Without REDIS_URL it runs its own redis-server
+ * (AOF on, data under DATA_DIR/redis), then the API and one worker as child processes, loads the
+ * sample dataset into a database that has never held one, and prints the URLs.
+ *
+ * Children live in their own process groups, so a terminal's Ctrl-C reaches only this process,
+ * which stops them in order: API and worker first (they finish in-flight work), Redis last (it
+ * flushes its AOF). Each child also exits when this process dies (its IPC channel closes).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { childEnv, loadConfig, type Config } from '@meteorites/shared/config';
+import { RedisServer, RedisServerNotFoundError } from '@meteorites/shared/redis-server';
+import { redactUrl } from '@meteorites/shared/redis';
+
+const say = (msg: string) => process.stdout.write(`[start] ${msg}\n`);
+
+class StartError extends Error {
+  override name = 'StartError';
+}
+
+interface Child {
+  name: string;
+  proc: ChildProcess;
+}
+
+function spawnChild(name: string, entry: string, env: NodeJS.ProcessEnv): Child {
+  const proc = spawn(process.execPath, ['--import', 'tsx', entry], {
+    env,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    detached: true,
+  });
+  return { name, proc };
+}
+
+/** A redis-server left running by a start that was killed would share our data directory: stop it first. */
+async function stopStaleRedis(pidFile: string): Promise<void> {
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  let cmdline = '';
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return; // not running (or not Linux: nothing more we can check safely)
+  }
+  if (!cmdline.includes('redis-server')) return;
+  say(`stopping a redis-server (pid ${pid}) left behind by an earlier start`);
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await sleep(100);
+}
+
+async function waitReady(base: string, children: Child[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const c of children) {
+      if (c.proc.exitCode !== null || c.proc.signalCode !== null) throw new StartError(`${c.name} exited during start`);
+    }
+    try {
+      const res = await fetch(`${base}/ready`, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(200);
+  }
+  throw new StartError(`the API did not become ready within ${timeoutMs / 1000} s`);
+}
+
+/** Loads the sample through the API itself, only into a database that has never held a dataset. */
+async function loadSampleIfEmpty(base: string, config: Config): Promise<void> {
+  const summary = (await (await fetch(`${base}/data/summary`)).json()) as { version: number; records: number };
+  if (summary.version > 0 || summary.records > 0) {
+    say(`dataset: ${summary.records} records (version ${summary.version})`);
+    return;
+  }
+  const file = resolve(config.SAMPLE_DATA);
+  if (!existsSync(file)) {
+    say(`the database is empty and the sample ${config.SAMPLE_DATA} is missing: load data with npm run load -- <file>`);
+    return;
+  }
+  const res = await fetch(`${base}/data`, {
+    method: 'POST',
+    headers: { 'content-type': file.endsWith('.csv') ? 'text/csv' : 'application/json', 'x-source': config.SAMPLE_DATA },
+    body: Readable.toWeb(createReadStream(file)) as ReadableStream,
+    duplex: 'half',
+  } as RequestInit);
+  const body = (await res.json()) as { records?: number; version?: number; error?: { message: string } };
+  if (!res.ok) throw new StartError(`loading the sample failed: ${body.error?.message ?? res.status}`);
+  say(`the database was empty: loaded ${body.records} sample records from ${config.SAMPLE_DATA} (version ${body.version})`);
+}
+
+async function stopChild(c: Child, graceMs: number): Promise<void> {
+  if (c.proc.exitCode !== null || c.proc.signalCode !== null) return;
+  const exited = once(c.proc, 'exit');
+  c.proc.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    say(`${c.name} did not stop within ${graceMs / 1000} s: killing it`);
+    c.proc.kill('SIGKILL');
+  }, graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  let redis: RedisServer | undefined;
+  let redisUrl = config.REDIS_URL;
+
+  if (!redisUrl) {
+    const dataDir = resolve(config.DATA_DIR, 'redis');
+    const pidFile = join(dataDir, 'redis-server.pid');
+    await stopStaleRedis(pidFile);
+    redis = new RedisServer({
+      dataDir,
+      port: config.REDIS_PORT,
+      detached: true,
+      extraArgs: ['--logfile', 'redis-server.log', '--pidfile', pidFile],
+    });
+    await redis.start();
+    redisUrl = redis.url;
+    say(`redis-server running on ${redisUrl} (AOF on, data in ${join(config.DATA_DIR, 'redis')})`);
+  } else {
+    say(`using Redis at ${redactUrl(redisUrl)}`);
+  }
+
+  const env = childEnv(config, { REDIS_URL: redisUrl });
+  const children = [spawnChild('api', 'api/src/server.ts', env), spawnChild('worker', 'worker/src/main.ts', env)];
+
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping: api and worker first, then Redis');
+    await Promise.all(children.map((c) => stopChild(c, config.WORKER_SHUTDOWN_GRACE_MS + 5000)));
+    if (redis) await redis.stop();
+    say('stopped');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+  for (const c of children) {
+    c.proc.on('exit', (code, signal) => {
+      if (stopping) return;
+      say(`${c.name} exited unexpectedly (code ${code}, signal ${signal})`);
+      void stop(1);
+    });
+  }
+
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
+  const base = `http://${host.includes(':') ? `[${host}]` : host}:${config.PORT}`;
+  try {
+    await waitReady(base, children, 60_000);
+    await loadSampleIfEmpty(base, config);
+  } catch (err) {
+    say((err as Error).message);
+    await stop(1);
+    return;
+  }
+  say('the service is up');
+  say(`  API      ${base}`);
+  say(`  Docs     ${base}/docs`);
+  say(`  OpenAPI  ${base}/openapi.json`);
+  say('press Ctrl-C to stop');
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof RedisServerNotFoundError) say(err.message);
+  else say(`could not start: ${(err as Error).message}`);
+  process.exit(1);
+});

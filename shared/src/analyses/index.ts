@@ -1,0 +1,91 @@
+/**
+ * The analyses the service offers: pure functions from the columnar dataset to a JSON result,
+ * and the one validation of job requests that the API (400s) and the queue (dedup) rely on.
+ */
+import type { TObject } from 'typebox';
+import Value from 'typebox/value';
+import { geoGrid } from './geo-grid.ts';
+import { massByClass, massByFall, massByYear } from './grouped.ts';
+import { heaviest } from './heaviest.ts';
+import type { Analysis } from './types.ts';
+
+export { AnalysisResult, Cell, Group, type AnalysisContext, type Analysis } from './types.ts';
+
+/** Every analysis by name, in the order GET /analyses lists them. */
+export const analyses: ReadonlyMap<string, Analysis> = new Map(
+  // Each takes its own params type; validateJobRequest guarantees a run only ever gets its own.
+  ([massByClass, massByYear, massByFall, heaviest, geoGrid] as unknown as Analysis[]).map((a) => [a.name, a]),
+);
+
+export class UnknownAnalysisError extends Error {
+  override name = 'UnknownAnalysisError';
+  constructor(
+    readonly analysis: string,
+    known: Iterable<string> = analyses.keys(),
+  ) {
+    super(`unknown analysis ${JSON.stringify(analysis)}; the analyses are ${[...known].join(', ')}`);
+  }
+}
+
+export class InvalidParamsError extends Error {
+  override name = 'InvalidParamsError';
+  constructor(readonly problems: string[]) {
+    super(`invalid params: ${problems.join('; ')}`);
+  }
+}
+
+const article = (type: string) => (/^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`);
+
+/** Schema errors as sentences naming the param ("params.n must be <= 1000"). */
+function schemaProblems(analysis: Analysis, schema: TObject, params: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  for (const error of Value.Errors(schema, params)) {
+    const name = error.instancePath.slice(1);
+    const value = params[name];
+    switch (error.keyword) {
+      case 'additionalProperties':
+        for (const extra of (error.params as { additionalProperties: string[] }).additionalProperties) {
+          problems.push(`params.${extra} is not a parameter of ${analysis.name} (its parameters: ${Object.keys(schema.properties).join(', ')})`);
+        }
+        break;
+      case 'boolean': // the per-property twin of additionalProperties, reported above
+        break;
+      case 'enum':
+        problems.push(`params.${name} must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`);
+        break;
+      case 'type': {
+        const expected = (error.params as { type: string }).type;
+        const numeric = typeof value === 'number' && (expected === 'integer' || expected === 'number');
+        const got = numeric ? String(value) : value === null ? 'null' : article(typeof value);
+        problems.push(`params.${name} must be ${numeric && !Number.isFinite(value) ? 'a finite number' : article(expected)}, not ${got}`);
+        break;
+      }
+      default:
+        problems.push(`params.${name} ${error.message}`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * Validates a job request. Fills defaults and refuses unknown analyses, unknown params,
+ * out-of-range values (never clamps) and an inverted year range. The returned params are
+ * canonical (defaults filled, keys sorted), so equivalent requests give identical params and
+ * identical JSON: the queue dedups on them. `registry` lets a deployment offer more analyses
+ * (test-only ones) under the same rules.
+ */
+export function validateJobRequest(
+  name: string,
+  params: unknown,
+  registry: ReadonlyMap<string, Analysis> = analyses,
+): { analysis: Analysis; params: Record<string, unknown> } {
+  const analysis = registry.get(name);
+  if (!analysis) throw new UnknownAnalysisError(name, registry.keys());
+  const given = params ?? {};
+  if (typeof given !== 'object' || Array.isArray(given)) throw new InvalidParamsError(['params must be an object']);
+  const filled = Value.Default(analysis.params, Value.Clone(given)) as Record<string, unknown>;
+  const problems = schemaProblems(analysis, analysis.params, filled);
+  if (problems.length === 0) problems.push(...(analysis.check?.(filled) ?? []));
+  if (problems.length > 0) throw new InvalidParamsError(problems);
+  return { analysis, params: Object.fromEntries(Object.keys(filled).sort().map((k) => [k, filled[k]])) };
+}

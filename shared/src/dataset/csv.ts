@@ -1,0 +1,284 @@
+/**
+ * A streaming RFC 4180 reader for NASA's CSV export. It works on bytes: every delimiter is
+ * ASCII, so a multi-byte character split between two chunks needs no care. A row is first cut
+ * into field byte ranges; then only the columns the loader uses are decoded: texts become fresh
+ * strings (not slices that would keep a whole chunk alive), plain decimals become numbers
+ * straight from the bytes, and GeoLocation is read only when reclat and reclong are empty.
+ *
+ * Accepted: an optional UTF-8 BOM, LF or CRLF line ends, blank lines (ignored), quoted fields
+ * with commas, line breaks and doubled quotes, columns in any order, unknown columns (ignored).
+ * A format error: an unterminated quote, text after a closing quote, a quote inside an unquoted
+ * field, a header without the required columns. A row with the wrong number of fields is one
+ * skipped record, not a broken file.
+ */
+import { DatasetFormatError } from './errors.ts';
+import type { RawRecord } from './normalise.ts';
+
+const COMMA = 44;
+const QUOTE = 34;
+const LF = 10;
+const CR = 13;
+
+/** Header names the loader reads (compared trimmed and lower-cased) and the record field each fills. */
+const COLUMNS: Record<string, keyof RawRecord> = {
+  name: 'name',
+  id: 'id',
+  nametype: 'nametype',
+  recclass: 'recclass',
+  'mass (g)': 'mass',
+  mass: 'mass',
+  mass_g: 'mass',
+  fall: 'fall',
+  year: 'year',
+  reclat: 'reclat',
+  reclong: 'reclong',
+  geolocation: 'geolocation',
+};
+const REQUIRED: { field: keyof RawRecord; column: string }[] = [
+  { field: 'name', column: 'name' },
+  { field: 'id', column: 'id' },
+  { field: 'nametype', column: 'nametype' },
+  { field: 'recclass', column: 'recclass' },
+  { field: 'mass', column: 'mass (g)' },
+  { field: 'fall', column: 'fall' },
+  { field: 'year', column: 'year' },
+  { field: 'reclat', column: 'reclat' },
+  { field: 'reclong', column: 'reclong' },
+];
+
+/** Node's own Buffer decoders, without toString()'s argument handling (this runs per field). */
+type Bytes = Buffer & {
+  latin1Slice(start: number, end: number): string;
+  utf8Slice(start: number, end: number): string;
+};
+
+/** How a field was written: plain, quoted, or quoted with doubled quotes inside. */
+const PLAIN = 0;
+const QUOTED = 1;
+const ESCAPED = 2;
+
+const POW10 = Array.from({ length: 16 }, (_, i) => 10 ** i);
+
+/**
+ * The number a plain decimal like `-113.000000` spells, computed from its bytes; undefined for
+ * anything else (exponents, signs other than `-`, spaces, over 15 digits), which then goes the
+ * slow way as text. Exact: a mantissa under 2^53 divided by an exact power of ten rounds once,
+ * correctly, to the same double Number() gives.
+ */
+export function plainDecimal(buf: Uint8Array, start: number, end: number): number | undefined {
+  let i = start;
+  const negative = buf[i] === 45;
+  if (negative) i++;
+  let mantissa = 0;
+  let digits = 0;
+  let significant = 0;
+  let scale = 0;
+  let dot = false;
+  for (; i < end; i++) {
+    const c = buf[i]!;
+    if (c >= 48 && c <= 57) {
+      digits++;
+      if (mantissa > 0 || c !== 48) significant++;
+      mantissa = mantissa * 10 + (c - 48);
+      if (dot) scale++;
+    } else if (c === 46 && !dot) dot = true;
+    else return undefined;
+  }
+  if (digits === 0 || significant > 15 || scale > 15) return undefined;
+  const value = scale === 0 ? mantissa : mantissa / POW10[scale]!;
+  return negative && value !== 0 ? -value : value;
+}
+
+export type CsvRecordHandler = (raw: RawRecord, index: number) => void;
+/** A data row whose field count differs from the header's: reported as a skipped record. */
+export type CsvBadRowHandler = (index: number, id: string | null, reason: string) => void;
+
+export class CsvReader {
+  #rest: Buffer | null = null;
+  /** Bytes of the input before the buffer being parsed, for error positions. */
+  #offset = 0;
+  #bomChecked = false;
+  #columns = -1;
+  /** The column of each record field (-1: no such column). */
+  #at = {} as Record<keyof RawRecord, number>;
+  #index = 0;
+  // The current row's fields: content byte ranges, how each was written, whether it is pure ASCII.
+  readonly #start: number[] = [];
+  readonly #end: number[] = [];
+  readonly #kind: number[] = [];
+  readonly #ascii: boolean[] = [];
+
+  constructor(
+    private readonly onRecord: CsvRecordHandler,
+    private readonly onBadRow: CsvBadRowHandler,
+  ) {}
+
+  /** Records read so far. */
+  get records(): number {
+    return this.#index;
+  }
+
+  push(chunk: Buffer): void {
+    this.#parse(this.#rest ? Buffer.concat([this.#rest, chunk]) : chunk, false);
+  }
+
+  end(): void {
+    this.#parse(this.#rest ?? Buffer.alloc(0), true);
+    if (this.#columns < 0) throw new DatasetFormatError('the CSV is empty: it has no header row');
+  }
+
+  #parse(buf: Buffer, eof: boolean): void {
+    let start = 0;
+    if (!this.#bomChecked) {
+      if (buf.length < 3 && !eof) {
+        this.#rest = buf;
+        return;
+      }
+      this.#bomChecked = true;
+      if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) start = 3;
+    }
+    const consumed = this.#rows(buf as Bytes, start, eof);
+    this.#offset += consumed;
+    this.#rest = consumed < buf.length ? buf.subarray(consumed) : null;
+  }
+
+  #fail(message: string, at: number): never {
+    throw new DatasetFormatError(`CSV ${message} at byte ${this.#offset + at} (record ${this.#index})`);
+  }
+
+  /** Parses every complete row of `buf` from `rowStart`; returns where the first incomplete row begins. */
+  #rows(buf: Bytes, rowStart: number, eof: boolean): number {
+    const n = buf.length;
+    const starts = this.#start;
+    const ends = this.#end;
+    const kinds = this.#kind;
+    const ascii = this.#ascii;
+    rows: while (rowStart < n) {
+      let p = rowStart;
+      if (buf[p] === LF || buf[p] === CR) {
+        rowStart = p + 1;
+        continue;
+      }
+      let f = 0;
+      for (;; f++) {
+        if (p < n && buf[p] === QUOTE) {
+          let q = p + 1;
+          let kind = QUOTED;
+          for (;;) {
+            q = buf.indexOf(QUOTE, q);
+            if (q === -1 || (q + 1 === n && !eof)) {
+              if (eof) this.#fail('has an unterminated quoted field', p);
+              break rows;
+            }
+            if (buf[q + 1] !== QUOTE) break;
+            kind = ESCAPED;
+            q += 2;
+          }
+          starts[f] = p + 1;
+          ends[f] = q;
+          kinds[f] = kind;
+          ascii[f] = false;
+          p = q + 1;
+          if (p < n && buf[p] !== COMMA && buf[p] !== LF && buf[p] !== CR) this.#fail('has text after a closing quote', p);
+        } else {
+          let q = p;
+          let bits = 0;
+          while (q < n) {
+            const c = buf[q]!;
+            if (c === COMMA || c === LF || c === CR) break;
+            if (c === QUOTE) this.#fail('has a quote inside an unquoted field', q);
+            bits |= c;
+            q++;
+          }
+          if (q === n && !eof) break rows;
+          starts[f] = p;
+          ends[f] = q;
+          kinds[f] = PLAIN;
+          ascii[f] = bits < 0x80;
+          p = q;
+        }
+        if (p < n && buf[p] === COMMA) {
+          p++;
+          continue;
+        }
+        // A CR ends the row; the LF of a CRLF then reads as a blank line.
+        if (p < n) p++;
+        this.#row(buf, f + 1);
+        rowStart = p;
+        continue rows;
+      }
+    }
+    return rowStart;
+  }
+
+  /** Field f of the current row as text. */
+  #text(buf: Bytes, f: number): string {
+    const start = this.#start[f]!;
+    const end = this.#end[f]!;
+    if (this.#ascii[f]) return buf.latin1Slice(start, end);
+    const s = buf.utf8Slice(start, end);
+    return this.#kind[f] === ESCAPED ? s.replaceAll('""', '"') : s;
+  }
+
+  /** Field f as a number when it is a plain decimal, else as text (validated later); null when empty. */
+  #number(buf: Bytes, f: number): number | string | null {
+    const start = this.#start[f]!;
+    const end = this.#end[f]!;
+    if (start === end) return null;
+    return (this.#kind[f] === PLAIN ? plainDecimal(buf, start, end) : undefined) ?? this.#text(buf, f);
+  }
+
+  #row(buf: Bytes, count: number): void {
+    if (this.#columns < 0) {
+      const names: string[] = [];
+      for (let f = 0; f < count; f++) names.push(this.#text(buf, f));
+      this.#setHeader(names);
+      return;
+    }
+    const index = this.#index++;
+    const at = this.#at;
+    if (count !== this.#columns) {
+      const id = at.id < count ? this.#text(buf, at.id).trim() || null : null;
+      this.onBadRow(index, id, 'wrong number of fields');
+      return;
+    }
+    const reclat = this.#number(buf, at.reclat);
+    const reclong = this.#number(buf, at.reclong);
+    const located = !blank(reclat) || !blank(reclong);
+    this.onRecord(
+      {
+        id: this.#text(buf, at.id),
+        name: this.#text(buf, at.name),
+        nametype: this.#text(buf, at.nametype),
+        recclass: this.#text(buf, at.recclass),
+        mass: this.#number(buf, at.mass),
+        fall: this.#text(buf, at.fall),
+        year: this.#number(buf, at.year),
+        reclat,
+        reclong,
+        geolocation: located || at.geolocation < 0 ? undefined : this.#text(buf, at.geolocation),
+      },
+      index,
+    );
+  }
+
+  #setHeader(names: string[]): void {
+    const header: (keyof RawRecord | undefined)[] = [];
+    for (const name of names) {
+      const field = COLUMNS[name.trim().toLowerCase()];
+      // A repeated column: the first one counts.
+      header.push(field && !header.includes(field) ? field : undefined);
+    }
+    const missing = REQUIRED.filter((r) => !header.includes(r.field)).map((r) => r.column);
+    if (missing.length > 0) {
+      throw new DatasetFormatError(
+        `the CSV header lacks the column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ` +
+          `(expected NASA's header: name,id,nametype,recclass,mass (g),fall,year,reclat,reclong,GeoLocation)`,
+      );
+    }
+    for (const field of new Set(Object.values(COLUMNS))) this.#at[field] = header.indexOf(field);
+    this.#columns = header.length;
+  }
+}
+
+const blank = (v: number | string | null): boolean => v === null || (typeof v === 'string' && v.trim() === '');

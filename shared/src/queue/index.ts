@@ -1,0 +1,4 @@
+export * from './queue.ts';
+export * from './errors.ts';
+export * from './events.ts';
+export * from './catalog.ts';

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { decodeCursor, encodeCursor, jobFromHash } from './queue.ts';
+import { catalog, InvalidParamsError, UnknownAnalysisError } from './catalog.ts';
+import { InvalidCursorError, isTransientError } from './errors.ts';
+
+describe('job list cursors', () => {
+  it('round-trip and stay bound to their status filter', () => {
+    const c = encodeCursor({ status: 'finished', seq: 42 });
+    expect(decodeCursor(c, 'finished')).toEqual({ status: 'finished', seq: 42 });
+    expect(() => decodeCursor(c, null)).toThrow(InvalidCursorError);
+    expect(() => decodeCursor(c, 'failed')).toThrow(InvalidCursorError);
+    expect(decodeCursor(encodeCursor({ status: null, seq: 0 }), null).seq).toBe(0);
+  });
+
+  it.each(['', 'garbage', Buffer.from('[null,-1]').toString('base64url'), Buffer.from('[null,1.5]').toString('base64url'), Buffer.from('{}').toString('base64url')])(
+    'refuses %j',
+    (raw) => expect(() => decodeCursor(raw, null)).toThrow(InvalidCursorError),
+  );
+});
+
+describe('jobFromHash', () => {
+  it('shows absent fields as null and numbers as numbers', () => {
+    const job = jobFromHash({ id: 'x', analysis: 'heaviest', params: '{"n":3}', status: 'queued', progress: '0', attempts: '0', created_at: 't', token: '0', seq: '7' });
+    expect(job).toEqual({
+      id: 'x',
+      analysis: 'heaviest',
+      params: { n: 3 },
+      status: 'queued',
+      progress: 0,
+      attempts: 0,
+      dataset_version: null,
+      created_at: 't',
+      started_at: null,
+      finished_at: null,
+      error: null,
+      cancel_requested: false,
+    });
+  });
+});
+
+describe('catalog', () => {
+  it('offers test-sleep only when enabled, with canonical params', () => {
+    expect(catalog({ enableTestAnalyses: false }).analyses.has('test-sleep')).toBe(false);
+    expect(() => catalog({ enableTestAnalyses: false }).validate('test-sleep', {})).toThrow(UnknownAnalysisError);
+    const on = catalog({ enableTestAnalyses: true });
+    expect([...on.analyses.keys()].at(-1)).toBe('test-sleep');
+    expect(JSON.stringify(on.validate('test-sleep', { tag: 'a', steps: 2 }).params)).toBe('{"step_ms":100,"steps":2,"tag":"a"}');
+    expect(() => on.validate('test-sleep', { steps: 0 })).toThrow(InvalidParamsError);
+    expect(() => on.validate('test-sleep', { nope: 1 })).toThrow(InvalidParamsError);
+    expect(() => on.validate('test-sleep', [])).toThrow(InvalidParamsError);
+    expect(on.validate('heaviest', {}).params).toMatchObject({ n: 10 });
+  });
+});
+
+describe('isTransientError', () => {
+  it('tells Redis outages from deterministic errors', () => {
+    const named = (name: string, message = 'x') => Object.assign(new Error(message), { name });
+    expect(isTransientError(named('SocketClosedUnexpectedlyError'))).toBe(true);
+    expect(isTransientError(new Error('LOADING Redis is loading the dataset in memory'))).toBe(true);
+    expect(isTransientError(new Error('connect ECONNREFUSED 127.0.0.1:6379'))).toBe(true);
+    expect(isTransientError(new Error('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
+    expect(isTransientError(new TypeError('cannot read properties of undefined'))).toBe(false);
+    expect(isTransientError('LOADING')).toBe(false);
+  });
+});

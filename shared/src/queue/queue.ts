@@ -1,0 +1,301 @@
+/**
+ * The job queue protocol, used by the API (enqueue, read, list, cancel) and the workers (claim,
+ * progress, renew, settle, release, recover). Every state change is one Lua script (./scripts.ts).
+ *
+ * Lifecycle: queued -> running -> finished | failed | cancelled. A running job goes back to
+ * queued when its worker hands it back (shutdown, dataset loading, transient error) or when its
+ * lease expires (worker died); after JOB_MAX_ATTEMPTS lost leases it fails with "worker lost".
+ */
+import type { Redis } from '../redis.ts';
+import { keys } from '../keys.ts';
+import type { Job, JobStatus } from '../schemas.ts';
+import { InvalidCursorError } from './errors.ts';
+import { scripts, type LuaScript } from './scripts.ts';
+
+export interface QueueOptions {
+  /** RESULT_TTL_SECONDS: ended jobs and results expire after this many seconds; 0 keeps them. */
+  resultTtlSeconds?: number;
+}
+
+/** A job a worker holds: `token` proves its ownership to every later step. */
+export interface ClaimedJob {
+  id: string;
+  token: string;
+  attempts: number;
+  analysis: string;
+  params: Record<string, unknown>;
+}
+
+export type Settlement =
+  | { status: 'finished'; result: string; datasetVersion: number }
+  | { status: 'failed'; error: string; datasetVersion?: number }
+  | { status: 'cancelled' };
+
+export type LeaseState = 'ok' | 'cancel' | 'lost';
+
+export type SettleOutcome = 'finished' | 'failed' | 'cancelled' | 'lost';
+
+export interface JobPage {
+  items: Job[];
+  next_cursor: string | null;
+}
+
+export type CancelOutcome = 'cancelled' | 'requested' | 'ended';
+
+const ENDED = new Set<string>(['finished', 'failed', 'cancelled']);
+
+export const isEnded = (status: string): boolean => ENDED.has(status);
+
+/** A job hash as the API shows it. */
+export function jobFromHash(h: Record<string, string>): Job {
+  return {
+    id: h.id!,
+    analysis: h.analysis!,
+    params: JSON.parse(h.params ?? '{}') as Record<string, unknown>,
+    status: h.status as JobStatus,
+    progress: Number(h.progress ?? 0),
+    attempts: Number(h.attempts ?? 0),
+    dataset_version: h.dataset_version ? Number(h.dataset_version) : null,
+    created_at: h.created_at!,
+    started_at: h.started_at ?? null,
+    finished_at: h.finished_at ?? null,
+    error: h.error ?? null,
+    cancel_requested: h.cancel === '1',
+  };
+}
+
+function pairsToHash(flat: string[]): Record<string, string> {
+  const h: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
+  return h;
+}
+
+function claimedFrom(reply: unknown[], at = 0): ClaimedJob[] {
+  const jobs: ClaimedJob[] = [];
+  for (let i = at; i + 5 <= reply.length; i += 5) {
+    jobs.push({
+      id: String(reply[i]),
+      token: String(reply[i + 1]),
+      attempts: Number(reply[i + 2]),
+      analysis: String(reply[i + 3]),
+      params: JSON.parse(String(reply[i + 4])) as Record<string, unknown>,
+    });
+  }
+  return jobs;
+}
+
+interface Cursor {
+  status: string | null;
+  seq: number;
+}
+
+export function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify([c.status, c.seq])).toString('base64url');
+}
+
+export function decodeCursor(raw: string, status: string | null): Cursor {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
+  } catch {
+    throw new InvalidCursorError();
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 2 || parsed[0] !== status || !Number.isSafeInteger(parsed[1]) || parsed[1] < 0) {
+    throw new InvalidCursorError();
+  }
+  return { status, seq: parsed[1] as number };
+}
+
+export class JobQueue {
+  readonly #ttl: string;
+
+  constructor(
+    readonly redis: Redis,
+    opts: QueueOptions = {},
+  ) {
+    this.#ttl = String(opts.resultTtlSeconds ?? 0);
+  }
+
+  #run(script: LuaScript, args: (string | number)[], processing?: string, now = new Date()): Promise<unknown> {
+    return script.run(this.redis, script.keys(processing), [this.#ttl, now.toISOString(), ...args.map(String)]);
+  }
+
+  // ---- API side ----
+
+  /**
+   * Records a job and queues it, unless the same analysis with the same canonical params already
+   * has a live or finished job on the current dataset version: then that job is answered.
+   */
+  async enqueue(analysis: string, params: Record<string, unknown>, now = new Date()): Promise<{ job: Job; deduplicated: boolean }> {
+    const id = crypto.randomUUID();
+    const paramsJson = JSON.stringify(params);
+    const [outcome, jobId] = (await this.#run(scripts.enqueue, [id, analysis, paramsJson], undefined, now)) as [string, string];
+    if (outcome === 'dup') {
+      const job = await this.get(jobId);
+      if (job) return { job, deduplicated: true };
+      // It expired between the script and this read: ask again, it will not match twice.
+      return this.enqueue(analysis, params, now);
+    }
+    const job: Job = {
+      id,
+      analysis,
+      params,
+      status: 'queued',
+      progress: 0,
+      attempts: 0,
+      dataset_version: null,
+      created_at: now.toISOString(),
+      started_at: null,
+      finished_at: null,
+      error: null,
+      cancel_requested: false,
+    };
+    return { job, deduplicated: false };
+  }
+
+  async get(id: string): Promise<Job | null> {
+    const h = await this.redis.hGetAll(keys.job(id));
+    return h.id ? jobFromHash(h) : null;
+  }
+
+  /** Newest first. Ids whose job expired (RESULT_TTL_SECONDS) are dropped from the index as they are met. */
+  async list(opts: { status?: JobStatus; limit: number; cursor?: string }): Promise<JobPage> {
+    const status = opts.status ?? null;
+    const before = opts.cursor ? decodeCursor(opts.cursor, status).seq : Infinity;
+    if (status === 'running') return this.#listRunning(opts.limit, before);
+    const index = status ? keys.jobsByStatus(status) : keys.jobsAll;
+    let upper = Number.isFinite(before) ? `(${before}` : '+inf';
+    const items: Job[] = [];
+    for (;;) {
+      const need = opts.limit - items.length;
+      const batch = await this.redis.zRangeWithScores(index, upper, '-inf', {
+        BY: 'SCORE',
+        REV: true,
+        LIMIT: { offset: 0, count: need + 1 },
+      });
+      const page = batch.slice(0, need);
+      if (page.length === 0) return { items, next_cursor: null };
+      const multi = this.redis.multi();
+      for (const m of page) multi.hGetAll(keys.job(m.value));
+      const hashes = (await multi.execAsPipeline()) as unknown as Record<string, string>[];
+      const gone: string[] = [];
+      page.forEach((m, i) => {
+        const h = hashes[i]!;
+        if (!h.id) gone.push(m.value);
+        else if (!status || h.status === status) items.push(jobFromHash(h));
+      });
+      if (gone.length > 0) await this.redis.zRem(index, gone);
+      const last = page[page.length - 1]!.score;
+      upper = `(${last}`;
+      if (batch.length <= need) return { items, next_cursor: null };
+      if (items.length >= opts.limit) return { items, next_cursor: encodeCursor({ status, seq: last }) };
+    }
+  }
+
+  /** Running jobs are the lease holders: few (workers × concurrency), so they are read whole and sorted here. */
+  async #listRunning(limit: number, before: number): Promise<JobPage> {
+    const ids = await this.redis.zRange(keys.jobsLeases, 0, -1);
+    const multi = this.redis.multi();
+    for (const id of ids) multi.hGetAll(keys.job(id));
+    const hashes = ids.length > 0 ? ((await multi.execAsPipeline()) as unknown as Record<string, string>[]) : [];
+    const running = hashes
+      .filter((h) => h.status === 'running' && Number(h.seq) < before)
+      .sort((a, b) => Number(b.seq) - Number(a.seq));
+    const page = running.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map(jobFromHash),
+      next_cursor: running.length > limit && last ? encodeCursor({ status: 'running', seq: Number(last.seq) }) : null,
+    };
+  }
+
+  /** Returns null for an unknown job. */
+  async cancel(id: string, now = new Date()): Promise<{ outcome: CancelOutcome; job: Job } | null> {
+    const reply = (await this.#run(scripts.cancel, [id], undefined, now)) as string[];
+    if (reply[0] === 'missing') return null;
+    return { outcome: reply[0] as CancelOutcome, job: jobFromHash(pairsToHash(reply.slice(1))) };
+  }
+
+  /** The stored result JSON, or the job's status when there is none (null: no such job). */
+  async result(id: string): Promise<{ json: string } | { status: JobStatus | null }> {
+    const [json, status] = (await this.redis.multi().get(keys.result(id)).hGet(keys.job(id), 'status').exec()) as unknown as [
+      string | null,
+      string | null,
+    ];
+    if (json !== null) return { json };
+    return { status: (status as JobStatus | null) ?? null };
+  }
+
+  // ---- worker side ----
+
+  /** Takes up to `count` queued jobs without blocking (none when the queue is empty). */
+  async claim(workerId: string, leaseMs: number, count = 1): Promise<ClaimedJob[]> {
+    return claimedFrom((await this.#run(scripts.claim, [workerId, leaseMs, '', count], keys.processing(workerId))) as unknown[]);
+  }
+
+  /** Blocks (on a connection of its own) until a job id can be moved into the worker's processing list. */
+  static async waitForJob(blocking: Redis, workerId: string, timeoutSeconds: number): Promise<string | null> {
+    return blocking.blMove(keys.jobsQueue, keys.processing(workerId), 'RIGHT', 'LEFT', timeoutSeconds);
+  }
+
+  /** Starts an id waitForJob moved into the processing list; null when it is no longer queued. */
+  async start(workerId: string, leaseMs: number, id: string): Promise<ClaimedJob | null> {
+    const reply = (await this.#run(scripts.claim, [workerId, leaseMs, id, 0], keys.processing(workerId))) as unknown[];
+    return claimedFrom(reply)[0] ?? null;
+  }
+
+  /**
+   * Ends jobs this worker holds and claims up to `next.count` queued ones in the same step. An
+   * outcome is 'lost' when that job's lease was taken: nothing was written for it.
+   */
+  async settle(
+    workerId: string,
+    items: readonly { job: ClaimedJob; settlement: Settlement }[],
+    next?: { leaseMs: number; count: number },
+  ): Promise<{ outcomes: SettleOutcome[]; next: ClaimedJob[] }> {
+    const args: (string | number)[] = [workerId, next?.leaseMs ?? 0, items.length];
+    for (const { job, settlement: s } of items) {
+      const payload = s.status === 'finished' ? s.result : s.status === 'failed' ? s.error : '';
+      const version = s.status === 'cancelled' || s.datasetVersion === undefined ? '' : s.datasetVersion;
+      args.push(job.id, job.token, s.status, payload, version);
+    }
+    args.push(next?.count ?? 0);
+    const reply = (await this.#run(scripts.settle, args, keys.processing(workerId))) as unknown[];
+    return { outcomes: reply.slice(0, items.length) as SettleOutcome[], next: claimedFrom(reply, items.length) };
+  }
+
+  /**
+   * Hands a held job back to the queue, at once or after `delayMs` (via jobs:delayed). `refund`
+   * takes back the attempt its start counted. A job asked to cancel ends cancelled instead.
+   */
+  async release(
+    workerId: string,
+    job: ClaimedJob,
+    opts: { delayMs: number; refund: boolean; error?: string },
+  ): Promise<'released' | 'cancelled' | 'lost'> {
+    return (await this.#run(
+      scripts.release,
+      [job.id, job.token, opts.delayMs, opts.refund ? '1' : '0', opts.error ?? ''],
+      keys.processing(workerId),
+    )) as 'released';
+  }
+
+  async progress(job: ClaimedJob, progress: number, datasetVersion?: number): Promise<LeaseState> {
+    return (await this.#run(scripts.progress, [job.id, job.token, progress, datasetVersion ?? ''])) as LeaseState;
+  }
+
+  /** Heartbeat plus lease renewal of the given jobs; tells per job whether it was asked to cancel or lost. */
+  async renew(workerId: string, leaseMs: number, jobs: readonly ClaimedJob[]): Promise<LeaseState[]> {
+    return (await this.#run(scripts.renew, [workerId, leaseMs, ...jobs.flatMap((j) => [j.id, j.token])])) as LeaseState[];
+  }
+
+  async recover(maxAttempts: number, limit = 100): Promise<{ requeued: number; lost: number; promoted: number; deadWorkers: number }> {
+    const [requeued, lost, promoted, deadWorkers] = (await this.#run(scripts.recover, [maxAttempts, limit])) as number[];
+    return { requeued: requeued!, lost: lost!, promoted: promoted!, deadWorkers: deadWorkers! };
+  }
+
+  /** Puts back ids claimed but never started; `retire` also drops the worker's list and heartbeat. */
+  async sweep(workerId: string, retire: boolean): Promise<number> {
+    return (await this.#run(scripts.sweep, [workerId, retire ? '1' : '0'], keys.processing(workerId))) as number;
+  }
+}

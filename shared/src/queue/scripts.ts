@@ -1,0 +1,427 @@
+/**
+ * The queue's state transitions, each one Lua script: Redis runs a script atomically, so a job
+ * is never half-moved between the queue, a processing list, the lease set and the indexes.
+ *
+ * Each script names the keys it touches (passed as KEYS, see `ScriptKey`); ids it reads from
+ * lists and sets are joined to the key prefixes of keys.ts, which are compiled into the script.
+ * ARGV[1] is the retention TTL, ARGV[2] the caller's clock (ISO) for the `*_at` fields, then the
+ * script's own arguments. Deadlines (leases, heartbeats, backoff) use the Redis server's clock, so
+ * workers on machines with skewed clocks agree on when a lease has expired.
+ *
+ * A running job carries a fencing `token` that grows on every claim and every hand-back; each
+ * owner-only script checks it, so a worker whose lease was taken can no longer write anything.
+ *
+ * Every redis.call costs a few microseconds of marshalling, and a no-op job's cost is nearly all
+ * here: a transition reads the job once (HMGET of the fields it needs) and writes as little as it can.
+ */
+import { createHash } from 'node:crypto';
+import { keyPrefixes, keys } from '../keys.ts';
+import type { Redis } from '../redis.ts';
+
+/** The keys a script may be given, by their Lua name. `PROC` is the calling worker's processing list. */
+const KEY_NAMES = {
+  QUEUE: keys.jobsQueue,
+  LEASES: keys.jobsLeases,
+  DELAYED: keys.jobsDelayed,
+  ALL: keys.jobsAll,
+  DEDUP: keys.jobsDedup,
+  WORKERS: keys.jobsWorkers,
+  SEQ: keys.jobsSeq,
+  DATASET: keys.dataset,
+  ST_QUEUED: keys.jobsByStatus('queued'),
+  ST_FINISHED: keys.jobsByStatus('finished'),
+  ST_FAILED: keys.jobsByStatus('failed'),
+  ST_CANCELLED: keys.jobsByStatus('cancelled'),
+  PROC: '',
+} as const;
+export type ScriptKey = keyof typeof KEY_NAMES;
+
+const lua = (s: string) => JSON.stringify(s);
+
+const COMMON = `
+local JOB, RESULT, PROCP, EVENTS = ${lua(keyPrefixes.job)}, ${lua(keyPrefixes.result)}, ${lua(keyPrefixes.processing)}, ${lua(keys.jobEvents)}
+local TTL = tonumber(ARGV[1])
+local NOW_ISO = ARGV[2]
+-- Running jobs are indexed by their lease (LEASES), the other statuses by these sets.
+local STATUS = { queued = ST_QUEUED, finished = ST_FINISHED, failed = ST_FAILED, cancelled = ST_CANCELLED }
+
+local now_ms
+local function now()
+  if not now_ms then
+    local t = redis.call('TIME')
+    now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return now_ms
+end
+
+-- The named fields of a job (missing ones are false) in one read.
+local function load(id, ...)
+  local names = { ... }
+  local v = redis.call('HMGET', JOB .. id, ...)
+  local j = { id = id }
+  for i, name in ipairs(names) do j[name] = v[i] end
+  return j
+end
+
+local function index(j, to)
+  if j.status ~= 'running' then redis.call('ZREM', STATUS[j.status], j.id) end
+  if to ~= 'running' then redis.call('ZADD', STATUS[to], j.seq, j.id) end
+end
+
+-- The dedup entry (<version>:<id>, written at enqueue for version dv) follows the job: pointed at
+-- the version it ran on when it finished, dropped when it failed or was cancelled so that asking
+-- again computes afresh. Left alone when another job took it over.
+local function dedup(j, status, version)
+  if not j.dv or (status == 'finished' and version == j.dv) then return end
+  local f = redis.call('HMGET', JOB .. j.id, 'analysis', 'params')
+  local field = f[1] .. ' ' .. f[2]
+  if redis.call('HGET', DEDUP, field) ~= j.dv .. ':' .. j.id then return end
+  if status == 'finished' then
+    redis.call('HSET', DEDUP, field, version .. ':' .. j.id)
+  else
+    redis.call('HDEL', DEDUP, field)
+  end
+end
+
+-- Ends a job (loaded with status, seq, dv): status and index, processing list, lease, dedup,
+-- retention and the event.
+local function conclude(j, status, proc, fields, version)
+  local k = JOB .. j.id
+  redis.call('HSET', k, 'status', status, 'finished_at', NOW_ISO, unpack(fields))
+  index(j, status)
+  if proc then redis.call('LREM', proc, 1, j.id) end
+  if j.status == 'running' then redis.call('ZREM', LEASES, j.id) end
+  dedup(j, status, version)
+  if TTL > 0 then redis.call('EXPIRE', k, TTL) end
+  redis.call('PUBLISH', EVENTS, j.id .. ' ' .. status)
+end
+
+-- Back to the queue (a running job loaded with status, seq, token): a new token fences off whoever
+-- held it; the front of the line, since it already waited its turn once.
+local function requeue(j, proc, delay, fields)
+  local k = JOB .. j.id
+  redis.call('HSET', k, 'status', 'queued', 'progress', '0', 'token', tonumber(j.token) + 1, unpack(fields))
+  redis.call('HDEL', k, 'worker', 'started_at')
+  index(j, 'queued')
+  if proc then redis.call('LREM', proc, 1, j.id) end
+  redis.call('ZREM', LEASES, j.id)
+  if delay > 0 then
+    redis.call('ZADD', DELAYED, now() + delay, j.id)
+  else
+    redis.call('RPUSH', QUEUE, j.id)
+  end
+end
+
+-- Starts a claimed id (already moved into PROC). Skips, and forgets, ids whose job is no longer
+-- queued: cancelled while it sat in the queue, expired, or already taken back by recovery.
+local function start(id, worker, leaseMs)
+  local j = load(id, 'status', 'attempts', 'token', 'seq', 'analysis', 'params')
+  if j.status ~= 'queued' then
+    redis.call('LREM', PROC, 1, id)
+    return nil
+  end
+  local attempts = tonumber(j.attempts) + 1
+  local token = string.format('%d', tonumber(j.token) + 1)
+  redis.call('HSET', JOB .. id, 'status', 'running', 'started_at', NOW_ISO, 'worker', worker, 'progress', '0',
+    'attempts', attempts, 'token', token)
+  index(j, 'running')
+  redis.call('ZADD', LEASES, now() + leaseMs, id)
+  return { id, token, attempts, j.analysis, j.params }
+end
+
+local function claim(worker, leaseMs)
+  for _ = 1, 100 do
+    local id = redis.call('LMOVE', QUEUE, PROC, 'RIGHT', 'LEFT')
+    if not id then return nil end
+    local job = start(id, worker, leaseMs)
+    if job then return job end
+  end
+  return nil
+end
+`;
+
+/** ARGV[3..]: id, analysis, canonical params JSON. Reply: {'new'|'dup', id}. */
+const ENQUEUE = `
+local id, analysis, params = ARGV[3], ARGV[4], ARGV[5]
+local version = redis.call('HGET', DATASET, 'version') or '0'
+local field = analysis .. ' ' .. params
+local entry = redis.call('HGET', DEDUP, field)
+if entry then
+  local sep = string.find(entry, ':', 1, true)
+  local other = string.sub(entry, sep + 1)
+  if string.sub(entry, 1, sep - 1) == version then
+    local status = redis.call('HGET', JOB .. other, 'status')
+    if status and status ~= 'failed' and status ~= 'cancelled' then return { 'dup', other } end
+  end
+end
+local seq = redis.call('INCR', SEQ)
+redis.call('HSET', JOB .. id, 'id', id, 'analysis', analysis, 'params', params, 'status', 'queued', 'progress', '0',
+  'attempts', '0', 'created_at', NOW_ISO, 'seq', seq, 'token', '0', 'dv', version)
+redis.call('LPUSH', QUEUE, id)
+redis.call('ZADD', ALL, seq, id)
+redis.call('ZADD', ST_QUEUED, seq, id)
+redis.call('HSET', DEDUP, field, version .. ':' .. id)
+return { 'new', id }
+`;
+
+/**
+ * ARGV[3..]: worker id, lease ms, then an id (already moved into PROC by BLMOVE) or '' and how
+ * many jobs to take from the queue. Reply: the started jobs, 5 fields each.
+ */
+const CLAIM = `
+local reply = {}
+local function add(job)
+  if job then for i = 1, 5 do reply[#reply + 1] = job[i] end end
+  return job
+end
+if ARGV[5] ~= '' then
+  add(start(ARGV[5], ARGV[3], tonumber(ARGV[4])))
+else
+  for _ = 1, tonumber(ARGV[6]) do
+    if not add(claim(ARGV[3], tonumber(ARGV[4]))) then break end
+  end
+end
+return reply
+`;
+
+/**
+ * Settles jobs the worker holds and claims up to k next ones, in one step (several slots that end
+ * together share one round trip). ARGV[3..]: worker id, lease ms, n, then n times (id, token,
+ * status finished|failed|cancelled, payload: result JSON or error, dataset version), then k.
+ * A job asked to cancel ends `cancelled` even when its result arrives.
+ * Reply: n outcomes (the status written, or 'lost' when the lease was taken), then the claimed jobs.
+ */
+const SETTLE = `
+local n = tonumber(ARGV[5])
+local reply = {}
+for i = 0, n - 1 do
+  local b = 6 + i * 5
+  local j = load(ARGV[b], 'status', 'token', 'cancel', 'seq', 'dv', 'error')
+  local status, payload, version = ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
+  local outcome = 'lost'
+  if j.status == 'running' and j.token == ARGV[b + 1] then
+    if j.cancel == '1' then status = 'cancelled' end
+    local fields = {}
+    if status == 'finished' then
+      redis.call('SET', RESULT .. j.id, payload)
+      if TTL > 0 then redis.call('EXPIRE', RESULT .. j.id, TTL) end
+      if j.error then redis.call('HDEL', JOB .. j.id, 'error') end
+      fields = { 'progress', '1', 'dataset_version', version }
+    elseif status == 'failed' then
+      fields = { 'error', payload }
+      if version ~= '' then fields = { 'error', payload, 'dataset_version', version } end
+    end
+    conclude(j, status, PROC, fields, version)
+    outcome = status
+  end
+  reply[#reply + 1] = outcome
+end
+for _ = 1, tonumber(ARGV[6 + n * 5]) do
+  local job = claim(ARGV[3], tonumber(ARGV[4]))
+  if not job then break end
+  for i = 1, 5 do reply[#reply + 1] = job[i] end
+end
+return reply
+`;
+
+/**
+ * ARGV[3..]: id, token, delay ms, refund ('1': the run does not count as an attempt), error note.
+ * Reply: 'released' | 'cancelled' | 'lost'.
+ */
+const RELEASE = `
+local j = load(ARGV[3], 'status', 'token', 'cancel', 'seq', 'dv', 'attempts')
+if j.status ~= 'running' or j.token ~= ARGV[4] then return 'lost' end
+if j.cancel == '1' then
+  conclude(j, 'cancelled', PROC, {})
+  return 'cancelled'
+end
+local fields = {}
+if ARGV[6] == '1' then fields = { 'attempts', tonumber(j.attempts) - 1 } end
+if ARGV[7] ~= '' then table.insert(fields, 'error'); table.insert(fields, ARGV[7]) end
+requeue(j, PROC, tonumber(ARGV[5]), fields)
+return 'released'
+`;
+
+/** ARGV[3..]: id, token, progress, dataset version (''). Reply: 'ok' | 'cancel' | 'lost'. */
+const PROGRESS = `
+local k = JOB .. ARGV[3]
+local f = redis.call('HMGET', k, 'status', 'token', 'cancel')
+if f[1] ~= 'running' or f[2] ~= ARGV[4] then return 'lost' end
+if ARGV[6] ~= '' then
+  redis.call('HSET', k, 'progress', ARGV[5], 'dataset_version', ARGV[6])
+else
+  redis.call('HSET', k, 'progress', ARGV[5])
+end
+if f[3] == '1' then return 'cancel' end
+return 'ok'
+`;
+
+/**
+ * The worker's heartbeat and the lease renewal of all its running jobs in one step.
+ * ARGV[3..]: worker id, lease ms, then id/token pairs. Reply: 'ok' | 'cancel' | 'lost' per job.
+ */
+const RENEW = `
+local deadline = now() + tonumber(ARGV[4])
+redis.call('ZADD', WORKERS, deadline, ARGV[3])
+local out = {}
+for i = 5, #ARGV, 2 do
+  local f = redis.call('HMGET', JOB .. ARGV[i], 'status', 'token', 'cancel')
+  if f[1] == 'running' and f[2] == ARGV[i + 1] then
+    redis.call('ZADD', LEASES, deadline, ARGV[i])
+    out[#out + 1] = f[3] == '1' and 'cancel' or 'ok'
+  else
+    out[#out + 1] = 'lost'
+  end
+end
+return out
+`;
+
+/**
+ * ARGV[3]: id. A queued job ends at once (and leaves the queue); a running one is flagged for its
+ * worker. Reply: {outcome, job hash as a flat list}, outcome 'cancelled' | 'requested' | 'ended' | 'missing'.
+ */
+const CANCEL = `
+local j = load(ARGV[3], 'status', 'seq', 'dv')
+local k = JOB .. j.id
+local outcome = 'ended'
+if not j.status then
+  return { 'missing' }
+elseif j.status == 'queued' then
+  redis.call('LREM', QUEUE, 1, j.id)
+  redis.call('ZREM', DELAYED, j.id)
+  conclude(j, 'cancelled', nil, {})
+  outcome = 'cancelled'
+elseif j.status == 'running' then
+  redis.call('HSET', k, 'cancel', '1')
+  outcome = 'requested'
+end
+local reply = redis.call('HGETALL', k)
+table.insert(reply, 1, outcome)
+return reply
+`;
+
+/**
+ * Housekeeping any worker may run: jobs whose lease expired go back to the queue (or fail with
+ * "worker lost" after max attempts); ids left in the processing list of a worker whose heartbeat
+ * stopped go back to the queue; delayed jobs whose time has come join the queue.
+ * ARGV[3..]: max attempts, batch limit. Reply: {requeued, lost, promoted, dead workers}.
+ */
+const RECOVER = `
+local maxAttempts, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
+local requeued, lost, promoted = 0, 0, 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', LEASES, '-inf', now(), 'LIMIT', 0, limit)) do
+  local j = load(id, 'status', 'worker', 'attempts', 'cancel', 'seq', 'dv', 'token')
+  if j.status == 'running' then
+    local proc = j.worker and (PROCP .. j.worker) or nil
+    if j.cancel == '1' then
+      conclude(j, 'cancelled', proc, {})
+    elseif tonumber(j.attempts) >= maxAttempts then
+      conclude(j, 'failed', proc, { 'error', 'worker lost' })
+      lost = lost + 1
+    else
+      requeue(j, proc, 0, {})
+      requeued = requeued + 1
+    end
+  else
+    redis.call('ZREM', LEASES, id)
+  end
+end
+local dead = redis.call('ZRANGEBYSCORE', WORKERS, '-inf', now(), 'LIMIT', 0, limit)
+for _, worker in ipairs(dead) do
+  local proc = PROCP .. worker
+  for _, id in ipairs(redis.call('LRANGE', proc, 0, -1)) do
+    if redis.call('HGET', JOB .. id, 'status') == 'queued' and not redis.call('ZSCORE', DELAYED, id) then
+      redis.call('RPUSH', QUEUE, id)
+      requeued = requeued + 1
+    end
+  end
+  redis.call('DEL', proc)
+  redis.call('ZREM', WORKERS, worker)
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', DELAYED, '-inf', now(), 'LIMIT', 0, limit)) do
+  redis.call('ZREM', DELAYED, id)
+  if redis.call('HGET', JOB .. id, 'status') == 'queued' then
+    redis.call('RPUSH', QUEUE, id)
+    promoted = promoted + 1
+  end
+end
+return { requeued, lost, promoted, #dead }
+`;
+
+/**
+ * Puts back ids in the worker's own processing list that were claimed but never started (a
+ * reply lost with a dropped connection, or a claim that landed while shutting down).
+ * ARGV[3..]: worker id, retire ('1': also drop the list and the heartbeat). Reply: ids put back.
+ */
+const SWEEP = `
+local n = 0
+for _, id in ipairs(redis.call('LRANGE', PROC, 0, -1)) do
+  local status = redis.call('HGET', JOB .. id, 'status')
+  if status ~= 'running' then
+    redis.call('LREM', PROC, 1, id)
+    if status == 'queued' and not redis.call('ZSCORE', DELAYED, id) then
+      redis.call('RPUSH', QUEUE, id)
+      n = n + 1
+    end
+  end
+end
+if ARGV[4] == '1' then
+  redis.call('DEL', PROC)
+  redis.call('ZREM', WORKERS, ARGV[3])
+end
+return n
+`;
+
+const ALL_NAMES = Object.keys(KEY_NAMES) as ScriptKey[];
+
+export class LuaScript {
+  readonly sha: string;
+  readonly source: string;
+  readonly #loading = new WeakMap<Redis, Promise<unknown>>();
+
+  constructor(
+    readonly name: string,
+    readonly keyNames: readonly ScriptKey[],
+    body: string,
+  ) {
+    const header = `local ${ALL_NAMES.join(', ')} = ${ALL_NAMES.map((n) => (keyNames.includes(n) ? `KEYS[${keyNames.indexOf(n) + 1}]` : 'nil')).join(', ')}`;
+    this.source = `${header}\n${COMMON}\n${body}`;
+    this.sha = createHash('sha1').update(this.source).digest('hex');
+  }
+
+  /** The KEYS for a call, in this script's order; `proc` is the calling worker's processing list. */
+  keys(proc?: string): string[] {
+    return this.keyNames.map((n) => (n === 'PROC' ? proc! : KEY_NAMES[n]));
+  }
+
+  /**
+   * EVALSHA; on NOSCRIPT (first use, or Redis restarted and forgot its scripts) one SCRIPT LOAD
+   * per connection, shared by every call waiting on it, then EVALSHA again.
+   */
+  async run(redis: Redis, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await redis.evalSha(this.sha, { keys, arguments: args });
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      let loading = this.#loading.get(redis);
+      if (!loading) {
+        loading = redis.scriptLoad(this.source).finally(() => this.#loading.delete(redis));
+        this.#loading.set(redis, loading);
+      }
+      await loading;
+      return redis.evalSha(this.sha, { keys, arguments: args });
+    }
+  }
+}
+
+export const scripts = {
+  enqueue: new LuaScript('enqueue', ['QUEUE', 'ALL', 'DEDUP', 'SEQ', 'DATASET', 'ST_QUEUED'], ENQUEUE),
+  claim: new LuaScript('claim', ['QUEUE', 'LEASES', 'ST_QUEUED', 'PROC'], CLAIM),
+  settle: new LuaScript('settle', ['QUEUE', 'LEASES', 'DEDUP', 'ST_QUEUED', 'ST_FINISHED', 'ST_FAILED', 'ST_CANCELLED', 'PROC'], SETTLE),
+  release: new LuaScript('release', ['QUEUE', 'LEASES', 'DELAYED', 'DEDUP', 'ST_QUEUED', 'ST_CANCELLED', 'PROC'], RELEASE),
+  progress: new LuaScript('progress', [], PROGRESS),
+  renew: new LuaScript('renew', ['LEASES', 'WORKERS'], RENEW),
+  cancel: new LuaScript('cancel', ['QUEUE', 'DELAYED', 'DEDUP', 'ST_QUEUED', 'ST_CANCELLED'], CANCEL),
+  recover: new LuaScript('recover', ['QUEUE', 'LEASES', 'DELAYED', 'DEDUP', 'WORKERS', 'ST_QUEUED', 'ST_FAILED', 'ST_CANCELLED'], RECOVER),
+  sweep: new LuaScript('sweep', ['QUEUE', 'DELAYED', 'WORKERS', 'PROC'], SWEEP),
+} as const;

@@ -1,0 +1,359 @@
+/**
+ * The dataset in Redis (DESIGN.md): one `meteorite:<id>` hash per landing, the `meteorites:ids`
+ * set, the `dataset` hash, and the column snapshot of the current version (snapshot.ts).
+ *
+ * A load, under a lock: `state=loading` → every record written (an HSET per record, pipelined
+ * over a bulk connection; see WriteMode) → the new id set under a temporary key → hashes of ids
+ * absent from the new input deleted → the id set swapped in (RENAME) → the snapshot written → one MULTI bumps
+ * `version`, sets `state=ready` and the counts, and drops the previous snapshot. A failure part
+ * way leaves `state=loading`, which is the truth, and the next load repairs whatever it finds
+ * without trusting it: it deletes every `meteorite:*` key that is not in its own input.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Columns } from './columns.ts';
+import type { ParsedDataset } from './dataset/index.ts';
+import { EmptyDatasetError } from './dataset/errors.ts';
+import { BulkWriter } from './dataset/bulk-writer.ts';
+import { keys, SNAPSHOT_COLUMNS } from './keys.ts';
+import type { Redis } from './redis.ts';
+import type { DatasetState, DatasetSummary, Meteorite } from './schemas.ts';
+import { DatasetNotReadyError, datasetStatus, encodeSnapshot, idOrder, readSnapshotIds } from './snapshot.ts';
+
+/** Another load or delete holds the lock (API: 409). */
+export class DatasetBusyError extends Error {
+  override name = 'DatasetBusyError';
+  constructor() {
+    super('another load or delete of the dataset is running; try again when it has finished');
+  }
+}
+
+/** The lock expired under a load (the process stalled longer than its TTL); the load stops. */
+export class DatasetLockLostError extends Error {
+  override name = 'DatasetLockLostError';
+  constructor() {
+    super('the dataset lock was lost while loading; the load stopped with state "loading"');
+  }
+}
+
+export interface StoreOptions {
+  /** What was loaded (a file name, the request's content type), shown in the summary. */
+  source: string;
+  /** Called as records are acknowledged by Redis. */
+  onProgress?: (written: number, total: number) => void;
+  /** How long the lock outlives a crashed loader; renewed every third of it while loading. */
+  lockTtlMs?: number;
+}
+
+const LOCK_TTL_MS = 30_000;
+/** Records per progress step; the bulk connection has at most MAX_UNANSWERED commands unanswered. */
+const RECORDS_PER_STEP = 5_000;
+const MAX_UNANSWERED = 50_000;
+/** Members per SADD, keys per UNLINK, keys per SCAN step. */
+const BATCH = 1_000;
+
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+
+class Lock {
+  #lost = false;
+  readonly #timer: NodeJS.Timeout;
+
+  private constructor(
+    private readonly redis: Redis,
+    private readonly token: string,
+    ttlMs: number,
+  ) {
+    this.#timer = setInterval(() => {
+      redis
+        .eval(RENEW, { keys: [keys.datasetLock], arguments: [token, String(ttlMs)] })
+        .then((renewed) => {
+          if (renewed === 0) this.#lost = true;
+        })
+        // A failed renewal while Redis is away: the load's own writes fail and report it.
+        .catch(() => {});
+    }, Math.max(100, Math.floor(ttlMs / 3)));
+    this.#timer.unref();
+  }
+
+  static async acquire(redis: Redis, ttlMs: number): Promise<Lock> {
+    const token = randomUUID();
+    const taken = await redis.set(keys.datasetLock, token, { condition: 'NX', expiration: { type: 'PX', value: ttlMs } });
+    if (taken !== 'OK') throw new DatasetBusyError();
+    return new Lock(redis, token, ttlMs);
+  }
+
+  check(): void {
+    if (this.#lost) throw new DatasetLockLostError();
+  }
+
+  async release(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.redis.eval(RELEASE, { keys: [keys.datasetLock], arguments: [this.token] }).catch(() => {});
+  }
+}
+
+async function withLock<T>(redis: Redis, ttlMs: number, work: (lock: Lock) => Promise<T>): Promise<T> {
+  const lock = await Lock.acquire(redis, ttlMs);
+  try {
+    return await work(lock);
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * How a load writes each record, by what the database may already hold under its key:
+ * - `fresh`: nothing (a new or deleted dataset): HSET;
+ * - `replace`: a hash from a finished load, holding only our fields: HSET, plus HDEL of the
+ *   fields this record lacks, so none survives from the record it replaces;
+ * - `repair`: anything (after a failed load or delete nothing is trusted): DEL, then HSET.
+ */
+type WriteMode = 'fresh' | 'replace' | 'repair';
+
+const HASH_FIELDS = ['nametype', 'recclass', 'mass_g', 'fall', 'year', 'reclat', 'reclong'] as const;
+
+/** Writes record i as its mode says; returns the number of commands it took. */
+function writeRecord(w: BulkWriter, c: Columns, i: number, mode: WriteMode): number {
+  const key = keys.meteorite(c.id[i]!);
+  let commands = 1;
+  if (mode === 'repair') {
+    w.command('DEL', key);
+    commands++;
+  }
+  const values = [
+    c.nametype[i] ?? null,
+    c.recclass[i] ?? null,
+    Number.isNaN(c.mass[i]!) ? null : String(c.mass[i]!),
+    c.fall[i] ?? null,
+    Number.isNaN(c.year[i]!) ? null : String(c.year[i]!),
+    Number.isNaN(c.lat[i]!) ? null : String(c.lat[i]!),
+    Number.isNaN(c.lon[i]!) ? null : String(c.lon[i]!),
+  ];
+  let present = 0;
+  for (const v of values) if (v !== null) present++;
+  // Numbers as canonical decimal text: JavaScript's shortest round-trip form (50.775000 -> "50.775").
+  w.begin(6 + 2 * present);
+  w.arg('HSET');
+  w.arg(key);
+  w.arg('name');
+  w.arg(c.name[i]!);
+  w.arg('id');
+  w.arg(c.id[i]!);
+  for (let f = 0; f < values.length; f++) {
+    const v = values[f];
+    if (v !== null && v !== undefined) (w.arg(HASH_FIELDS[f]!), w.arg(v));
+  }
+  if (mode === 'replace' && present < values.length) {
+    w.begin(2 + values.length - present);
+    w.arg('HDEL');
+    w.arg(key);
+    for (let f = 0; f < values.length; f++) if (values[f] === null) w.arg(HASH_FIELDS[f]!);
+    commands++;
+  }
+  return commands;
+}
+
+/** Deletes (UNLINK) the given meteorite ids' hashes in batches; returns how many existed. */
+async function unlinkMeteorites(redis: Redis, ids: string[]): Promise<number> {
+  let removed = 0;
+  for (let i = 0; i < ids.length; i += BATCH) {
+    removed += await redis.unlink(ids.slice(i, i + BATCH).map(keys.meteorite));
+  }
+  return removed;
+}
+
+/** Every `meteorite:<id>` key in the database, found by SCAN (which does not trust any id set). */
+async function* scanMeteoriteIds(redis: Redis): AsyncGenerator<string[]> {
+  const prefix = keys.meteorite('0').slice(0, -1);
+  for await (const batch of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: BATCH })) {
+    const ids = batch.map((key) => key.slice(prefix.length));
+    if (ids.length > 0) yield ids;
+  }
+}
+
+async function deleteSnapshots(redis: Redis): Promise<void> {
+  for await (const batch of redis.scanIterator({ MATCH: keys.snapshotPattern, COUNT: BATCH })) {
+    if (batch.length > 0) await redis.unlink(batch);
+  }
+}
+
+/**
+ * Replaces the dataset with `parsed` (already validated). Throws DatasetBusyError when another
+ * load or delete runs, EmptyDatasetError when there is nothing to store (nothing is written).
+ */
+export async function storeDataset(
+  redis: Redis,
+  parsed: ParsedDataset,
+  opts: StoreOptions,
+): Promise<{ version: number; records: number }> {
+  const c = parsed.columns;
+  const n = c.length;
+  if (n === 0) throw new EmptyDatasetError(parsed.skipped);
+  const order = idOrder(c.id);
+  return withLock(redis, opts.lockTtlMs ?? LOCK_TTL_MS, async (lock) => {
+    const before = await datasetStatus(redis);
+    // `empty` means no record key exists: a fresh database or a finished delete.
+    const mode: WriteMode =
+      before.state === 'ready'
+        ? 'replace'
+        : before.state === 'empty' && (await redis.exists([keys.meteoriteIds, keys.meteoriteIdsNext])) === 0
+          ? 'fresh'
+          : 'repair';
+    await redis.hSet(keys.dataset, { version: before.version, state: 'loading' });
+
+    let snapshot: ReturnType<typeof encodeSnapshot>;
+    const writer = await BulkWriter.open(redis);
+    try {
+      // Records done once Redis has answered a step's last command.
+      const steps: { commands: number; records: number }[] = [];
+      let commands = writer.replied;
+      let written = 0;
+      for (let start = 0; start < n; start += RECORDS_PER_STEP) {
+        const end = Math.min(n, start + RECORDS_PER_STEP);
+        for (let k = start; k < end; k++) commands += writeRecord(writer, c, order[k]!, mode);
+        steps.push({ commands, records: end });
+        await writer.settle(MAX_UNANSWERED);
+        // A full turn of the event loop: lets the lock renewal timer and the replies run even when Redis keeps up.
+        await new Promise(setImmediate);
+        lock.check();
+        while (steps.length > 0 && writer.replied >= steps[0]!.commands) written = steps.shift()!.records;
+        opts.onProgress?.(written, n);
+      }
+      writer.command('DEL', keys.meteoriteIdsNext);
+      for (let k = 0; k < n; k += BATCH) {
+        const members: string[] = [];
+        for (let j = k; j < Math.min(n, k + BATCH); j++) members.push(c.id[order[j]!]!);
+        writer.command('SADD', keys.meteoriteIdsNext, ...members);
+      }
+      // Encoded while Redis works through the commands still in flight.
+      snapshot = encodeSnapshot(c, order);
+      await writer.settle(0);
+      opts.onProgress?.(n, n);
+    } finally {
+      writer.close();
+    }
+    lock.check();
+
+    if (mode !== 'repair') {
+      // The previous load finished: its id set is exact.
+      await unlinkMeteorites(redis, await redis.sDiff([keys.meteoriteIds, keys.meteoriteIdsNext]));
+    } else {
+      // After a failed load or delete nothing is trusted: every meteorite key not in the new input goes.
+      for await (const ids of scanMeteoriteIds(redis)) {
+        const member = await redis.smIsMember(keys.meteoriteIdsNext, ids);
+        const stale = ids.filter((_, j) => member[j] === 0);
+        if (stale.length > 0) await unlinkMeteorites(redis, stale);
+      }
+    }
+    // UNLINK frees the old set in the background; RENAME over it would free it inline, a second at a million ids.
+    await redis.multi().unlink(keys.meteoriteIds).rename(keys.meteoriteIdsNext, keys.meteoriteIds).exec();
+    lock.check();
+
+    const version = before.version + 1;
+    await Promise.all(SNAPSHOT_COLUMNS.map((column) => redis.set(keys.snapshot(version, column), snapshot[column])));
+    lock.check();
+    await redis
+      .multi()
+      .hSet(keys.dataset, { version, state: 'ready', records: n, loaded_at: new Date().toISOString(), source: opts.source })
+      .unlink(SNAPSHOT_COLUMNS.map((column) => keys.snapshot(before.version, column)))
+      .exec();
+    // No other snapshot can be left: a failed load wrote `version`'s keys, which this one just overwrote.
+    return { version, records: n };
+  });
+}
+
+/** Removes every meteorite key, the id sets and the snapshots; the dataset becomes `empty` under a new version. */
+export async function deleteDataset(redis: Redis, opts: { lockTtlMs?: number } = {}): Promise<{ version: number; removed: number }> {
+  return withLock(redis, opts.lockTtlMs ?? LOCK_TTL_MS, async (lock) => {
+    const before = await datasetStatus(redis);
+    await redis.hSet(keys.dataset, { version: before.version, state: 'loading' });
+    let removed = 0;
+    for await (const ids of scanMeteoriteIds(redis)) {
+      removed += await unlinkMeteorites(redis, ids);
+      lock.check();
+    }
+    await redis.unlink([keys.meteoriteIds, keys.meteoriteIdsNext]);
+    await deleteSnapshots(redis);
+    const version = before.version + 1;
+    await redis
+      .multi()
+      .hSet(keys.dataset, { version, state: 'empty', records: 0 })
+      .hDel(keys.dataset, ['loaded_at', 'source'])
+      .exec();
+    return { version, removed };
+  });
+}
+
+export async function getSummary(redis: Redis): Promise<DatasetSummary> {
+  const h = await redis.hGetAll(keys.dataset);
+  return {
+    version: Number(h.version ?? 0),
+    state: (h.state as DatasetState | undefined) ?? 'empty',
+    records: Number(h.records ?? 0),
+    loaded_at: h.loaded_at ?? null,
+    source: h.source ?? null,
+  };
+}
+
+const numberOrNull = (v: string | undefined): number | null => (v === undefined ? null : Number(v));
+
+/** A stored hash in the API's shape; null for an empty reply (no such key). */
+export function meteoriteFromHash(h: Record<string, string>): Meteorite | null {
+  if (h.id === undefined) return null;
+  return {
+    id: h.id,
+    name: h.name ?? '',
+    nametype: h.nametype ?? null,
+    recclass: h.recclass ?? null,
+    mass_g: numberOrNull(h.mass_g),
+    fall: h.fall ?? null,
+    year: numberOrNull(h.year),
+    reclat: numberOrNull(h.reclat),
+    reclong: numberOrNull(h.reclong),
+  };
+}
+
+/** One landing by id (validated by the caller), or null. */
+export async function getMeteorite(redis: Redis, id: string): Promise<Meteorite | null> {
+  return meteoriteFromHash(await redis.hGetAll(keys.meteorite(id)));
+}
+
+/** The hashes of `ids` in one pipeline, in the same order; absent ones left out. */
+export async function getMeteorites(redis: Redis, ids: readonly string[]): Promise<Meteorite[]> {
+  if (ids.length === 0) return [];
+  const multi = redis.multi();
+  for (const id of ids) multi.hGetAll(keys.meteorite(id));
+  const replies = (await multi.execAsPipeline()) as unknown as Record<string, string>[];
+  const out: Meteorite[] = [];
+  for (const h of replies) {
+    const m = meteoriteFromHash(h);
+    if (m) out.push(m);
+  }
+  return out;
+}
+
+/**
+ * Every record in id order, a batch at a time (the next batch is fetched while the caller handles
+ * this one). Empty when nothing is loaded; DatasetNotReadyError while a load runs.
+ */
+export async function* iterateMeteorites(redis: Redis, batchSize = 1000): AsyncGenerator<Meteorite[]> {
+  let ids: string[] | null = null;
+  for (let attempt = 0; attempt < 5 && !ids; attempt++) {
+    const { version, state } = await datasetStatus(redis);
+    if (state === 'loading') throw new DatasetNotReadyError();
+    if (state !== 'ready') return;
+    ids = await readSnapshotIds(redis, version);
+  }
+  if (!ids) throw new DatasetNotReadyError('the dataset keeps changing; try again shortly');
+  const fetch = (from: number) => {
+    const p = getMeteorites(redis, ids.slice(from, from + batchSize));
+    p.catch(() => {}); // awaited below; this only keeps an abandoned prefetch from being "unhandled"
+    return p;
+  };
+  let next = fetch(0);
+  for (let from = 0; from < ids.length; from += batchSize) {
+    const batch = await next;
+    if (from + batchSize < ids.length) next = fetch(from + batchSize);
+    yield batch;
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * A reading of NASA's CSV that shares no code with the service, for tests to compute what the
+ * API should answer: one record per line, quoted fields with doubled quotes, values trimmed,
+ * empty = null, numbers as JavaScript reads them.
+ */
+import { readFileSync } from 'node:fs';
+import type { Meteorite } from '@meteorites/shared/schemas';
+
+export function splitCsvLine(line: string): string[] {
+  const fields: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quoted) {
+      if (c !== '"') field += c;
+      else if (line[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else quoted = false;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      fields.push(field);
+      field = '';
+    } else field += c;
+  }
+  fields.push(field);
+  return fields;
+}
+
+/** Every row of a NASA-layout CSV text as the API's Meteorite shape (no validation: rows as written). */
+export function parseNasaCsv(text: string): Meteorite[] {
+  const [header = '', ...lines] = text.replace(/^\uFEFF/, '').split(/\r?\n/).filter((l) => l.length > 0);
+  const columns = splitCsvLine(header);
+  return lines.map((line) => {
+    const fields = splitCsvLine(line).map((v) => v.trim());
+    const str = (name: string) => fields[columns.indexOf(name)] || null;
+    const num = (name: string) => (str(name) === null ? null : Number(str(name)));
+    return {
+      id: str('id')!,
+      name: str('name')!,
+      nametype: str('nametype'),
+      recclass: str('recclass'),
+      mass_g: num('mass (g)'),
+      fall: str('fall'),
+      year: num('year'),
+      reclat: num('reclat'),
+      reclong: num('reclong'),
+    };
+  });
+}
+
+export function readNasaCsv(path: string): Meteorite[] {
+  return parseNasaCsv(readFileSync(path, 'utf8'));
+}
+
+export const byNumericId = (a: { id: string }, b: { id: string }) => Number(a.id) - Number(b.id);
+
+/** Whether the service can store a row: coordinates inside the globe (NASA has one longitude of 354.47). */
+export const loadable = (m: Meteorite): boolean =>
+  (m.reclat === null || Math.abs(m.reclat) <= 90) && (m.reclong === null || Math.abs(m.reclong) <= 180);

@@ -1,0 +1,127 @@
+/**
+ * Real worker processes for the integration tests: `node --import tsx worker/src/main.ts`, so a
+ * SIGKILL hits the worker itself (not an npx wrapper). Each worker's JSON log lines are kept for
+ * assertions. Lease and recovery settings default to short ones so crash tests run fast.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Settings every test worker gets unless the test overrides them. */
+export const TEST_WORKER_ENV: Record<string, string> = {
+  LOG_LEVEL: 'info',
+  ENABLE_TEST_ANALYSES: 'true',
+  WORKER_CONCURRENCY: '2',
+  JOB_LEASE_MS: '1000',
+  JOB_RECOVERY_INTERVAL_MS: '200',
+  WORKER_SHUTDOWN_GRACE_MS: '5000',
+};
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  worker?: string;
+  [field: string]: unknown;
+}
+
+export interface WorkerProcess {
+  pid: number;
+  /** The worker id, which names its processing list (known once it started). */
+  id: string;
+  logs: LogLine[];
+  /** Resolves with the exit code and signal once the process ended. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves with the first log line the predicate accepts (already seen ones count). */
+  waitForLog(predicate: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** SIGTERM and wait for the exit. */
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGKILL and wait for the exit: a crash. */
+  kill(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+
+export async function spawnWorker(redisUrl: string, env: Record<string, string> = {}): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'worker/src/main.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...TEST_WORKER_ENV, REDIS_URL: redisUrl, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  const exited = once(child, 'exit').then(([code, signal]) => {
+    running.delete(child);
+    return { code: code as number | null, signal: signal as NodeJS.Signals | null };
+  });
+  const logs: LogLine[] = [];
+  const listeners = new Set<(line: LogLine) => void>();
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    let line: LogLine;
+    try {
+      line = JSON.parse(text) as LogLine;
+    } catch {
+      line = { level: 30, msg: text };
+    }
+    logs.push(line);
+    for (const l of listeners) l(line);
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+
+  const waitForLog = (predicate: (line: LogLine) => boolean, timeoutMs = 15_000) =>
+    new Promise<LogLine>((resolve, reject) => {
+      const seen = logs.find(predicate);
+      if (seen) return resolve(seen);
+      const timer = setTimeout(() => {
+        listeners.delete(check);
+        reject(new Error(`worker ${child.pid}: no matching log line within ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`));
+      }, timeoutMs);
+      const check = (line: LogLine) => {
+        if (!predicate(line)) return;
+        clearTimeout(timer);
+        listeners.delete(check);
+        resolve(line);
+      };
+      listeners.add(check);
+      void exited.then(() => {
+        if (!listeners.has(check)) return;
+        clearTimeout(timer);
+        listeners.delete(check);
+        reject(new Error(`worker ${child.pid} exited before the expected log line; stderr: ${stderr.slice(-2000)}`));
+      });
+    });
+
+  // Generous: many workers starting at once on a busy machine each take seconds to compile and connect.
+  const started = await waitForLog((l) => l.msg === 'worker started', 90_000);
+  return {
+    pid: child.pid!,
+    id: String(started.worker),
+    logs,
+    exited,
+    waitForLog,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Kills every worker a suite left running (afterAll). */
+export async function killAllWorkers(): Promise<void> {
+  await Promise.all(
+    [...running].map(async (child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+    }),
+  );
+}

@@ -1,0 +1,41 @@
+/**
+ * The worker's job handler: runs an analysis on the in-memory snapshot of the current dataset
+ * version (cached per version, so repeated jobs do not re-read Redis).
+ */
+import type { Redis } from '@meteorites/shared/redis';
+import { DatasetNotReadyError, SnapshotCache } from '@meteorites/shared/snapshot';
+import { DeferJobError, type Catalog } from '@meteorites/shared/queue/index';
+import type { JobHandler } from './worker.ts';
+
+/** While the dataset is loading a job waits this long before it is tried again. */
+export const DATASET_LOADING_DELAY_MS = 500;
+
+export class UnknownJobAnalysisError extends Error {
+  override name = 'UnknownJobAnalysisError';
+  constructor(analysis: string) {
+    super(`this worker does not offer the analysis ${JSON.stringify(analysis)}`);
+  }
+}
+
+export function analysisHandler(redis: Redis, analyses: Catalog): JobHandler {
+  const snapshots = new SnapshotCache(redis);
+  return async (run) => {
+    const analysis = analyses.analyses.get(run.job.analysis);
+    if (!analysis) throw new UnknownJobAnalysisError(run.job.analysis);
+    const { params } = analyses.validate(run.job.analysis, run.job.params);
+    let snapshot;
+    try {
+      snapshot = await snapshots.current();
+    } catch (err) {
+      if (err instanceof DatasetNotReadyError) throw new DeferJobError('the dataset is loading', DATASET_LOADING_DELAY_MS);
+      throw err;
+    }
+    await run.begin(snapshot.version);
+    const result = await analysis.run(snapshot.columns, params, {
+      datasetVersion: snapshot.version,
+      checkpoint: (p) => run.checkpoint(p),
+      now: () => new Date(),
+    });
+    return { result: JSON.stringify(result), datasetVersion: snapshot.version };
+  };
+}

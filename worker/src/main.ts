@@ -1,0 +1,39 @@
+/**
+ * `npm run worker`: runs one worker process against REDIS_URL. SIGTERM or SIGINT stops it
+ * gracefully (exit 0); a second signal exits at once (exit 1), leaving recovery to the leases.
+ */
+import { pino } from 'pino';
+import { loadConfig } from '@meteorites/shared/config';
+import { catalog } from '@meteorites/shared/queue/index';
+import { analysisHandler } from './analysis-handler.ts';
+import { Worker } from './worker.ts';
+
+const config = loadConfig();
+const logger = pino({ level: config.LOG_LEVEL, base: { service: 'worker', pid: process.pid } });
+const analyses = catalog({ enableTestAnalyses: config.ENABLE_TEST_ANALYSES });
+const worker = new Worker({ config, logger, handler: (redis) => analysisHandler(redis, analyses) });
+
+let signals = 0;
+const stop = (signal: NodeJS.Signals) => {
+  if (++signals > 1) {
+    logger.warn({ signal }, 'second signal: exiting without waiting');
+    process.exit(1);
+  }
+  logger.info({ signal }, 'closing');
+  worker.close().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      logger.error({ err }, 'close failed');
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+
+try {
+  await worker.start();
+} catch (err) {
+  logger.fatal({ err }, 'worker could not start');
+  process.exit(1);
+}
