@@ -19,6 +19,8 @@ export default defineConfig({
           // Suites start their own Redis servers and worker processes; two cores run two at once.
           maxWorkers: 2,
           fileParallelism: true,
+          // Runs after the unit project (different maxWorkers need their own group).
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -26,8 +26,12 @@ interface Scenario {
   results(): Promise<number>;
 }
 
+/** Every Redis started here, closed after the suite even when starting the workers failed. */
+const started: TestRedis[] = [];
+
 async function scenario(workerEnvs: Record<string, string>[], redisArgs: string[] = []): Promise<Scenario> {
   const redis = await startRedis({ extraArgs: redisArgs });
+  started.push(redis);
   const r = await redis.client();
   const q = new JobQueue(r);
   const workers = await Promise.all(workerEnvs.map((env) => spawnWorker(redis.url, env)));
@@ -43,28 +47,28 @@ async function scenario(workerEnvs: Record<string, string>[], redisArgs: string[
 }
 
 describe('worker processes', () => {
-  const all: Scenario[] = [];
   let basic: Scenario;
   let crash: Scenario;
   let lost: Scenario;
   let drain: Scenario;
   let handBack: Scenario;
   let unsafe: Scenario;
+  let outage: Scenario;
 
   beforeAll(async () => {
-    [basic, crash, lost, drain, handBack, unsafe] = await Promise.all([
+    [basic, crash, lost, drain, handBack, unsafe, outage] = await Promise.all([
       scenario([{ JOB_TIMEOUT_MS: '2000' }]),
       scenario([{ WORKER_CONCURRENCY: '1' }, { WORKER_CONCURRENCY: '1' }]),
       scenario([{ WORKER_CONCURRENCY: '1', JOB_MAX_ATTEMPTS: '1' }, { WORKER_CONCURRENCY: '1', JOB_MAX_ATTEMPTS: '1' }]),
       scenario([{ WORKER_SHUTDOWN_GRACE_MS: '10000' }]),
       scenario([{ WORKER_SHUTDOWN_GRACE_MS: '300' }]),
       scenario([{}], ['--maxmemory-policy', 'allkeys-lru', '--appendonly', 'no', '--save', '']),
+      scenario([{ WORKER_CONCURRENCY: '1' }]),
     ]);
-    all.push(basic, crash, lost, drain, handBack, unsafe);
   });
   afterAll(async () => {
     await killAllWorkers();
-    await Promise.all(all.map((s) => s.redis.close()));
+    await Promise.all(started.map((redis) => redis.close()));
   });
 
   it('runs a job to its result, which names the dataset version', async () => {
@@ -163,6 +167,24 @@ describe('worker processes', () => {
     await s.r.hSet(keys.dataset, { state: 'empty', version: '4' });
     await expect.poll(async () => (await s.job(id)).status, POLL).toBe('finished');
     expect(await s.job(id)).toMatchObject({ attempts: 1, dataset_version: 4 });
+  });
+
+  it('loses no job when Redis restarts mid-job: it runs again and ends with exactly one result', async (ctx) => {
+    const s = outage;
+    if (!s.redis.controllable) ctx.skip();
+    const { id } = await s.sleepJob(20, 100);
+    const queued = await s.sleepJob(1, 0, { tag: 'queued behind it' });
+    await expect.poll(async () => (await s.job(id)).status, POLL).toBe('running');
+    await s.redis.stop();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await s.redis.start();
+    const r = await s.redis.client();
+    const q = new JobQueue(r);
+    await expect.poll(async () => (await q.get(id))?.status, POLL).toBe('finished');
+    await expect.poll(async () => (await q.get(queued.id))?.status, POLL).toBe('finished');
+    expect((await q.get(id))!.attempts).toBeGreaterThanOrEqual(1);
+    expect((await r.keys('result:*')).length).toBe(2);
+    expect(await r.zCard(keys.jobsLeases)).toBe(0);
   });
 
   it('warns at startup when Redis may evict keys or does not persist, and not otherwise', async () => {

@@ -91,5 +91,6 @@ describe('JsonReader', () => {
 
   it('names the position and record of a syntax error', () => {
     expect(() => read('[{"id": "1"}, {"id": "2" "x": 1}]')).toThrow(/at character 14, record 1/);
+    expect(() => read('[{"id": "1"}, {"id": "2"}, {"id": "3"} {"id": "4"}]')).toThrow(/at character 39, record 3/);
   });
 });

@@ -74,8 +74,9 @@ export class JsonReader {
     this.#run(eof);
   }
 
-  #fail(what: string, pos = this.#pos): never {
-    throw new DatasetFormatError(`the JSON ${what} (at character ${this.#dropped + pos}, record ${this.#index})`);
+  /** `record`: the index of the record at fault; by default the one being scanned. */
+  #fail(what: string, pos = this.#pos, record = this.#index + this.#batch.length): never {
+    throw new DatasetFormatError(`the JSON ${what} (at character ${this.#dropped + pos}, record ${record})`);
   }
 
   /** The next non-space character code, or -1 when the text runs out first. */
@@ -322,8 +323,7 @@ export class JsonReader {
         try {
           return JSON.parse(t.slice(start, end));
         } catch (err) {
-          this.#index = index;
-          return this.#fail(`has a malformed record: ${(err as Error).message}`, start);
+          return this.#fail(`has a malformed record: ${(err as Error).message}`, start, index);
         }
       });
     }
