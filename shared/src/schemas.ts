@@ -26,7 +26,9 @@ export const Meteorite = Type.Object(
     fall: Nullable(Type.String()),
     year: Nullable(Type.Integer()),
     reclat: Nullable(Type.Number({ minimum: -90, maximum: 90 })),
-    reclong: Nullable(Type.Number({ minimum: -180, maximum: 180 })),
+    reclong: Nullable(
+      Type.Number({ minimum: -360, maximum: 360, description: 'Degrees east, as the source gives them (-180..180, or 0..360 east).' }),
+    ),
   },
   { $id: 'Meteorite', additionalProperties: false },
 );

@@ -58,4 +58,4 @@ export const byNumericId = (a: { id: string }, b: { id: string }) => Number(a.id
 
 /** Whether the service can store a row: coordinates inside the globe (NASA has one longitude of 354.47). */
 export const loadable = (m: Meteorite): boolean =>
-  (m.reclat === null || Math.abs(m.reclat) <= 90) && (m.reclong === null || Math.abs(m.reclong) <= 180);
+  (m.reclat === null || Math.abs(m.reclat) <= 90) && (m.reclong === null || Math.abs(m.reclong) <= 360);

@@ -238,6 +238,16 @@ describe('geo-grid', () => {
   });
 });
 
+describe('geo-grid longitudes east of 180', () => {
+  it('places a 0..360 east longitude (NASA has 354.47333) in the same cell as its -180..180 twin', async () => {
+    const c = columnsFromRecords([
+      { id: '1', reclat: -1.94617, reclong: 354.47333 },
+      { id: '2', reclat: -1.94617, reclong: -5.52667 },
+    ]);
+    expect((await run('geo-grid', c, { cell_deg: 10 })).cells).toEqual([{ lat: -10, lon: -10, count: 2 }]);
+  });
+});
+
 describe('median', () => {
   it('agrees with sorting, for odd, even, duplicate-heavy, sorted and reversed input', () => {
     let seed = 7;

@@ -86,7 +86,8 @@ export const geoGrid: Analysis<GeoGridParams> = {
       if (Number.isNaN(la) || Number.isNaN(lo)) missing++;
       else if (la === 0 && lo === 0) zero++;
       else {
-        const key = g.key(la, lo);
+        // 0..360 east longitudes (NASA has one) name the same place as -180..180 ones.
+        const key = g.key(la, lo > 180 ? lo - 360 : lo < -180 ? lo + 360 : lo);
         counts.set(key, (counts.get(key) ?? 0) + 1);
       }
     });

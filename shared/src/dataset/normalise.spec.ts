@@ -187,11 +187,15 @@ describe('normaliseRecord', () => {
     ['a non-numeric longitude', { ...AACHEN, reclong: '6,08' }, 'invalid reclong', '1'],
     ['latitude 91', { ...AACHEN, reclat: '91' }, 'reclat out of range', '1'],
     ['latitude -90.5', { ...AACHEN, reclat: -90.5 }, 'reclat out of range', '1'],
-    ['longitude 354.47 (NASA has one)', { ...AACHEN, reclong: '354.473330' }, 'reclong out of range', '1'],
+    ['longitude 360.5', { ...AACHEN, reclong: '360.5' }, 'reclong out of range', '1'],
     ['a broken geolocation', { ...AACHEN, reclat: '', reclong: '', geolocation: '(1; 2)' }, 'invalid geolocation', '1'],
     ['a geolocation out of range', { ...AACHEN, reclat: '', reclong: '', geolocation: '(95, 2)' }, 'reclat out of range', '1'],
   ])('skips %s', (_name, raw, reason, id) => {
     expect(normaliseRecord(raw)).toEqual({ reason, id });
+  });
+
+  it('keeps a longitude in the 0..360 east convention as given (NASA has one: 354.47333)', () => {
+    expect(normaliseRecord({ ...AACHEN, reclong: '354.473330' })).toMatchObject({ lon: 354.47333 });
   });
 
   it('keeps the extremes that are in range', () => {

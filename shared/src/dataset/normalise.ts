@@ -164,7 +164,9 @@ export function normaliseRecord(raw: RawRecord): Verdict {
   if (Number.isNaN(lat)) return { reason: 'invalid reclat', id };
   if (Number.isNaN(lon)) return { reason: 'invalid reclong', id };
   if (lat !== null && Math.abs(lat) > 90) return { reason: 'reclat out of range', id };
-  if (lon !== null && Math.abs(lon) > 180) return { reason: 'reclong out of range', id };
+  // Longitudes are kept as the source gives them: NASA's file has one in the 0..360 east
+  // convention (Meridiani Planum, 354.47333), which is a real place, not an error.
+  if (lon !== null && Math.abs(lon) > 360) return { reason: 'reclong out of range', id };
 
   return { id, name, nametype, recclass, fall, mass: nanIfNull(mass), year: nanIfNull(y), lat: nanIfNull(lat), lon: nanIfNull(lon) };
 }
