@@ -30,6 +30,8 @@ const stop = (signal: NodeJS.Signals) => {
 };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
+// Started by `npm start` with an IPC channel: when that parent dies, drain and exit too.
+process.once('disconnect', () => stop('SIGTERM'));
 
 try {
   await worker.start();
