@@ -98,12 +98,13 @@ export class RedisServer {
   }
 
   async #waitReady(): Promise<void> {
-    const deadline = Date.now() + 20_000;
+    // Replaying a large AOF on a busy machine takes a while: -LOADING counts as not ready yet.
+    const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       if (await this.#ping()) return;
       await sleep(25);
     }
-    throw new Error(`redis-server on port ${this.port} did not answer within 20 s`);
+    throw new Error(`redis-server on port ${this.port} did not answer within 60 s`);
   }
 
   /** A raw PING over a socket: no client library, so it also works while loading the AOF. */
