@@ -7,7 +7,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['shared/src/**/*.spec.ts', 'api/src/**/*.spec.ts', 'worker/src/**/*.spec.ts', 'test/support/**/*.spec.ts', 'test/*.spec.ts'],
+          include: ['shared/src/**/*.spec.ts', 'api/src/**/*.spec.ts', 'worker/src/**/*.spec.ts', 'test/support/**/*.spec.ts', 'test/*.spec.ts', 'scripts/**/*.spec.ts'],
         },
       },
       {
@@ -21,6 +21,18 @@ export default defineConfig({
           fileParallelism: true,
           // Runs after the unit project (different maxWorkers need their own group).
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          // Each file starts the whole service (Redis, API, worker) as `npm start` does, and loads the full dataset.
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          maxWorkers: 1,
+          fileParallelism: false,
+          sequence: { groupOrder: 2 },
         },
       },
     ],

@@ -73,7 +73,9 @@ async function waitReady(base: string, children: Child[], timeoutMs: number): Pr
 
 /** Loads the sample through the API itself, only into a database that has never held a dataset. */
 async function loadSampleIfEmpty(base: string, config: Config): Promise<void> {
-  const summary = (await (await fetch(`${base}/data/summary`)).json()) as { version: number; records: number };
+  // With API_KEY set, the load needs a key (and the summary too with API_KEY_PROTECT_READS).
+  const auth: Record<string, string> = config.API_KEY ? { authorization: `Bearer ${config.API_KEY.split(',')[0]}` } : {};
+  const summary = (await (await fetch(`${base}/data/summary`, { headers: auth })).json()) as { version: number; records: number };
   if (summary.version > 0 || summary.records > 0) {
     say(`dataset: ${summary.records} records (version ${summary.version})`);
     return;
@@ -85,7 +87,7 @@ async function loadSampleIfEmpty(base: string, config: Config): Promise<void> {
   }
   const res = await fetch(`${base}/data`, {
     method: 'POST',
-    headers: { 'content-type': file.endsWith('.csv') ? 'text/csv' : 'application/json', 'x-source': config.SAMPLE_DATA },
+    headers: { ...auth, 'content-type': file.endsWith('.csv') ? 'text/csv' : 'application/json', 'x-source': config.SAMPLE_DATA },
     body: Readable.toWeb(createReadStream(file)) as ReadableStream,
     duplex: 'half',
   } as RequestInit);

@@ -8,21 +8,36 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '@meteorites/shared/config';
 import configPlugin from './plugins/config.ts';
 import redisPlugin from './plugins/redis.ts';
-import errorsPlugin from './plugins/errors.ts';
+import errorsPlugin, { frameworkError } from './plugins/errors.ts';
 import swaggerPlugin from './plugins/swagger.ts';
+import securityHeadersPlugin from './plugins/security-headers.ts';
+import authPlugin from './plugins/auth.ts';
+import rateLimitPlugin from './plugins/rate-limit.ts';
 import snapshotPlugin from './plugins/snapshot.ts';
 import queuePlugin from './plugins/queue.ts';
+import metricsPlugin from './plugins/metrics.ts';
 import healthRoutes from './routes/health.ts';
 import dataRoutes from './routes/data.ts';
 import meteoriteRoutes from './routes/meteorites.ts';
 import jobRoutes from './routes/jobs.ts';
 import resultRoutes from './routes/results.ts';
+import chartRoutes from './routes/charts.ts';
 import analysisRoutes from './routes/analyses.ts';
+import metricsRoutes from './routes/metrics.ts';
 
 export interface AppOptions {
   config: Config;
   /** false builds the app without connecting to Redis (OpenAPI generation). */
   connectRedis?: boolean;
+}
+
+/** TRUST_PROXY as Fastify takes it: `true`, the proxies' addresses, or a hop count (as a function). */
+function trustProxy(setting: string | undefined): NonNullable<FastifyServerOptions['trustProxy']> {
+  if (setting === undefined || setting === 'false') return false;
+  if (setting === 'true') return true;
+  if (!/^\d+$/.test(setting)) return setting;
+  const hops = Number(setting);
+  return (_address: string, hop: number) => hop < hops;
 }
 
 export function serverOptions(config: Config): FastifyServerOptions {
@@ -34,23 +49,31 @@ export function serverOptions(config: Config): FastifyServerOptions {
     requestTimeout: 0,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
     routerOptions: { ignoreTrailingSlash: true },
+    frameworkErrors: frameworkError,
+    trustProxy: trustProxy(config.TRUST_PROXY),
   };
 }
 
 export default async function app(fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(configPlugin, { config: opts.config });
   await fastify.register(errorsPlugin);
+  await fastify.register(securityHeadersPlugin);
+  await fastify.register(authPlugin);
   await fastify.register(redisPlugin, { connect: opts.connectRedis });
+  await fastify.register(rateLimitPlugin);
   await fastify.register(swaggerPlugin);
   await fastify.register(snapshotPlugin);
   await fastify.register(queuePlugin, { connect: opts.connectRedis });
+  await fastify.register(metricsPlugin);
 
   await fastify.register(healthRoutes);
   await fastify.register(dataRoutes);
   await fastify.register(meteoriteRoutes);
   await fastify.register(jobRoutes);
   await fastify.register(resultRoutes);
+  await fastify.register(chartRoutes);
   await fastify.register(analysisRoutes);
+  await fastify.register(metricsRoutes);
 }
 
 export async function buildApp(opts: AppOptions) {

@@ -39,12 +39,44 @@ export const ConfigSchema = Type.Object({
   DATA_DIR: Type.String({ default: '.data', description: 'Where `npm start` keeps its own Redis data (AOF) when REDIS_URL is unset.' }),
   REDIS_PORT: Int(0, 65535, 0, 'Port of the redis-server `npm start` runs when REDIS_URL is unset (0: a free port).'),
   SAMPLE_DATA: Type.String({ default: 'data/sample.json', description: '`npm start` loads this file when the database is empty.' }),
+  API_KEY: Type.Optional(
+    Type.String({
+      pattern: '^[^,\\s]{16,}(,[^,\\s]{16,})*$',
+      description:
+        'Unset: no authentication. Set: POST and DELETE need `Authorization: Bearer <key>` (401 otherwise). Several keys separated by commas are all accepted (key rotation). At least 16 characters each, e.g. `openssl rand -hex 32`.',
+    }),
+  ),
+  API_KEY_PROTECT_READS: Type.Boolean({
+    default: false,
+    description: 'With API_KEY: GET routes need the key too, except /health, /ready, /docs and /openapi.json.',
+  }),
+  RATE_LIMIT_JOBS_PER_MIN: Int(0, 1_000_000, 0, 'POST /jobs requests one client (IP address) may make per minute, counted in Redis across every API process (0: no limit).'),
+  RATE_LIMIT_DATA_PER_MIN: Int(0, 1_000_000, 0, 'POST /data requests one client (IP address) may make per minute, counted like RATE_LIMIT_JOBS_PER_MIN (0: no limit).'),
+  TRUST_PROXY: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        'Behind a reverse proxy or load balancer: whose X-Forwarded-For to believe for the client address (rate limits, logs). `true` (any), a hop count, or comma-separated addresses/CIDRs of the proxies. Unset: the socket address.',
+    }),
+  ),
+  BACKUP_DIR: Type.String({ default: 'backups', description: '`npm run backup` writes its snapshots here.' }),
+  API_URL: Type.String({
+    default: 'http://127.0.0.1:3000',
+    pattern: '^https?://',
+    description: 'The API the command line (`npm run cli`) talks to.',
+  }),
 });
 
 export type Config = Static<typeof ConfigSchema>;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/** A setting's value as an error message may show it: keys hidden, a URL's password masked. */
+function shown(name: string, value: string): string {
+  if (name === 'API_KEY') return '(hidden)';
+  return JSON.stringify(value.replace(/^([a-z]+:\/\/[^:@/]*):[^@/]*@/i, '$1:***@'));
 }
 
 /** Parses settings from an environment; unknown variables are ignored, bad ones named. */
@@ -60,7 +92,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const lines = errors.map((e) => {
       const name = e.instancePath.replace(/^\//, '') || String((e.params as { requiredProperties?: string[] }).requiredProperties ?? '');
       const allowed = (e.params as { allowedValues?: unknown[] }).allowedValues;
-      return `${name}=${JSON.stringify(env[name] ?? '')}: ${e.message}${Array.isArray(allowed) ? ` (${allowed.join(', ')})` : ''}`;
+      return `${name}=${shown(name, env[name] ?? '')}: ${e.message}${Array.isArray(allowed) ? ` (${allowed.join(', ')})` : ''}`;
     });
     throw new ConfigError(`invalid configuration: ${[...new Set(lines)].join('; ')}`);
   }

@@ -33,3 +33,21 @@ describe('keys', () => {
     for (let i = 0; i < 100; i++) expect(isJobId(crypto.randomUUID())).toBe(true);
   });
 });
+
+describe('rate limit keys', () => {
+  it('name the limit and the client address', () => {
+    expect(keys.rateLimit('jobs', '127.0.0.1')).toBe('ratelimit:jobs:127.0.0.1');
+    expect(keys.rateLimit('data', '2001:db8::')).toBe('ratelimit:data:2001:db8::');
+  });
+
+  it('hash a client that is not an address, so no header text reaches a key', () => {
+    const key = keys.rateLimit('jobs', 'evil*[x]?:{../}');
+    expect(key).toMatch(/^ratelimit:jobs:h[0-9a-f]{32}$/);
+    expect(keys.rateLimit('jobs', 'evil*[x]?:{../}')).toBe(key);
+    expect(keys.rateLimit('jobs', 'other')).not.toBe(key);
+  });
+
+  it('refuse an unknown limit name', () => {
+    expect(() => keys.rateLimit('Jobs:*', '127.0.0.1')).toThrow(InvalidIdError);
+  });
+});

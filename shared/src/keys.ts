@@ -3,6 +3,7 @@
  * the Redis type stored under it. Ids are validated before they become part of a key, so a URL
  * can never reach a key with glob characters, colons or another record's namespace.
  */
+import { createHash } from 'node:crypto';
 
 /** Meteorite ids are non-negative integers (the NASA dataset's `id`), at most 15 digits. */
 export const METEORITE_ID_PATTERN = '^(0|[1-9][0-9]{0,14})$';
@@ -14,6 +15,11 @@ const jobIdRe = new RegExp(JOB_ID_PATTERN);
 
 /** Worker ids name a process' own processing list: letters, digits, dot, dash, underscore. */
 const workerIdRe = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** Rate limit names (`jobs`, `data`) and client addresses as they may appear in a key. */
+const rateLimitNameRe = /^[a-z]{1,32}$/;
+const ipRe = /^[0-9a-f.:]{2,45}$/;
+const clientPart = (client: string) => (ipRe.test(client) ? client : `h${createHash('sha256').update(client).digest('hex').slice(0, 32)}`);
 
 /** Running jobs are indexed by their lease (`jobs:leases`), the other statuses by a set each. */
 const indexedStatusRe = /^(queued|finished|failed|cancelled)$/;
@@ -36,6 +42,9 @@ function checked(kind: string, re: RegExp, id: string): string {
 /** The columns of a dataset snapshot, one key each. */
 export const SNAPSHOT_COLUMNS = ['meta', 'id', 'name', 'nametype', 'recclass', 'fall', 'mass', 'year', 'lat', 'lon'] as const;
 export type SnapshotColumn = (typeof SNAPSHOT_COLUMNS)[number];
+
+export const CHART_FORMATS = ['svg', 'png'] as const;
+export type ChartFormat = (typeof CHART_FORMATS)[number];
 
 export const keys = {
   // ---- the dataset ----
@@ -62,7 +71,7 @@ export const keys = {
   snapshotPattern: 'dataset:snapshot:*',
 
   // ---- jobs ----
-  /** hash: one job (see the Job schema) plus the queue's own fields (`token seq worker cancel`). */
+  /** hash: one job (see the Job schema) plus the queue's own fields (`token seq worker cancel dv started_ms`). */
   job: (id: string) => `${keyPrefixes.job}${checked('job', jobIdRe, id)}`,
   /** list: ids of queued jobs; the API pushes on the left, workers BLMOVE from the right. */
   jobsQueue: 'jobs:queue',
@@ -86,10 +95,30 @@ export const keys = {
   jobsWorkers: 'jobs:workers',
   /** pub/sub channel: `<job id> <status>` whenever a job ends. */
   jobEvents: 'jobs:events',
+
+  // ---- metrics (written by the queue's scripts, read by GET /metrics; see metrics.ts) ----
+  /** hash: job counters, `<analysis>:<event>` -> count, event one of `submitted deduplicated finished failed cancelled`. */
+  jobsMetrics: 'metrics:jobs',
+  /** hash: run time of finished jobs, `<analysis>:<le>` -> jobs in that bucket alone (not cumulative), `<analysis>:sum_ms`, `<analysis>:count`. */
+  jobDurations: 'metrics:job_duration',
+
+  // ---- charts ----
+  /** string (SVG text, or PNG bytes): a finished job's chart, rendered once; expires with `result:<id>`. */
+  chart: (id: string, format: ChartFormat) => {
+    if (!CHART_FORMATS.includes(format)) throw new InvalidIdError('chart format', String(format));
+    return `chart:${checked('job', jobIdRe, id)}:${format}`;
+  },
+
+  // ---- rate limits ----
+  /**
+   * string: requests one client made in the current window of one limit (INCR, expires with the
+   * window). The client is its IP address; anything else (a forwarded header's junk) is hashed.
+   */
+  rateLimit: (limit: string, client: string) => `ratelimit:${checked('rate limit', rateLimitNameRe, limit)}:${clientPart(client)}`,
 } as const;
 
 /** Prefixes the queue's Lua scripts join to ids they read from lists and sets. */
 export const keyPrefixes = { job: 'job:', result: 'result:', processing: 'jobs:processing:' } as const;
 
 /** Every key pattern the project writes, for tests, backups and operators (SCAN MATCH). */
-export const keyPatterns = ['meteorite:*', 'meteorites:*', 'dataset', 'dataset:*', 'job:*', 'jobs:*', 'result:*'] as const;
+export const keyPatterns = ['meteorite:*', 'meteorites:*', 'dataset', 'dataset:*', 'job:*', 'jobs:*', 'result:*', 'chart:*', 'metrics:*', 'ratelimit:*'] as const;

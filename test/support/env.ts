@@ -12,8 +12,8 @@ export interface TestEnv {
   TESTCONTAINERS?: string;
   /** Folder holding Meteorite_Landings.csv and .json (the full dataset). */
   METEORITE_DATA_DIR: string;
-  /** Base URL of a running API for the end-to-end suite. */
-  API_URL?: string;
+  /** Base URL of a running service (a compose stack, a deployment) for the end-to-end suite; unset, it starts its own. */
+  E2E_API_URL?: string;
 }
 
 export function testEnv(env: NodeJS.ProcessEnv = process.env): TestEnv {
@@ -21,7 +21,7 @@ export function testEnv(env: NodeJS.ProcessEnv = process.env): TestEnv {
     TEST_REDIS_URL: env.TEST_REDIS_URL || undefined,
     TESTCONTAINERS: env.TESTCONTAINERS || undefined,
     METEORITE_DATA_DIR: resolve(env.METEORITE_DATA_DIR || '../shared/data'),
-    API_URL: env.API_URL || undefined,
+    E2E_API_URL: env.E2E_API_URL || undefined,
   };
 }
 

@@ -17,6 +17,8 @@ export interface TestRedis {
   url: string;
   /** Whether stop/kill/start act on the server (false for TEST_REDIS_URL). */
   controllable: boolean;
+  /** The local redis-server's data directory (AOF, RDB); undefined for containers and TEST_REDIS_URL. */
+  dataDir?: string;
   /** A fresh client; the suite closes it (or call close()). */
   client(): Promise<Redis>;
   /** Removes every key (only on a Redis this helper started). */
@@ -55,7 +57,20 @@ function hasRedisServerBinary(): boolean {
   }
 }
 
-export async function startRedis(opts: Partial<Omit<RedisServerOptions, 'dataDir'>> = {}): Promise<TestRedis> {
+export interface StartRedisOptions extends Partial<Omit<RedisServerOptions, 'dataDir'>> {
+  /** Starts the server with `requirepass`; the url carries the password. */
+  password?: string;
+}
+
+/** `redis://:<password>@host:port` from a url without credentials. */
+function withPassword(url: string, password: string | undefined): string {
+  if (password === undefined) return url;
+  const u = new URL(url);
+  u.password = password;
+  return u.toString().replace(/\/$/, '');
+}
+
+export async function startRedis(opts: StartRedisOptions = {}): Promise<TestRedis> {
   const env = testEnv();
   const clients: Redis[] = [];
   const client = async () => {
@@ -92,12 +107,18 @@ export async function startRedis(opts: Partial<Omit<RedisServerOptions, 'dataDir
       throw new Error('no Redis for the tests: set TEST_REDIS_URL, start Docker, or install redis-server');
     }
     const dir = mkdtempSync(join(tmpdir(), 'meteorites-redis-'));
-    const server = new RedisServer({ ...opts, dataDir: dir });
+    const { password, ...serverOpts } = opts;
+    const server = new RedisServer({
+      ...serverOpts,
+      dataDir: dir,
+      extraArgs: [...(serverOpts.extraArgs ?? []), ...(password === undefined ? [] : ['--requirepass', password])],
+    });
     await server.start();
-    url = server.url;
+    url = withPassword(server.url, password);
     return {
       url,
       controllable: true,
+      dataDir: dir,
       client,
       flush: async () => {
         const c = await client();
@@ -116,9 +137,12 @@ export async function startRedis(opts: Partial<Omit<RedisServerOptions, 'dataDir
 
   const { RedisContainer } = await import('@testcontainers/redis');
   const container = await new RedisContainer('redis:7')
-    .withCommand(['redis-server', '--appendonly', 'yes', '--appendfsync', opts.appendfsync ?? 'everysec', '--maxmemory-policy', 'noeviction'])
+    .withCommand([
+      'redis-server', '--appendonly', 'yes', '--appendfsync', opts.appendfsync ?? 'everysec', '--maxmemory-policy', 'noeviction',
+      ...(opts.password === undefined ? [] : ['--requirepass', opts.password]),
+    ])
     .start();
-  url = container.getConnectionUrl();
+  url = withPassword(container.getConnectionUrl(), opts.password);
   // Container ports can change across a restart: keep the handle's url current.
   return {
     get url() {
@@ -139,7 +163,7 @@ export async function startRedis(opts: Partial<Omit<RedisServerOptions, 'dataDir
     },
     start: async () => {
       await container.restart();
-      url = container.getConnectionUrl();
+      url = withPassword(container.getConnectionUrl(), opts.password);
     },
     close: async () => {
       await closeClients();

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { FastifySchemaValidationError } from 'fastify';
-import { isRedisUnavailable, validationMessage } from './errors.ts';
+import Fastify from 'fastify';
+import { DatasetLockLostError } from '@meteorites/shared/store';
+import errorsPlugin, { frameworkError, isRedisUnavailable, nonFiniteField, validationMessage } from './errors.ts';
 
 const failure = (instancePath: string, keyword: string, params: Record<string, unknown>, message?: string): FastifySchemaValidationError => ({
   instancePath, keyword, params, message, schemaPath: '#',
@@ -42,5 +44,62 @@ describe('isRedisUnavailable', () => {
     expect(isRedisUnavailable(new Error('the dataset is loading; try again shortly'))).toBe(false);
     expect(isRedisUnavailable(new Error('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
     expect(isRedisUnavailable('ECONNREFUSED')).toBe(false);
+  });
+});
+
+describe('the error handler', () => {
+  async function app() {
+    const fastify = Fastify({ frameworkErrors: frameworkError, ajv: { customOptions: { coerceTypes: 'array' } } });
+    await fastify.register(errorsPlugin);
+    fastify.get('/lock', async () => {
+      throw new DatasetLockLostError();
+    });
+    fastify.get(
+      '/items/:id',
+      {
+        schema: {
+          params: { type: 'object', properties: { id: { type: 'string' } } },
+          querystring: { type: 'object', properties: { limit: { type: 'integer', maximum: 1000 } } },
+        },
+      },
+      async (request) => ({ query: request.query }),
+    );
+    return fastify;
+  }
+
+  it('answers a load that lost its lock with a 503 the client may retry', async () => {
+    const res = await (await app()).inject('/lock');
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBe('1');
+    expect(res.json()).toEqual({ error: { code: 'dataset_lock_lost', message: expect.stringMatching(/lock was lost/) } });
+  });
+
+  it('refuses numbers Ajv coerced to Infinity, which slip past its range checks', async () => {
+    const a = await app();
+    for (const limit of ['1e400', 'Infinity', '-Infinity']) {
+      const res = await a.inject(`/items/1?limit=${limit}`);
+      expect(res.statusCode, limit).toBe(400);
+      expect(res.json()).toEqual({ error: { code: 'validation_failed', message: 'querystring.limit must be a finite number', field: 'querystring.limit' } });
+    }
+    expect((await a.inject('/items/1?limit=1000')).json()).toEqual({ query: { limit: 1000 } });
+  });
+
+  it('answers router errors in the same shape, without echoing the path', async () => {
+    const a = await app();
+    const bad = await a.inject('/items/%ZZ');
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toEqual({ error: { code: 'bad_request', message: 'the URL holds a malformed percent-escape' } });
+    const long = await a.inject(`/items/${'1'.repeat(10_000)}`);
+    expect(long.statusCode).toBe(414);
+    expect(long.json()).toEqual({ error: { code: 'uri_too_long', message: 'a path parameter is too long' } });
+  });
+});
+
+describe('nonFiniteField', () => {
+  it('names the first number that is not finite, in arrays too', () => {
+    expect(nonFiniteField({ a: 1, b: 'Infinity', c: [2, -Infinity] })).toBe('c');
+    expect(nonFiniteField({ a: Number.NaN })).toBe('a');
+    expect(nonFiniteField({ a: 1 })).toBeUndefined();
+    expect(nonFiniteField(undefined)).toBeUndefined();
   });
 });

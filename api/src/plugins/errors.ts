@@ -3,10 +3,10 @@
  * Validation errors name the field; a Redis outage is a quick 503; a 5xx never leaks internals.
  */
 import fp from 'fastify-plugin';
-import type { FastifyError } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidIdError } from '@meteorites/shared/keys';
 import { DatasetFormatError, EmptyDatasetError } from '@meteorites/shared/dataset/index';
-import { DatasetBusyError } from '@meteorites/shared/store';
+import { DatasetBusyError, DatasetLockLostError } from '@meteorites/shared/store';
 import { DatasetNotReadyError } from '@meteorites/shared/snapshot';
 import { InvalidCursorError } from '@meteorites/shared/meteorites';
 import { ApiError } from '../errors.ts';
@@ -20,6 +20,7 @@ const STATUS_CODES: Record<number, string> = {
   406: 'not_acceptable',
   409: 'conflict',
   413: 'payload_too_large',
+  414: 'uri_too_long',
   415: 'unsupported_media_type',
   422: 'unprocessable_entity',
   429: 'too_many_requests',
@@ -29,6 +30,8 @@ const STATUS_CODES: Record<number, string> = {
 /**
  * Errors of the shared modules that are the client's business, with their status and code. A
  * load in progress is a 409 (the dataset's state, not the server, is in the way) with Retry-After.
+ * A load that lost its lock (it stalled past the lock's TTL) stopped part way: a 503 the client
+ * may retry, also with Retry-After.
  */
 const DOMAIN_ERRORS: ReadonlyArray<[new (...args: never[]) => Error, number, string]> = [
   [DatasetFormatError, 400, 'invalid_dataset'],
@@ -36,7 +39,10 @@ const DOMAIN_ERRORS: ReadonlyArray<[new (...args: never[]) => Error, number, str
   [InvalidCursorError, 400, 'invalid_cursor'],
   [DatasetBusyError, 409, 'dataset_busy'],
   [DatasetNotReadyError, 409, 'dataset_loading'],
+  [DatasetLockLostError, 503, 'dataset_lock_lost'],
 ];
+
+const RETRY_AFTER = new Set(['dataset_loading', 'dataset_lock_lost']);
 
 /** Errors that mean "Redis is not answering right now". */
 export function isRedisUnavailable(err: unknown): boolean {
@@ -75,8 +81,45 @@ export function validationMessage(err: Pick<FastifyError, 'message' | 'validatio
   return { message: `${field ?? where} ${detail}`, field };
 }
 
+/**
+ * The name of a number in a request's querystring or params that is not finite. Ajv coerces
+ * `1e400` and `Infinity` to Infinity and then skips its range checks for it, so `limit=1e400`
+ * would pass `maximum: 1000`.
+ */
+export function nonFiniteField(part: unknown): string | undefined {
+  if (part === null || typeof part !== 'object') return undefined;
+  for (const [name, value] of Object.entries(part)) {
+    const values: unknown[] = Array.isArray(value) ? value : [value];
+    if (values.some((v) => typeof v === 'number' && !Number.isFinite(v))) return name;
+  }
+  return undefined;
+}
+
+/**
+ * Errors the router raises before any route or hook runs (a broken percent-escape, a path
+ * parameter over maxParamLength): Fastify's `frameworkErrors` option, so they leave in the same
+ * shape as every other error. The path is not echoed back: it may be kilobytes long.
+ */
+export function frameworkError(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const status = err.statusCode === 400 || err.statusCode === 414 ? err.statusCode : 500;
+  const message =
+    err.code === 'FST_ERR_BAD_URL'
+      ? 'the URL holds a malformed percent-escape'
+      : err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? 'a path parameter is too long'
+        : 'internal server error';
+  void reply.status(status).send({ error: { code: status === 500 ? 'internal' : STATUS_CODES[status]!, message } });
+}
+
 export default fp(
   async (app) => {
+    app.addHook('preHandler', async (request) => {
+      for (const [where, part] of [['querystring', request.query], ['params', request.params]] as const) {
+        const name = nonFiniteField(part);
+        if (name) throw new ApiError(400, 'validation_failed', `${where}.${name} must be a finite number`, { field: `${where}.${name}` });
+      }
+    });
+
     app.setErrorHandler((err: FastifyError, request, reply) => {
       if (err instanceof ApiError) {
         return reply.status(err.statusCode).send({ error: { code: err.code, message: err.message, ...err.details } });
@@ -84,7 +127,7 @@ export default fp(
       const domain = DOMAIN_ERRORS.find(([cls]) => err instanceof cls);
       if (domain) {
         const [, status, code] = domain;
-        if (code === 'dataset_loading') reply.header('retry-after', '1');
+        if (RETRY_AFTER.has(code)) reply.header('retry-after', '1');
         return reply.status(status).send({ error: { code, message: err.message } });
       }
       if (err.validation) {

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { DatasetSummary, ErrorBody, Job, Meteorite } from '@meteorites/shared/schemas';
+import { securitySchemes } from './auth.ts';
 
 export const OPENAPI_INFO = {
   title: 'Meteorite analysis service',
@@ -10,6 +11,21 @@ export const OPENAPI_INFO = {
     'Errors are `{"error": {"code", "message", ...}}`.',
   version: '0.1.0',
 };
+
+type Operation = { parameters?: { in: string; required?: boolean; schema?: { default?: unknown } }[] };
+
+/**
+ * A query parameter with a default may be left out: TypeBox lists it as required because the
+ * validator fills the default in, but clients (the generated one included) must not have to send it.
+ */
+function optionalDefaults<D extends { paths?: object }>(doc: D): D {
+  for (const item of Object.values(doc.paths ?? {}) as Record<string, Operation>[]) {
+    for (const op of Object.values(item)) {
+      for (const p of op.parameters ?? []) if (p.in === 'query' && p.schema?.default !== undefined) p.required = false;
+    }
+  }
+  return doc;
+}
 
 export default fp(
   async (app) => {
@@ -25,7 +41,9 @@ export default fp(
           { name: 'jobs', description: 'Analyses run as jobs' },
           { name: 'results', description: 'Results and charts of finished jobs' },
         ],
+        components: { securitySchemes },
       },
+      transformObject: (doc) => ('openapiObject' in doc ? optionalDefaults(doc.openapiObject) : doc.swaggerObject),
       refResolver: {
         buildLocalReference: (json, _baseUri, _fragment, i) => (json.$id as string | undefined) ?? `def-${i}`,
       },

@@ -21,6 +21,9 @@ const RESPONSE_TYPES = ['application/json', 'text/csv'] as const;
 export const SKIPPED_LISTED = 1000;
 
 const unavailable = errorResponse('Redis is not answering (`redis_unavailable`, Retry-After)');
+const writeUnavailable = errorResponse(
+  'Redis is not answering (`redis_unavailable`), or the load or delete stalled past its lock and stopped (`dataset_lock_lost`); both with Retry-After',
+);
 
 const LoadResult = Type.Object(
   {
@@ -148,7 +151,7 @@ const load: FastifyPluginAsyncTypebox = async (app) => {
           409: errorResponse('Another load or delete is running (`dataset_busy`)'),
           413: errorResponse('The body exceeds BODY_LIMIT_MB (`payload_too_large`)'),
           415: errorResponse('Not `application/json` or `text/csv`, not UTF-8, or a Content-Encoding other than gzip'),
-          503: unavailable,
+          503: writeUnavailable,
         },
       },
       config: {
@@ -242,7 +245,7 @@ const data: FastifyPluginAsyncTypebox = async (app) => {
             { description: 'Removed; the dataset is now empty' },
           ),
           409: errorResponse('A load or delete is running (`dataset_busy`)'),
-          503: unavailable,
+          503: writeUnavailable,
         },
       },
     },

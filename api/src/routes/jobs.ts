@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { Job, JobId, JobStatus } from '@meteorites/shared/schemas';
 import { InvalidCursorError, InvalidParamsError, isEnded, UnknownAnalysisError } from '@meteorites/shared/queue/index';
-import { ApiError, conflict, notFound } from '../errors.ts';
+import { ApiError, conflict, errorResponse, notFound } from '../errors.ts';
 
 const Err = Type.Ref('Error');
 
@@ -37,6 +37,10 @@ const JobList = Type.Object({
 });
 
 const jobs: FastifyPluginAsyncTypebox = async (app) => {
+  // Job requests are JSON only: the default text/plain parser would hand the route a string and
+  // answer a misleading "body must be object" instead of 415.
+  app.removeContentTypeParser('text/plain');
+
   app.post(
     '/jobs',
     {
@@ -47,7 +51,14 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
           'Validates the request and queues a job (202). The same analysis with the same params (defaults filled in) on the ' +
           'same dataset version answers the existing job instead (200, `deduplicated: true`), unless that job failed or was cancelled.',
         body: JobRequest,
-        response: { 200: JobCreated, 202: JobCreated, 400: Err, 503: Err },
+        response: {
+          200: JobCreated,
+          202: JobCreated,
+          400: Err,
+          413: errorResponse('The body exceeds 1 MiB (`payload_too_large`)'),
+          415: errorResponse('The body is not `application/json` (`unsupported_media_type`)'),
+          503: Err,
+        },
       },
     },
     async (request, reply) => {

@@ -83,7 +83,9 @@ export function validateJobRequest(
   if (!analysis) throw new UnknownAnalysisError(name, registry.keys());
   const given = params ?? {};
   if (typeof given !== 'object' || Array.isArray(given)) throw new InvalidParamsError(['params must be an object']);
-  const filled = Value.Default(analysis.params, Value.Clone(given)) as Record<string, unknown>;
+  // A shallow copy is enough (params are flat, Value.Default fills only the top level), and a deep
+  // clone of a hostile value nested 10,000 levels overflows the stack.
+  const filled = Value.Default(analysis.params, { ...given }) as Record<string, unknown>;
   const problems = schemaProblems(analysis, analysis.params, filled);
   if (problems.length === 0) problems.push(...(analysis.check?.(filled) ?? []));
   if (problems.length > 0) throw new InvalidParamsError(problems);

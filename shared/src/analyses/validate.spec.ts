@@ -99,6 +99,13 @@ describe('validateJobRequest', () => {
     for (const p of [[], 'n=5', 5, true]) expect(problems('heaviest', p)).toEqual(['params must be an object']);
   });
 
+  it('refuses values nested 10,000 levels deep without overflowing the stack', () => {
+    const deepArray = JSON.parse('['.repeat(10_000) + ']'.repeat(10_000)) as unknown;
+    const deepObject = JSON.parse('{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000)) as Record<string, unknown>;
+    expect(problems('heaviest', { n: deepArray })).toEqual(['params.n must be an integer, not an object']);
+    expect(problems('heaviest', deepObject)).toEqual([expect.stringMatching(/^params\.a is not a parameter of heaviest/)]);
+  });
+
   it('accepts every cell size that divides 90 with at most two decimals', () => {
     for (const cell_deg of [0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 1, 2, 2.5, 3, 4.5, 5, 6, 9, 10, 15, 18, 30, 45, 90]) {
       expect(validateJobRequest('geo-grid', { cell_deg }).params).toEqual({ cell_deg });

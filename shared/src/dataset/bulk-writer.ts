@@ -8,10 +8,9 @@
  * DEL, UNLINK, SADD, SET, AUTH, SELECT... The first error reply or connection failure is thrown
  * by the next settle().
  */
-import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import type { Socket } from 'node:net';
 import { once } from 'node:events';
-import type { Redis } from '../redis.ts';
+import { openRawConnection, type Redis } from '../redis.ts';
 
 export class BulkWriteError extends Error {
   override name = 'BulkWriteError';
@@ -27,14 +26,6 @@ interface Waiter {
   until: number;
   resolve: () => void;
   reject: (err: Error) => void;
-}
-
-interface SocketOptions extends ConnectionOptions {
-  host?: string;
-  port?: number;
-  path?: string;
-  tls?: boolean;
-  connectTimeout?: number;
 }
 
 export class BulkWriter {
@@ -60,25 +51,15 @@ export class BulkWriter {
 
   /** Opens a connection to the Redis `client` talks to (same host, TLS, user, password, database). */
   static async open(client: Redis, name = 'loader'): Promise<BulkWriter> {
-    const o = client.options as { socket?: SocketOptions; username?: string; password?: string; database?: number } | undefined;
-    const s: SocketOptions = o?.socket ?? {};
-    const target = s.path ? { path: s.path } : { host: s.host ?? '127.0.0.1', port: s.port ?? 6379 };
-    const socket = s.tls
-      ? tlsConnect({ ...target, servername: s.servername ?? s.host, ca: s.ca, cert: s.cert, key: s.key, rejectUnauthorized: s.rejectUnauthorized })
-      : netConnect(target);
-    const timeoutMs = s.connectTimeout ?? 5000;
-    const timeout = setTimeout(() => socket.destroy(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+    let raw;
     try {
-      await once(socket, s.tls ? 'secureConnect' : 'connect');
+      raw = await openRawConnection(client);
     } catch (err) {
-      socket.destroy();
       throw new BulkWriteError(`cannot open a bulk connection to Redis: ${(err as Error).message}`);
-    } finally {
-      clearTimeout(timeout);
     }
+    const { socket, handshake } = raw;
     const writer = new BulkWriter(socket);
-    if (o?.password) writer.command(...(o.username ? ['AUTH', o.username, o.password] : ['AUTH', o.password]));
-    if (o?.database) writer.command('SELECT', String(o.database));
+    for (const command of handshake) writer.command(...command);
     writer.command('CLIENT', 'SETNAME', name);
     await writer.settle(0);
     return writer;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DatasetFormatError } from './errors.ts';
-import { JsonReader } from './json.ts';
+import { JsonReader, MAX_VALUE_CHARS } from './json.ts';
 
 /** Every value the reader hands over, with its index; the input fed in chunks of `size` characters or bytes. */
 function read(input: string, size = Infinity, asBytes = true): [unknown, number][] {
@@ -87,6 +87,38 @@ describe('JsonReader', () => {
       expect(() => read(text, size)).toThrow(DatasetFormatError);
       expect(() => read(text, size)).toThrow(message);
     }
+  });
+
+  it('reads numbers and literals split across chunks', () => {
+    const text = '{"count": -12345.5e+3, "ok": true, "no": false, "none": null, "meteorite_landings": [1e2, true, null, -0.5]}';
+    for (let size = 1; size <= 8; size++) expect(values(text, size), `chunks of ${size}`).toEqual([100, true, null, -0.5]);
+  });
+
+  it.each([
+    ['a garbage member value', '{"broken": ', 'x'],
+    ['a garbage record', '[', 'x'],
+    ['a misspelt literal', '{"ok": ', 'trux'],
+    ['letters after digits', '[', '12ab'],
+  ])('refuses %s as soon as it shows, not when the body ends', (_name, head, garbage) => {
+    const reader = new JsonReader(() => {});
+    reader.push(head);
+    expect(() => {
+      for (let i = 0; i < 1000; i++) reader.push(garbage.repeat(64));
+    }).toThrow(/malformed value \(at character \d+, record 0\)/);
+  });
+
+  it(`refuses a value longer than ${MAX_VALUE_CHARS} characters as soon as it gets there`, () => {
+    for (const [head, kind] of [['[{"name": "', 'record'], ['{"meta": {"a": [', 'value'], ['{"meta": "', 'value']] as const) {
+      const reader = new JsonReader(() => {});
+      reader.push(head);
+      let pushed = 0;
+      expect(() => {
+        for (; pushed < MAX_VALUE_CHARS + 2 ** 16; pushed += 2 ** 12) reader.push('a'.repeat(2 ** 12));
+      }).toThrow(new RegExp(`has a ${kind} longer than ${MAX_VALUE_CHARS} characters`));
+      expect(pushed).toBeLessThanOrEqual(MAX_VALUE_CHARS);
+    }
+    expect(() => read(`[{"name": "${'a'.repeat(MAX_VALUE_CHARS)}"}]`)).toThrow(/has a record longer than/);
+    expect(values(`[{"name": "${'a'.repeat(MAX_VALUE_CHARS - 20)}"}]`, 4096)).toHaveLength(1);
   });
 
   it('names the position and record of a syntax error', () => {

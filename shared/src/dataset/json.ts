@@ -13,6 +13,14 @@ import { DatasetFormatError } from './errors.ts';
 const RECORDS_KEY = 'meteorite_landings';
 /** Records parsed per JSON.parse call. */
 const BATCH = 512;
+/**
+ * The longest single value (a record, or another member of the top-level object) the reader
+ * holds: a record is a few hundred characters, so anything longer is refused when it gets there
+ * rather than buffered up to the body limit and reported as too large.
+ */
+export const MAX_VALUE_CHARS = 1 << 20;
+const NUMBER_CHARS = /^[-+.0-9eE]*$/;
+const LITERAL_PREFIX = /^(t(r(ue?)?)?|f(a(l(se?)?)?)?|n(u(ll?)?)?)$/;
 
 type State =
   | 'start'
@@ -28,6 +36,16 @@ type State =
 export type JsonRecordHandler = (value: unknown, index: number) => void;
 
 const isSpace = (c: number) => c === 32 || c === 10 || c === 13 || c === 9;
+
+/**
+ * Whether the unfinished scalar t[start, to) can still become a number, true, false or null;
+ * only t[from, to) is new since the last look, so a long run of digits is checked once.
+ */
+function couldBeScalar(t: string, start: number, from: number, to: number): boolean {
+  const c = t.charCodeAt(start);
+  if (c === 45 || (c >= 48 && c <= 57)) return NUMBER_CHARS.test(t.slice(Math.max(from, start), to));
+  return to - start <= 5 && LITERAL_PREFIX.test(t.slice(start, to));
+}
 
 export class JsonReader {
   readonly #decoder = new StringDecoder('utf8');
@@ -269,6 +287,7 @@ export class JsonReader {
         const q = this.#stringEnd(this.#valueStart + 1);
         p = q === -1 ? n : q + 1;
       }
+      const from = p;
       while (p < n) {
         const c = t.charCodeAt(p);
         if (c === 44 || c === 93 || c === 125 || isSpace(c)) break;
@@ -276,6 +295,11 @@ export class JsonReader {
       }
       if (p < n || eof) end = p;
       if (end === this.#valueStart) this.#fail(t.charCodeAt(end) === 93 ? 'has a "," before "]"' : 'expects a value', end);
+      // Garbage such as `{"x": xxxx...` has no delimiter to wait for: refuse it as soon as it shows.
+      if (end === -1 && first !== 34 && !couldBeScalar(t, this.#valueStart, from, p)) this.#fail('has a malformed value', this.#valueStart);
+    }
+    if ((end === -1 ? p : end) - this.#valueStart > MAX_VALUE_CHARS) {
+      this.#fail(`has a ${this.#state === 'element' ? 'record' : 'value'} longer than ${MAX_VALUE_CHARS} characters`, this.#valueStart);
     }
     if (end === -1) {
       if (eof) this.#fail('ends inside a value');

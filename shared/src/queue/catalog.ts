@@ -77,7 +77,8 @@ export function catalog(opts: { enableTestAnalyses: boolean }): Catalog {
       if (params !== undefined && (typeof params !== 'object' || params === null || Array.isArray(params))) {
         throw new InvalidParamsError(['params must be an object']);
       }
-      const filled = Value.Default(analysis.params, Value.Clone(params ?? {})) as Record<string, unknown>;
+      // Shallow, as in validateJobRequest: a deep clone of a deeply nested value overflows the stack.
+      const filled = Value.Default(analysis.params, { ...(params ?? {}) }) as Record<string, unknown>;
       const problems = [...Value.Errors(analysis.params, filled)].map((e) => `params${e.instancePath.replace(/\//g, '.')} ${e.message}`);
       if (problems.length > 0) throw new InvalidParamsError(problems);
       return { analysis, params: Object.fromEntries(Object.keys(filled).sort().map((k) => [k, filled[k]])) };

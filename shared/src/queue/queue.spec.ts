@@ -49,6 +49,8 @@ describe('catalog', () => {
     expect(() => on.validate('test-sleep', { nope: 1 })).toThrow(InvalidParamsError);
     expect(() => on.validate('test-sleep', [])).toThrow(InvalidParamsError);
     expect(on.validate('heaviest', {}).params).toMatchObject({ n: 10 });
+    const deep = JSON.parse('{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000)) as unknown;
+    expect(() => on.validate('test-sleep', { steps: deep })).toThrow(InvalidParamsError);
   });
 });
 

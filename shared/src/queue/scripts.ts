@@ -16,6 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { keyPrefixes, keys } from '../keys.ts';
+import { JOB_DURATION_BUCKETS } from '../metrics.ts';
 import type { Redis } from '../redis.ts';
 
 /** The keys a script may be given, by their Lua name. `PROC` is the calling worker's processing list. */
@@ -32,6 +33,8 @@ const KEY_NAMES = {
   ST_FINISHED: keys.jobsByStatus('finished'),
   ST_FAILED: keys.jobsByStatus('failed'),
   ST_CANCELLED: keys.jobsByStatus('cancelled'),
+  METRICS: keys.jobsMetrics,
+  DURATIONS: keys.jobDurations,
   PROC: '',
 } as const;
 export type ScriptKey = keyof typeof KEY_NAMES;
@@ -63,6 +66,29 @@ local function load(id, ...)
   return j
 end
 
+-- Counters GET /metrics reads (see metrics.ts): counted in the transition's own step, they stay
+-- exact however many workers there are. Increments are summed per field and written once when
+-- the script ends (flush), so a settle of 20 jobs costs a few HINCRBYs, not 80.
+local tallies = {}
+local function tally(key, field, n)
+  local t = tallies[key]
+  if not t then
+    t = {}
+    tallies[key] = t
+  end
+  t[field] = (t[field] or 0) + n
+end
+
+local function flush()
+  for key, t in pairs(tallies) do
+    for field, n in pairs(t) do redis.call('HINCRBY', key, field, n) end
+  end
+end
+
+local function count(analysis, event)
+  tally(METRICS, analysis .. ':' .. event, 1)
+end
+
 local function index(j, to)
   if j.status ~= 'running' then redis.call('ZREM', STATUS[j.status], j.id) end
   if to ~= 'running' then redis.call('ZADD', STATUS[to], j.seq, j.id) end
@@ -83,12 +109,13 @@ local function dedup(j, status, version)
   end
 end
 
--- Ends a job (loaded with status, seq, dv): status and index, processing list, lease, dedup,
--- retention and the event.
+-- Ends a job (loaded with status, seq, dv, analysis): status and index, processing list, lease,
+-- dedup, retention, the counter and the event.
 local function conclude(j, status, proc, fields, version)
   local k = JOB .. j.id
   redis.call('HSET', k, 'status', status, 'finished_at', NOW_ISO, unpack(fields))
   index(j, status)
+  count(j.analysis, status)
   if proc then redis.call('LREM', proc, 1, j.id) end
   if j.status == 'running' then redis.call('ZREM', LEASES, j.id) end
   dedup(j, status, version)
@@ -101,7 +128,7 @@ end
 local function requeue(j, proc, delay, fields)
   local k = JOB .. j.id
   redis.call('HSET', k, 'status', 'queued', 'progress', '0', 'token', tonumber(j.token) + 1, unpack(fields))
-  redis.call('HDEL', k, 'worker', 'started_at')
+  redis.call('HDEL', k, 'worker', 'started_at', 'started_ms')
   index(j, 'queued')
   if proc then redis.call('LREM', proc, 1, j.id) end
   redis.call('ZREM', LEASES, j.id)
@@ -122,8 +149,9 @@ local function start(id, worker, leaseMs)
   end
   local attempts = tonumber(j.attempts) + 1
   local token = string.format('%d', tonumber(j.token) + 1)
-  redis.call('HSET', JOB .. id, 'status', 'running', 'started_at', NOW_ISO, 'worker', worker, 'progress', '0',
-    'attempts', attempts, 'token', token)
+  -- started_ms (server clock) times the run for the duration histogram, as leases are timed.
+  redis.call('HSET', JOB .. id, 'status', 'running', 'started_at', NOW_ISO, 'started_ms', now(), 'worker', worker,
+    'progress', '0', 'attempts', attempts, 'token', token)
   index(j, 'running')
   redis.call('ZADD', LEASES, now() + leaseMs, id)
   return { id, token, attempts, j.analysis, j.params }
@@ -151,7 +179,10 @@ if entry then
   local other = string.sub(entry, sep + 1)
   if string.sub(entry, 1, sep - 1) == version then
     local status = redis.call('HGET', JOB .. other, 'status')
-    if status and status ~= 'failed' and status ~= 'cancelled' then return { 'dup', other } end
+    if status and status ~= 'failed' and status ~= 'cancelled' then
+      count(analysis, 'deduplicated')
+      return { 'dup', other }
+    end
   end
 end
 local seq = redis.call('INCR', SEQ)
@@ -161,6 +192,7 @@ redis.call('LPUSH', QUEUE, id)
 redis.call('ZADD', ALL, seq, id)
 redis.call('ZADD', ST_QUEUED, seq, id)
 redis.call('HSET', DEDUP, field, version .. ':' .. id)
+count(analysis, 'submitted')
 return { 'new', id }
 `;
 
@@ -192,11 +224,23 @@ return reply
  * Reply: n outcomes (the status written, or 'lost' when the lease was taken), then the claimed jobs.
  */
 const SETTLE = `
+-- The duration histogram's bounds in ms and their le names (one field per bucket, not cumulative).
+local BUCKETS = { ${JOB_DURATION_BUCKETS.map((b) => `{ ${Math.round(b * 1000)}, ${lua(String(b))} }`).join(', ')} }
+local function observe(analysis, ms)
+  local le = '+Inf'
+  for _, bound in ipairs(BUCKETS) do
+    if ms <= bound[1] then le = bound[2]; break end
+  end
+  tally(DURATIONS, analysis .. ':' .. le, 1)
+  tally(DURATIONS, analysis .. ':sum_ms', ms)
+  tally(DURATIONS, analysis .. ':count', 1)
+end
+
 local n = tonumber(ARGV[5])
 local reply = {}
 for i = 0, n - 1 do
   local b = 6 + i * 5
-  local j = load(ARGV[b], 'status', 'token', 'cancel', 'seq', 'dv', 'error')
+  local j = load(ARGV[b], 'status', 'token', 'cancel', 'seq', 'dv', 'error', 'analysis', 'started_ms')
   local status, payload, version = ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
   local outcome = 'lost'
   if j.status == 'running' and j.token == ARGV[b + 1] then
@@ -207,6 +251,7 @@ for i = 0, n - 1 do
       if TTL > 0 then redis.call('EXPIRE', RESULT .. j.id, TTL) end
       if j.error then redis.call('HDEL', JOB .. j.id, 'error') end
       fields = { 'progress', '1', 'dataset_version', version }
+      if j.started_ms then observe(j.analysis, math.max(0, now() - tonumber(j.started_ms))) end
     elseif status == 'failed' then
       fields = { 'error', payload }
       if version ~= '' then fields = { 'error', payload, 'dataset_version', version } end
@@ -229,7 +274,7 @@ return reply
  * Reply: 'released' | 'cancelled' | 'lost'.
  */
 const RELEASE = `
-local j = load(ARGV[3], 'status', 'token', 'cancel', 'seq', 'dv', 'attempts')
+local j = load(ARGV[3], 'status', 'token', 'cancel', 'seq', 'dv', 'attempts', 'analysis')
 if j.status ~= 'running' or j.token ~= ARGV[4] then return 'lost' end
 if j.cancel == '1' then
   conclude(j, 'cancelled', PROC, {})
@@ -281,7 +326,7 @@ return out
  * worker. Reply: {outcome, job hash as a flat list}, outcome 'cancelled' | 'requested' | 'ended' | 'missing'.
  */
 const CANCEL = `
-local j = load(ARGV[3], 'status', 'seq', 'dv')
+local j = load(ARGV[3], 'status', 'seq', 'dv', 'analysis')
 local k = JOB .. j.id
 local outcome = 'ended'
 if not j.status then
@@ -310,7 +355,7 @@ const RECOVER = `
 local maxAttempts, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
 local requeued, lost, promoted = 0, 0, 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', LEASES, '-inf', now(), 'LIMIT', 0, limit)) do
-  local j = load(id, 'status', 'worker', 'attempts', 'cancel', 'seq', 'dv', 'token')
+  local j = load(id, 'status', 'worker', 'attempts', 'cancel', 'seq', 'dv', 'token', 'analysis')
   if j.status == 'running' then
     local proc = j.worker and (PROCP .. j.worker) or nil
     if j.cancel == '1' then
@@ -385,7 +430,8 @@ export class LuaScript {
     body: string,
   ) {
     const header = `local ${ALL_NAMES.join(', ')} = ${ALL_NAMES.map((n) => (keyNames.includes(n) ? `KEYS[${keyNames.indexOf(n) + 1}]` : 'nil')).join(', ')}`;
-    this.source = `${header}\n${COMMON}\n${body}`;
+    // The body runs as a function so that every way out of it flushes the counters.
+    this.source = `${header}\n${COMMON}\nlocal function main()\n${body}\nend\nlocal reply = main()\nflush()\nreturn reply\n`;
     this.sha = createHash('sha1').update(this.source).digest('hex');
   }
 
@@ -415,13 +461,21 @@ export class LuaScript {
 }
 
 export const scripts = {
-  enqueue: new LuaScript('enqueue', ['QUEUE', 'ALL', 'DEDUP', 'SEQ', 'DATASET', 'ST_QUEUED'], ENQUEUE),
+  enqueue: new LuaScript('enqueue', ['QUEUE', 'ALL', 'DEDUP', 'SEQ', 'DATASET', 'ST_QUEUED', 'METRICS'], ENQUEUE),
   claim: new LuaScript('claim', ['QUEUE', 'LEASES', 'ST_QUEUED', 'PROC'], CLAIM),
-  settle: new LuaScript('settle', ['QUEUE', 'LEASES', 'DEDUP', 'ST_QUEUED', 'ST_FINISHED', 'ST_FAILED', 'ST_CANCELLED', 'PROC'], SETTLE),
-  release: new LuaScript('release', ['QUEUE', 'LEASES', 'DELAYED', 'DEDUP', 'ST_QUEUED', 'ST_CANCELLED', 'PROC'], RELEASE),
+  settle: new LuaScript(
+    'settle',
+    ['QUEUE', 'LEASES', 'DEDUP', 'ST_QUEUED', 'ST_FINISHED', 'ST_FAILED', 'ST_CANCELLED', 'METRICS', 'DURATIONS', 'PROC'],
+    SETTLE,
+  ),
+  release: new LuaScript('release', ['QUEUE', 'LEASES', 'DELAYED', 'DEDUP', 'ST_QUEUED', 'ST_CANCELLED', 'METRICS', 'PROC'], RELEASE),
   progress: new LuaScript('progress', [], PROGRESS),
   renew: new LuaScript('renew', ['LEASES', 'WORKERS'], RENEW),
-  cancel: new LuaScript('cancel', ['QUEUE', 'DELAYED', 'DEDUP', 'ST_QUEUED', 'ST_CANCELLED'], CANCEL),
-  recover: new LuaScript('recover', ['QUEUE', 'LEASES', 'DELAYED', 'DEDUP', 'WORKERS', 'ST_QUEUED', 'ST_FAILED', 'ST_CANCELLED'], RECOVER),
+  cancel: new LuaScript('cancel', ['QUEUE', 'DELAYED', 'DEDUP', 'ST_QUEUED', 'ST_CANCELLED', 'METRICS'], CANCEL),
+  recover: new LuaScript(
+    'recover',
+    ['QUEUE', 'LEASES', 'DELAYED', 'DEDUP', 'WORKERS', 'ST_QUEUED', 'ST_FAILED', 'ST_CANCELLED', 'METRICS'],
+    RECOVER,
+  ),
   sweep: new LuaScript('sweep', ['QUEUE', 'DELAYED', 'WORKERS', 'PROC'], SWEEP),
 } as const;

@@ -1,0 +1,31 @@
+/**
+ * `npm run backup`: writes a consistent snapshot of the Redis at REDIS_URL (every key, as of one
+ * instant) to BACKUP_DIR/meteorites-<UTC time>.rdb. Works against a remote Redis; see
+ * shared/src/backup.ts for how, and README.md ("Backups") for the schedule to run it on.
+ */
+import { join } from 'node:path';
+import { loadConfig } from '@meteorites/shared/config';
+import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
+import { backupFileName, backupRdb } from '@meteorites/shared/backup';
+import { getSummary } from '@meteorites/shared/store';
+
+const say = (msg: string) => process.stdout.write(`[backup] ${msg}\n`);
+
+let redis: Redis | undefined;
+try {
+  const config = loadConfig();
+  if (!config.REDIS_URL) throw new Error('REDIS_URL is not set: which Redis? (`npm start` prints the URL of the one it runs)');
+  redis = await connectRedis(config.REDIS_URL, { connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS, name: 'backup' });
+  const file = join(config.BACKUP_DIR, backupFileName());
+  const summary = await getSummary(redis);
+  if (summary.state === 'loading') say('a load or delete is running: the snapshot will hold it half done (state "loading"; the next load repairs it)');
+  const started = Date.now();
+  const bytes = await backupRdb(redis, file);
+  say(`wrote ${file} (${(bytes / 1024 / 1024).toFixed(1)} MiB in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  say(`dataset when the backup began: ${summary.records} records, version ${summary.version}`);
+} catch (err) {
+  say(`failed: ${(err as Error).message}`);
+  process.exitCode = 1;
+} finally {
+  await closeRedis(redis);
+}
