@@ -4,10 +4,18 @@
  */
 import closeWithGrace from 'close-with-grace';
 import { loadConfig } from '@meteorites/shared/config';
-import { buildApp } from './app.ts';
+import { buildApp, type App } from './app.ts';
 
-const config = loadConfig();
-const app = await buildApp({ config });
+let app: App;
+try {
+  const config = loadConfig();
+  app = await buildApp({ config });
+  await app.listen({ host: config.HOST, port: config.PORT });
+} catch (err) {
+  // A bad setting or an unreachable Redis: one clear line, not a stack trace.
+  process.stderr.write(`api could not start: ${(err as Error).message}\n`);
+  process.exit(1);
+}
 
 const grace = closeWithGrace({ delay: 10_000, logger: false }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'closing after an error');
@@ -16,5 +24,3 @@ const grace = closeWithGrace({ delay: 10_000, logger: false }, async ({ signal, 
 });
 // Started by `npm start` with an IPC channel: when that parent dies, close too.
 process.once('disconnect', () => grace.close());
-
-await app.listen({ host: config.HOST, port: config.PORT });

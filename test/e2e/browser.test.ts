@@ -3,12 +3,12 @@
  * opens /docs, runs a mass-by-class job from POST /jobs, sees its 202 and id, then opens the
  * job's chart. Screenshots are kept under test-results/browser/ as artifacts.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiClient, type ApiClient } from '@meteorites/shared/client/index';
+import { createApiClient, ok, type ApiClient } from '@meteorites/shared/client/index';
 import { serviceUnderTest, waitForJob, type StartedService } from '@meteorites/test-utils/service';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -61,6 +61,17 @@ beforeAll(async () => {
   mkdirSync(artifacts, { recursive: true });
   ({ url, own } = await serviceUnderTest());
   api = createApiClient(url);
+  // A fresh start holds the sample; a service at E2E_API_URL may hold nothing (the flow suite ends with a delete).
+  if ((await ok(api.GET('/data/summary'))).records === 0) {
+    await ok(
+      api.POST('/data', {
+        params: { query: { source: 'data/sample.json' } },
+        body: readFileSync(fileURLToPath(new URL('../../data/sample.json', import.meta.url))) as never,
+        bodySerializer: (b) => b,
+        headers: { 'content-type': 'application/json' },
+      }),
+    );
+  }
   try {
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   } catch (err) {

@@ -6,7 +6,8 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -54,7 +55,8 @@ async function cli(...args: string[]): Promise<{ code: number | null; stdout: st
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
+  // 'close', not 'exit': the output pipes may still hold data when the process has exited.
+  const [code] = (await once(child, 'close')) as [number | null];
   return { code, stdout, stderr };
 }
 
@@ -219,13 +221,18 @@ describe('end to end, through the generated client', () => {
     const wait = await cli('wait', id, '--timeout', '120');
     expect(wait).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`^job ${id} finished`)) });
 
-    const chart = join(own?.dataDir ?? root, `cli-${id}.png`);
-    const result = await cli('result', id, '--chart', chart);
-    expect(result.code).toBe(0);
-    const printed = JSON.parse(result.stdout) as Result;
-    expect(printed).toMatchObject({ analysis: 'mass-by-year', dataset_version: version + 1, params: { bin: 100, year_from: 1800 } });
-    expect(printed).toEqual(await fetchResult(id));
-    expect(readFileSync(chart).subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), 'meteorites-cli-'));
+    try {
+      const chart = join(dir, 'chart.png');
+      const result = await cli('result', id, '--chart', chart);
+      expect(result.code).toBe(0);
+      const printed = JSON.parse(result.stdout) as Result;
+      expect(printed).toMatchObject({ analysis: 'mass-by-year', dataset_version: version + 1, params: { bin: 100, year_from: 1800 } });
+      expect(printed).toEqual(await fetchResult(id));
+      expect(readFileSync(chart).subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
 
     const failed = await cli('result', '00000000-0000-4000-8000-000000000000');
     expect(failed).toMatchObject({ code: 1, stdout: '' });

@@ -21,7 +21,7 @@ import { killAllWorkers, spawnWorker, type WorkerProcess } from '@meteorites/tes
 import type { App } from '@meteorites/api/app';
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
-import { BackupError, checkRdb, restoreRdb } from '@meteorites/shared/backup';
+import { BackupError, backupRdb, checkRdb, restoreRdb } from '@meteorites/shared/backup';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -169,6 +169,21 @@ describe('npm run backup / npm run restore', () => {
       await expect.poll(async () => (await app.inject(`/jobs/${id}?wait=5`)).json().status, { timeout: 60_000 }).toBe('finished');
     }
     expect((await app.inject('/data/summary')).json().records).toBe(expectedRecords);
+  });
+
+  it('also takes the snapshot as a server without diskless replication sends it (`$<length>`, from its disk)', async (ctx) => {
+    if (!redis.dataDir) ctx.skip('restore writes a data directory: this needs the local redis-server');
+    const target = mkdtempSync(join(tmpdir(), 'meteorites-disk-sync-'));
+    await db.configSet('repl-diskless-sync', 'no');
+    try {
+      const file = join(target, 'disk.rdb');
+      expect(await backupRdb(db, file)).toBe(statSync(file).size);
+      const { keys: restored } = await restoreRdb(file, join(target, 'data'));
+      expect(restored).toBe(await db.dbSize());
+    } finally {
+      await db.configSet('repl-diskless-sync', 'yes');
+      rmSync(target, { recursive: true, force: true });
+    }
   });
 
   it('refuses to restore a file that is not a whole RDB, and changes nothing', async () => {

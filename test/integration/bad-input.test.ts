@@ -209,8 +209,12 @@ function send(port: number, row: Row): Promise<Answer> {
         res.on('error', reject);
       },
     );
-    // The server may answer (413, 415) and close before it read everything: that is its right.
-    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err)));
+    // The server may answer (413, 415) and close before it read everything: that is its right, and
+    // its answer still comes; only when none does is the broken pipe the result.
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'ECONNRESET') setTimeout(() => reject(err), 2000).unref();
+      else reject(err);
+    });
     req.end(row.body);
   });
 }

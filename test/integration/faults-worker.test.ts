@@ -53,14 +53,19 @@ describe('faults: worker crashes', () => {
       if (Date.now() > deadline) throw new Error(`only ${kills} of ${KILLS} kills landed mid-job within 60 s`);
       // A victim: a live worker whose job has made progress; while some unfinished job has not
       // been hit yet, only such a job, so the kills spread over as many jobs as they can.
-      const states = await Promise.all(ids.map(async (id) => ({ id, ...(await r.hmGet(keys.job(id), ['status', 'worker', 'progress'])) })));
-      const unhit = states.some((s) => s[0] !== 'finished' && !killsOf.has(s.id));
-      const target = states.find((s) => s[0] === 'running' && Number(s[2]) > 0 && live.has(s[1]!) && !(unhit && killsOf.has(s.id)));
+      const states = await Promise.all(
+        ids.map(async (id) => {
+          const [status, worker, progress] = await r.hmGet(keys.job(id), ['status', 'worker', 'progress']);
+          return { id, status, worker: worker ?? '', progress: Number(progress) };
+        }),
+      );
+      const unhit = states.some((s) => s.status !== 'finished' && !killsOf.has(s.id));
+      const target = states.find((s) => s.status === 'running' && s.progress > 0 && live.has(s.worker) && !(unhit && killsOf.has(s.id)));
       if (!target || live.size <= OTHERS) {
         await sleep(50);
         continue;
       }
-      const victim = live.get(target[1]!)!;
+      const victim = live.get(target.worker)!;
       live.delete(victim.id);
       await victim.kill();
       // What it held when it died (recovery removes the list only after the lease, 1 s, expired).

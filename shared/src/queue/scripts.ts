@@ -11,6 +11,9 @@
  * A running job carries a fencing `token` that grows on every claim and every hand-back; each
  * owner-only script checks it, so a worker whose lease was taken can no longer write anything.
  *
+ * The scripts also count what they do for GET /metrics (`metrics:jobs`, `metrics:job_duration`;
+ * see ../metrics.ts): new and deduplicated jobs, every end by its status, finished jobs' run time.
+ *
  * Every redis.call costs a few microseconds of marshalling, and a no-op job's cost is nearly all
  * here: a transition reads the job once (HMGET of the fields it needs) and writes as little as it can.
  */
