@@ -45,8 +45,9 @@ export function serverOptions(config: Config): FastifyServerOptions {
     logger: { level: config.LOG_LEVEL },
     // JSON bodies (jobs) are small; POST /data streams its body and enforces BODY_LIMIT_MB itself.
     bodyLimit: 1024 * 1024,
-    // Long-polls (GET /jobs/{id}?wait=30) must outlive the default request timeout.
-    requestTimeout: 0,
+    // Time to RECEIVE a whole request (headers and body), not to answer it: long-polls are
+    // unaffected, while a client that stalls mid-upload is cut off instead of holding a socket.
+    requestTimeout: 120_000,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
     routerOptions: { ignoreTrailingSlash: true },
     frameworkErrors: frameworkError,
