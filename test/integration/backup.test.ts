@@ -5,9 +5,7 @@
  * (every record, byte for byte through GET /data), every job, every result. The queued jobs then
  * run. Plus the refusals: a file that is not a whole RDB, a restore without a data directory.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { createReadStream, mkdtempSync, readdirSync, rmSync, truncateSync, copyFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -18,27 +16,14 @@ import { buildTestApp } from '@meteorites/test-utils/app';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { loadable, readNasaCsv } from '@meteorites/test-utils/source-csv';
 import { killAllWorkers, spawnWorker, type WorkerProcess } from '@meteorites/test-utils/worker';
+import { runToExit } from '@meteorites/test-utils/process';
 import type { App } from '@meteorites/api/app';
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
 import { BackupError, backupRdb, checkRdb, restoreRdb } from '@meteorites/shared/backup';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Runs one of the project's scripts as `npm run` would (without npm's wrapper), to its end. */
-async function runScript(script: string, args: string[], env: Record<string, string>, timeoutMs = 120_000) {
-  const child = spawn(process.execPath, ['--import', 'tsx', `scripts/${script}.ts`, ...args], {
-    cwd: root,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-  });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, output };
-}
+const runScript = (script: string, args: string[], env: Record<string, string>) => runToExit([`scripts/${script}.ts`, ...args], env);
 
 /** Everything a client can see of the service's data, to compare before and after. */
 async function visibleState(app: App) {

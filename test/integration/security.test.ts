@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { runToExit } from '@meteorites/test-utils/process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
@@ -297,16 +298,6 @@ const viaInject = (app: App) => async (init: { method: string; url: string; body
 };
 
 /** Runs a process to its end (or the timeout), with its output. */
-async function runToExit(args: string[], env: Record<string, string>, timeoutMs = 60_000) {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, output };
-}
 
 describe('Redis with a password (requirepass)', () => {
   const password = `pw-${randomBytes(12).toString('hex')}`;
