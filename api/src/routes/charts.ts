@@ -146,33 +146,25 @@ const charts: FastifyPluginAsyncTypebox = async (app) => {
   const store = new Charts(app.redis, app.jobs);
   const describe = 'Rendered on the first request and kept until the result expires. 404: no such job; 409: the job has not finished (`error.status` says where it is).';
 
-  app.get(
-    '/results/:id/chart.svg',
-    {
-      schema: {
-        tags: ['results'],
-        summary: "A finished job's chart as SVG",
-        description: describe,
-        params,
-        response: { 200: binary('The chart, 800 px wide', 'image/svg+xml'), 304: notModifiedResponse, ...errors },
+  const formats = [
+    { format: 'svg', type: 'image/svg+xml', sent: 'image/svg+xml; charset=utf-8', label: 'SVG' },
+    { format: 'png', type: 'image/png', sent: 'image/png', label: 'PNG' },
+  ] as const;
+  for (const { format, type, sent, label } of formats) {
+    app.get(
+      `/results/:id/chart.${format}`,
+      {
+        schema: {
+          tags: ['results'],
+          summary: `A finished job's chart as ${label}`,
+          description: describe,
+          params,
+          response: { 200: binary('The chart, 800 px wide', type), 304: notModifiedResponse, ...errors },
+        },
       },
-    },
-    async (request, reply) => send(request, reply, await store.get(request.params.id, 'svg'), 'image/svg+xml; charset=utf-8'),
-  );
-
-  app.get(
-    '/results/:id/chart.png',
-    {
-      schema: {
-        tags: ['results'],
-        summary: "A finished job's chart as PNG",
-        description: describe,
-        params,
-        response: { 200: binary('The chart, 800 px wide', 'image/png'), 304: notModifiedResponse, ...errors },
-      },
-    },
-    async (request, reply) => send(request, reply, await store.get(request.params.id, 'png'), 'image/png'),
-  );
+      async (request, reply) => send(request, reply, await store.get(request.params.id, format), sent),
+    );
+  }
 
   app.get(
     '/download/:id',
