@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Meteorite } from '@meteorites/shared/schemas';
+import type { MeteoriteFilters } from '@meteorites/shared/meteorites';
 import type { Redis } from '@meteorites/shared/redis';
 import type { App } from '@meteorites/api/app';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
@@ -8,14 +9,7 @@ import { buildTestApp } from '@meteorites/test-utils/app';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { byNumericId, loadable, readNasaCsv } from '@meteorites/test-utils/source-csv';
 
-interface Filters {
-  recclass?: string;
-  fall?: string;
-  year_from?: number;
-  year_to?: number;
-  mass_min?: number;
-  mass_max?: number;
-}
+type Filters = MeteoriteFilters;
 
 /** The filters' meaning, written independently of the service: inclusive bounds, missing values fail a bound. */
 function matches(m: Meteorite, f: Filters): boolean {
