@@ -14,8 +14,8 @@ describe('parseJobCounters', () => {
 describe('parseDurations', () => {
   const at = (le: number) => JOB_DURATION_BUCKETS.indexOf(le as (typeof JOB_DURATION_BUCKETS)[number]);
 
-  it('sums one-bucket counts into cumulative ones; +Inf only in the count', () => {
-    const h = parseDurations({ 'heaviest:0.005': '2', 'heaviest:1': '1', 'heaviest:+Inf': '1', 'heaviest:sum_ms': '1510', 'heaviest:count': '4' }).get('heaviest')!;
+  it('sums one-bucket counts into cumulative ones; the count is their total, +Inf included', () => {
+    const h = parseDurations({ 'heaviest:0.005': '2', 'heaviest:1': '1', 'heaviest:+Inf': '1', 'heaviest:sum_ms': '1510' }).get('heaviest')!;
     expect(h.buckets[0]).toBe(2);
     expect(h.buckets[at(0.5)]).toBe(2);
     expect(h.buckets[at(1)]).toBe(3);
@@ -27,5 +27,6 @@ describe('parseDurations', () => {
     const h = parseDurations({ 'x:0.2': '5', 'x:count': '5', 'x:sum_ms': '900' }).get('x')!;
     expect(h.buckets[at(0.1)]).toBe(0);
     expect(h.buckets[at(0.25)]).toBe(5);
+    expect(h.count).toBe(5); // an older version's own count field is not added on top
   });
 });

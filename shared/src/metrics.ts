@@ -1,6 +1,7 @@
 /**
  * The service's counters live in Redis, not in a process: the queue's Lua scripts count every
- * job transition (`metrics:jobs`) and every finished job's run time (`metrics:job_duration`) in
+ * job transition (`metrics:jobs`; finished jobs by their histogram bucket) and every finished
+ * job's run time (`metrics:job_duration`) in
  * the same atomic step as the transition itself, so any number of workers on any number of
  * machines add to the same numbers, and an API restart loses none of them. GET /metrics reads
  * them, with the queue's and the dataset's current state, in one pipeline (readMetrics).
@@ -58,9 +59,10 @@ export function parseJobCounters(hash: Record<string, string>): Map<string, Reco
 }
 
 /**
- * Buckets are stored one count each (a job increments one field); they are summed up here. A
- * bound no longer in JOB_DURATION_BUCKETS (written by an older version) counts in the next
- * larger one, so the histogram stays cumulative and its count stays right.
+ * Buckets are stored one count each (a job increments one field); they are summed up here, and
+ * their total is the count (no field of its own: one write less per job). A bound no longer in
+ * JOB_DURATION_BUCKETS (written by an older version) counts in the next larger one, so the
+ * histogram stays cumulative and its count stays right.
  */
 export function parseDurations(hash: Record<string, string>): Map<string, DurationHistogram> {
   const raw = new Map<string, { own: number[]; sumMs: number; count: number }>();
@@ -69,8 +71,8 @@ export function parseDurations(hash: Record<string, string>): Map<string, Durati
     let h = raw.get(analysis);
     if (!h) raw.set(analysis, (h = { own: JOB_DURATION_BUCKETS.map(() => 0), sumMs: 0, count: 0 }));
     if (name === 'sum_ms') h.sumMs = Number(value);
-    else if (name === 'count') h.count = Number(value);
-    else {
+    else if (name !== 'count') {
+      h.count += Number(value);
       const i = JOB_DURATION_BUCKETS.findIndex((b) => b >= Number(name));
       if (i >= 0) h.own[i]! += Number(value);
     }
@@ -107,9 +109,17 @@ export async function readMetrics(redis: Redis): Promise<ServiceMetrics> {
   ];
   // Heartbeats are scored in Redis server time; a dead worker's entry stays until recovery drops it.
   const nowMs = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+  const counters = parseJobCounters(jobs);
+  const histograms = parseDurations(durations);
+  // Finished jobs are counted by the histogram alone (see the settle script).
+  for (const [analysis, h] of histograms) {
+    let counts = counters.get(analysis);
+    if (!counts) counters.set(analysis, (counts = zeroCounts()));
+    counts.finished = h.count;
+  }
   return {
-    jobs: parseJobCounters(jobs),
-    durations: parseDurations(durations),
+    jobs: counters,
+    durations: histograms,
     queued: { ready, delayed },
     running,
     workers: workers.filter((w) => w.score > nowMs).length,

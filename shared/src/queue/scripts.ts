@@ -2,9 +2,8 @@
  * The queue's state transitions, each one Lua script: Redis runs a script atomically, so a job
  * is never half-moved between the queue, a processing list, the lease set and the indexes.
  *
- * Each script names the keys it touches (passed as KEYS, see `ScriptKey`); ids it reads from
- * lists and sets are joined to the key prefixes of keys.ts, which are compiled into the script.
- * ARGV[1] is the retention TTL, ARGV[2] the caller's clock (ISO) for the `*_at` fields, then the
+ * Key names come from keys.ts and are compiled into the scripts (see KEY_NAMES), as are the key
+ * prefixes that ids read from lists and sets are joined to. ARGV[1] is the retention TTL, ARGV[2] the caller's clock (ISO) for the `*_at` fields, then the
  * script's own arguments. Deadlines (leases, heartbeats, backoff) use the Redis server's clock, so
  * workers on machines with skewed clocks agree on when a lease has expired.
  *
@@ -12,7 +11,8 @@
  * owner-only script checks it, so a worker whose lease was taken can no longer write anything.
  *
  * The scripts also count what they do for GET /metrics (`metrics:jobs`, `metrics:job_duration`;
- * see ../metrics.ts): new and deduplicated jobs, every end by its status, finished jobs' run time.
+ * see ../metrics.ts): new and deduplicated jobs, every other end by its status, finished jobs by
+ * their run time (a histogram bucket and the sum), which also gives their count.
  *
  * Every redis.call costs a few microseconds of marshalling, and a no-op job's cost is nearly all
  * here: a transition reads the job once (HMGET of the fields it needs) and writes as little as it can.
@@ -22,7 +22,11 @@ import { keyPrefixes, keys } from '../keys.ts';
 import { JOB_DURATION_BUCKETS } from '../metrics.ts';
 import type { Redis } from '../redis.ts';
 
-/** The keys a script may be given, by their Lua name. `PROC` is the calling worker's processing list. */
+/**
+ * The fixed keys the scripts use, by their Lua name, compiled into every script as constants
+ * rather than passed as KEYS: a no-op job's cost is mostly per-argument work on both ends. Only
+ * the calling worker's processing list (`PROC`) varies, and it is the one KEYS entry.
+ */
 const KEY_NAMES = {
   QUEUE: keys.jobsQueue,
   LEASES: keys.jobsLeases,
@@ -38,9 +42,8 @@ const KEY_NAMES = {
   ST_CANCELLED: keys.jobsByStatus('cancelled'),
   METRICS: keys.jobsMetrics,
   DURATIONS: keys.jobDurations,
-  PROC: '',
 } as const;
-export type ScriptKey = keyof typeof KEY_NAMES;
+type ScriptKey = keyof typeof KEY_NAMES;
 
 const lua = (s: string) => JSON.stringify(s);
 
@@ -118,7 +121,8 @@ local function conclude(j, status, proc, fields, version)
   local k = JOB .. j.id
   redis.call('HSET', k, 'status', status, 'finished_at', NOW_ISO, unpack(fields))
   index(j, status)
-  count(j.analysis, status)
+  -- A finished job is counted by its duration bucket (metrics.ts sums them): one HINCRBY less.
+  if status ~= 'finished' then count(j.analysis, status) end
   if proc then redis.call('LREM', proc, 1, j.id) end
   if j.status == 'running' then redis.call('ZREM', LEASES, j.id) end
   dedup(j, status, version)
@@ -153,8 +157,9 @@ local function start(id, worker, leaseMs)
   local attempts = tonumber(j.attempts) + 1
   local token = string.format('%d', tonumber(j.token) + 1)
   -- started_ms (server clock) times the run for the duration histogram, as leases are timed.
+  -- progress is already 0: enqueue and requeue leave it so.
   redis.call('HSET', JOB .. id, 'status', 'running', 'started_at', NOW_ISO, 'started_ms', now(), 'worker', worker,
-    'progress', '0', 'attempts', attempts, 'token', token)
+    'attempts', attempts, 'token', token)
   index(j, 'running')
   redis.call('ZADD', LEASES, now() + leaseMs, id)
   return { id, token, attempts, j.analysis, j.params }
@@ -236,7 +241,6 @@ local function observe(analysis, ms)
   end
   tally(DURATIONS, analysis .. ':' .. le, 1)
   tally(DURATIONS, analysis .. ':sum_ms', ms)
-  tally(DURATIONS, analysis .. ':count', 1)
 end
 
 local n = tonumber(ARGV[5])
@@ -254,7 +258,7 @@ for i = 0, n - 1 do
       if TTL > 0 then redis.call('EXPIRE', RESULT .. j.id, TTL) end
       if j.error then redis.call('HDEL', JOB .. j.id, 'error') end
       fields = { 'progress', '1', 'dataset_version', version }
-      if j.started_ms then observe(j.analysis, math.max(0, now() - tonumber(j.started_ms))) end
+      observe(j.analysis, j.started_ms and math.max(0, now() - tonumber(j.started_ms)) or 0)
     elseif status == 'failed' then
       fields = { 'error', payload }
       if version ~= '' then fields = { 'error', payload, 'dataset_version', version } end
@@ -420,8 +424,6 @@ end
 return n
 `;
 
-const ALL_NAMES = Object.keys(KEY_NAMES) as ScriptKey[];
-
 export class LuaScript {
   readonly sha: string;
   readonly source: string;
@@ -429,18 +431,20 @@ export class LuaScript {
 
   constructor(
     readonly name: string,
-    readonly keyNames: readonly ScriptKey[],
     body: string,
+    /** Whether the script acts on the calling worker's processing list (its one KEYS entry). */
+    readonly usesProc = false,
   ) {
-    const header = `local ${ALL_NAMES.join(', ')} = ${ALL_NAMES.map((n) => (keyNames.includes(n) ? `KEYS[${keyNames.indexOf(n) + 1}]` : 'nil')).join(', ')}`;
+    const names = Object.keys(KEY_NAMES) as ScriptKey[];
+    const header = `local ${names.join(', ')} = ${names.map((n) => lua(KEY_NAMES[n])).join(', ')}\nlocal PROC = KEYS[1]`;
     // The body runs as a function so that every way out of it flushes the counters.
     this.source = `${header}\n${COMMON}\nlocal function main()\n${body}\nend\nlocal reply = main()\nflush()\nreturn reply\n`;
     this.sha = createHash('sha1').update(this.source).digest('hex');
   }
 
-  /** The KEYS for a call, in this script's order; `proc` is the calling worker's processing list. */
+  /** The KEYS for a call: the calling worker's processing list, for the scripts that use one. */
   keys(proc?: string): string[] {
-    return this.keyNames.map((n) => (n === 'PROC' ? proc! : KEY_NAMES[n]));
+    return this.usesProc ? [proc!] : [];
   }
 
   /**
@@ -448,8 +452,10 @@ export class LuaScript {
    * per connection, shared by every call waiting on it, then EVALSHA again.
    */
   async run(redis: Redis, keys: string[], args: string[]): Promise<unknown> {
+    // sendCommand, not evalSha: the command builder's per-call work shows in a no-op job's cost.
+    const command = ['EVALSHA', this.sha, String(keys.length), ...keys, ...args];
     try {
-      return await redis.evalSha(this.sha, { keys, arguments: args });
+      return await redis.sendCommand(command);
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
       let loading = this.#loading.get(redis);
@@ -458,27 +464,19 @@ export class LuaScript {
         this.#loading.set(redis, loading);
       }
       await loading;
-      return redis.evalSha(this.sha, { keys, arguments: args });
+      return redis.sendCommand(command);
     }
   }
 }
 
 export const scripts = {
-  enqueue: new LuaScript('enqueue', ['QUEUE', 'ALL', 'DEDUP', 'SEQ', 'DATASET', 'ST_QUEUED', 'METRICS'], ENQUEUE),
-  claim: new LuaScript('claim', ['QUEUE', 'LEASES', 'ST_QUEUED', 'PROC'], CLAIM),
-  settle: new LuaScript(
-    'settle',
-    ['QUEUE', 'LEASES', 'DEDUP', 'ST_QUEUED', 'ST_FINISHED', 'ST_FAILED', 'ST_CANCELLED', 'METRICS', 'DURATIONS', 'PROC'],
-    SETTLE,
-  ),
-  release: new LuaScript('release', ['QUEUE', 'LEASES', 'DELAYED', 'DEDUP', 'ST_QUEUED', 'ST_CANCELLED', 'METRICS', 'PROC'], RELEASE),
-  progress: new LuaScript('progress', [], PROGRESS),
-  renew: new LuaScript('renew', ['LEASES', 'WORKERS'], RENEW),
-  cancel: new LuaScript('cancel', ['QUEUE', 'DELAYED', 'DEDUP', 'ST_QUEUED', 'ST_CANCELLED', 'METRICS'], CANCEL),
-  recover: new LuaScript(
-    'recover',
-    ['QUEUE', 'LEASES', 'DELAYED', 'DEDUP', 'WORKERS', 'ST_QUEUED', 'ST_FAILED', 'ST_CANCELLED', 'METRICS'],
-    RECOVER,
-  ),
-  sweep: new LuaScript('sweep', ['QUEUE', 'DELAYED', 'WORKERS', 'PROC'], SWEEP),
+  enqueue: new LuaScript('enqueue', ENQUEUE),
+  claim: new LuaScript('claim', CLAIM, true),
+  settle: new LuaScript('settle', SETTLE, true),
+  release: new LuaScript('release', RELEASE, true),
+  progress: new LuaScript('progress', PROGRESS),
+  renew: new LuaScript('renew', RENEW),
+  cancel: new LuaScript('cancel', CANCEL),
+  recover: new LuaScript('recover', RECOVER),
+  sweep: new LuaScript('sweep', SWEEP, true),
 } as const;
