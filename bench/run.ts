@@ -1,12 +1,16 @@
 /**
  * `npm run bench`: runs every benchmark in turn (or those named: `npm run bench -- load api`).
  * Each one starts what it measures, prints a table with its ratios and writes bench/results/<name>.json.
+ * `scale` and `workers` run only when named (`npm run bench -- scale workers`): together they take
+ * about ten minutes and, at a million records, a gigabyte or two of memory and disk.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const all = ['load', 'api', 'queue', 'analysis', 'charts'];
+/** Known, but too long for the default run. */
+const onlyWhenNamed = ['scale', 'workers'];
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const names = wanted.length > 0 ? wanted : all;
 const failed: string[] = [];
@@ -22,6 +26,7 @@ for (const name of names) {
   const run = spawnSync(process.execPath, ['--import', 'tsx', file], { stdio: 'inherit' });
   if (run.status !== 0) failed.push(name);
 }
+if (wanted.length === 0) console.log(`\nnot run by default: ${onlyWhenNamed.join(', ')} (npm run bench -- ${onlyWhenNamed.join(' ')})`);
 if (failed.length > 0) {
   console.error(`\nfailed: ${failed.join(', ')}`);
   process.exit(1);

@@ -58,9 +58,11 @@ export const keys = {
   meteoriteIdsNext: 'meteorites:ids:next',
   /** string: the load lock, a random token (SET NX PX, renewed while a load or delete runs). */
   datasetLock: 'dataset:lock',
+  /** hash: a sample record a load writes (HSET, RESTORE) and DUMPs to check its RESTORE payloads against the server; deleted at once. */
+  datasetProbe: 'dataset:probe',
   /**
-   * string (binary): one column of the dataset snapshot written for `version` (numbers as
-   * little-endian typed arrays, texts as JSON; see snapshot.ts). Deleted when the version is replaced.
+   * string (binary): one column of the dataset snapshot written for `version` (little-endian
+   * typed arrays or JSON, deflated; `meta` plain JSON; see snapshot.ts). Deleted when the version is replaced.
    */
   snapshot: (version: number, column: SnapshotColumn) => {
     if (!Number.isSafeInteger(version) || version < 0) throw new InvalidIdError('dataset version', String(version));
@@ -99,7 +101,7 @@ export const keys = {
   // ---- metrics (written by the queue's scripts, read by GET /metrics; see metrics.ts) ----
   /** hash: job counters, `<analysis>:<event>` -> count, event one of `submitted deduplicated finished failed cancelled`. */
   jobsMetrics: 'metrics:jobs',
-  /** hash: run time of finished jobs, `<analysis>:<le>` -> jobs in that bucket alone (not cumulative), `<analysis>:sum_ms`, `<analysis>:count`. */
+  /** hash: run time of finished jobs, `<analysis>:<le>` -> jobs in that bucket alone (not cumulative), `<analysis>:sum_ms` (the count is the buckets' total). */
   jobDurations: 'metrics:job_duration',
 
   // ---- charts ----

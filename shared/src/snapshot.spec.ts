@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { columnsFromRecords } from './columns.ts';
 import { SNAPSHOT_COLUMNS } from './keys.ts';
-import { decodeSnapshot, encodeSnapshot, idOrder } from './snapshot.ts';
+import { inflateRawSync } from 'node:zlib';
+import { decodeSnapshot, encodeSnapshot, idOrder, SnapshotFormatError } from './snapshot.ts';
 
 const records = [
   { id: '30', name: 'Zeta', nametype: 'Valid', recclass: 'L6', fall: 'Found', mass_g: 1.5, year: 2001, reclat: -33.16667, reclong: 179.999999 },
@@ -10,20 +11,35 @@ const records = [
   { id: '12', name: 'Old', nametype: 'Relict', recclass: 'L6', fall: 'Found', mass_g: 0, year: -9999, reclat: 0, reclong: -180 },
 ];
 
+/** What a snapshot part holds once inflated; `meta` is plain JSON. */
+const raw = (part: Buffer) => inflateRawSync(part);
+const meta = (encoded: { meta: Buffer }) => JSON.parse(encoded.meta.toString('utf8')) as Record<string, unknown>;
+
 describe('idOrder', () => {
   it('orders by numeric id, not text', () => {
     expect([...idOrder(['30', '1', '7', '100', '12'])]).toEqual([1, 2, 4, 0, 3]);
     expect([...idOrder(['1', '2', '3'])]).toEqual([0, 1, 2]);
     expect([...idOrder([])]).toEqual([]);
+    expect([...idOrder(['5'])]).toEqual([0]);
+  });
+
+  it('orders ids too large to share a double with their position', () => {
+    expect([...idOrder(['999999999999999', '3', '999999999999998', '0'])]).toEqual([3, 1, 2, 0]);
+  });
+
+  it('agrees with a plain sort on many shuffled ids', () => {
+    const ids = Array.from({ length: 5000 }, (_, i) => String((i * 7919) % 5003));
+    const expected = ids.map((id, i) => [Number(id), i] as const).sort((a, b) => a[0] - b[0]).map(([, i]) => i);
+    expect([...idOrder(ids)]).toEqual(expected);
   });
 });
 
 describe('the column snapshot', () => {
-  it('round-trips columns in id order, missing values included', () => {
+  it('round-trips columns in id order, missing values included', async () => {
     const columns = columnsFromRecords(records);
-    const encoded = encodeSnapshot(columns, idOrder(columns.id));
+    const encoded = await encodeSnapshot(columns, idOrder(columns.id));
     expect(Object.keys(encoded).sort()).toEqual([...SNAPSHOT_COLUMNS].sort());
-    const { version, columns: c, ids } = decodeSnapshot(3, encoded);
+    const { version, columns: c, ids } = await decodeSnapshot(3, encoded);
     expect(version).toBe(3);
     expect([...ids]).toEqual([1, 7, 12, 30]);
     expect(c.length).toBe(4);
@@ -38,26 +54,68 @@ describe('the column snapshot', () => {
     expect([...c.lon]).toEqual([6.08333, NaN, -180, 179.999999]);
   });
 
-  it('stores ids as 32-bit numbers when they fit, and as doubles when they do not', () => {
-    const small = encodeSnapshot(columnsFromRecords(records), idOrder(records.map((r) => r.id)));
-    expect(small.id.length).toBe(4 * records.length);
+  it('stores ids as 32-bit steps from the previous id when they fit, and as doubles when they do not', async () => {
+    const small = await encodeSnapshot(columnsFromRecords(records), idOrder(records.map((r) => r.id)));
+    expect([...new Uint32Array(new Uint8Array(raw(small.id)).buffer)]).toEqual([1, 6, 5, 18]);
     const bigIds = [...records, { ...records[0]!, id: '999999999999999' }];
-    const big = encodeSnapshot(columnsFromRecords(bigIds), idOrder(bigIds.map((r) => r.id)));
-    expect(big.id.length).toBe(8 * bigIds.length);
-    expect(decodeSnapshot(1, big).columns.id.at(-1)).toBe('999999999999999');
+    const big = await encodeSnapshot(columnsFromRecords(bigIds), idOrder(bigIds.map((r) => r.id)));
+    expect(raw(big.id).length).toBe(8 * bigIds.length);
+    expect((await decodeSnapshot(1, big)).columns.id.at(-1)).toBe('999999999999999');
   });
 
-  it('widens the class codes past 255 classes', () => {
+  it('stores mass and coordinates as 32-bit integers at the fewest exact decimals, else as doubles', async () => {
+    const encoded = await encodeSnapshot(columnsFromRecords(records), idOrder(records.map((r) => r.id)));
+    expect(meta(encoded).places).toEqual({ mass: 1, lat: 5, lon: 6 });
+    expect(raw(encoded.lat).length).toBe(4 * records.length);
+    // 60 t to a hundredth of a gram is past 32 bits; a seventh decimal is past MAX_PLACES.
+    const wide = [...records, { id: '40', name: 'Heavy', mass_g: 60_000_000.25, reclat: 1.1234567 }];
+    const encodedWide = await encodeSnapshot(columnsFromRecords(wide), idOrder(wide.map((r) => r.id)));
+    expect(meta(encodedWide).places).toEqual({ mass: null, lat: null, lon: 6 });
+    const { columns: c } = await decodeSnapshot(1, encodedWide);
+    expect([...c.mass]).toEqual([21, NaN, 0, 1.5, 60_000_000.25]);
+    expect([...c.lat]).toEqual([50.775, NaN, 0, -33.16667, 1.1234567]);
+  });
+
+  it('widens the class codes past 255 classes', async () => {
     const many = Array.from({ length: 300 }, (_, i) => ({ id: String(i + 1), name: `M${i}`, recclass: `C${i}` }));
-    const encoded = encodeSnapshot(columnsFromRecords(many), idOrder(many.map((r) => r.id)));
-    expect(encoded.recclass.length).toBe(2 * 300);
-    expect(decodeSnapshot(1, encoded).columns.recclass[299]).toBe('C299');
+    const encoded = await encodeSnapshot(columnsFromRecords(many), idOrder(many.map((r) => r.id)));
+    expect(raw(encoded.recclass).length).toBe(2 * 300);
+    expect((await decodeSnapshot(1, encoded)).columns.recclass[299]).toBe('C299');
   });
 
-  it('reads back an empty dataset and refuses a column of the wrong size', () => {
-    const empty = encodeSnapshot(columnsFromRecords([]), new Uint32Array(0));
-    expect(decodeSnapshot(1, empty).columns.length).toBe(0);
-    const encoded = encodeSnapshot(columnsFromRecords(records), idOrder(records.map((r) => r.id)));
-    expect(() => decodeSnapshot(1, { ...encoded, mass: encoded.mass.subarray(8) })).toThrow(/bytes/);
+  it('reads back an empty dataset and refuses a column of the wrong size, or another format', async () => {
+    const empty = await encodeSnapshot(columnsFromRecords([]), new Uint32Array(0));
+    expect((await decodeSnapshot(1, empty)).columns.length).toBe(0);
+    const encoded = await encodeSnapshot(columnsFromRecords(records), idOrder(records.map((r) => r.id)));
+    const shorter = (await encodeSnapshot(columnsFromRecords(records.slice(1)), idOrder(records.slice(1).map((r) => r.id)))).mass;
+    await expect(decodeSnapshot(1, { ...encoded, mass: shorter })).rejects.toThrow(/bytes/);
+    await expect(decodeSnapshot(1, { ...encoded, name: Buffer.from('not deflated') })).rejects.toThrow(SnapshotFormatError);
+    const format3 = Buffer.from(JSON.stringify({ ...meta(encoded), format: 3 }));
+    await expect(decodeSnapshot(1, { ...encoded, meta: format3 })).rejects.toThrow(/format 3/);
+  });
+
+  it('still reads the first format: undeflated parts, ids and numbers as they are', async () => {
+    const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    const v1 = {
+      meta: Buffer.from(JSON.stringify({
+        format: 1,
+        length: 2,
+        widths: { id: 'u32', nametype: 'u8', recclass: 'u16', fall: 'u8' },
+        dicts: { nametype: ['Valid'], recclass: ['L5'], fall: ['Fell'] },
+      })),
+      id: bytes(new Uint32Array([1, 7])),
+      name: Buffer.from(JSON.stringify(['Aachen', 'Aïr ☄'])),
+      nametype: bytes(new Uint8Array([1, 0])),
+      recclass: bytes(new Uint16Array([1, 0])),
+      fall: bytes(new Uint8Array([1, 0])),
+      mass: bytes(new Float64Array([21, NaN])),
+      year: bytes(new Int16Array([1880, -32768])),
+      lat: bytes(new Float64Array([50.775, NaN])),
+      lon: bytes(new Float64Array([6.08333, NaN])),
+    };
+    const { columns: c, ids } = await decodeSnapshot(4, v1);
+    expect([...ids]).toEqual([1, 7]);
+    expect(c).toMatchObject({ length: 2, id: ['1', '7'], name: ['Aachen', 'Aïr ☄'], nametype: ['Valid', null], recclass: ['L5', null], fall: ['Fell', null] });
+    expect([...c.mass, ...c.year, ...c.lat, ...c.lon]).toEqual([21, NaN, 1880, NaN, 50.775, NaN, 6.08333, NaN]);
   });
 });

@@ -3,10 +3,18 @@
  * written once per load. Reading it costs one round trip for all columns instead of one hash
  * per record, which is what makes analyses and filtered listing fast at a million records.
  *
- * Records are in numeric id order. Numbers are little-endian typed arrays (NaN, or -32768 for
- * the 16-bit years, where a value is missing); nametype, recclass and fall are small integer
- * codes into a dictionary kept in the `meta` key (0 = missing); names are one JSON array.
+ * Records are in numeric id order. Each part but `meta` is a little-endian typed array, deflated
+ * (raw deflate, level 1: about a fifth of the raw size for NASA's data, and cheap to make on the
+ * thread pool while Redis stores the records). Ids are stored as differences from the previous
+ * id; nametype, recclass and fall as small integer codes into dictionaries kept in `meta`
+ * (0 = missing); years as 16-bit integers (-32768 = missing); mass and coordinates as 32-bit
+ * integers in units of 10^-places when every value of the column is exactly that (NASA's
+ * coordinates have six decimals), else as doubles (NaN = missing); names as one JSON array.
+ * Snapshots of the first format (the same parts, undeflated, ids and numbers as they are) are
+ * still read, so that a dataset loaded before an upgrade stays readable until the next load.
  */
+import { promisify } from 'node:util';
+import { deflateRaw, inflateRaw } from 'node:zlib';
 import { RESP_TYPES } from 'redis';
 import { emptyColumns, type Columns } from './columns.ts';
 import { keys, SNAPSHOT_COLUMNS, type SnapshotColumn } from './keys.ts';
@@ -21,6 +29,11 @@ export class DatasetNotReadyError extends Error {
   }
 }
 
+/** A snapshot key holds something this version of the code cannot read. */
+export class SnapshotFormatError extends Error {
+  override name = 'SnapshotFormatError';
+}
+
 export interface Snapshot {
   version: number;
   columns: Columns;
@@ -28,22 +41,55 @@ export interface Snapshot {
   ids: Float64Array;
 }
 
-type Width = 'u8' | 'u16' | 'u32' | 'i16' | 'f64';
-const ARRAYS = { u8: Uint8Array, u16: Uint16Array, u32: Uint32Array, i16: Int16Array, f64: Float64Array };
+type Width = 'u8' | 'u16' | 'u32' | 'i16' | 'i32' | 'f64';
+const ARRAYS = { u8: Uint8Array, u16: Uint16Array, u32: Uint32Array, i16: Int16Array, i32: Int32Array, f64: Float64Array };
+type TypedArray = InstanceType<(typeof ARRAYS)[Width]>;
 type Coded = 'nametype' | 'recclass' | 'fall';
 const CODED: Coded[] = ['nametype', 'recclass', 'fall'];
+type Measured = 'mass' | 'lat' | 'lon';
+const MEASURED: Measured[] = ['mass', 'lat', 'lon'];
+
+const FORMAT = 2;
 
 interface Meta {
+  format: typeof FORMAT;
+  length: number;
+  /** `u32`: each id minus the one before (ids ascend); `f64`: the ids themselves (some exceed 32 bits). */
+  id: 'u32' | 'f64';
+  codes: Record<Coded, Width>;
+  dicts: Record<Coded, string[]>;
+  /** Decimal places of a column stored as 32-bit integers; null when it is stored as doubles. */
+  places: Record<Measured, number | null>;
+}
+
+/** What the previous version of this module wrote (and a store may still hold): the same parts, undeflated, ids as they are, numbers as doubles. */
+interface MetaV1 {
   format: 1;
   length: number;
-  widths: { id: Width } & Record<Coded, Width>;
+  widths: { id: 'u32' | 'f64' } & Record<Coded, Width>;
   dicts: Record<Coded, string[]>;
 }
 
+/** How the parts of a snapshot of either format are to be read. */
+interface Layout extends Omit<Meta, 'format'> {
+  deflated: boolean;
+  /** Whether the ids are stored as steps from the previous one. */
+  idSteps: boolean;
+}
+
 const MISSING_YEAR = -32768;
+const MISSING_INT = -2147483648;
+/** Most decimal places tried for the integer form of mass and coordinates. */
+const MAX_PLACES = 6;
+const POW10 = Array.from({ length: MAX_PLACES + 1 }, (_, i) => 10 ** i);
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-function bytesOf(a: Uint8Array | Uint16Array | Uint32Array | Int16Array | Float64Array): Buffer {
+const deflate = promisify(deflateRaw);
+const inflate = promisify(inflateRaw);
+// Output chunks near the output's size: zlib's default 16 KiB costs a callback and a Buffer per 16 KiB of a large column.
+const chunkSize = (bytes: number) => Math.min(4 << 20, Math.max(16 << 10, bytes));
+
+function bytesOf(a: TypedArray): Buffer {
   const buf = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
   if (LITTLE_ENDIAN || a.BYTES_PER_ELEMENT === 1) return buf;
   const copy = Buffer.from(buf);
@@ -52,7 +98,7 @@ function bytesOf(a: Uint8Array | Uint16Array | Uint32Array | Int16Array | Float6
 
 function arrayOf<W extends Width>(buf: Buffer, width: W, length: number): InstanceType<(typeof ARRAYS)[W]> {
   const out = new ARRAYS[width](length) as InstanceType<(typeof ARRAYS)[W]>;
-  if (buf.length !== out.byteLength) throw new Error(`a snapshot column holds ${buf.length} bytes, ${out.byteLength} expected`);
+  if (buf.length !== out.byteLength) throw new SnapshotFormatError(`a snapshot column holds ${buf.length} bytes, ${out.byteLength} expected`);
   const bytes = Buffer.from(out.buffer, 0, out.byteLength);
   buf.copy(bytes);
   if (!LITTLE_ENDIAN && out.BYTES_PER_ELEMENT > 1) {
@@ -65,47 +111,90 @@ function arrayOf<W extends Width>(buf: Buffer, width: W, length: number): Instan
 
 const codeWidth = (dictSize: number): Width => (dictSize < 0xff ? 'u8' : dictSize < 0xffff ? 'u16' : 'u32');
 
-/** The permutation that puts records in numeric id order. */
+/**
+ * The permutation that puts records in numeric id order. Ids are distinct non-negative integers,
+ * so an id and its position fit in one double (id × 2^k + position) whenever that stays below
+ * 2^53, and the native numeric sort orders those without a comparator call per step.
+ */
 export function idOrder(ids: readonly string[]): Uint32Array {
   const n = ids.length;
   const num = new Float64Array(n);
   let sorted = true;
+  let max = 0;
   for (let i = 0; i < n; i++) {
-    num[i] = Number(ids[i]);
-    if (i > 0 && num[i]! < num[i - 1]!) sorted = false;
+    const v = Number(ids[i]);
+    num[i] = v;
+    if (i > 0 && v < num[i - 1]!) sorted = false;
+    if (v > max) max = v;
   }
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
-  if (!sorted) order.sort((a, b) => num[a]! - num[b]!);
+  if (sorted) return order;
+  const slots = 2 ** Math.ceil(Math.log2(n));
+  if ((max + 1) * slots > Number.MAX_SAFE_INTEGER) return order.sort((a, b) => num[a]! - num[b]!);
+  for (let i = 0; i < n; i++) num[i] = num[i]! * slots + i;
+  num.sort();
+  for (let i = 0; i < n; i++) order[i] = num[i]! % slots;
   return order;
 }
 
-/** Encodes columns (taken in `order`) as the snapshot's key values. */
-export function encodeSnapshot(c: Columns, order: Uint32Array): Record<SnapshotColumn, Buffer> {
+/** The fewest decimal places (up to MAX_PLACES) at which every value is an exact 32-bit integer; null if none. */
+function placesOf(values: Float64Array): number | null {
+  let places = 0;
+  let largest = 0;
+  for (let k = 0; k < values.length; k++) {
+    const v = values[k]!;
+    if (Number.isNaN(v)) continue;
+    // A value exact at p places is exact at every p' > p too (both are m / 10^p rounded once).
+    while (Math.round(v * POW10[places]!) / POW10[places]! !== v) if (++places > MAX_PLACES) return null;
+    largest = Math.max(largest, Math.abs(v));
+  }
+  return largest * POW10[places]! < 2 ** 31 - 1 ? places : null;
+}
+
+/** `values` taken in `order` as 32-bit integers at `places` decimals, or as doubles when places is null. */
+function measured(values: Float64Array, order: Uint32Array, places: number | null): TypedArray {
+  const n = order.length;
+  if (places === null) {
+    const out = new Float64Array(n);
+    for (let k = 0; k < n; k++) out[k] = values[order[k]!]!;
+    return out;
+  }
+  const scale = POW10[places]!;
+  const out = new Int32Array(n);
+  for (let k = 0; k < n; k++) {
+    const v = values[order[k]!]!;
+    out[k] = Number.isNaN(v) ? MISSING_INT : Math.round(v * scale);
+  }
+  return out;
+}
+
+/**
+ * Encodes columns (taken in `order`) as the snapshot's key values. The arrays are built here;
+ * the compression runs on libuv's thread pool, so the caller's event loop stays free meanwhile.
+ */
+export async function encodeSnapshot(c: Columns, order: Uint32Array): Promise<Record<SnapshotColumn, Buffer>> {
   const n = c.length;
   const ids = new Float64Array(n);
-  let maxId = 0;
+  let maxStep = 0;
   for (let k = 0; k < n; k++) {
     ids[k] = Number(c.id[order[k]!]);
-    if (ids[k]! > maxId) maxId = ids[k]!;
-  }
-  const gather = (src: Float64Array) => {
-    const out = new Float64Array(n);
-    for (let k = 0; k < n; k++) out[k] = src[order[k]!]!;
-    return out;
-  };
-  const years = new Int16Array(n);
-  for (let k = 0; k < n; k++) {
-    const y = c.year[order[k]!]!;
-    years[k] = Number.isNaN(y) ? MISSING_YEAR : y;
+    maxStep = Math.max(maxStep, ids[k]! - (k > 0 ? ids[k - 1]! : 0));
   }
   const meta: Meta = {
-    format: 1,
+    format: FORMAT,
     length: n,
-    widths: { id: maxId <= 0xffffffff ? 'u32' : 'f64', nametype: 'u8', recclass: 'u8', fall: 'u8' },
+    id: maxStep <= 0xffffffff ? 'u32' : 'f64',
+    codes: { nametype: 'u8', recclass: 'u8', fall: 'u8' },
     dicts: { nametype: [], recclass: [], fall: [] },
+    places: { mass: placesOf(c.mass), lat: placesOf(c.lat), lon: placesOf(c.lon) },
   };
-  const coded = {} as Record<Coded, Buffer>;
+  let idPart: TypedArray = ids;
+  if (meta.id === 'u32') {
+    idPart = new Uint32Array(n);
+    for (let k = 0; k < n; k++) idPart[k] = ids[k]! - (k > 0 ? ids[k - 1]! : 0);
+  }
+  const parts: Partial<Record<SnapshotColumn, TypedArray | Buffer>> = { id: idPart };
   for (const field of CODED) {
     const codes = new Map<string, number>();
     const raw = new Uint32Array(n);
@@ -122,56 +211,96 @@ export function encodeSnapshot(c: Columns, order: Uint32Array): Record<SnapshotC
     }
     meta.dicts[field] = [...codes.keys()];
     const width = codeWidth(codes.size);
-    meta.widths[field] = width;
-    coded[field] = bytesOf(width === 'u32' ? raw : ARRAYS[width].from(raw));
+    meta.codes[field] = width;
+    parts[field] = width === 'u32' ? raw : ARRAYS[width].from(raw);
   }
+  const years = new Int16Array(n);
+  for (let k = 0; k < n; k++) {
+    const y = c.year[order[k]!]!;
+    years[k] = Number.isNaN(y) ? MISSING_YEAR : y;
+  }
+  parts.year = years;
+  for (const field of MEASURED) parts[field] = measured(c[field], order, meta.places[field]);
   const names = new Array<string>(n);
   for (let k = 0; k < n; k++) names[k] = c.name[order[k]!]!;
-  return {
-    meta: Buffer.from(JSON.stringify(meta)),
-    id: bytesOf(meta.widths.id === 'u32' ? Uint32Array.from(ids) : ids),
-    name: Buffer.from(JSON.stringify(names)),
-    nametype: coded.nametype,
-    recclass: coded.recclass,
-    fall: coded.fall,
-    mass: bytesOf(gather(c.mass)),
-    year: bytesOf(years),
-    lat: bytesOf(gather(c.lat)),
-    lon: bytesOf(gather(c.lon)),
-  };
+  parts.name = Buffer.from(JSON.stringify(names));
+
+  const out = { meta: Buffer.from(JSON.stringify(meta)) } as Record<SnapshotColumn, Buffer>;
+  await Promise.all(
+    Object.entries(parts).map(async ([column, part]) => {
+      const bytes = Buffer.isBuffer(part) ? part : bytesOf(part);
+      out[column as SnapshotColumn] = await deflate(bytes, { level: 1, chunkSize: chunkSize(bytes.length) });
+    }),
+  );
+  return out;
 }
 
-function decodeMeta(buf: Buffer): Meta {
-  const meta = JSON.parse(buf.toString('utf8')) as Meta;
-  if (meta.format !== 1) throw new Error(`unknown snapshot format ${String(meta.format)}`);
-  return meta;
+function decodeMeta(buf: Buffer): Layout {
+  let meta: Meta | MetaV1;
+  try {
+    meta = JSON.parse(buf.toString('utf8')) as Meta | MetaV1;
+  } catch {
+    throw new SnapshotFormatError('the snapshot meta is not JSON');
+  }
+  if (meta.format === FORMAT) return { ...meta, deflated: true, idSteps: meta.id === 'u32' };
+  if (meta.format === 1) {
+    const { id, ...codes } = meta.widths;
+    return { length: meta.length, id, codes, dicts: meta.dicts, places: { mass: null, lat: null, lon: null }, deflated: false, idSteps: false };
+  }
+  throw new SnapshotFormatError(`unknown snapshot format ${String((meta as { format: unknown }).format)}: load the dataset again`);
 }
 
-function decodeIds(buf: Buffer, meta: Meta): Float64Array {
-  const ids = arrayOf(buf, meta.widths.id, meta.length);
-  return ids instanceof Float64Array ? ids : Float64Array.from(ids);
+async function inflated(buf: Buffer, layout: Layout): Promise<Buffer> {
+  if (!layout.deflated) return buf;
+  try {
+    return await inflate(buf, { chunkSize: chunkSize(8 * buf.length) });
+  } catch (err) {
+    throw new SnapshotFormatError(`a snapshot column does not inflate: ${(err as Error).message}`);
+  }
 }
 
-export function decodeSnapshot(version: number, values: Record<SnapshotColumn, Buffer>): Snapshot {
+async function decodeIds(buf: Buffer, layout: Layout): Promise<Float64Array> {
+  const raw = arrayOf(await inflated(buf, layout), layout.id, layout.length);
+  if (!layout.idSteps) return raw instanceof Float64Array ? raw : Float64Array.from(raw);
+  const ids = new Float64Array(layout.length);
+  let id = 0;
+  for (let k = 0; k < ids.length; k++) ids[k] = id += raw[k]!;
+  return ids;
+}
+
+/** The parts decodeSnapshot inflates alongside the ids. */
+const INFLATED = ['name', 'year', ...CODED, ...MEASURED] as const;
+
+export async function decodeSnapshot(version: number, values: Record<SnapshotColumn, Buffer>): Promise<Snapshot> {
   const meta = decodeMeta(values.meta);
   const n = meta.length;
-  const ids = decodeIds(values.id, meta);
+  const [ids, inflatedParts] = await Promise.all([decodeIds(values.id, meta), Promise.all(INFLATED.map((part) => inflated(values[part], meta)))]);
+  const part = (name: (typeof INFLATED)[number]) => inflatedParts[INFLATED.indexOf(name)]!;
   const columns = emptyColumns();
   columns.length = n;
   columns.id = Array.from(ids, String);
-  columns.name = JSON.parse(values.name.toString('utf8')) as string[];
-  if (columns.name.length !== n) throw new Error('the snapshot names do not match its length');
+  columns.name = JSON.parse(part('name').toString('utf8')) as string[];
+  if (columns.name.length !== n) throw new SnapshotFormatError('the snapshot names do not match its length');
   for (const field of CODED) {
-    const codes = arrayOf(values[field], meta.widths[field], n);
+    const codes = arrayOf(part(field), meta.codes[field], n);
     const dict = [null, ...meta.dicts[field]];
     const out = new Array<string | null>(n);
     for (let k = 0; k < n; k++) out[k] = dict[codes[k]!] ?? null;
     columns[field] = out;
   }
-  columns.mass = arrayOf(values.mass, 'f64', n);
-  columns.lat = arrayOf(values.lat, 'f64', n);
-  columns.lon = arrayOf(values.lon, 'f64', n);
-  const years = arrayOf(values.year, 'i16', n);
+  for (const field of MEASURED) {
+    const places = meta.places[field];
+    if (places === null) {
+      columns[field] = arrayOf(part(field), 'f64', n);
+      continue;
+    }
+    const ints = arrayOf(part(field), 'i32', n);
+    const scale = POW10[places]!;
+    const out = new Float64Array(n);
+    for (let k = 0; k < n; k++) out[k] = ints[k] === MISSING_INT ? NaN : ints[k]! / scale;
+    columns[field] = out;
+  }
+  const years = arrayOf(part('year'), 'i16', n);
   columns.year = new Float64Array(n);
   for (let k = 0; k < n; k++) columns.year[k] = years[k] === MISSING_YEAR ? NaN : years[k]!;
   return { version, columns, ids };
@@ -195,13 +324,13 @@ async function readColumns<C extends SnapshotColumn>(redis: Redis, version: numb
 
 export async function readSnapshot(redis: Redis, version: number): Promise<Snapshot | null> {
   const values = await readColumns(redis, version, SNAPSHOT_COLUMNS);
-  return values && decodeSnapshot(version, values);
+  return values && (await decodeSnapshot(version, values));
 }
 
 /** The ids of a version's snapshot in ascending order; null when the version was replaced. */
 export async function readSnapshotIds(redis: Redis, version: number): Promise<string[] | null> {
   const values = await readColumns(redis, version, ['meta', 'id'] as const);
-  return values && Array.from(decodeIds(values.id, decodeMeta(values.meta)), String);
+  return values && Array.from(await decodeIds(values.id, decodeMeta(values.meta)), String);
 }
 
 export interface DatasetStatus {

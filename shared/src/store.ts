@@ -2,18 +2,22 @@
  * The dataset in Redis (DESIGN.md): one `meteorite:<id>` hash per landing, the `meteorites:ids`
  * set, the `dataset` hash, and the column snapshot of the current version (snapshot.ts).
  *
- * A load, under a lock: `state=loading` → every record written (an HSET per record, pipelined
- * over a bulk connection; see WriteMode) → the new id set under a temporary key → hashes of ids
- * absent from the new input deleted → the id set swapped in (RENAME) → the snapshot written → one MULTI bumps
- * `version`, sets `state=ready` and the counts, and drops the previous snapshot. A failure part
- * way leaves `state=loading`, which is the truth, and the next load repairs whatever it finds
- * without trusting it: it deletes every `meteorite:*` key that is not in its own input.
+ * A load, under a lock: `state=loading` → every record written over a bulk connection (a
+ * RESTORE of a ready-made hash per record, see hash-payload.ts, or an HSET where the server
+ * cannot take those; see WriteMode), then the new id set under a temporary key and the new
+ * version's snapshot, all in one pipeline → hashes of ids absent from the new input deleted →
+ * the id set swapped in (RENAME) → one MULTI bumps `version`, sets `state=ready` and the counts,
+ * and drops the previous snapshot. A failure part way leaves `state=loading`, which is the
+ * truth, and the next load repairs whatever it finds without trusting it: it deletes every
+ * `meteorite:*` key that is not in its own input.
  */
 import { randomUUID } from 'node:crypto';
-import type { Columns } from './columns.ts';
+import { ErrorReply, RESP_TYPES } from 'redis';
+import { columnsFromRecords, type Columns } from './columns.ts';
 import type { ParsedDataset } from './dataset/index.ts';
 import { EmptyDatasetError } from './dataset/errors.ts';
 import { BulkWriter } from './dataset/bulk-writer.ts';
+import { dumpRdbVersion, HASH_FIELDS, HashPayloadEncoder, MAX_RESTORE_BYTES, RDB_TYPE_HASH_LISTPACK } from './dataset/hash-payload.ts';
 import { keys, SNAPSHOT_COLUMNS } from './keys.ts';
 import type { Redis } from './redis.ts';
 import type { DatasetState, DatasetSummary, Meteorite } from './schemas.ts';
@@ -42,12 +46,21 @@ export interface StoreOptions {
   onProgress?: (written: number, total: number) => void;
   /** How long the lock outlives a crashed loader; renewed every third of it while loading. */
   lockTtlMs?: number;
+  /**
+   * How record hashes are written. `restore` (the default): a RESTORE of a payload built here,
+   * when the server passes the check at the start of the load (see payloadEncoder), else HSET.
+   * `hset`: always HSET.
+   */
+  hashWrites?: 'restore' | 'hset';
 }
 
 const LOCK_TTL_MS = 30_000;
-/** Records per progress step; the bulk connection has at most MAX_UNANSWERED commands unanswered. */
+/**
+ * Records per progress step; the bulk connection has at most MAX_UNANSWERED commands unanswered,
+ * far enough ahead that Redis still has work queued while this process encodes the snapshot.
+ */
 const RECORDS_PER_STEP = 5_000;
-const MAX_UNANSWERED = 50_000;
+const MAX_UNANSWERED = 200_000;
 /** Members per SADD, keys per UNLINK, keys per SCAN step. */
 const BATCH = 1_000;
 
@@ -102,7 +115,8 @@ async function withLock<T>(redis: Redis, ttlMs: number, work: (lock: Lock) => Pr
 }
 
 /**
- * How a load writes each record, by what the database may already hold under its key:
+ * How a load writes a record with HSET, by what the database may already hold under its key
+ * (a RESTORE ... REPLACE needs none of this: it replaces whatever is there):
  * - `fresh`: nothing (a new or deleted dataset): HSET;
  * - `replace`: a hash from a finished load, holding only our fields: HSET, plus HDEL of the
  *   fields this record lacks, so none survives from the record it replaces;
@@ -110,9 +124,15 @@ async function withLock<T>(redis: Redis, ttlMs: number, work: (lock: Lock) => Pr
  */
 type WriteMode = 'fresh' | 'replace' | 'repair';
 
-const HASH_FIELDS = ['nametype', 'recclass', 'mass_g', 'fall', 'year', 'reclat', 'reclong'] as const;
+const OPTIONAL_FIELDS = HASH_FIELDS.slice(2);
 
-/** Writes record i as its mode says; returns the number of commands it took. */
+/** Record i's values for OPTIONAL_FIELDS, null where absent; numbers as JavaScript's shortest round-trip text (50.775000 -> "50.775"). */
+function optionalValues(c: Columns, i: number): (string | null)[] {
+  const num = (v: number) => (Number.isNaN(v) ? null : String(v));
+  return [c.nametype[i] ?? null, c.recclass[i] ?? null, num(c.mass[i]!), c.fall[i] ?? null, num(c.year[i]!), num(c.lat[i]!), num(c.lon[i]!)];
+}
+
+/** Writes record i with HSET as its mode says; returns the number of commands it took. */
 function writeRecord(w: BulkWriter, c: Columns, i: number, mode: WriteMode): number {
   const key = keys.meteorite(c.id[i]!);
   let commands = 1;
@@ -120,18 +140,9 @@ function writeRecord(w: BulkWriter, c: Columns, i: number, mode: WriteMode): num
     w.command('DEL', key);
     commands++;
   }
-  const values = [
-    c.nametype[i] ?? null,
-    c.recclass[i] ?? null,
-    Number.isNaN(c.mass[i]!) ? null : String(c.mass[i]!),
-    c.fall[i] ?? null,
-    Number.isNaN(c.year[i]!) ? null : String(c.year[i]!),
-    Number.isNaN(c.lat[i]!) ? null : String(c.lat[i]!),
-    Number.isNaN(c.lon[i]!) ? null : String(c.lon[i]!),
-  ];
+  const values = optionalValues(c, i);
   let present = 0;
   for (const v of values) if (v !== null) present++;
-  // Numbers as canonical decimal text: JavaScript's shortest round-trip form (50.775000 -> "50.775").
   w.begin(6 + 2 * present);
   w.arg('HSET');
   w.arg(key);
@@ -141,16 +152,77 @@ function writeRecord(w: BulkWriter, c: Columns, i: number, mode: WriteMode): num
   w.arg(c.id[i]!);
   for (let f = 0; f < values.length; f++) {
     const v = values[f];
-    if (v !== null && v !== undefined) (w.arg(HASH_FIELDS[f]!), w.arg(v));
+    if (v !== null && v !== undefined) (w.arg(OPTIONAL_FIELDS[f]!), w.arg(v));
   }
   if (mode === 'replace' && present < values.length) {
     w.begin(2 + values.length - present);
     w.arg('HDEL');
     w.arg(key);
-    for (let f = 0; f < values.length; f++) if (values[f] === null) w.arg(HASH_FIELDS[f]!);
+    for (let f = 0; f < values.length; f++) if (values[f] === null) w.arg(OPTIONAL_FIELDS[f]!);
     commands++;
   }
   return commands;
+}
+
+/**
+ * Sample records that take every branch of the payload encoder: integers of each listpack width
+ * and sign, texts that listpack.c stores as integers, a 63-byte UTF-8 name, absent fields.
+ */
+const PROBE_RECORDS: Partial<Meteorite>[] = [
+  { id: '1', name: 'Aachen', nametype: 'Valid', recclass: 'L5', mass_g: 21, fall: 'Fell', year: 1880, reclat: 50.775, reclong: 6.08333 },
+  {
+    id: '123456789012345',
+    name: 'Château-Renard ☄ Ωμέγα, Ærøskøbing (1841) №7',
+    nametype: '-4096',
+    recclass: '-8388608',
+    mass_g: 8388607,
+    fall: '0',
+    year: -32768,
+    reclat: -2147483648,
+    reclong: 0.000001,
+  },
+  { id: '0', name: '12345' },
+  { id: '4095', name: 'Northwest Africa 12345', recclass: '32767', mass_g: 1e-7, year: 2147483648, reclat: -4097, reclong: 127 },
+];
+
+/** The hash HSET writes for record i, fields in the store's order. */
+function hashOf(c: Columns, i: number): Record<string, string> {
+  const h: Record<string, string> = { name: c.name[i]!, id: c.id[i]! };
+  optionalValues(c, i).forEach((v, f) => {
+    if (v !== null) h[OPTIONAL_FIELDS[f]!] = v;
+  });
+  return h;
+}
+
+/**
+ * A payload encoder this server takes, or null when records must go by HSET: for each probe
+ * record the server must DUMP the hash HSET makes as a listpack, accept RESTORE of our payload,
+ * and DUMP what it restored exactly as what HSET made. An older Redis, other hash encoding
+ * settings, or a user not allowed RESTORE fail the check.
+ */
+async function payloadEncoder(redis: Redis): Promise<HashPayloadEncoder | null> {
+  const samples = columnsFromRecords(PROBE_RECORDS);
+  const binary = redis.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+  const key = keys.datasetProbe;
+  // Commands issued together go down the connection in order, as one pipeline.
+  const dump = () => binary.dump(key) as unknown as Promise<Buffer | null>;
+  try {
+    const made = await Promise.all(
+      samples.id.map((_, i) => Promise.all([redis.del(key), redis.hSet(key, hashOf(samples, i)), dump()]).then(([, , d]) => d)),
+    );
+    const version = made[0] && dumpRdbVersion(made[0]);
+    if (!version || made.some((d) => d?.[0] !== RDB_TYPE_HASH_LISTPACK)) return null;
+    const encoder = new HashPayloadEncoder(version);
+    const payloads = samples.id.map((_, i) => Buffer.from(encoder.bytes.subarray(0, encoder.encode(samples, i))));
+    if (payloads.some((p) => p.length === 0)) return null;
+    const restored = await Promise.all(payloads.map((p) => Promise.all([binary.restore(key, 0, p, { REPLACE: true }), dump()]).then(([, d]) => d)));
+    return restored.every((d, i) => d?.equals(made[i]!)) ? encoder : null;
+  } catch (err) {
+    if (err instanceof ErrorReply) return null;
+    throw err;
+  } finally {
+    await redis.del(key).catch(() => {});
+  }
 }
 
 /** Deletes (UNLINK) the given meteorite ids' hashes in batches; returns how many existed. */
@@ -189,28 +261,34 @@ export async function storeDataset(
   const c = parsed.columns;
   const n = c.length;
   if (n === 0) throw new EmptyDatasetError(parsed.skipped);
-  const order = idOrder(c.id);
   return withLock(redis, opts.lockTtlMs ?? LOCK_TTL_MS, async (lock) => {
-    const before = await datasetStatus(redis);
+    const [before, idSets] = await Promise.all([datasetStatus(redis), redis.exists([keys.meteoriteIds, keys.meteoriteIdsNext])]);
     // `empty` means no record key exists: a fresh database or a finished delete.
-    const mode: WriteMode =
-      before.state === 'ready'
-        ? 'replace'
-        : before.state === 'empty' && (await redis.exists([keys.meteoriteIds, keys.meteoriteIdsNext])) === 0
-          ? 'fresh'
-          : 'repair';
-    await redis.hSet(keys.dataset, { version: before.version, state: 'loading' });
-
-    let snapshot: ReturnType<typeof encodeSnapshot>;
+    const mode: WriteMode = before.state === 'ready' ? 'replace' : before.state === 'empty' && idSets === 0 ? 'fresh' : 'repair';
+    const starting = Promise.all([
+      redis.hSet(keys.dataset, { version: before.version, state: 'loading' }),
+      opts.hashWrites === 'hset' ? null : payloadEncoder(redis),
+    ]);
+    // Sorted while those round trips are under way.
+    const order = idOrder(c.id);
+    const [, encoder] = await starting;
+    const version = before.version + 1;
     const writer = await BulkWriter.open(redis);
     try {
       // Records done once Redis has answered a step's last command.
       const steps: { commands: number; records: number }[] = [];
       let commands = writer.replied;
       let written = 0;
+      // RESTORE <key> 0 <payload> REPLACE, written by the encoder in place (one function for the whole load).
+      let i = 0;
+      const restore = encoder && ((buf: Buffer, at: number) => encoder.restoreCommand(keys.meteorite(c.id[i]!), c, i, buf, at));
       for (let start = 0; start < n; start += RECORDS_PER_STEP) {
         const end = Math.min(n, start + RECORDS_PER_STEP);
-        for (let k = start; k < end; k++) commands += writeRecord(writer, c, order[k]!, mode);
+        for (let k = start; k < end; k++) {
+          i = order[k]!;
+          if (restore && writer.raw(MAX_RESTORE_BYTES, 1, restore)) commands++;
+          else commands += writeRecord(writer, c, i, mode);
+        }
         steps.push({ commands, records: end });
         await writer.settle(MAX_UNANSWERED);
         // A full turn of the event loop: lets the lock renewal timer and the replies run even when Redis keeps up.
@@ -225,8 +303,14 @@ export async function storeDataset(
         for (let j = k; j < Math.min(n, k + BATCH); j++) members.push(c.id[order[j]!]!);
         writer.command('SADD', keys.meteoriteIdsNext, ...members);
       }
-      // Encoded while Redis works through the commands still in flight.
-      snapshot = encodeSnapshot(c, order);
+      // Encoded while Redis works through the commands still in flight, and sent in the same pipeline.
+      const snapshot = await encodeSnapshot(c, order);
+      for (const column of SNAPSHOT_COLUMNS) {
+        writer.begin(3);
+        writer.arg('SET');
+        writer.arg(keys.snapshot(version, column));
+        writer.bytes(snapshot[column]);
+      }
       await writer.settle(0);
       opts.onProgress?.(n, n);
     } finally {
@@ -247,10 +331,6 @@ export async function storeDataset(
     }
     // UNLINK frees the old set in the background; RENAME over it would free it inline, a second at a million ids.
     await redis.multi().unlink(keys.meteoriteIds).rename(keys.meteoriteIdsNext, keys.meteoriteIds).exec();
-    lock.check();
-
-    const version = before.version + 1;
-    await Promise.all(SNAPSHOT_COLUMNS.map((column) => redis.set(keys.snapshot(version, column), snapshot[column])));
     lock.check();
     await redis
       .multi()

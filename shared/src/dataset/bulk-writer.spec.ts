@@ -10,6 +10,8 @@ import { BulkWriter } from './bulk-writer.ts';
  */
 class FakeRedis {
   readonly commands: string[][] = [];
+  /** The same commands, arguments as the bytes received. */
+  readonly binary: Buffer[][] = [];
   readonly sockets: Socket[] = [];
   readonly server: Server;
   #pending = Buffer.alloc(0);
@@ -34,15 +36,16 @@ class FakeRedis {
     for (;;) {
       const parsed = this.#command(buf);
       if (!parsed) break;
-      this.commands.push(parsed.args);
-      replies += parsed.args[0] === 'FAIL' ? '-ERR told to fail\r\n' : ':1\r\n';
+      this.commands.push(parsed.args.map((a) => a.toString('utf8')));
+      this.binary.push(parsed.args);
+      replies += parsed.args[0]!.toString() === 'FAIL' ? '-ERR told to fail\r\n' : ':1\r\n';
       buf = buf.subarray(parsed.end);
     }
     this.#pending = buf;
     return replies;
   }
 
-  #command(buf: Buffer): { args: string[]; end: number } | undefined {
+  #command(buf: Buffer): { args: Buffer[]; end: number } | undefined {
     const line = (at: number) => {
       const end = buf.indexOf('\r\n', at);
       return end === -1 ? undefined : { text: buf.toString('latin1', at, end), next: end + 2 };
@@ -50,7 +53,7 @@ class FakeRedis {
     const head = line(0);
     if (!head) return undefined;
     if (head.text[0] !== '*') throw new Error(`not a command: ${head.text}`);
-    const args: string[] = [];
+    const args: Buffer[] = [];
     let at = head.next;
     for (let i = 0; i < Number(head.text.slice(1)); i++) {
       const size = line(at);
@@ -58,7 +61,7 @@ class FakeRedis {
       if (size.text[0] !== '$') throw new Error(`not a bulk string: ${size.text}`);
       const bytes = Number(size.text.slice(1));
       if (buf.length < size.next + bytes + 2) return undefined;
-      args.push(buf.toString('utf8', size.next, size.next + bytes));
+      args.push(Buffer.from(buf.subarray(size.next, size.next + bytes)));
       if (buf.toString('latin1', size.next + bytes, size.next + bytes + 2) !== '\r\n') throw new Error('a bulk string of the wrong length');
       at = size.next + bytes + 2;
     }
@@ -112,6 +115,50 @@ describe('BulkWriter', () => {
     await writer.settle(0);
     expect(writer.replied).toBe(1 + sent.length);
     expect(fake.commands.slice(1)).toEqual(sent);
+  });
+
+  it('writes binary arguments exactly, small ones copied and large ones handed over whole', async () => {
+    fake = new FakeRedis();
+    writer = await BulkWriter.open(clientFor(await fake.start()));
+    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const large = Buffer.alloc(300_000);
+    for (let i = 0; i < large.length; i++) large[i] = (i * 31) & 0xff;
+    writer.begin(3);
+    writer.arg('SET');
+    writer.arg('small');
+    writer.bytes(all, 10, 250);
+    writer.begin(3);
+    writer.arg('SET');
+    writer.arg('large');
+    writer.bytes(large);
+    writer.command('DEL', 'k');
+    await writer.settle(0);
+    expect(fake.binary.slice(1).map((args) => args.map((a) => a.toString('hex')))).toEqual([
+      ['SET', 'small', all.subarray(10, 250)].map((a) => Buffer.from(a).toString('hex')),
+      ['SET', 'large', large].map((a) => Buffer.from(a).toString('hex')),
+      ['DEL', 'k'].map((a) => Buffer.from(a).toString('hex')),
+    ]);
+  });
+
+  it('takes whole commands encoded in place, across chunks, and nothing from a writer that declines', async () => {
+    fake = new FakeRedis();
+    writer = await BulkWriter.open(clientFor(await fake.start()));
+    const sent: Buffer[][] = [];
+    for (let i = 0; i < 6_000; i++) {
+      const payload = Buffer.alloc(1 + (i % 4000), i & 0xff);
+      payload[0] = 0x0d; // a CR inside a binary argument
+      const resp = Buffer.concat([Buffer.from(`*2\r\n$3\r\nSET\r\n$${payload.length}\r\n`), payload, Buffer.from('\r\n')]);
+      const declined = i % 7 === 3;
+      expect(writer.raw(4100, 1, (buf, at) => (declined ? 0 : resp.copy(buf, at)))).toBe(!declined);
+      if (!declined) sent.push([Buffer.from('SET'), payload]);
+      if (i % 1000 === 0) {
+        writer.command('PING');
+        sent.push([Buffer.from('PING')]);
+      }
+    }
+    await writer.settle(0);
+    expect(writer.replied).toBe(1 + sent.length);
+    expect(fake.binary.slice(1).map((args) => args.map((a) => a.toString('hex')))).toEqual(sent.map((args) => args.map((a) => a.toString('hex'))));
   });
 
   it('lets settle() wait for all but a number of replies', async () => {

@@ -5,8 +5,8 @@
  * on promises and queue entries, which at a million records is most of a load's time.
  *
  * Only commands whose reply is one line (an integer, `+OK` or an error) may be sent: HSET,
- * DEL, UNLINK, SADD, SET, AUTH, SELECT... The first error reply or connection failure is thrown
- * by the next settle().
+ * RESTORE, DEL, UNLINK, SADD, SET, AUTH, SELECT... The first error reply or connection failure is
+ * thrown by the next settle().
  */
 import type { Socket } from 'node:net';
 import { once } from 'node:events';
@@ -16,8 +16,15 @@ export class BulkWriteError extends Error {
   override name = 'BulkWriteError';
 }
 
-/** Encoded commands are handed to the socket in chunks of about this size. */
-const CHUNK_BYTES = 512 * 1024;
+/** Encoded commands are handed to the socket in chunks of about this size (small enough for Redis to start early). */
+const CHUNK_BYTES = 64 * 1024;
+/**
+ * settle() lets this much wait in the socket's own buffer before it waits for it to drain: enough
+ * for Redis to work on while this process does something else (a loader's snapshot, say).
+ */
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/** Binary arguments from this size on go to the socket as they are instead of being copied. */
+const DIRECT_BYTES = 64 * 1024;
 const CR = 13;
 const LF = 10;
 const MINUS = 45;
@@ -115,11 +122,52 @@ export class BulkWriter {
     this.#len = o;
   }
 
-  /** Sends what is encoded and waits until at most `maxPending` commands are unanswered; throws the first failure. */
+  /**
+   * Appends `commands` whole commands that `write` encodes itself, as RESP, into `buf` from `at`
+   * (at most `maxBytes`); it returns how many bytes it wrote, or 0 to write nothing, and then
+   * this returns false. For encoders that would spend more building arguments apart than writing
+   * the command where it goes.
+   */
+  raw(maxBytes: number, commands: number, write: (buf: Buffer, at: number) => number): boolean {
+    if (this.#len >= CHUNK_BYTES) this.#send();
+    this.#reserve(maxBytes);
+    const n = write(this.#buf, this.#len);
+    if (n <= 0) return false;
+    this.#len += n;
+    this.#queued += commands;
+    return true;
+  }
+
+  /**
+   * Appends one binary argument, bytes [start, end) of `src`. A large one is handed to the socket
+   * as it is, so `src` must stay unchanged until the next settle().
+   */
+  bytes(src: Uint8Array, start = 0, end = src.length): void {
+    const n = end - start;
+    const direct = n >= DIRECT_BYTES;
+    this.#reserve(direct ? 16 : n + 16);
+    this.#buf[this.#len++] = 36; // $
+    this.#number(n);
+    if (direct) {
+      this.#send();
+      this.#socket.write(src.subarray(start, end));
+    } else {
+      this.#buf.set(src.subarray(start, end), this.#len);
+      this.#len += n;
+    }
+    this.#reserve(2);
+    this.#buf[this.#len++] = CR;
+    this.#buf[this.#len++] = LF;
+  }
+
+  /**
+   * Sends what is encoded and waits until at most `maxPending` commands are unanswered (and the
+   * socket has taken most of what was sent); throws the first failure.
+   */
   async settle(maxPending: number): Promise<void> {
     this.#send();
     if (this.#error) throw this.#error;
-    if (this.#socket.writableNeedDrain) await once(this.#socket, 'drain');
+    if (this.#socket.writableLength > MAX_BUFFERED_BYTES) await once(this.#socket, 'drain');
     const until = this.#queued - maxPending;
     if (this.#replied < until) {
       await new Promise<void>((resolve, reject) => this.#waiters.push({ until, resolve, reject }));
@@ -138,10 +186,13 @@ export class BulkWriter {
   #number(v: number): void {
     const buf = this.#buf;
     let o = this.#len;
-    if (v < 10) buf[o++] = 48 + v;
-    else if (v < 100) {
-      buf[o++] = 48 + Math.floor(v / 10);
-      buf[o++] = 48 + (v % 10);
+    if (v < 10000) {
+      const digits = v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : 4;
+      for (let k = digits - 1; k >= 0; k--) {
+        buf[o + k] = 48 + (v % 10);
+        v = Math.floor(v / 10);
+      }
+      o += digits;
     } else {
       const digits = String(v);
       for (let k = 0; k < digits.length; k++) buf[o++] = digits.charCodeAt(k);

@@ -124,6 +124,22 @@ describe('CsvReader', () => {
     expect(() => read(text, 3)).toThrow(message);
   });
 
+  it('gives each row its own class, nametype and fall, however many distinct ones repeat', () => {
+    // More distinct values than the reader's cache of repeated texts has slots, in shuffled order.
+    const classes = Array.from({ length: 9000 }, (_, i) => (i % 3 === 0 ? `C${i}` : i % 3 === 1 ? `${i}C` : `Ç${i}`));
+    const rows = Array.from({ length: 30_000 }, (_, i) => {
+      const c = classes[(i * 7919) % classes.length]!;
+      return `N${i},${i + 1},${i % 2 ? 'Valid' : 'Relict'},${c},1,${i % 5 ? 'Found' : 'Fell'},2000,,,`;
+    });
+    const { records } = read([HEADER, ...rows].join('\n'), 65_536);
+    records.forEach(([raw], i) => {
+      expect(raw.recclass).toBe(classes[(i * 7919) % classes.length]);
+      expect(raw.nametype).toBe(i % 2 ? 'Valid' : 'Relict');
+      expect(raw.fall).toBe(i % 5 ? 'Found' : 'Fell');
+    });
+    expect(records.length).toBe(30_000);
+  });
+
   it('gives the byte position of a syntax error', () => {
     expect(() => read(`${HEADER}\nA,1,Valid,L5,1,Fell,1880,,,\nB"\n`)).toThrow(/at byte 101 \(record 1\)/);
   });

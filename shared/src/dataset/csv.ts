@@ -59,6 +59,11 @@ const ESCAPED = 2;
 
 const POW10 = Array.from({ length: 16 }, (_, i) => 10 ** i);
 
+/** Slots of the cache of repeated texts; a power of two. */
+const SHARED_SLOTS = 4096;
+/** Longest text the cache holds (classes, nametype and fall are a few bytes). */
+const SHARED_MAX_BYTES = 32;
+
 /**
  * The number a plain decimal like `-113.000000` spells, computed from its bytes; undefined for
  * anything else (exponents, signs other than `-`, spaces, over 15 digits), which then goes the
@@ -107,6 +112,8 @@ export class CsvReader {
   readonly #end: number[] = [];
   readonly #kind: number[] = [];
   readonly #ascii: boolean[] = [];
+  /** Repeated short texts by a hash of their bytes: one string each, and no decoding when seen before. */
+  readonly #shared: (string | undefined)[] = new Array<string | undefined>(SHARED_SLOTS);
 
   constructor(
     private readonly onRecord: CsvRecordHandler,
@@ -220,6 +227,28 @@ export class CsvReader {
     return this.#kind[f] === ESCAPED ? s.replaceAll('""', '"') : s;
   }
 
+  /**
+   * Field f as text, for columns whose values repeat (nametype, recclass, fall): the string made
+   * for the same bytes before, when the cache still has it.
+   */
+  #sharedText(buf: Bytes, f: number): string {
+    const start = this.#start[f]!;
+    const end = this.#end[f]!;
+    if (!this.#ascii[f] || end - start > SHARED_MAX_BYTES) return this.#text(buf, f);
+    let h = 0x811c9dc5;
+    for (let k = start; k < end; k++) h = Math.imul(h ^ buf[k]!, 0x01000193);
+    const slot = (h ^ (h >>> 15)) & (SHARED_SLOTS - 1);
+    const known = this.#shared[slot];
+    if (known !== undefined && known.length === end - start) {
+      let k = 0;
+      while (k < known.length && known.charCodeAt(k) === buf[start + k]) k++;
+      if (k === known.length) return known;
+    }
+    const s = buf.latin1Slice(start, end);
+    this.#shared[slot] = s;
+    return s;
+  }
+
   /** Field f as a number when it is a plain decimal, else as text (validated later); null when empty. */
   #number(buf: Bytes, f: number): number | string | null {
     const start = this.#start[f]!;
@@ -249,10 +278,10 @@ export class CsvReader {
       {
         id: this.#text(buf, at.id),
         name: this.#text(buf, at.name),
-        nametype: this.#text(buf, at.nametype),
-        recclass: this.#text(buf, at.recclass),
+        nametype: this.#sharedText(buf, at.nametype),
+        recclass: this.#sharedText(buf, at.recclass),
         mass: this.#number(buf, at.mass),
-        fall: this.#text(buf, at.fall),
+        fall: this.#sharedText(buf, at.fall),
         year: this.#number(buf, at.year),
         reclat,
         reclong,

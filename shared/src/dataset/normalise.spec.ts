@@ -221,6 +221,17 @@ describe('ColumnsBuilder', () => {
     ]);
   });
 
+  it('finds duplicates among small and very large ids alike', () => {
+    const b = new ColumnsBuilder();
+    const ids = ['0', '7', '70000000', '999999999999999', '123456789', '8'];
+    ids.forEach((id, i) => b.add({ ...AACHEN, id }, i));
+    [...ids].reverse().forEach((id, i) => b.add({ ...AACHEN, id }, ids.length + i));
+    b.add({ ...AACHEN, id: '9' }, 2 * ids.length);
+    expect(b.finish().id).toEqual([...ids, '9']);
+    expect(b.skipped.map((s) => s.id)).toEqual([...ids].reverse());
+    expect(b.skipped.every((s) => s.reason === 'duplicate id')).toBe(true);
+  });
+
   it('treats ids that differ only in spacing as duplicates, and shares repeated texts', () => {
     const b = new ColumnsBuilder();
     b.add({ ...AACHEN, recclass: 'L5' }, 0);

@@ -171,6 +171,35 @@ export function normaliseRecord(raw: RawRecord): Verdict {
   return { id, name, nametype, recclass, fall, mass: nanIfNull(mass), year: nanIfNull(y), lat: nanIfNull(lat), lon: nanIfNull(lon) };
 }
 
+/** Ids below this are remembered as one bit each (at most 8 MiB of bits); larger ones in a Set. */
+const BITMAP_IDS = 2 ** 26;
+
+/** The ids seen so far. A bit per id is far cheaper than a Set entry, and NASA's ids are small integers. */
+class SeenIds {
+  #bits = new Uint8Array(8192);
+  readonly #large = new Set<number>();
+
+  /** Remembers `id` (a non-negative integer); false when it was already there. */
+  add(id: number): boolean {
+    if (id >= BITMAP_IDS) {
+      if (this.#large.has(id)) return false;
+      this.#large.add(id);
+      return true;
+    }
+    const byte = id >>> 3;
+    if (byte >= this.#bits.length) {
+      const bits = new Uint8Array(Math.max(2 * this.#bits.length, byte + 1));
+      bits.set(this.#bits);
+      this.#bits = bits;
+    }
+    const bits = this.#bits[byte]!;
+    const mask = 1 << (id & 7);
+    if (bits & mask) return false;
+    this.#bits[byte] = bits | mask;
+    return true;
+  }
+}
+
 const grow = (a: Float64Array, size: number) => {
   const b = new Float64Array(size);
   b.set(a);
@@ -194,7 +223,7 @@ export class ColumnsBuilder {
   #year = new Float64Array(1024);
   #lat = new Float64Array(1024);
   #lon = new Float64Array(1024);
-  #seen = new Set<number>();
+  #seen = new SeenIds();
   #interned = new Map<string, string>();
 
   get length(): number {
@@ -212,12 +241,10 @@ export class ColumnsBuilder {
   }
 
   addNormalised(r: Normalised, index: number): void {
-    const numericId = Number(r.id);
-    if (this.#seen.has(numericId)) {
+    if (!this.#seen.add(Number(r.id))) {
       this.skipped.push({ index, id: r.id, reason: 'duplicate id' });
       return;
     }
-    this.#seen.add(numericId);
     const i = this.#length++;
     if (i === this.#mass.length) {
       const size = i * 2;
@@ -248,7 +275,7 @@ export class ColumnsBuilder {
   /** The accepted records as exact-length columns, in input order. */
   finish(): Columns {
     const n = this.#length;
-    this.#seen.clear();
+    this.#seen = new SeenIds();
     return {
       length: n,
       id: this.#id,
