@@ -95,7 +95,7 @@ export const keys = {
   jobsDedup: 'jobs:dedup',
   /** zset: live worker ids, scored by their heartbeat deadline (server ms). */
   jobsWorkers: 'jobs:workers',
-  /** pub/sub channel: `<job id> <status>` whenever a job ends. */
+  /** pub/sub channel: `<job id> <status>` whenever a job ends, one line per job ended in the same step. */
   jobEvents: 'jobs:events',
 
   // ---- metrics (written by the queue's scripts, read by GET /metrics; see metrics.ts) ----

@@ -127,6 +127,24 @@ describe('queue protocol', () => {
     expect(await r.get(keys.result(ids[0]!))).toBe('1');
   });
 
+  it('keeps the processing list, leases and status indexes exact when a step ends and claims many', async () => {
+    const ids: string[] = [];
+    for (let n = 1; n <= 6; n++) ids.push((await q.enqueue('heaviest', { n })).job.id);
+    const held = await q.claim('w1', LEASE, 4);
+    expect((await r.lRange(keys.processing('w1'), 0, -1)).sort()).toEqual(ids.slice(0, 4).sort());
+    const res = await q.settle(
+      'w1',
+      held.map((job) => ({ job, settlement: { status: 'finished' as const, result: '{}', datasetVersion: 0 } })),
+      { leaseMs: LEASE, count: 2 },
+    );
+    expect(res.next.map((j) => j.id)).toEqual(ids.slice(4));
+    expect((await r.lRange(keys.processing('w1'), 0, -1)).sort()).toEqual(ids.slice(4).sort());
+    expect((await r.zRange(keys.jobsLeases, 0, -1)).sort()).toEqual(ids.slice(4).sort());
+    expect(await r.zCard(keys.jobsByStatus('queued'))).toBe(0);
+    expect((await r.zRange(keys.jobsByStatus('finished'), 0, -1)).sort()).toEqual(ids.slice(0, 4).sort());
+    expect(await r.lLen(keys.jobsQueue)).toBe(0);
+  });
+
   it('takes back an expired lease: the old owner is fenced off, the next run counts attempt 2', async () => {
     const { job } = await q.enqueue('mass-by-fall', {});
     const stale = await claimOne('w1', 1);
@@ -256,16 +274,17 @@ describe('queue protocol', () => {
     expect(await r.zScore(keys.jobsAll, ids[6]!)).toBeNull();
   });
 
-  it('announces ends on the events channel', async () => {
+  it('announces ends on the events channel, each job of a step that ended several', async () => {
     const events = await JobEvents.listen(await redis.client());
-    const { job } = await q.enqueue('mass-by-fall', { fall: 'Fell' });
-    const waiter = events.waiter(job.id);
+    const jobs = [(await q.enqueue('mass-by-fall', { fall: 'Fell' })).job, (await q.enqueue('mass-by-fall', { fall: 'Found' })).job];
+    const waiters = jobs.map((j) => events.waiter(j.id));
     const t0 = Date.now();
-    const ended = waiter.until(10_000);
-    const held = await claimOne('w1');
-    await settle('w1', held, { status: 'finished', result: '{}', datasetVersion: 0 });
+    const ended = Promise.all(waiters.map((w) => w.until(10_000)));
+    const held = await q.claim('w1', LEASE, 2);
+    expect(held).toHaveLength(2);
+    await q.settle('w1', held.map((job) => ({ job, settlement: { status: 'finished', result: '{}', datasetVersion: 0 } })));
     await ended;
-    waiter.dispose();
+    for (const w of waiters) w.dispose();
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(events.waiting).toBe(0);
   });

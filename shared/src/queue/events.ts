@@ -21,7 +21,10 @@ export class JobEvents {
   /** `subscriber` must be a connection of its own: a subscribed connection runs no other command. */
   static async listen(subscriber: Redis): Promise<JobEvents> {
     const events = new JobEvents();
-    await subscriber.subscribe(keys.jobEvents, (message) => events.#notify(message.slice(0, message.indexOf(' '))));
+    // A message is one line `<id> <status>` per job that ended in that step.
+    await subscriber.subscribe(keys.jobEvents, (message) => {
+      for (const line of message.split('\n')) events.#notify(line.slice(0, line.indexOf(' ')));
+    });
     return events;
   }
 
