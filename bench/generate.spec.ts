@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { textAt, textsOf } from '@meteorites/shared/columns';
 import { parseDataset, type ParsedDataset } from '@meteorites/shared/dataset/index';
 import { CLASSES, csvChunks, expectedDistinctClasses, HEADER } from './generate.ts';
 
@@ -63,7 +64,7 @@ describe('generate', () => {
 
     it('shows as many distinct classes as the distribution predicts, the commonest first', () => {
       const counts = new Map<string, number>();
-      for (const k of c.recclass) counts.set(k!, (counts.get(k!) ?? 0) + 1);
+      for (const k of textsOf(c.recclass)) counts.set(k!, (counts.get(k!) ?? 0) + 1);
       const expected = expectedDistinctClasses(N);
       expect(expected).toBeGreaterThan(300);
       expect(Math.abs(counts.size - expected) / expected).toBeLessThan(0.05);
@@ -93,11 +94,11 @@ describe('generate', () => {
     });
 
     it('mixes Fell with Found and Relict with Valid', () => {
-      const fell = share(c, (i) => c.fall[i] === 'Fell');
+      const fell = share(c, (i) => textAt(c.fall, i) === 'Fell');
       expect(fell).toBeGreaterThan(0.015);
       expect(fell).toBeLessThan(0.035);
-      expect(share(c, (i) => c.fall[i] === 'Fell' || c.fall[i] === 'Found')).toBe(1);
-      const relict = share(c, (i) => c.nametype[i] === 'Relict');
+      expect(share(c, (i) => textAt(c.fall, i) === 'Fell' || textAt(c.fall, i) === 'Found')).toBe(1);
+      const relict = share(c, (i) => textAt(c.nametype, i) === 'Relict');
       expect(relict).toBeGreaterThan(0);
       expect(relict).toBeLessThan(0.005);
     });

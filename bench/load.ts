@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { connectRedis, closeRedis, type Redis } from '@meteorites/shared/redis';
 import { RedisServer } from '@meteorites/shared/redis-server';
 import { parseDataset, type InputFormat, type ParsedDataset } from '@meteorites/shared/dataset/index';
+import { idAt, textAt } from '@meteorites/shared/columns';
 import { storeDataset } from '@meteorites/shared/store';
 import { keys, SNAPSHOT_COLUMNS } from '@meteorites/shared/keys';
 import { fullDataset } from '@meteorites/test-utils/env';
@@ -121,11 +122,12 @@ const best = (rounds: Round[]): Round => rounds.reduce((a, b) => (b.records_per_
 
 function naiveFields(p: ParsedDataset, i: number): Record<string, string> {
   const c = p.columns;
-  const h: Record<string, string> = { name: c.name[i]!, id: c.id[i]! };
-  if (c.nametype[i] != null) h.nametype = c.nametype[i]!;
-  if (c.recclass[i] != null) h.recclass = c.recclass[i]!;
+  const h: Record<string, string> = { name: c.name.at(i), id: idAt(c, i) };
+  const [nametype, recclass, fall] = [textAt(c.nametype, i), textAt(c.recclass, i), textAt(c.fall, i)];
+  if (nametype !== null) h.nametype = nametype;
+  if (recclass !== null) h.recclass = recclass;
   if (!Number.isNaN(c.mass[i])) h.mass_g = String(c.mass[i]);
-  if (c.fall[i] != null) h.fall = c.fall[i]!;
+  if (fall !== null) h.fall = fall;
   if (!Number.isNaN(c.year[i])) h.year = String(c.year[i]);
   if (!Number.isNaN(c.lat[i])) h.reclat = String(c.lat[i]);
   if (!Number.isNaN(c.lon[i])) h.reclong = String(c.lon[i]);
@@ -201,7 +203,7 @@ async function main(): Promise<void> {
         await redis.flushAll();
         rounds.naive.push(
           await measure(redis, n, async () => {
-            for (let i = 0; i < n; i++) await redis.hSet(keys.meteorite(parsed.columns.id[i]!), naiveFields(parsed, i));
+            for (let i = 0; i < n; i++) await redis.hSet(keys.meteorite(idAt(parsed.columns, i)), naiveFields(parsed, i));
           }),
         );
       }

@@ -62,7 +62,7 @@ export const keys = {
   datasetProbe: 'dataset:probe',
   /**
    * string (binary): one column of the dataset snapshot written for `version` (little-endian
-   * typed arrays or JSON, deflated; `meta` plain JSON; see snapshot.ts). Deleted when the version is replaced.
+   * typed arrays, names as UTF-8, deflated; `meta` plain JSON; see snapshot.ts). Deleted when the version is replaced.
    */
   snapshot: (version: number, column: SnapshotColumn) => {
     if (!Number.isSafeInteger(version) || version < 0) throw new InvalidIdError('dataset version', String(version));

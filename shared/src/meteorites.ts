@@ -6,6 +6,7 @@
  * the next page starts after that id, so pages stay consistent even across a reload.
  */
 import { createHash } from 'node:crypto';
+import { codeOf, idAt } from './columns.ts';
 import { isMeteoriteId } from './keys.ts';
 import type { Redis } from './redis.ts';
 import type { Meteorite } from './schemas.ts';
@@ -84,7 +85,11 @@ export async function queryMeteorites(
     mass_max: q.mass_max,
   };
   const start = q.cursor === undefined ? undefined : decodeCursor(q.cursor, filters);
-  const { columns: c, ids } = await cache.current();
+  const { columns: c } = await cache.current();
+  const recclass = q.recclass === undefined ? undefined : codeOf(c.recclass, q.recclass);
+  const fall = q.fall === undefined ? undefined : codeOf(c.fall, q.fall);
+  const classes = c.recclass.codes;
+  const falls = c.fall.codes;
   const byYear = q.year_from !== undefined || q.year_to !== undefined;
   const byMass = q.mass_min !== undefined || q.mass_max !== undefined;
   const yearFrom = q.year_from ?? -Infinity;
@@ -95,16 +100,16 @@ export async function queryMeteorites(
   const page: string[] = [];
   let more = false;
   // NaN (missing) fails every comparison, so a record without a year or mass drops out of a bound on it.
-  for (let i = start === undefined ? 0 : firstAfter(ids, Number(start)); i < c.length; i++) {
-    if (q.recclass !== undefined && c.recclass[i] !== q.recclass) continue;
-    if (q.fall !== undefined && c.fall[i] !== q.fall) continue;
+  for (let i = start === undefined ? 0 : firstAfter(c.id, Number(start)); i < c.length; i++) {
+    if (recclass !== undefined && classes[i] !== recclass) continue;
+    if (fall !== undefined && falls[i] !== fall) continue;
     if (byYear && !(c.year[i]! >= yearFrom && c.year[i]! <= yearTo)) continue;
     if (byMass && !(c.mass[i]! >= massMin && c.mass[i]! <= massMax)) continue;
     if (page.length === q.limit) {
       more = true;
       break;
     }
-    page.push(c.id[i]!);
+    page.push(idAt(c, i));
   }
   const items = await getMeteorites(redis, page);
   return { items, next_cursor: more ? encodeCursor(filters, page.at(-1)!) : null };

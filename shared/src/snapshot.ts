@@ -9,14 +9,17 @@
  * id; nametype, recclass and fall as small integer codes into dictionaries kept in `meta`
  * (0 = missing); years as 16-bit integers (-32768 = missing); mass and coordinates as 32-bit
  * integers in units of 10^-places when every value of the column is exactly that (NASA's
- * coordinates have six decimals), else as doubles (NaN = missing); names as one JSON array.
- * Snapshots of the first format (the same parts, undeflated, ids and numbers as they are) are
- * still read, so that a dataset loaded before an upgrade stays readable until the next load.
+ * coordinates have six decimals), else as doubles (NaN = missing); names as their UTF-8 byte
+ * lengths followed by the UTF-8 bytes of all names. Decoding keeps those forms (codes, one UTF-8
+ * buffer) instead of a string per record: a million records decode to about 65 MB.
+ * Snapshots of the two earlier formats (1: the same parts undeflated, ids and numbers as they
+ * are; 2: names as one JSON array) are still read, so that a dataset loaded before an upgrade
+ * stays readable until the next load.
  */
 import { promisify } from 'node:util';
 import { deflateRaw, inflateRaw } from 'node:zlib';
 import { RESP_TYPES } from 'redis';
-import { emptyColumns, type Columns } from './columns.ts';
+import { codesFor, emptyColumns, TextList, Utf8Texts, type Codes, type CodedTexts, type Columns, type Texts } from './columns.ts';
 import { keys, SNAPSHOT_COLUMNS, type SnapshotColumn } from './keys.ts';
 import type { Redis } from './redis.ts';
 import type { DatasetState } from './schemas.ts';
@@ -36,9 +39,8 @@ export class SnapshotFormatError extends Error {
 
 export interface Snapshot {
   version: number;
+  /** In ascending id order. */
   columns: Columns;
-  /** The ids as numbers, ascending (the order of every column). */
-  ids: Float64Array;
 }
 
 type Width = 'u8' | 'u16' | 'u32' | 'i16' | 'i32' | 'f64';
@@ -49,7 +51,7 @@ const CODED: Coded[] = ['nametype', 'recclass', 'fall'];
 type Measured = 'mass' | 'lat' | 'lon';
 const MEASURED: Measured[] = ['mass', 'lat', 'lon'];
 
-const FORMAT = 2;
+const FORMAT = 3;
 
 interface Meta {
   format: typeof FORMAT;
@@ -60,6 +62,15 @@ interface Meta {
   dicts: Record<Coded, string[]>;
   /** Decimal places of a column stored as 32-bit integers; null when it is stored as doubles. */
   places: Record<Measured, number | null>;
+  /** The width of the names' byte lengths. */
+  names: Width;
+  /** The UTF-8 bytes of all names together. */
+  nameBytes: number;
+}
+
+/** Format 2: as FORMAT but for the names, one JSON array. */
+interface MetaV2 extends Omit<Meta, 'format' | 'names' | 'nameBytes'> {
+  format: 2;
 }
 
 /** What the previous version of this module wrote (and a store may still hold): the same parts, undeflated, ids as they are, numbers as doubles. */
@@ -70,8 +81,10 @@ interface MetaV1 {
   dicts: Record<Coded, string[]>;
 }
 
-/** How the parts of a snapshot of either format are to be read. */
-interface Layout extends Omit<Meta, 'format'> {
+/** How the parts of a snapshot of any format are to be read. */
+interface Layout extends Omit<Meta, 'format' | 'names' | 'nameBytes'> {
+  names: Width | 'json';
+  nameBytes?: number;
   deflated: boolean;
   /** Whether the ids are stored as steps from the previous one. */
   idSteps: boolean;
@@ -96,9 +109,21 @@ function bytesOf(a: TypedArray): Buffer {
   return a.BYTES_PER_ELEMENT === 2 ? copy.swap16() : a.BYTES_PER_ELEMENT === 4 ? copy.swap32() : copy.swap64();
 }
 
+/** Most bytes a view may keep alive beyond its own (a slice of Node's 8 KiB Buffer pool). */
+const VIEW_SLACK = 8192;
+
+/**
+ * `buf` as a typed array: a view on it when the bytes are aligned, in this machine's order, and
+ * `buf` is (nearly) all of its ArrayBuffer, so the view pins nothing bigger; else a copy.
+ */
 function arrayOf<W extends Width>(buf: Buffer, width: W, length: number): InstanceType<(typeof ARRAYS)[W]> {
-  const out = new ARRAYS[width](length) as InstanceType<(typeof ARRAYS)[W]>;
-  if (buf.length !== out.byteLength) throw new SnapshotFormatError(`a snapshot column holds ${buf.length} bytes, ${out.byteLength} expected`);
+  const Typed = ARRAYS[width];
+  const byteLength = length * Typed.BYTES_PER_ELEMENT;
+  if (buf.length !== byteLength) throw new SnapshotFormatError(`a snapshot column holds ${buf.length} bytes, ${byteLength} expected`);
+  if ((LITTLE_ENDIAN || Typed.BYTES_PER_ELEMENT === 1) && buf.byteOffset % Typed.BYTES_PER_ELEMENT === 0 && buf.buffer.byteLength - byteLength <= VIEW_SLACK) {
+    return new Typed(buf.buffer as ArrayBuffer, buf.byteOffset, length) as InstanceType<(typeof ARRAYS)[W]>;
+  }
+  const out = new Typed(length) as InstanceType<(typeof ARRAYS)[W]>;
   const bytes = Buffer.from(out.buffer, 0, out.byteLength);
   buf.copy(bytes);
   if (!LITTLE_ENDIAN && out.BYTES_PER_ELEMENT > 1) {
@@ -109,21 +134,26 @@ function arrayOf<W extends Width>(buf: Buffer, width: W, length: number): Instan
   return out;
 }
 
-const codeWidth = (dictSize: number): Width => (dictSize < 0xff ? 'u8' : dictSize < 0xffff ? 'u16' : 'u32');
+function bytesPer(width: Width): number {
+  const array = ARRAYS[width];
+  if (!array) throw new SnapshotFormatError(`a snapshot part has an unknown width ${String(width)}`);
+  return array.BYTES_PER_ELEMENT;
+}
+
+const widthOf = (a: Codes): Width => (a instanceof Uint8Array ? 'u8' : a instanceof Uint16Array ? 'u16' : 'u32');
 
 /**
  * The permutation that puts records in numeric id order. Ids are distinct non-negative integers,
  * so an id and its position fit in one double (id × 2^k + position) whenever that stays below
  * 2^53, and the native numeric sort orders those without a comparator call per step.
  */
-export function idOrder(ids: readonly string[]): Uint32Array {
+export function idOrder(ids: ArrayLike<number>): Uint32Array {
   const n = ids.length;
-  const num = new Float64Array(n);
+  const num = Float64Array.from(ids);
   let sorted = true;
   let max = 0;
   for (let i = 0; i < n; i++) {
-    const v = Number(ids[i]);
-    num[i] = v;
+    const v = num[i]!;
     if (i > 0 && v < num[i - 1]!) sorted = false;
     if (v > max) max = v;
   }
@@ -169,6 +199,28 @@ function measured(values: Float64Array, order: Uint32Array, places: number | nul
   return out;
 }
 
+/** Names taken in `order`: their UTF-8 byte lengths (`width` wide), then all their bytes. */
+function encodeNames(names: Texts, order: Uint32Array): { width: Width; bytes: Buffer; text: number } {
+  const n = order.length;
+  const lengths = new Uint32Array(n);
+  let total = 0;
+  let longest = 0;
+  for (let k = 0; k < n; k++) {
+    const bytes = Buffer.byteLength(names.at(order[k]!));
+    lengths[k] = bytes;
+    total += bytes;
+    if (bytes > longest) longest = bytes;
+  }
+  const lengthPart = codesFor(longest, n);
+  lengthPart.set(lengths);
+  const head = bytesOf(lengthPart);
+  const out = Buffer.allocUnsafe(head.length + total);
+  head.copy(out);
+  let at = head.length;
+  for (let k = 0; k < n; k++) at += out.write(names.at(order[k]!), at);
+  return { width: widthOf(lengthPart), bytes: out, text: total };
+}
+
 /**
  * Encodes columns (taken in `order`) as the snapshot's key values. The arrays are built here;
  * the compression runs on libuv's thread pool, so the caller's event loop stays free meanwhile.
@@ -178,9 +230,10 @@ export async function encodeSnapshot(c: Columns, order: Uint32Array): Promise<Re
   const ids = new Float64Array(n);
   let maxStep = 0;
   for (let k = 0; k < n; k++) {
-    ids[k] = Number(c.id[order[k]!]);
+    ids[k] = c.id[order[k]!]!;
     maxStep = Math.max(maxStep, ids[k]! - (k > 0 ? ids[k - 1]! : 0));
   }
+  const names = encodeNames(c.name, order);
   const meta: Meta = {
     format: FORMAT,
     length: n,
@@ -188,31 +241,22 @@ export async function encodeSnapshot(c: Columns, order: Uint32Array): Promise<Re
     codes: { nametype: 'u8', recclass: 'u8', fall: 'u8' },
     dicts: { nametype: [], recclass: [], fall: [] },
     places: { mass: placesOf(c.mass), lat: placesOf(c.lat), lon: placesOf(c.lon) },
+    names: names.width,
+    nameBytes: names.text,
   };
   let idPart: TypedArray = ids;
   if (meta.id === 'u32') {
     idPart = new Uint32Array(n);
     for (let k = 0; k < n; k++) idPart[k] = ids[k]! - (k > 0 ? ids[k - 1]! : 0);
   }
-  const parts: Partial<Record<SnapshotColumn, TypedArray | Buffer>> = { id: idPart };
+  const parts: Partial<Record<SnapshotColumn, TypedArray | Buffer>> = { id: idPart, name: names.bytes };
   for (const field of CODED) {
-    const codes = new Map<string, number>();
-    const raw = new Uint32Array(n);
-    const values = c[field];
-    for (let k = 0; k < n; k++) {
-      const v = values[order[k]!];
-      if (v === null || v === undefined) continue;
-      let code = codes.get(v);
-      if (code === undefined) {
-        code = codes.size + 1;
-        codes.set(v, code);
-      }
-      raw[k] = code;
-    }
-    meta.dicts[field] = [...codes.keys()];
-    const width = codeWidth(codes.size);
-    meta.codes[field] = width;
-    parts[field] = width === 'u32' ? raw : ARRAYS[width].from(raw);
+    const { codes, values } = c[field];
+    const out = codesFor(values.length - 1, n);
+    for (let k = 0; k < n; k++) out[k] = codes[order[k]!]!;
+    meta.dicts[field] = values.slice(1) as string[];
+    meta.codes[field] = widthOf(out);
+    parts[field] = out;
   }
   const years = new Int16Array(n);
   for (let k = 0; k < n; k++) {
@@ -221,9 +265,6 @@ export async function encodeSnapshot(c: Columns, order: Uint32Array): Promise<Re
   }
   parts.year = years;
   for (const field of MEASURED) parts[field] = measured(c[field], order, meta.places[field]);
-  const names = new Array<string>(n);
-  for (let k = 0; k < n; k++) names[k] = c.name[order[k]!]!;
-  parts.name = Buffer.from(JSON.stringify(names));
 
   const out = { meta: Buffer.from(JSON.stringify(meta)) } as Record<SnapshotColumn, Buffer>;
   await Promise.all(
@@ -236,36 +277,70 @@ export async function encodeSnapshot(c: Columns, order: Uint32Array): Promise<Re
 }
 
 function decodeMeta(buf: Buffer): Layout {
-  let meta: Meta | MetaV1;
+  let meta: Meta | MetaV2 | MetaV1;
   try {
-    meta = JSON.parse(buf.toString('utf8')) as Meta | MetaV1;
+    meta = JSON.parse(buf.toString('utf8')) as Meta | MetaV2 | MetaV1;
   } catch {
     throw new SnapshotFormatError('the snapshot meta is not JSON');
   }
-  if (meta.format === FORMAT) return { ...meta, deflated: true, idSteps: meta.id === 'u32' };
+  if (meta.format === FORMAT || meta.format === 2) {
+    const { format: _, ...rest } = meta;
+    return { names: 'json', ...rest, deflated: true, idSteps: meta.id === 'u32' };
+  }
   if (meta.format === 1) {
     const { id, ...codes } = meta.widths;
-    return { length: meta.length, id, codes, dicts: meta.dicts, places: { mass: null, lat: null, lon: null }, deflated: false, idSteps: false };
+    const places = { mass: null, lat: null, lon: null };
+    return { length: meta.length, id, codes, dicts: meta.dicts, places, names: 'json', deflated: false, idSteps: false };
   }
   throw new SnapshotFormatError(`unknown snapshot format ${String((meta as { format: unknown }).format)}: load the dataset again`);
 }
 
-async function inflated(buf: Buffer, layout: Layout): Promise<Buffer> {
+/**
+ * A part inflated. Given its size, into one buffer a byte larger (a full buffer makes zlib
+ * allocate another chunk), so no chunks are concatenated and typed arrays can be views on it.
+ */
+async function inflated(buf: Buffer, layout: Layout, size?: number): Promise<Buffer> {
   if (!layout.deflated) return buf;
   try {
-    return await inflate(buf, { chunkSize: chunkSize(8 * buf.length) });
+    return await inflate(buf, { chunkSize: size === undefined ? chunkSize(8 * buf.length) : Math.max(64, size + 1) });
   } catch (err) {
     throw new SnapshotFormatError(`a snapshot column does not inflate: ${(err as Error).message}`);
   }
 }
 
 async function decodeIds(buf: Buffer, layout: Layout): Promise<Float64Array> {
-  const raw = arrayOf(await inflated(buf, layout), layout.id, layout.length);
+  const raw = arrayOf(await inflated(buf, layout, layout.length * bytesPer(layout.id)), layout.id, layout.length);
   if (!layout.idSteps) return raw instanceof Float64Array ? raw : Float64Array.from(raw);
   const ids = new Float64Array(layout.length);
   let id = 0;
   for (let k = 0; k < ids.length; k++) ids[k] = id += raw[k]!;
   return ids;
+}
+
+/** The names part as Texts: the UTF-8 bytes stay one buffer (formats 1 and 2: a JSON array, read into strings). */
+function decodeNames(buf: Buffer, layout: Layout): Texts {
+  const n = layout.length;
+  if (layout.names === 'json') {
+    const names = JSON.parse(buf.toString('utf8')) as string[];
+    if (!Array.isArray(names) || names.length !== n) throw new SnapshotFormatError('the snapshot names do not match its length');
+    return new TextList(names);
+  }
+  const head = n * bytesPer(layout.names);
+  if (buf.length < head) throw new SnapshotFormatError(`the snapshot names hold ${buf.length} bytes, at least ${head} expected`);
+  const lengths = arrayOf(buf.subarray(0, head), layout.names, n);
+  const offsets = new Uint32Array(n + 1);
+  for (let k = 0; k < n; k++) offsets[k + 1] = offsets[k]! + lengths[k]!;
+  if (offsets[n] !== buf.length - head) throw new SnapshotFormatError(`the snapshot names hold ${buf.length - head} bytes of text, ${offsets[n]} expected`);
+  return new Utf8Texts(buf.subarray(head), offsets);
+}
+
+function decodeCoded(buf: Buffer, width: Width, dict: string[], n: number): CodedTexts {
+  if (width !== 'u8' && width !== 'u16' && width !== 'u32') throw new SnapshotFormatError(`codes cannot be ${width}`);
+  const codes = arrayOf(buf, width, n);
+  let max = 0;
+  for (let k = 0; k < n; k++) if (codes[k]! > max) max = codes[k]!;
+  if (max > dict.length) throw new SnapshotFormatError(`a snapshot code (${max}) is past its dictionary (${dict.length} values)`);
+  return { codes, values: [null, ...dict] };
 }
 
 /** The parts decodeSnapshot inflates alongside the ids. */
@@ -274,20 +349,26 @@ const INFLATED = ['name', 'year', ...CODED, ...MEASURED] as const;
 export async function decodeSnapshot(version: number, values: Record<SnapshotColumn, Buffer>): Promise<Snapshot> {
   const meta = decodeMeta(values.meta);
   const n = meta.length;
-  const [ids, inflatedParts] = await Promise.all([decodeIds(values.id, meta), Promise.all(INFLATED.map((part) => inflated(values[part], meta)))]);
+  const sizes: Record<(typeof INFLATED)[number], number | undefined> = {
+    name: meta.names === 'json' || meta.nameBytes === undefined ? undefined : n * bytesPer(meta.names) + meta.nameBytes,
+    year: 2 * n,
+    nametype: n * bytesPer(meta.codes.nametype),
+    recclass: n * bytesPer(meta.codes.recclass),
+    fall: n * bytesPer(meta.codes.fall),
+    mass: n * (meta.places.mass === null ? 8 : 4),
+    lat: n * (meta.places.lat === null ? 8 : 4),
+    lon: n * (meta.places.lon === null ? 8 : 4),
+  };
+  const [ids, inflatedParts] = await Promise.all([
+    decodeIds(values.id, meta),
+    Promise.all(INFLATED.map((part) => inflated(values[part], meta, sizes[part]))),
+  ]);
   const part = (name: (typeof INFLATED)[number]) => inflatedParts[INFLATED.indexOf(name)]!;
   const columns = emptyColumns();
   columns.length = n;
-  columns.id = Array.from(ids, String);
-  columns.name = JSON.parse(part('name').toString('utf8')) as string[];
-  if (columns.name.length !== n) throw new SnapshotFormatError('the snapshot names do not match its length');
-  for (const field of CODED) {
-    const codes = arrayOf(part(field), meta.codes[field], n);
-    const dict = [null, ...meta.dicts[field]];
-    const out = new Array<string | null>(n);
-    for (let k = 0; k < n; k++) out[k] = dict[codes[k]!] ?? null;
-    columns[field] = out;
-  }
+  columns.id = ids;
+  columns.name = decodeNames(part('name'), meta);
+  for (const field of CODED) columns[field] = decodeCoded(part(field), meta.codes[field], meta.dicts[field], n);
   for (const field of MEASURED) {
     const places = meta.places[field];
     if (places === null) {
@@ -303,7 +384,7 @@ export async function decodeSnapshot(version: number, values: Record<SnapshotCol
   const years = arrayOf(part('year'), 'i16', n);
   columns.year = new Float64Array(n);
   for (let k = 0; k < n; k++) columns.year[k] = years[k] === MISSING_YEAR ? NaN : years[k]!;
-  return { version, columns, ids };
+  return { version, columns };
 }
 
 /** The same client, answering strings as Buffers (snapshot columns are binary). */
@@ -343,7 +424,7 @@ export async function datasetStatus(redis: Redis): Promise<DatasetStatus> {
   return { version: Number(version ?? 0), state: (state as DatasetState | null) ?? 'empty' };
 }
 
-const emptySnapshot = (version: number): Snapshot => ({ version, columns: emptyColumns(), ids: new Float64Array(0) });
+const emptySnapshot = (version: number): Snapshot => ({ version, columns: emptyColumns() });
 
 /** How often current() looks again when a load replaces the snapshot while it is being read. */
 const READ_ATTEMPTS = 5;

@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ErrorReply, RESP_TYPES } from 'redis';
-import { columnsFromRecords, type Columns } from './columns.ts';
+import { columnsFromRecords, idAt, textAt, type Columns } from './columns.ts';
 import type { ParsedDataset } from './dataset/index.ts';
 import { EmptyDatasetError } from './dataset/errors.ts';
 import { BulkWriter } from './dataset/bulk-writer.ts';
@@ -129,12 +129,13 @@ const OPTIONAL_FIELDS = HASH_FIELDS.slice(2);
 /** Record i's values for OPTIONAL_FIELDS, null where absent; numbers as JavaScript's shortest round-trip text (50.775000 -> "50.775"). */
 function optionalValues(c: Columns, i: number): (string | null)[] {
   const num = (v: number) => (Number.isNaN(v) ? null : String(v));
-  return [c.nametype[i] ?? null, c.recclass[i] ?? null, num(c.mass[i]!), c.fall[i] ?? null, num(c.year[i]!), num(c.lat[i]!), num(c.lon[i]!)];
+  return [textAt(c.nametype, i), textAt(c.recclass, i), num(c.mass[i]!), textAt(c.fall, i), num(c.year[i]!), num(c.lat[i]!), num(c.lon[i]!)];
 }
 
 /** Writes record i with HSET as its mode says; returns the number of commands it took. */
 function writeRecord(w: BulkWriter, c: Columns, i: number, mode: WriteMode): number {
-  const key = keys.meteorite(c.id[i]!);
+  const id = idAt(c, i);
+  const key = keys.meteorite(id);
   let commands = 1;
   if (mode === 'repair') {
     w.command('DEL', key);
@@ -147,9 +148,9 @@ function writeRecord(w: BulkWriter, c: Columns, i: number, mode: WriteMode): num
   w.arg('HSET');
   w.arg(key);
   w.arg('name');
-  w.arg(c.name[i]!);
+  w.arg(c.name.at(i));
   w.arg('id');
-  w.arg(c.id[i]!);
+  w.arg(id);
   for (let f = 0; f < values.length; f++) {
     const v = values[f];
     if (v !== null && v !== undefined) (w.arg(OPTIONAL_FIELDS[f]!), w.arg(v));
@@ -187,7 +188,7 @@ const PROBE_RECORDS: Partial<Meteorite>[] = [
 
 /** The hash HSET writes for record i, fields in the store's order. */
 function hashOf(c: Columns, i: number): Record<string, string> {
-  const h: Record<string, string> = { name: c.name[i]!, id: c.id[i]! };
+  const h: Record<string, string> = { name: c.name.at(i), id: idAt(c, i) };
   optionalValues(c, i).forEach((v, f) => {
     if (v !== null) h[OPTIONAL_FIELDS[f]!] = v;
   });
@@ -208,12 +209,12 @@ async function payloadEncoder(redis: Redis): Promise<HashPayloadEncoder | null> 
   const dump = () => binary.dump(key) as unknown as Promise<Buffer | null>;
   try {
     const made = await Promise.all(
-      samples.id.map((_, i) => Promise.all([redis.del(key), redis.hSet(key, hashOf(samples, i)), dump()]).then(([, , d]) => d)),
+      PROBE_RECORDS.map((_, i) => Promise.all([redis.del(key), redis.hSet(key, hashOf(samples, i)), dump()]).then(([, , d]) => d)),
     );
     const version = made[0] && dumpRdbVersion(made[0]);
     if (!version || made.some((d) => d?.[0] !== RDB_TYPE_HASH_LISTPACK)) return null;
     const encoder = new HashPayloadEncoder(version);
-    const payloads = samples.id.map((_, i) => Buffer.from(encoder.bytes.subarray(0, encoder.encode(samples, i))));
+    const payloads = PROBE_RECORDS.map((_, i) => Buffer.from(encoder.bytes.subarray(0, encoder.encode(samples, i))));
     if (payloads.some((p) => p.length === 0)) return null;
     const restored = await Promise.all(payloads.map((p) => Promise.all([binary.restore(key, 0, p, { REPLACE: true }), dump()]).then(([, d]) => d)));
     return restored.every((d, i) => d?.equals(made[i]!)) ? encoder : null;
@@ -281,7 +282,7 @@ export async function storeDataset(
       let written = 0;
       // RESTORE <key> 0 <payload> REPLACE, written by the encoder in place (one function for the whole load).
       let i = 0;
-      const restore = encoder && ((buf: Buffer, at: number) => encoder.restoreCommand(keys.meteorite(c.id[i]!), c, i, buf, at));
+      const restore = encoder && ((buf: Buffer, at: number) => encoder.restoreCommand(keys.meteorite(idAt(c, i)), c, i, buf, at));
       for (let start = 0; start < n; start += RECORDS_PER_STEP) {
         const end = Math.min(n, start + RECORDS_PER_STEP);
         for (let k = start; k < end; k++) {
@@ -300,7 +301,7 @@ export async function storeDataset(
       writer.command('DEL', keys.meteoriteIdsNext);
       for (let k = 0; k < n; k += BATCH) {
         const members: string[] = [];
-        for (let j = k; j < Math.min(n, k + BATCH); j++) members.push(c.id[order[j]!]!);
+        for (let j = k; j < Math.min(n, k + BATCH); j++) members.push(idAt(c, order[j]!));
         writer.command('SADD', keys.meteoriteIdsNext, ...members);
       }
       // Encoded while Redis works through the commands still in flight, and sent in the same pipeline.

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseDataset, type ParsedDataset } from '@meteorites/shared/dataset/index';
 import { DatasetBusyError, DatasetLockLostError, deleteDataset, getSummary, iterateMeteorites, storeDataset } from '@meteorites/shared/store';
+import { idsOf } from '@meteorites/shared/columns';
 import { DatasetNotReadyError, SnapshotCache } from '@meteorites/shared/snapshot';
 import { keys } from '@meteorites/shared/keys';
 import type { Redis } from '@meteorites/shared/redis';
@@ -58,7 +59,7 @@ async function expectExactly(db: Redis, records: Meteorite[]): Promise<void> {
   }
   const summary = await getSummary(db);
   expect(summary).toMatchObject({ state: 'ready', records: records.length });
-  expect((await new SnapshotCache(db).current()).columns.id).toEqual(records.map((m) => m.id));
+  expect(idsOf((await new SnapshotCache(db).current()).columns)).toEqual(records.map((m) => m.id));
   const snapshotKeys = new Set<string>();
   for await (const batch of db.scanIterator({ MATCH: keys.snapshotPattern })) for (const k of batch) snapshotKeys.add(k);
   expect([...snapshotKeys].every((k) => k.startsWith(`dataset:snapshot:${summary.version}:`))).toBe(true);

@@ -7,6 +7,7 @@
 import { createReadStream, readFileSync } from 'node:fs';
 import { RESP_TYPES } from 'redis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { idsOf } from '@meteorites/shared/columns';
 import { parseDataset, type ParsedDataset } from '@meteorites/shared/dataset/index';
 import { connectRedis, type Redis } from '@meteorites/shared/redis';
 import { getSummary, storeDataset, type StoreOptions } from '@meteorites/shared/store';
@@ -48,7 +49,7 @@ async function expectExactly(db: Redis, records: Meteorite[]): Promise<void> {
     hashes.forEach((h, j) => expect(h, `meteorite:${batch[j]!.id}`).toEqual(expectedHash(batch[j]!)));
   }
   expect(await getSummary(db)).toMatchObject({ state: 'ready', records: records.length });
-  expect((await new SnapshotCache(db).current()).columns.id).toEqual(records.map((m) => m.id));
+  expect(idsOf((await new SnapshotCache(db).current()).columns)).toEqual(records.map((m) => m.id));
 }
 
 /** DUMP of every `ids` hash, as hex. */
@@ -91,7 +92,7 @@ describe('how a load writes the record hashes', () => {
 
   it('RESTOREs every NASA record as exactly the hash HSET makes, byte for byte', async () => {
     const parsed = await parseDataset(createReadStream(fullDataset().csv), 'csv');
-    const ids = parsed.columns.id;
+    const ids = idsOf(parsed.columns);
     await storeDataset(db, parsed, { source: 'hset', hashWrites: 'hset' });
     expect(await restores()).toBe(0);
     const made = await dumps(db, ids);

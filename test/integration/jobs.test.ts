@@ -16,6 +16,7 @@ import type { App } from '@meteorites/api/app';
 import type {} from '@meteorites/api/plugins/queue';
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
+import { columnsFromRecords, meteoriteAt } from '@meteorites/shared/columns';
 import { parseDataset, type ParsedDataset } from '@meteorites/shared/dataset/index';
 import { storeDataset } from '@meteorites/shared/store';
 import type { Meteorite } from '@meteorites/shared/schemas';
@@ -205,14 +206,9 @@ describe('jobs API with a worker, on the full dataset', () => {
     await occupyWorker(1500);
     const queued = [(await post('mass-by-fall', { year_to: 1950 })).json().id, (await post('heaviest', { n: 2, fall: 'Fell' })).json().id];
     for (const id of queued) expect((await app.inject(`/jobs/${id}`)).json().status).toBe('queued');
-    const half = { ...parsed, columns: { ...parsed.columns } };
-    // A smaller dataset: the first half of the records, sliced column by column.
+    // A smaller dataset: the first half of the records.
     const n = Math.floor(parsed.columns.length / 2);
-    for (const k of Object.keys(half.columns) as (keyof typeof half.columns)[]) {
-      const col = parsed.columns[k];
-      if (k !== 'length') (half.columns as unknown as Record<string, unknown>)[k] = (col as string[] | Float64Array).slice(0, n);
-    }
-    half.columns.length = n;
+    const half = { ...parsed, columns: columnsFromRecords(Array.from({ length: n }, (_, i) => meteoriteAt(parsed.columns, i))) };
     const { version: next } = await storeDataset(r, half, { source: 'half' });
     for (const id of queued) {
       const job = (await app.inject(`/jobs/${id}?wait=30`)).json();

@@ -1,5 +1,5 @@
 import Type from 'typebox';
-import type { Columns } from '../columns.ts';
+import { codeOf, type Columns } from '../columns.ts';
 import type { AnalysisContext } from './types.ts';
 
 /** Records between two checkpoints: a few ms of work on a slow machine, so cancellation is prompt. */
@@ -44,7 +44,11 @@ export interface Scan {
  * 8192 records. One pass, no allocation per record.
  */
 export async function scan(columns: Columns, params: Filters, ctx: AnalysisContext, visit: (i: number) => void): Promise<Scan> {
-  const { recclass, fall } = params;
+  // A value no record has matches nothing: code -1.
+  const recclass = params.recclass === undefined ? undefined : codeOf(columns.recclass, params.recclass);
+  const fall = params.fall === undefined ? undefined : codeOf(columns.fall, params.fall);
+  const classes = columns.recclass.codes;
+  const falls = columns.fall.codes;
   const yearFiltered = hasYearFilter(params);
   const from = params.year_from ?? -Infinity;
   const to = params.year_to ?? Infinity;
@@ -53,8 +57,8 @@ export async function scan(columns: Columns, params: Filters, ctx: AnalysisConte
   let missingYear = 0;
   for (let i = 0; i < n; i++) {
     if ((i & CHECKPOINT_MASK) === 0) await ctx.checkpoint(i / n);
-    if (recclass !== undefined && columns.recclass[i] !== recclass) continue;
-    if (fall !== undefined && columns.fall[i] !== fall) continue;
+    if (recclass !== undefined && classes[i] !== recclass) continue;
+    if (fall !== undefined && falls[i] !== fall) continue;
     if (yearFiltered) {
       const y = columns.year[i]!;
       if (Number.isNaN(y)) {

@@ -14,12 +14,14 @@ function byStringColumn(name: string, description: string, column: 'recclass' | 
     check: checkFilters,
     async run(columns, params, ctx) {
       const acc = new GroupAccumulator<string>(columns);
-      const values = columns[column];
+      const { codes, values } = columns[column];
+      // The group of each code, -1 until its first record: no key lookup per record.
+      const groupOf = new Int32Array(values.length).fill(-1);
       let missing = 0;
       const { matched, missingYear } = await scan(columns, params, ctx, (i) => {
-        const v = values[i];
-        if (v == null) missing++;
-        else acc.add(i, v);
+        const code = codes[i]!;
+        if (code === 0) missing++;
+        else acc.addTo(i, groupOf[code]! >= 0 ? groupOf[code]! : (groupOf[code] = acc.group(values[code]!)));
       });
       const excluded: Record<string, number> = { [reason]: missing };
       if (hasYearFilter(params)) excluded.missing_year = missingYear;

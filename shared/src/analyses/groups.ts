@@ -22,6 +22,11 @@ export class GroupAccumulator<K extends string | number> {
   }
 
   add(i: number, key: K): void {
+    this.addTo(i, this.group(key));
+  }
+
+  /** The index of `key`'s group, made on first sight; callers with small integer keys remember it and skip the lookup. */
+  group(key: K): number {
     let g = this.slot.get(key);
     if (g === undefined) {
       g = this.keys.length;
@@ -33,6 +38,11 @@ export class GroupAccumulator<K extends string | number> {
       this.min.push(Infinity);
       this.max.push(-Infinity);
     }
+    return g;
+  }
+
+  /** Adds record i to group g (from group()). */
+  addTo(i: number, g: number): void {
     this.groupOf[i] = g;
     this.count[g]! += 1;
     const m = this.columns.mass[i]!;

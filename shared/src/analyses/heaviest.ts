@@ -8,9 +8,6 @@ export interface HeaviestParams extends Filters {
   n: number;
 }
 
-/** Ids are decimal integers without leading zeros: the shorter is smaller, equal lengths compare as text. */
-const compareIds = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
-
 /**
  * The top n by mass in one pass: a min-heap of record indices whose root is the weakest of the
  * best n so far (lightest; of equal masses, the larger id), replaced whenever a record beats it.
@@ -18,7 +15,7 @@ const compareIds = (a: string, b: string) => a.length - b.length || (a < b ? -1 
 function topN(columns: Columns, n: number) {
   const { mass, id } = columns;
   /** a ranks below b */
-  const below = (a: number, b: number) => mass[a]! < mass[b]! || (mass[a] === mass[b] && compareIds(id[a]!, id[b]!) > 0);
+  const below = (a: number, b: number) => mass[a]! < mass[b]! || (mass[a] === mass[b] && id[a]! > id[b]!);
   const heap = new Int32Array(n);
   let size = 0;
   const swap = (a: number, b: number) => {

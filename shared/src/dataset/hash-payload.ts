@@ -12,7 +12,7 @@
  * another encoding, or an integer beyond 2^53) gets 0 from encode() and is written with HSET.
  * The store checks the encoder against the server before trusting it (see store.ts).
  */
-import type { Columns } from '../columns.ts';
+import { textAt, type Columns } from '../columns.ts';
 
 /** RDB type byte of a hash stored as a listpack (Redis 7.0 and later). */
 export const RDB_TYPE_HASH_LISTPACK = 16;
@@ -157,15 +157,15 @@ export class HashPayloadEncoder {
     const lp = at + 3;
     let o = lp + LP_HEADER_BYTES;
     let pairs = 2;
-    o = this.#text(b, field(b, o, 0), c.name[i]!);
-    o = this.#integer(b, field(b, o, 1), Number(c.id[i]!));
-    const nametype = c.nametype[i];
+    o = this.#text(b, field(b, o, 0), c.name.at(i));
+    o = this.#integer(b, field(b, o, 1), c.id[i]!);
+    const nametype = textAt(c.nametype, i);
     if (nametype != null) (o = this.#text(b, field(b, o, 2), nametype)), pairs++;
-    const recclass = c.recclass[i];
+    const recclass = textAt(c.recclass, i);
     if (recclass != null) (o = this.#text(b, field(b, o, 3), recclass)), pairs++;
     const mass = c.mass[i]!;
     if (!Number.isNaN(mass)) (o = this.#number(b, field(b, o, 4), mass)), pairs++;
-    const fall = c.fall[i];
+    const fall = textAt(c.fall, i);
     if (fall != null) (o = this.#text(b, field(b, o, 5), fall)), pairs++;
     const year = c.year[i]!;
     if (!Number.isNaN(year)) (o = this.#number(b, field(b, o, 6), year)), pairs++;

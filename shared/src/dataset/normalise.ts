@@ -5,7 +5,7 @@
  * The value helpers are pure and share one convention: `null` means absent (missing, empty or
  * blank), `undefined` or `NaN` means present but unusable, which skips the record.
  */
-import type { Columns } from '../columns.ts';
+import { CodedTextsBuilder, TextList, type Columns } from '../columns.ts';
 import { isMeteoriteId } from '../keys.ts';
 import type { Skipped } from './errors.ts';
 
@@ -208,23 +208,22 @@ const grow = (a: Float64Array, size: number) => {
 
 /**
  * Accumulates accepted records as columns (typed arrays that double as they fill) and the skip
- * report. Repeated texts (classes, fall, nametype) share one string each, so a million records
- * do not hold a million copies of "L6".
+ * report. Classes, fall and nametype become codes into one list of their distinct values, so a
+ * million records do not hold a million pointers to "L6".
  */
 export class ColumnsBuilder {
   readonly skipped: Skipped[] = [];
   #length = 0;
-  #id: string[] = [];
+  #id = new Float64Array(1024);
   #name: string[] = [];
-  #nametype: (string | null)[] = [];
-  #recclass: (string | null)[] = [];
-  #fall: (string | null)[] = [];
+  #nametype = new CodedTextsBuilder();
+  #recclass = new CodedTextsBuilder();
+  #fall = new CodedTextsBuilder();
   #mass = new Float64Array(1024);
   #year = new Float64Array(1024);
   #lat = new Float64Array(1024);
   #lon = new Float64Array(1024);
   #seen = new SeenIds();
-  #interned = new Map<string, string>();
 
   get length(): number {
     return this.#length;
@@ -241,35 +240,29 @@ export class ColumnsBuilder {
   }
 
   addNormalised(r: Normalised, index: number): void {
-    if (!this.#seen.add(Number(r.id))) {
+    const id = Number(r.id);
+    if (!this.#seen.add(id)) {
       this.skipped.push({ index, id: r.id, reason: 'duplicate id' });
       return;
     }
     const i = this.#length++;
     if (i === this.#mass.length) {
       const size = i * 2;
+      this.#id = grow(this.#id, size);
       this.#mass = grow(this.#mass, size);
       this.#year = grow(this.#year, size);
       this.#lat = grow(this.#lat, size);
       this.#lon = grow(this.#lon, size);
     }
-    this.#id.push(r.id);
+    this.#id[i] = id;
     this.#name.push(r.name);
-    this.#nametype.push(this.#intern(r.nametype));
-    this.#recclass.push(this.#intern(r.recclass));
-    this.#fall.push(this.#intern(r.fall));
+    this.#nametype.push(r.nametype);
+    this.#recclass.push(r.recclass);
+    this.#fall.push(r.fall);
     this.#mass[i] = r.mass;
     this.#year[i] = r.year;
     this.#lat[i] = r.lat;
     this.#lon[i] = r.lon;
-  }
-
-  #intern(s: string | null): string | null {
-    if (s === null) return null;
-    const known = this.#interned.get(s);
-    if (known !== undefined) return known;
-    this.#interned.set(s, s);
-    return s;
   }
 
   /** The accepted records as exact-length columns, in input order. */
@@ -278,11 +271,11 @@ export class ColumnsBuilder {
     this.#seen = new SeenIds();
     return {
       length: n,
-      id: this.#id,
-      name: this.#name,
-      nametype: this.#nametype,
-      recclass: this.#recclass,
-      fall: this.#fall,
+      id: this.#id.slice(0, n),
+      name: new TextList(this.#name),
+      nametype: this.#nametype.finish(),
+      recclass: this.#recclass.finish(),
+      fall: this.#fall.finish(),
       mass: this.#mass.slice(0, n),
       year: this.#year.slice(0, n),
       lat: this.#lat.slice(0, n),
