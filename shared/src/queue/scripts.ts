@@ -232,13 +232,28 @@ end
 
 -- Takes up to k queued jobs from the front of the line (the queue's right end) into PROC and
 -- starts them; stale ids met on the way are dropped. Appends each job's 5 fields to reply.
+-- One job is a single LMOVE; more are one LRANGE and one LTRIM, and join PROC when the step ends.
+local function takeOne(worker, leaseMs, reply)
+  for _ = 1, 100 do
+    local id = redis.call('LMOVE', QUEUE, PROC, 'RIGHT', 'LEFT')
+    if not id then return 0 end
+    local job = start(id, worker, leaseMs)
+    if job then
+      for f = 1, 5 do reply[#reply + 1] = job[f] end
+      return 1
+    end
+  end
+  return 0
+end
+
 local function take(worker, leaseMs, k, reply)
+  if k == 1 then return takeOne(worker, leaseMs, reply) end
   local taken = 0
   for _ = 1, 100 do
     local want = k - taken
-    if want <= 0 then return end
+    if want <= 0 then break end
     local ids = redis.call('LRANGE', QUEUE, -want, -1)
-    if #ids == 0 then return end
+    if #ids == 0 then break end
     redis.call('LTRIM', QUEUE, 0, -#ids - 1)
     for i = #ids, 1, -1 do
       local job = begin(ids[i], worker, leaseMs)
@@ -249,6 +264,7 @@ local function take(worker, leaseMs, k, reply)
       end
     end
   end
+  return taken
 end
 `;
 
