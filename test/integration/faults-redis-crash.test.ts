@@ -95,13 +95,24 @@ describe('faults: Redis crash (SIGKILL) with AOF everysec', () => {
     expect(await db.hGetAll(keys.dataset)).toMatchObject({ version: String(version), state: 'ready', records: String(source.length) });
     expect(await db.sCard(keys.meteoriteIds)).toBe(source.length);
     // Every job as it was queued. The workers reconnect meanwhile: one whose blocker's lease ran
-    // out while Redis was down may already have taken a job, which is then running, not lost.
+    // out while Redis was down may already have taken a job, which is then running or even
+    // finished, not lost. Statuses and the lists holding ids are read in one MULTI, so that a job
+    // a worker takes and finishes meanwhile cannot fall between two reads.
     const q = new JobQueue(db);
     const after = await Promise.all(ids.map(async (id) => (await q.get(id)) ?? { id, status: 'lost' }));
-    expect(after.filter((j) => j.status !== 'queued' && j.status !== 'running')).toEqual([]);
     after.forEach((job, i) => expect(job, job.id).toMatchObject({ id: ids[i], ...requests[i] }));
-    const held = [...(await db.lRange(keys.jobsQueue, 0, -1)), ...(await Promise.all(workers.map((w) => db.lRange(keys.processing(w.id), 0, -1)))).flat()];
-    expect(ids.filter((id) => !held.includes(id))).toEqual([]);
+    const snapshot = db.multi().lRange(keys.jobsQueue, 0, -1);
+    for (const w of workers) snapshot.lRange(keys.processing(w.id), 0, -1);
+    for (const id of ids) snapshot.hGet(keys.job(id), 'status').exists(keys.result(id));
+    const replies = (await snapshot.exec()) as unknown[];
+    const held = new Set((replies.slice(0, 1 + workers.length) as string[][]).flat());
+    const states = ids.map((id, i) => {
+      const [status, hasResult] = replies.slice(1 + workers.length + 2 * i, 3 + workers.length + 2 * i) as [string | null, number];
+      if (status === 'finished') return hasResult === 1 ? 'ok' : `${id} finished without a result`;
+      if (status === 'queued' || status === 'running') return held.has(id) ? 'ok' : `${id} ${status} but in no list`;
+      return `${id} ${status ?? 'lost'}`;
+    });
+    expect(states.filter((s) => s !== 'ok')).toEqual([]);
 
     // The API answers again without a restart, and still serves the same dataset.
     await expect.poll(async () => (await app.inject('/data/summary')).statusCode, { timeout: 15_000, interval: 100 }).toBe(200);
