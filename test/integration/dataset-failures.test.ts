@@ -6,9 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseDataset, type ParsedDataset } from '@meteorites/shared/dataset/index';
 import { DatasetBusyError, DatasetLockLostError, deleteDataset, getSummary, iterateMeteorites, storeDataset } from '@meteorites/shared/store';
-import { idsOf } from '@meteorites/shared/columns';
 import { DatasetNotReadyError, SnapshotCache } from '@meteorites/shared/snapshot';
 import { keys } from '@meteorites/shared/keys';
 import type { Redis } from '@meteorites/shared/redis';
@@ -16,6 +14,7 @@ import type { Meteorite } from '@meteorites/shared/schemas';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { byNumericId, loadable, parseNasaCsv } from '@meteorites/test-utils/source-csv';
+import { expectExactly, parseText } from '@meteorites/test-utils/stored';
 
 const HEADER = 'name,id,nametype,recclass,mass (g),fall,year,reclat,reclong,GeoLocation';
 
@@ -29,40 +28,13 @@ function syntheticCsv(firstId: number, count: number): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function parse(text: string): Promise<ParsedDataset> {
-  return parseDataset(
-    (async function* () {
-      yield text;
-    })(),
-    'csv',
-  );
-}
-
-function expectedHash(m: Meteorite): Record<string, string> {
-  const h: Record<string, string> = {};
-  for (const [field, value] of Object.entries(m)) if (value !== null) h[field] = String(value);
-  return h;
-}
-
-/** Redis holds exactly `records` (id set, every hash's fields and values, no other meteorite key) and a ready snapshot of them. */
-async function expectExactly(db: Redis, records: Meteorite[]): Promise<void> {
-  expect((await db.sMembers(keys.meteoriteIds)).sort()).toEqual(records.map((m) => m.id).sort());
-  const found = new Set<string>();
-  for await (const batch of db.scanIterator({ MATCH: 'meteorite:*', COUNT: 1000 })) for (const k of batch) found.add(k);
-  expect(found.size).toBe(records.length);
-  for (let i = 0; i < records.length; i += 2000) {
-    const batch = records.slice(i, i + 2000);
-    const multi = db.multi();
-    for (const m of batch) multi.hGetAll(keys.meteorite(m.id));
-    const hashes = (await multi.execAsPipeline()) as unknown as Record<string, string>[];
-    hashes.forEach((h, j) => expect(h, `meteorite:${batch[j]!.id}`).toEqual(expectedHash(batch[j]!)));
-  }
-  const summary = await getSummary(db);
-  expect(summary).toMatchObject({ state: 'ready', records: records.length });
-  expect(idsOf((await new SnapshotCache(db).current()).columns)).toEqual(records.map((m) => m.id));
+/** Redis holds exactly `records` and their ready snapshot, and no snapshot of another version is left. */
+async function expectOnly(db: Redis, records: Meteorite[]): Promise<void> {
+  await expectExactly(db, records);
+  const { version } = await getSummary(db);
   const snapshotKeys = new Set<string>();
   for await (const batch of db.scanIterator({ MATCH: keys.snapshotPattern })) for (const k of batch) snapshotKeys.add(k);
-  expect([...snapshotKeys].every((k) => k.startsWith(`dataset:snapshot:${summary.version}:`))).toBe(true);
+  expect([...snapshotKeys].every((k) => k.startsWith(`dataset:snapshot:${version}:`))).toBe(true);
 }
 
 describe('the dataset when loads fail, collide or Redis restarts', () => {
@@ -91,8 +63,8 @@ describe('the dataset when loads fail, collide or Redis restarts', () => {
   });
 
   it('a load failing half way leaves state "loading" and partial data; the next load repairs everything', async () => {
-    const first = await storeDataset(db, await parse(fullText), { source: 'full' });
-    const failing = await parse(syntheticCsv(900_001, 20_000));
+    const first = await storeDataset(db, await parseText(fullText), { source: 'full' });
+    const failing = await parseText(syntheticCsv(900_001, 20_000));
     let steps = 0;
     await expect(
       storeDataset(db, failing, {
@@ -110,16 +82,16 @@ describe('the dataset when loads fail, collide or Redis restarts', () => {
     await expect(new SnapshotCache(db).current()).rejects.toThrow(DatasetNotReadyError);
     await expect(iterateMeteorites(db).next()).rejects.toThrow(DatasetNotReadyError);
 
-    const repaired = await storeDataset(db, await parse(smallText), { source: 'small' });
+    const repaired = await storeDataset(db, await parseText(smallText), { source: 'small' });
     expect(repaired).toEqual({ version: first.version + 1, records: small.length });
-    await expectExactly(db, small);
+    await expectOnly(db, small);
   });
 
   it('a load cut off by Redis stopping mid-write reads "loading" after the restart; the next load repairs everything', async () => {
-    await storeDataset(db, await parse(fullText), { source: 'full' });
+    await storeDataset(db, await parseText(fullText), { source: 'full' });
     let stopping: Promise<void> | undefined;
     await expect(
-      storeDataset(db, await parse(syntheticCsv(900_001, 40_000)), {
+      storeDataset(db, await parseText(syntheticCsv(900_001, 40_000)), {
         source: 'cut off',
         lockTtlMs: 1000,
         onProgress: (written) => {
@@ -136,51 +108,51 @@ describe('the dataset when loads fail, collide or Redis restarts', () => {
     // The cut-off load's lock outlives it only by its TTL.
     await expect.poll(() => db.exists(keys.datasetLock), { timeout: 5000 }).toBe(0);
 
-    await storeDataset(db, await parse(smallText), { source: 'small' });
-    await expectExactly(db, small);
+    await storeDataset(db, await parseText(smallText), { source: 'small' });
+    await expectOnly(db, small);
   });
 
   it('a failed delete also leaves "loading", and a load after it starts from whatever is there', async () => {
-    await storeDataset(db, await parse(fullText), { source: 'full' });
+    await storeDataset(db, await parseText(fullText), { source: 'full' });
     // A delete cut off after the state change: simulated by the state it leaves and some keys gone.
     await db.hSet(keys.dataset, 'state', 'loading');
     await db.unlink(full.slice(0, 500).map((m) => keys.meteorite(m.id)));
     await db.unlink(keys.meteoriteIds);
-    await storeDataset(db, await parse(smallText), { source: 'small' });
-    await expectExactly(db, small);
+    await storeDataset(db, await parseText(smallText), { source: 'small' });
+    await expectOnly(db, small);
   });
 
   it('refuses a second load and a delete while a load runs; the running load completes', async () => {
     let second: Promise<unknown> | undefined;
     let del: Promise<unknown> | undefined;
     const outcome = (p: Promise<unknown>) => p.then(() => 'done', (err: unknown) => err);
-    const result = await storeDataset(db, await parse(smallText), {
+    const result = await storeDataset(db, await parseText(smallText), {
       source: 'first',
       onProgress: () => {
-        second ??= outcome(parse(syntheticCsv(900_001, 10)).then((p) => storeDataset(db, p, { source: 'second' })));
+        second ??= outcome(parseText(syntheticCsv(900_001, 10)).then((p) => storeDataset(db, p, { source: 'second' })));
         del ??= outcome(deleteDataset(db));
       },
     });
     expect(await second).toBeInstanceOf(DatasetBusyError);
     expect(await del).toBeInstanceOf(DatasetBusyError);
     expect(result.records).toBe(small.length);
-    await expectExactly(db, small);
+    await expectOnly(db, small);
     expect((await getSummary(db)).source).toBe('first');
   });
 
   it('waits out the lock of a loader that died, for no longer than its TTL', async () => {
-    const parsed = await parse(smallText);
+    const parsed = await parseText(smallText);
     await db.set(keys.datasetLock, 'a crashed loader', { expiration: { type: 'PX', value: 1500 } });
     await expect(storeDataset(db, parsed, { source: 'too early' })).rejects.toThrow(DatasetBusyError);
     await expect(deleteDataset(db)).rejects.toThrow(DatasetBusyError);
     expect(await getSummary(db)).toMatchObject({ version: 0, state: 'empty' });
     await expect.poll(() => db.exists(keys.datasetLock), { timeout: 3000 }).toBe(0);
     await storeDataset(db, parsed, { source: 'later' });
-    await expectExactly(db, small);
+    await expectOnly(db, small);
   });
 
   it('renews the lock while a load outlasts its TTL, and stops a load whose lock was lost', async () => {
-    const parsed = await parse(fullText);
+    const parsed = await parseText(fullText);
     const slowStep = () => {
       const until = Date.now() + 300;
       while (Date.now() < until);
@@ -205,19 +177,19 @@ describe('the dataset when loads fail, collide or Redis restarts', () => {
   });
 
   it('keeps the data across a Redis restart by SIGTERM, and by SIGKILL after an fsync', async () => {
-    await storeDataset(db, await parse(fullText), { source: 'full' });
+    await storeDataset(db, await parseText(fullText), { source: 'full' });
     await redis.stop();
     await redis.start();
     db = await redis.client();
-    await expectExactly(db, full);
+    await expectOnly(db, full);
     expect(await getSummary(db)).toMatchObject({ version: 1, source: 'full' });
 
-    await storeDataset(db, await parse(smallText), { source: 'small' });
+    await storeDataset(db, await parseText(smallText), { source: 'small' });
     await new Promise((r) => setTimeout(r, 1500)); // past one appendfsync everysec
     await redis.kill();
     await redis.start();
     db = await redis.client();
-    await expectExactly(db, small);
+    await expectOnly(db, small);
     expect(await getSummary(db)).toMatchObject({ version: 2, source: 'small' });
   });
 });

@@ -8,49 +8,17 @@ import { createReadStream, readFileSync } from 'node:fs';
 import { RESP_TYPES } from 'redis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { idsOf } from '@meteorites/shared/columns';
-import { parseDataset, type ParsedDataset } from '@meteorites/shared/dataset/index';
+import { parseDataset } from '@meteorites/shared/dataset/index';
 import { connectRedis, type Redis } from '@meteorites/shared/redis';
 import { getSummary, storeDataset, type StoreOptions } from '@meteorites/shared/store';
-import { SnapshotCache } from '@meteorites/shared/snapshot';
 import { keys } from '@meteorites/shared/keys';
 import type { Meteorite } from '@meteorites/shared/schemas';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { byNumericId, loadable, parseNasaCsv } from '@meteorites/test-utils/source-csv';
+import { expectExactly, parseText } from '@meteorites/test-utils/stored';
 
 const HEADER = 'name,id,nametype,recclass,mass (g),fall,year,reclat,reclong';
-
-async function parse(text: string): Promise<ParsedDataset> {
-  return parseDataset(
-    (async function* () {
-      yield text;
-    })(),
-    'csv',
-  );
-}
-
-function expectedHash(m: Meteorite): Record<string, string> {
-  const h: Record<string, string> = {};
-  for (const [field, value] of Object.entries(m)) if (value !== null) h[field] = String(value);
-  return h;
-}
-
-/** Redis holds exactly `records`: the id set, every hash's fields and values, no other meteorite key, and their snapshot. */
-async function expectExactly(db: Redis, records: Meteorite[]): Promise<void> {
-  expect((await db.sMembers(keys.meteoriteIds)).sort()).toEqual(records.map((m) => m.id).sort());
-  const found = new Set<string>();
-  for await (const batch of db.scanIterator({ MATCH: 'meteorite:*', COUNT: 1000 })) for (const k of batch) found.add(k);
-  expect(found.size).toBe(records.length);
-  for (let i = 0; i < records.length; i += 2000) {
-    const batch = records.slice(i, i + 2000);
-    const multi = db.multi();
-    for (const m of batch) multi.hGetAll(keys.meteorite(m.id));
-    const hashes = (await multi.execAsPipeline()) as unknown as Record<string, string>[];
-    hashes.forEach((h, j) => expect(h, `meteorite:${batch[j]!.id}`).toEqual(expectedHash(batch[j]!)));
-  }
-  expect(await getSummary(db)).toMatchObject({ state: 'ready', records: records.length });
-  expect(idsOf((await new SnapshotCache(db).current()).columns)).toEqual(records.map((m) => m.id));
-}
 
 /** DUMP of every `ids` hash, as hex. */
 async function dumps(db: Redis, ids: readonly string[]): Promise<string[]> {
@@ -71,7 +39,7 @@ describe('how a load writes the record hashes', () => {
   let small: Meteorite[];
 
   const restores = async () => Number(/cmdstat_restore:calls=(\d+)/.exec(await db.info('commandstats'))?.[1] ?? 0);
-  const load = async (text: string, opts: Partial<StoreOptions> = {}) => storeDataset(db, await parse(text), { source: 'test', ...opts });
+  const load = async (text: string, opts: Partial<StoreOptions> = {}) => storeDataset(db, await parseText(text), { source: 'test', ...opts });
 
   beforeAll(async () => {
     redis = await startRedis();
@@ -131,7 +99,7 @@ describe('how a load writes the record hashes', () => {
     url.password = 'secret';
     const limited = await connectRedis(url.toString());
     try {
-      await storeDataset(limited, await parse(smallText), { source: 'limited' });
+      await storeDataset(limited, await parseText(smallText), { source: 'limited' });
     } finally {
       await limited.close();
     }

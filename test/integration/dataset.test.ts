@@ -16,6 +16,7 @@ import type { Meteorite } from '@meteorites/shared/schemas';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { byNumericId, loadable, parseNasaCsv, readNasaCsv } from '@meteorites/test-utils/source-csv';
+import { expectStored, meteoriteKeys, parseText } from '@meteorites/test-utils/stored';
 
 /** The course JSON read plainly: values trimmed, empty = null, numbers as JavaScript reads them. */
 function readCourseJson(path: string): Meteorite[] {
@@ -35,43 +36,12 @@ function readCourseJson(path: string): Meteorite[] {
   }));
 }
 
-/** The hash DESIGN.md prescribes for a record: present values only, numbers as decimal text. */
-function expectedHash(m: Meteorite): Record<string, string> {
-  const h: Record<string, string> = {};
-  for (const [field, value] of Object.entries(m)) if (value !== null) h[field] = String(value);
-  return h;
-}
-
 async function load(redis: Redis, file: string, format: InputFormat) {
   return storeDataset(redis, await parseDataset(createReadStream(file), format), { source: file });
 }
 
 async function loadText(redis: Redis, text: string, format: InputFormat) {
-  async function* once() {
-    yield text;
-  }
-  return storeDataset(redis, await parseDataset(once(), format), { source: 'text' });
-}
-
-/** Every `meteorite:*` key, by SCAN (trusting no set; SCAN may return a key twice while Redis resizes). */
-async function meteoriteKeys(db: Redis): Promise<string[]> {
-  const found = new Set<string>();
-  for await (const batch of db.scanIterator({ MATCH: 'meteorite:*', COUNT: 1000 })) for (const k of batch) found.add(k);
-  return [...found];
-}
-
-/** Checks that Redis holds exactly `records`: the id set, the hashes (fields and values), nothing more. */
-async function expectStored(db: Redis, records: Meteorite[]): Promise<void> {
-  expect(await db.sCard(keys.meteoriteIds)).toBe(records.length);
-  expect((await db.sMembers(keys.meteoriteIds)).sort()).toEqual(records.map((m) => m.id).sort());
-  expect((await meteoriteKeys(db)).length).toBe(records.length);
-  for (let i = 0; i < records.length; i += 2000) {
-    const batch = records.slice(i, i + 2000);
-    const multi = db.multi();
-    for (const m of batch) multi.hGetAll(keys.meteorite(m.id));
-    const hashes = (await multi.execAsPipeline()) as unknown as Record<string, string>[];
-    hashes.forEach((h, j) => expect(h, `meteorite:${batch[j]!.id}`).toEqual(expectedHash(batch[j]!)));
-  }
+  return storeDataset(redis, await parseText(text, format), { source: 'text' });
 }
 
 describe('the dataset in Redis', () => {
