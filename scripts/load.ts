@@ -88,14 +88,18 @@ async function load(redis: Redis, path: string, format: InputFormat, tty: boolea
     bar = new cliProgress.SingleBar({ format: 'write |{bar}| {percentage}% | {value}/{total} records', hideCursor: true }, cliProgress.Presets.shades_classic);
     bar.start(parsed.columns.length, 0);
   }
+  const notices: string[] = [];
   const stored = await storeDataset(redis, parsed, {
     source: stdin ? 'stdin' : basename(path),
     onProgress: (written) => bar?.update(written),
+    // Shown after the summary, not through a progress bar.
+    onNotice: (message) => notices.push(message),
   }).finally(() => bar?.stop());
 
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   console.log(`loaded ${stored.records} records (version ${stored.version}) in ${seconds} s; skipped ${parsed.skipped.length}`);
   for (const line of skipReport(parsed.skipped)) console.log(line);
+  for (const message of notices) console.log(`note: ${message}`);
 }
 
 async function main(): Promise<number> {

@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { ConfigSchema, loadConfig } from '@meteorites/shared/config';
+import { REDIS_SERVER_ARGS } from '@meteorites/shared/redis-server';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const read = (path: string) => readFileSync(`${root}${path}`, 'utf8');
@@ -81,6 +82,10 @@ describe('compose.yaml', () => {
     expect(named![0]).toMatch(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/);
     expect(Object.keys(compose.volumes ?? {})).toContain(named![0]);
     expect(words(redis!.healthcheck?.test).join(' ')).toMatch(/redis-cli.*ping/);
+  });
+
+  it('gives redis the settings of every Redis the project starts (the id set kept as an intset)', () => {
+    expect(words(redis!.command).join(' ')).toContain(REDIS_SERVER_ARGS.join(' '));
   });
 
   it.each([

@@ -25,6 +25,12 @@ export const ConfigSchema = Type.Object({
   BODY_LIMIT_MB: Int(1, 4096, 64, 'Largest request body the API accepts, in MiB (POST /data).'),
   REDIS_CONNECT_TIMEOUT_MS: Int(100, 600_000, 5000, 'How long a process waits for Redis at start before it gives up.'),
   WORKER_CONCURRENCY: Int(1, 256, 2, 'Jobs one worker process runs at once.'),
+  WORKER_PREFETCH_BELOW_MS: Int(
+    0,
+    60_000,
+    10,
+    'While its jobs run shorter than this on average, a worker claims up to WORKER_CONCURRENCY more ahead of its free slots, so that its round trips to Redis overlap the work; a claimed job still waiting after this long goes back to the front of the queue (0: never claim ahead).',
+  ),
   JOB_LEASE_MS: Int(1000, 3_600_000, 30_000, 'A running job whose lease is not renewed within this time is taken back.'),
   JOB_TIMEOUT_MS: Int(1000, 86_400_000, 300_000, 'A job running longer than this fails with a timeout.'),
   JOB_MAX_ATTEMPTS: Int(1, 100, 3, 'Times a job is started before it fails for good ("worker lost").'),

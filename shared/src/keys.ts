@@ -49,7 +49,7 @@ export type ChartFormat = (typeof CHART_FORMATS)[number];
 export const keys = {
   // ---- the dataset ----
   /** hash: one landing (`name id nametype recclass mass_g fall year reclat reclong`, absent = missing). */
-  meteorite: (id: string) => `meteorite:${checked('meteorite', meteoriteIdRe, id)}`,
+  meteorite: (id: string) => `${keyPrefixes.meteorite}${checked('meteorite', meteoriteIdRe, id)}`,
   /** set: every loaded meteorite id. */
   meteoriteIds: 'meteorites:ids',
   /** hash: `version state records loaded_at source`. */
@@ -119,8 +119,11 @@ export const keys = {
   rateLimit: (limit: string, client: string) => `ratelimit:${checked('rate limit', rateLimitNameRe, limit)}:${clientPart(client)}`,
 } as const;
 
-/** Prefixes the queue's Lua scripts join to ids they read from lists and sets. */
-export const keyPrefixes = { job: 'job:', result: 'result:', processing: 'jobs:processing:' } as const;
+/**
+ * Prefixes the queue's Lua scripts join to ids they read from lists and sets, and the loader to
+ * the digits of numeric ids it writes straight into a command (hash-payload.ts).
+ */
+export const keyPrefixes = { job: 'job:', result: 'result:', processing: 'jobs:processing:', meteorite: 'meteorite:' } as const;
 
 /** Every key pattern the project writes, for tests, backups and operators (SCAN MATCH). */
 export const keyPatterns = ['meteorite:*', 'meteorites:*', 'dataset', 'dataset:*', 'job:*', 'jobs:*', 'result:*', 'chart:*', 'metrics:*', 'ratelimit:*'] as const;

@@ -44,6 +44,8 @@ export interface StoreOptions {
   source: string;
   /** Called as records are acknowledged by Redis. */
   onProgress?: (written: number, total: number) => void;
+  /** Told (at most once a load) of a server setting that makes the stored dataset cost more memory than it needs; an info-level note, never a failure. */
+  onNotice?: (message: string) => void;
   /** How long the lock outlives a crashed loader; renewed every third of it while loading. */
   lockTtlMs?: number;
   /**
@@ -226,6 +228,20 @@ async function payloadEncoder(redis: Redis): Promise<HashPayloadEncoder | null> 
   }
 }
 
+/**
+ * The server's `set-max-intset-entries`, or null when this user may not read it (managed Redis
+ * services often refuse CONFIG). The loader never changes it: it is the server owner's setting.
+ */
+async function intsetMaxEntries(redis: Redis): Promise<number | null> {
+  try {
+    const value = Object.values(await redis.configGet('set-max-intset-entries'))[0];
+    return value === undefined ? null : Number(value);
+  } catch (err) {
+    if (err instanceof ErrorReply) return null;
+    throw err;
+  }
+}
+
 /** Deletes (UNLINK) the given meteorite ids' hashes in batches; returns how many existed. */
 async function unlinkMeteorites(redis: Redis, ids: string[]): Promise<number> {
   let removed = 0;
@@ -269,10 +285,17 @@ export async function storeDataset(
     const starting = Promise.all([
       redis.hSet(keys.dataset, { version: before.version, state: 'loading' }),
       opts.hashWrites === 'hset' ? null : payloadEncoder(redis),
+      intsetMaxEntries(redis),
     ]);
     // Sorted while those round trips are under way.
     const order = idOrder(c.id);
-    const [, encoder] = await starting;
+    const [, encoder, intsetMax] = await starting;
+    if (intsetMax !== null && intsetMax < n) {
+      opts.onNotice?.(
+        `the server's set-max-intset-entries (${intsetMax}) is below the ${n} records: ${keys.meteoriteIds} will be a hashtable, ` +
+          'about 55 B a record instead of 4 (raise the setting on the server to save that: README, "How the data sits in Redis")',
+      );
+    }
     const version = before.version + 1;
     const writer = await BulkWriter.open(redis);
     try {
@@ -282,7 +305,7 @@ export async function storeDataset(
       let written = 0;
       // RESTORE <key> 0 <payload> REPLACE, written by the encoder in place (one function for the whole load).
       let i = 0;
-      const restore = encoder && ((buf: Buffer, at: number) => encoder.restoreCommand(keys.meteorite(idAt(c, i)), c, i, buf, at));
+      const restore = encoder && ((buf: Buffer, at: number) => encoder.restoreCommand(c, i, buf, at));
       for (let start = 0; start < n; start += RECORDS_PER_STEP) {
         const end = Math.min(n, start + RECORDS_PER_STEP);
         for (let k = start; k < end; k++) {
@@ -298,6 +321,8 @@ export async function storeDataset(
         while (steps.length > 0 && writer.replied >= steps[0]!.commands) written = steps.shift()!.records;
         opts.onProgress?.(written, n);
       }
+      // Ascending ids into a fresh set: every SADD appends, so the set stays an intset (4 B an id)
+      // up to the server's set-max-intset-entries; an insert in the middle would move the whole array.
       writer.command('DEL', keys.meteoriteIdsNext);
       for (let k = 0; k < n; k += BATCH) {
         const members: string[] = [];

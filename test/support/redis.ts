@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { connectRedis, type Redis } from '@meteorites/shared/redis';
-import { RedisServer, type RedisServerOptions } from '@meteorites/shared/redis-server';
+import { REDIS_SERVER_ARGS, RedisServer, type RedisServerOptions } from '@meteorites/shared/redis-server';
 import { testEnv } from './env.ts';
 
 export interface TestRedis {
@@ -139,6 +139,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<TestRedi
   const container = await new RedisContainer('redis:7')
     .withCommand([
       'redis-server', '--appendonly', 'yes', '--appendfsync', opts.appendfsync ?? 'everysec', '--maxmemory-policy', 'noeviction',
+      ...REDIS_SERVER_ARGS,
       ...(opts.password === undefined ? [] : ['--requirepass', opts.password]),
     ])
     .start();

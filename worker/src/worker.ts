@@ -3,10 +3,18 @@
  * once, keeps their leases alive, and settles each exactly once (fencing makes a late writer
  * harmless). Every claimed id lives in this worker's processing list in Redis, never only here.
  *
- * One claimer feeds the slots: it takes queued jobs with a non-blocking script and, when the
- * queue is empty, blocks on a connection of its own (BLMOVE). A slot that finishes a job claims
- * the next one in the same script call, and slots finishing in the same event-loop turn share
- * that call, so a busy queue costs at most one round trip per job.
+ * WORKER_CONCURRENCY slots run the jobs. A slot that finishes a job settles it and claims the next
+ * one in the same script call, and slots finishing in the same event-loop turn share that call, so
+ * a busy queue costs at most one round trip per job. A claimer fills free slots otherwise: it takes
+ * queued jobs with a non-blocking script and, when the queue is empty, blocks on a connection of
+ * its own (BLMOVE).
+ *
+ * Claiming ahead: while jobs run short (WORKER_PREFETCH_BELOW_MS), the worker holds up to twice
+ * WORKER_CONCURRENCY jobs, so a slot starts its next job while the previous settle is still on
+ * its way: the worker and Redis then work at the same time instead of taking turns. A job claimed
+ * ahead is a running job in Redis (leased, renewed, in the processing list); one that waited the
+ * whole threshold for a slot goes back to the front of the queue, so long jobs never keep a job
+ * from idle workers, and a long run pauses claiming ahead.
  *
  * Attempts: a start counts one; a run handed back at shutdown or deferred while the dataset
  * loads is refunded; a run lost with its worker, or retried after a transient error, is not.
@@ -53,6 +61,13 @@ const PROGRESS_INTERVAL_MS = 250;
 /** How long one BLMOVE waits: also how long close() may wait for the claimer to notice. */
 const CLAIM_BLOCK_SECONDS = 1;
 const SETTLE_TRIES = 3;
+/**
+ * Claiming ahead, a worker holds up to max(WORKER_CONCURRENCY, this) jobs more than it runs, and
+ * its settles leave in batches of half of what it holds: two calls on their way at a time, each
+ * shared by several jobs even at concurrency 1 (a call's own cost in Redis is most of a short
+ * job's; measured in bench/queue.ts, 5 to 9 all did about as well).
+ */
+const MIN_AHEAD = 8;
 
 export interface WorkerOptions {
   config: Config;
@@ -71,7 +86,6 @@ interface PendingSettle {
   a: Active;
   s: Settlement;
   log: LogContext;
-  resolve(next: ClaimedJob | null): void;
 }
 
 /** A job this worker holds: what Redis told it about its lease, and the JobRun its handler sees. */
@@ -81,6 +95,8 @@ class Active implements JobRun {
   stopped?: Error;
   lastProgress = Date.now();
   readonly started = Date.now();
+  /** performance.now() when a slot started it; unset while it waits for one. */
+  ranAt?: number;
   /** Rejects once the run is stopped, so the worker need not wait for the handler's next checkpoint. */
   readonly interrupted: Promise<never>;
   #interrupt!: (reason: Error) => void;
@@ -143,9 +159,21 @@ export class Worker {
   #blocking?: Redis;
   #queue!: JobQueue;
   #handler!: JobHandler;
+  /** Every job this worker holds, from its claim until its settle (or hand-back) is written. */
   readonly #active = new Map<string, Active>();
-  readonly #slots = new Set<Promise<void>>();
+  /** Claimed, waiting for a slot. */
+  readonly #ready: Active[] = [];
+  readonly #running = new Set<Active>();
+  /** Jobs asked for by claims still on their way: counted so that two claims never overfill. */
+  #asked = 0;
+  /** Mean run time of recent jobs (ms); unknown at first, so nothing is claimed ahead before a job has run. */
+  #meanRunMs = Infinity;
+  readonly #idleSlots: ((a: Active | undefined) => void)[] = [];
+  #slots: Promise<void>[] = [];
   #settling: PendingSettle[] = [];
+  /** Settle and hand-back calls on their way; shutdown waits for them. */
+  readonly #calls = new Set<Promise<void>>();
+  #staleCheck?: NodeJS.Timeout;
   #stopping = false;
   #closing?: Promise<void>;
   #claimer?: Promise<void>;
@@ -182,9 +210,18 @@ export class Worker {
     this.#timers.push(setInterval(() => void this.#renew(), Math.max(100, Math.floor(c.JOB_LEASE_MS / 3))));
     this.#timers.push(setInterval(() => void this.#recover(), c.JOB_RECOVERY_INTERVAL_MS));
     void this.#recover();
+    this.#slots = Array.from({ length: c.WORKER_CONCURRENCY }, () =>
+      this.#slot().catch((err: unknown) => this.log.error({ err }, 'job slot failed')),
+    );
     this.#claimer = this.#claimLoop();
     this.log.info(
-      { concurrency: c.WORKER_CONCURRENCY, lease_ms: c.JOB_LEASE_MS, timeout_ms: c.JOB_TIMEOUT_MS, max_attempts: c.JOB_MAX_ATTEMPTS },
+      {
+        concurrency: c.WORKER_CONCURRENCY,
+        prefetch_below_ms: c.WORKER_PREFETCH_BELOW_MS,
+        lease_ms: c.JOB_LEASE_MS,
+        timeout_ms: c.JOB_TIMEOUT_MS,
+        max_attempts: c.JOB_MAX_ATTEMPTS,
+      },
       'worker started',
     );
   }
@@ -197,7 +234,7 @@ export class Worker {
 
   /** Jobs running right now (for tests and logs). */
   get running(): number {
-    return this.#active.size;
+    return this.#running.size;
   }
 
   async #checkRedisSettings(): Promise<void> {
@@ -220,25 +257,59 @@ export class Worker {
     }
   }
 
+  /** How many more jobs to claim now: free slots, and while jobs run short, those to hold ahead. */
+  #wanted(): number {
+    if (this.#stopping) return 0;
+    const c = this.#config.WORKER_CONCURRENCY;
+    const held = this.#ready.length + this.#running.size + this.#asked;
+    return (this.#claimingAhead() ? c + Math.max(c, MIN_AHEAD) : c) - held;
+  }
+
+  #claimingAhead(): boolean {
+    const limit = this.#config.WORKER_PREFETCH_BELOW_MS;
+    if (!(this.#meanRunMs < limit)) return false;
+    const now = performance.now();
+    for (const a of this.#running) if (now - a.ranAt! >= limit) return false;
+    return true;
+  }
+
   async #claimLoop(): Promise<void> {
     const c = this.#config;
     let backoff = 0;
     while (!this.#stopping) {
-      if (this.#slots.size >= c.WORKER_CONCURRENCY) {
+      const want = this.#wanted();
+      if (want <= 0) {
         await new Promise<void>((resolve) => (this.#wakeClaimer = resolve));
         continue;
       }
+      this.#asked += want;
       try {
-        const jobs = await this.#queue.claim(this.id, c.JOB_LEASE_MS, c.WORKER_CONCURRENCY - this.#slots.size);
+        let jobs: ClaimedJob[];
+        try {
+          jobs = await this.#queue.claim(this.id, c.JOB_LEASE_MS, want);
+        } finally {
+          this.#asked -= want;
+        }
         if (jobs.length === 0) {
-          const id = await JobQueue.waitForJob(this.#blocking!, this.id, CLAIM_BLOCK_SECONDS);
+          // Blocking is for a free slot only: jobs claimed ahead come from a busy queue, never from a wait.
+          if (this.#running.size + this.#ready.length >= c.WORKER_CONCURRENCY) {
+            await new Promise<void>((resolve) => (this.#wakeClaimer = resolve));
+            continue;
+          }
+          this.#asked++;
+          let id: string | null;
+          try {
+            id = await JobQueue.waitForJob(this.#blocking!, this.id, CLAIM_BLOCK_SECONDS);
+          } finally {
+            this.#asked--;
+          }
           if (!id) continue;
           if (this.#stopping) break; // the final sweep puts it back
           const job = await this.#queue.start(this.id, c.JOB_LEASE_MS, id);
           if (job) jobs.push(job);
         }
         backoff = 0;
-        for (const job of jobs) this.#launch(job);
+        this.#offer(jobs);
       } catch (err) {
         if (this.#stopping) break;
         backoff = Math.min(2000, backoff ? backoff * 2 : 100);
@@ -250,42 +321,102 @@ export class Worker {
     }
   }
 
-  #launch(first: ClaimedJob): void {
-    const slot: Promise<void> = (async () => {
-      let job: ClaimedJob | null = first;
-      while (job) job = await this.#execute(job);
-    })()
-      .catch((err: unknown) => this.log.error({ err }, 'job slot failed'))
-      .finally(() => {
-        this.#slots.delete(slot);
-        this.#wakeClaimer?.();
-      });
-    this.#slots.add(slot);
+  #wake(): void {
+    const wake = this.#wakeClaimer;
+    this.#wakeClaimer = undefined;
+    wake?.();
   }
 
-  /** Runs one job to its end; returns the next job when settling claimed one. */
-  async #execute(job: ClaimedJob): Promise<ClaimedJob | null> {
+  /** Claimed jobs go to idle slots, the rest wait in line. */
+  #offer(jobs: readonly ClaimedJob[]): void {
+    for (const job of jobs) {
+      const a = new Active(job, this.#queue);
+      this.#active.set(job.id, a);
+      const slot = this.#stopping ? undefined : this.#idleSlots.shift();
+      if (slot) slot(this.#take(a));
+      else this.#ready.push(a);
+    }
+    if (this.#ready.length > 0 && !this.#staleCheck && !this.#stopping && this.#config.WORKER_PREFETCH_BELOW_MS > 0) {
+      this.#staleCheck = setTimeout(() => this.#handBackStale(), this.#config.WORKER_PREFETCH_BELOW_MS);
+      this.#staleCheck.unref();
+    }
+  }
+
+  /** Jobs that waited the whole threshold for a slot go back to the front of the queue, for other workers. */
+  #handBackStale(): void {
+    this.#staleCheck = undefined;
+    const limit = this.#config.WORKER_PREFETCH_BELOW_MS;
+    const now = Date.now();
+    const stale = this.#ready.filter((a) => now - a.started >= limit);
+    if (stale.length > 0) {
+      this.#ready.splice(0, this.#ready.length, ...this.#ready.filter((a) => now - a.started < limit));
+      this.log.debug({ jobs: stale.map((a) => a.job.id) }, 'jobs claimed ahead waited too long: handed back');
+      for (const a of stale) this.#handBack(a);
+    }
+    this.#offer([]);
+  }
+
+  /** Puts a job that never started back in the queue; its claim does not count as an attempt. */
+  #handBack(a: Active): void {
+    this.#track(this.#release(a, { delayMs: 0, refund: true }, { job: a.job.id }).finally(() => this.#active.delete(a.job.id)));
+  }
+
+  #track(call: Promise<void>): void {
+    this.#calls.add(call);
+    void call.finally(() => this.#calls.delete(call));
+  }
+
+  async #slot(): Promise<void> {
+    while (!this.#stopping) {
+      const waiting = this.#ready.shift();
+      const a = waiting ? this.#take(waiting) : await new Promise<Active | undefined>((resolve) => this.#idleSlots.push(resolve));
+      if (!a) return;
+      await this.#execute(a);
+    }
+  }
+
+  /** A slot takes the job: counted as running from here, so claims made meanwhile do not overfill. */
+  #take(a: Active): Active {
+    a.ranAt = performance.now();
+    this.#running.add(a);
+    return a;
+  }
+
+  /** Runs one job to its end and queues its settle; the slot moves on without waiting for Redis. */
+  async #execute(a: Active): Promise<void> {
+    const job = a.job;
     const log: LogContext = { job: job.id, analysis: job.analysis, attempt: job.attempts };
-    const a = new Active(job, this.#queue);
-    this.#active.set(job.id, a);
+    if (a.stopped) {
+      // Its lease was taken while it waited for a slot: it is another worker's now.
+      this.#running.delete(a);
+      this.#active.delete(job.id);
+      this.log.warn(log, 'lease lost before the job started; nothing written');
+      this.#wake();
+      return;
+    }
     const timeout = setTimeout(() => a.stop(new JobTimeoutError(this.#config.JOB_TIMEOUT_MS)), this.#config.JOB_TIMEOUT_MS);
     this.log.debug(log, 'job started');
+    let settlement: Settlement | null;
     try {
-      let settlement: Settlement;
-      try {
-        const running = this.#handler(a);
-        running.catch(() => {});
-        const out = await Promise.race([running, a.interrupted]);
-        settlement = { status: 'finished', result: out.result, datasetVersion: out.datasetVersion };
-      } catch (err) {
-        const s = await this.#onError(a, err, log);
-        if (!s) return null;
-        settlement = s;
-      }
-      return await this.#settle(a, settlement, log);
+      if (a.cancel) throw new JobCancelledError();
+      const running = this.#handler(a);
+      running.catch(() => {});
+      const out = await Promise.race([running, a.interrupted]);
+      settlement = { status: 'finished', result: out.result, datasetVersion: out.datasetVersion };
+    } catch (err) {
+      settlement = await this.#onError(a, err, log);
     } finally {
       clearTimeout(timeout);
+      this.#running.delete(a);
+      const ms = performance.now() - a.ranAt!;
+      this.#meanRunMs = this.#meanRunMs === Infinity ? ms : 0.8 * this.#meanRunMs + 0.2 * ms;
+    }
+    if (settlement) {
+      this.#settle(a, settlement, log);
+    } else {
+      // No settle will claim for the freed slot: the claimer does.
       this.#active.delete(job.id);
+      this.#wake();
     }
   }
 
@@ -316,51 +447,64 @@ export class Worker {
   }
 
   /**
-   * Settles through a batch: slots that end in the same turn of the event loop share one script
-   * call, which also claims their next jobs. When every running job is in the batch, nobody else
-   * can join: it leaves at once.
+   * Settles through a batch: jobs that end in the same turn of the event loop share one script
+   * call, which also claims the next ones. A batch leaves at once when it is full (the
+   * concurrency, or half of what the worker holds ahead) or when no job could join it.
    */
-  #settle(a: Active, s: Settlement, log: LogContext): Promise<ClaimedJob | null> {
-    return new Promise((resolve) => {
-      this.#settling.push({ a, s, log, resolve });
-      if (this.#settling.length === this.#active.size) void this.#flushSettles();
-      else if (this.#settling.length === 1) setImmediate(() => void this.#flushSettles());
-    });
+  #settle(a: Active, s: Settlement, log: LogContext): void {
+    this.#settling.push({ a, s, log });
+    const c = this.#config.WORKER_CONCURRENCY;
+    const full = Math.max(c, Math.ceil((c + Math.max(c, MIN_AHEAD)) / 2));
+    if (this.#settling.length >= full || (this.#running.size === 0 && this.#ready.length === 0)) this.#flushSettles();
+    else if (this.#settling.length === 1) setImmediate(() => this.#flushSettles());
   }
 
-  async #flushSettles(): Promise<void> {
+  #flushSettles(): void {
     const batch = this.#settling.splice(0);
     if (batch.length === 0) return;
-    const next = this.#stopping ? undefined : { leaseMs: this.#config.JOB_LEASE_MS, count: batch.length };
-    try {
-      const r = await this.#queue.settle(this.id, batch.map((p) => ({ job: p.a.job, settlement: p.s })), next);
-      batch.forEach((p, i) => {
-        this.#ended(p, r.outcomes[i]!);
-        p.resolve(r.next[i] ?? null);
-      });
-    } catch (err) {
-      // Retried one by one and claiming nothing: the reply (and any job it claimed) may be lost.
-      await Promise.all(batch.map(async (p) => p.resolve(await this.#settleAlone(p, err))));
-    }
+    const want = Math.max(0, this.#wanted());
+    this.#asked += want;
+    this.#track(this.#writeSettles(batch, want));
   }
 
-  async #settleAlone(p: PendingSettle, firstError: unknown): Promise<null> {
+  async #writeSettles(batch: PendingSettle[], want: number): Promise<void> {
+    let next: ClaimedJob[] = [];
+    try {
+      const r = await this.#queue.settle(
+        this.id,
+        batch.map((p) => ({ job: p.a.job, settlement: p.s })),
+        want > 0 ? { leaseMs: this.#config.JOB_LEASE_MS, count: want } : undefined,
+      );
+      batch.forEach((p, i) => this.#ended(p, r.outcomes[i]!));
+      next = r.next;
+    } catch (err) {
+      // Retried one by one and claiming nothing: the reply (and any job it claimed) may be lost.
+      await Promise.all(batch.map((p) => this.#settleAlone(p, err)));
+    } finally {
+      this.#asked -= want;
+    }
+    this.#offer(next);
+    this.#wake();
+  }
+
+  async #settleAlone(p: PendingSettle, firstError: unknown): Promise<void> {
     let err = firstError;
     for (let attempt = 2; attempt <= SETTLE_TRIES && isTransientError(err); attempt++) {
       await sleep(100 * 2 ** attempt);
       try {
         const r = await this.#queue.settle(this.id, [{ job: p.a.job, settlement: p.s }]);
         this.#ended(p, r.outcomes[0]!);
-        return null;
+        return;
       } catch (e) {
         err = e;
       }
     }
+    this.#active.delete(p.a.job.id);
     this.log.error({ ...p.log, err: (err as Error).message }, 'could not settle the job; its lease will expire and it will run again');
-    return null;
   }
 
   #ended(p: PendingSettle, outcome: SettleOutcome): void {
+    this.#active.delete(p.a.job.id);
     if (outcome === 'lost') this.log.warn(p.log, 'lease lost before the job could be settled; nothing written');
     else if (this.log.isLevelEnabled('info')) this.log.info({ ...p.log, status: outcome, ms: Date.now() - p.a.started }, 'job ended');
     this.#onJobEnd?.(p.a.job, outcome);
@@ -400,22 +544,38 @@ export class Worker {
     }
   }
 
+  /** Jobs waiting for a slot go back to the queue; settles and hand-backs on their way are awaited (they may bring more). */
+  async #handBackWaiting(): Promise<void> {
+    while (this.#ready.length > 0 || this.#calls.size > 0) {
+      for (const a of this.#ready.splice(0)) this.#handBack(a);
+      await Promise.all(this.#calls);
+    }
+  }
+
   async #shutdown(): Promise<void> {
     if (!this.#redis) return;
     const c = this.#config;
     this.#stopping = true;
-    this.log.info({ running: this.#active.size, grace_ms: c.WORKER_SHUTDOWN_GRACE_MS }, 'worker stopping');
-    this.#wakeClaimer?.();
+    this.log.info({ running: this.#running.size, waiting: this.#ready.length, grace_ms: c.WORKER_SHUTDOWN_GRACE_MS }, 'worker stopping');
+    // A claim blocked in BLMOVE would hold close() for up to CLAIM_BLOCK_SECONDS; an id it moved
+    // into the processing list just before is put back by the final sweep.
+    if (this.#blocking?.isOpen) this.#blocking.destroy();
+    this.#wake();
+    for (const slot of this.#idleSlots.splice(0)) slot(undefined);
+    clearTimeout(this.#staleCheck);
     await this.#claimer;
+    for (const a of this.#ready.splice(0)) this.#handBack(a);
     const drained = Promise.all(this.#slots).then(() => true);
     const inTime = await Promise.race([drained, sleep(c.WORKER_SHUTDOWN_GRACE_MS).then(() => false)]);
     if (!inTime) {
-      const left = [...this.#active.values()];
+      const left = [...this.#running];
       for (const a of left) a.stop(new ShutdownError());
       await Promise.all(left.map((a) => this.#release(a, { delayMs: 0, refund: true }, { job: a.job.id })));
       this.log.warn({ jobs: left.map((a) => a.job.id) }, 'grace period over: running jobs handed back to the queue');
       await Promise.race([drained, sleep(1000)]);
     }
+    this.#flushSettles();
+    await this.#handBackWaiting();
     for (const t of this.#timers) clearInterval(t);
     try {
       await this.#queue.sweep(this.id, true);

@@ -181,7 +181,7 @@ const load: FastifyPluginAsyncTypebox = async (app) => {
       try {
         const parsed = await parseDataset(bodyChunks(body, encoding, limit), format);
         const source = request.query.source ?? `POST /data (${mediaType})`;
-        const { version, records } = await storeDataset(app.redis, parsed, { source });
+        const { version, records } = await storeDataset(app.redis, parsed, { source, onNotice: (message) => request.log.info(message) });
         reply.status(201);
         return { version, records, skipped: parsed.skipped.slice(0, SKIPPED_LISTED), skipped_total: parsed.skipped.length };
       } catch (err) {

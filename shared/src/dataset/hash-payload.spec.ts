@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { columnsFromRecords } from '../columns.ts';
+import { keys } from '../keys.ts';
 import type { Meteorite } from '../schemas.ts';
 import { crc64, dumpRdbVersion, HashPayloadEncoder, MAX_PAYLOAD_BYTES, MAX_RESTORE_BYTES } from './hash-payload.ts';
 
@@ -156,13 +157,14 @@ describe('HashPayloadEncoder', () => {
       { id: '0', name: 'A' },
       { id: '2', name: 'B', recclass: 'x'.repeat(40) },
       { id: '3', name: 'Long', nametype: 'y'.repeat(60), recclass: 'z'.repeat(60), fall: 'w'.repeat(60) },
+      { id: '123456789012345', name: 'Largest id' },
     ];
     const columns = columnsFromRecords(records);
     records.forEach((record, i) => {
       const payload = Buffer.from(encode(record));
       const buf = Buffer.alloc(MAX_RESTORE_BYTES + 10, 0xaa);
-      const length = encoder.restoreCommand(`meteorite:${record.id}`, columns, i, buf, 3);
-      const key = `meteorite:${record.id}`;
+      const length = encoder.restoreCommand(columns, i, buf, 3);
+      const key = keys.meteorite(record.id!);
       const expected = Buffer.concat([
         Buffer.from(`*5\r\n$7\r\nRESTORE\r\n$${key.length}\r\n${key}\r\n$1\r\n0\r\n$${payload.length}\r\n`),
         payload,
@@ -172,7 +174,7 @@ describe('HashPayloadEncoder', () => {
     });
     // Payload lengths of two digits (moved left) and of three.
     expect([...new Set(records.map((r) => String(encode(r).length).length))].sort()).toEqual([2, 3]);
-    expect(encoder.restoreCommand('meteorite:9', columnsFromRecords([{ id: '9', name: 'n'.repeat(64) }]), 0, Buffer.alloc(MAX_RESTORE_BYTES), 0)).toBe(0);
+    expect(encoder.restoreCommand(columnsFromRecords([{ id: '9', name: 'n'.repeat(64) }]), 0, Buffer.alloc(MAX_RESTORE_BYTES), 0)).toBe(0);
   });
 
   it('writes into a caller buffer at an offset, leaving the rest alone', () => {

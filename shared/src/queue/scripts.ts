@@ -207,27 +207,30 @@ local function requeue(j, proc, delay, fields)
   end
 end
 
--- Starts a job whose id has left the queue; nil (and the id forgotten) when it is no longer
--- queued: cancelled while it sat in the queue, expired, or already taken back by recovery.
-local function begin(id, worker, leaseMs)
-  local j = load(id, 'status', 'attempts', 'token', 'seq', 'analysis', 'params')
-  if j.status ~= 'queued' then return nil end
-  local attempts = tonumber(j.attempts) + 1
-  local token = string.format('%d', tonumber(j.token) + 1)
+-- Starts a job whose id has left the queue and appends its 5 fields to reply; false (and the id
+-- forgotten) when it is no longer queued: cancelled while it sat in the queue, expired, or
+-- already taken back by recovery. Run once per claimed job: no tables of its own.
+local function begin(id, worker, leaseMs, reply)
+  local f = redis.call('HMGET', JOB .. id, 'status', 'attempts', 'token', 'analysis', 'params')
+  if f[1] ~= 'queued' then return false end
+  local attempts = tonumber(f[2]) + 1
+  local token = string.format('%d', tonumber(f[3]) + 1)
   -- started_ms (server clock) times the run for the duration histogram, as leases are timed.
   -- progress is already 0: enqueue and requeue leave it so.
   redis.call('HSET', JOB .. id, 'status', 'running', 'started_at', NOW_ISO, 'started_ms', now(), 'worker', worker,
     'attempts', attempts, 'token', token)
-  index(j, 'running')
+  zrem(ST_QUEUED, id)
   zadd(LEASES, now() + leaseMs, id)
-  return { id, token, attempts, j.analysis, j.params }
+  local r = #reply
+  reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4], reply[r + 5] = id, token, attempts, f[4], f[5]
+  return true
 end
 
 -- Starts an id a blocking move already put into PROC.
-local function start(id, worker, leaseMs)
-  local job = begin(id, worker, leaseMs)
-  if not job then unlist(PROC, id) end
-  return job
+local function start(id, worker, leaseMs, reply)
+  if begin(id, worker, leaseMs, reply) then return true end
+  unlist(PROC, id)
+  return false
 end
 
 -- Takes up to k queued jobs from the front of the line (the queue's right end) into PROC and
@@ -237,11 +240,7 @@ local function takeOne(worker, leaseMs, reply)
   for _ = 1, 100 do
     local id = redis.call('LMOVE', QUEUE, PROC, 'RIGHT', 'LEFT')
     if not id then return 0 end
-    local job = start(id, worker, leaseMs)
-    if job then
-      for f = 1, 5 do reply[#reply + 1] = job[f] end
-      return 1
-    end
+    if start(id, worker, leaseMs, reply) then return 1 end
   end
   return 0
 end
@@ -256,10 +255,8 @@ local function take(worker, leaseMs, k, reply)
     if #ids == 0 then break end
     redis.call('LTRIM', QUEUE, 0, -#ids - 1)
     for i = #ids, 1, -1 do
-      local job = begin(ids[i], worker, leaseMs)
-      if job then
+      if begin(ids[i], worker, leaseMs, reply) then
         procAdds[#procAdds + 1] = ids[i]
-        for f = 1, 5 do reply[#reply + 1] = job[f] end
         taken = taken + 1
       end
     end
@@ -303,8 +300,7 @@ return { 'new', id }
 const CLAIM = `
 local reply = {}
 if ARGV[5] ~= '' then
-  local job = start(ARGV[5], ARGV[3], tonumber(ARGV[4]))
-  if job then reply = job end
+  start(ARGV[5], ARGV[3], tonumber(ARGV[4]), reply)
 else
   take(ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[6]), reply)
 end
@@ -320,25 +316,35 @@ return reply
  */
 const SETTLE = `
 -- The duration histogram's bounds in ms and their le names (one field per bucket, not cumulative).
-local BUCKETS = { ${JOB_DURATION_BUCKETS.map((b) => `{ ${Math.round(b * 1000)}, ${lua(String(b))} }`).join(', ')} }
+local BOUNDS = { ${JOB_DURATION_BUCKETS.map((b) => Math.round(b * 1000)).join(', ')} }
+local LE = { ${JOB_DURATION_BUCKETS.map((b) => lua(String(b))).join(', ')}, '+Inf' }
+-- Runs per analysis and bucket, and their sum; tallied once per analysis when the jobs are done.
+local observed = {}
 local function observe(analysis, ms)
-  local le = '+Inf'
-  for _, bound in ipairs(BUCKETS) do
-    if ms <= bound[1] then le = bound[2]; break end
+  local o = observed[analysis]
+  if not o then
+    o = { sum = 0 }
+    observed[analysis] = o
   end
-  tally(DURATIONS, analysis .. ':' .. le, 1)
-  tally(DURATIONS, analysis .. ':sum_ms', ms)
+  local bucket = #LE
+  for i = 1, #BOUNDS do
+    if ms <= BOUNDS[i] then bucket = i; break end
+  end
+  o[bucket] = (o[bucket] or 0) + 1
+  o.sum = o.sum + ms
 end
 
 local n = tonumber(ARGV[5])
 local reply = {}
 for i = 0, n - 1 do
   local b = 6 + i * 5
-  local j = load(ARGV[b], 'status', 'token', 'cancel', 'seq', 'dv', 'error', 'analysis', 'started_ms')
+  local id = ARGV[b]
+  local f = redis.call('HMGET', JOB .. id, 'status', 'token', 'cancel', 'seq', 'dv', 'error', 'analysis', 'started_ms')
   local status, payload, version = ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
   local outcome = 'lost'
-  if j.status == 'running' and j.token == ARGV[b + 1] then
-    if j.cancel == '1' then status = 'cancelled' end
+  if f[1] == 'running' and f[2] == ARGV[b + 1] then
+    local j = { id = id, status = 'running', seq = f[4], dv = f[5], error = f[6], analysis = f[7], started_ms = f[8] }
+    if f[3] == '1' then status = 'cancelled' end
     local fields = {}
     if status == 'finished' then
       redis.call('SET', RESULT .. j.id, payload)
@@ -354,6 +360,12 @@ for i = 0, n - 1 do
     outcome = status
   end
   reply[#reply + 1] = outcome
+end
+for analysis, o in pairs(observed) do
+  for bucket, runs in pairs(o) do
+    if bucket ~= 'sum' then tally(DURATIONS, analysis .. ':' .. LE[bucket], runs) end
+  end
+  tally(DURATIONS, analysis .. ':sum_ms', o.sum)
 end
 take(ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[6 + n * 5]), reply)
 return reply
