@@ -174,6 +174,7 @@ export class Worker {
   /** Settle and hand-back calls on their way; shutdown waits for them. */
   readonly #calls = new Set<Promise<void>>();
   #staleCheck?: NodeJS.Timeout;
+  #pause?: Promise<void>;
   #stopping = false;
   #closing?: Promise<void>;
   #claimer?: Promise<void>;
@@ -368,6 +369,7 @@ export class Worker {
 
   async #slot(): Promise<void> {
     while (!this.#stopping) {
+      if (this.#pause) await this.#pause;
       const waiting = this.#ready.shift();
       const a = waiting ? this.#take(waiting) : await new Promise<Active | undefined>((resolve) => this.#idleSlots.push(resolve));
       if (!a) return;
@@ -465,6 +467,14 @@ export class Worker {
     const want = Math.max(0, this.#wanted());
     this.#asked += want;
     this.#track(this.#writeSettles(batch, want));
+    // Slots wait a turn of the event loop before their next jobs, so that this call leaves now and
+    // Redis works on it meanwhile, rather than after them with the next batch's.
+    this.#pause ??= new Promise((resolve) =>
+      setImmediate(() => {
+        this.#pause = undefined;
+        resolve();
+      }),
+    );
   }
 
   async #writeSettles(batch: PendingSettle[], want: number): Promise<void> {
