@@ -145,6 +145,27 @@ describe('queue protocol', () => {
     expect(await r.lLen(keys.jobsQueue)).toBe(0);
   });
 
+  it.each([
+    ['the oldest claims (one trim of the list)', [0, 1, 2]],
+    ['claims out of order, a few (removals one by one)', [1, 4]],
+    ['claims out of order, many (the list rewritten)', [0, 2, 3, 5]],
+  ])('keeps the processing list in claim order, newest first, when a step ends %s', async (_, ending) => {
+    const ids: string[] = [];
+    for (let n = 1; n <= 8; n++) ids.push((await q.enqueue('heaviest', { n })).job.id);
+    const held = await q.claim('w1', LEASE, 6);
+    const list = () => r.lRange(keys.processing('w1'), 0, -1);
+    expect(await list()).toEqual(ids.slice(0, 6).reverse());
+    const res = await q.settle(
+      'w1',
+      ending.map((i) => ({ job: held[i]!, settlement: { status: 'finished' as const, result: '{}', datasetVersion: 0 } })),
+      { leaseMs: LEASE, count: 2 },
+    );
+    expect(res.outcomes).toEqual(ending.map(() => 'finished'));
+    const left = ids.slice(0, 6).filter((_, i) => !ending.includes(i));
+    expect(await list()).toEqual([...left, ...ids.slice(6)].reverse());
+    expect((await r.zRange(keys.jobsLeases, 0, -1)).sort()).toEqual([...left, ...ids.slice(6)].sort());
+  });
+
   it('takes back an expired lease: the old owner is fenced off, the next run counts attempt 2', async () => {
     const { job } = await q.enqueue('mass-by-fall', {});
     const stale = await claimOne('w1', 1);

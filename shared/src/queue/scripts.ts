@@ -126,24 +126,34 @@ local function unlist(proc, id)
   end
 end
 
+-- New ids join at the left, as LMOVE puts them, so the oldest claims sit at the right end.
 local function flushProc()
-  if procDropCount == 0 then
-    if #procAdds > 0 then redis.call('LPUSH', PROC, unpack(procAdds)) end
-    return
+  if procDropCount > 0 then
+    -- Jobs mostly end in the order they were claimed: then they are the right end, and one LTRIM
+    -- drops them (a small write for the AOF too). A few others are LREMs; more rewrite the list
+    -- (it holds what the worker runs and holds ahead).
+    local tail = redis.call('LRANGE', PROC, -procDropCount, -1)
+    local oldest = #tail == procDropCount
+    for _, id in ipairs(tail) do
+      if not procDrops[id] then
+        oldest = false
+        break
+      end
+    end
+    if oldest then
+      redis.call('LTRIM', PROC, 0, -procDropCount - 1)
+    elseif procDropCount <= 2 then
+      for id in pairs(procDrops) do redis.call('LREM', PROC, 1, id) end
+    else
+      local keep = {}
+      for _, id in ipairs(redis.call('LRANGE', PROC, 0, -1)) do
+        if not procDrops[id] then keep[#keep + 1] = id end
+      end
+      redis.call('DEL', PROC)
+      if #keep > 0 then redis.call('RPUSH', PROC, unpack(keep)) end
+    end
   end
-  -- A few removals are LREMs; more rewrite the list (it holds at most the worker's concurrency).
-  if procDropCount <= 2 then
-    for id in pairs(procDrops) do redis.call('LREM', PROC, 1, id) end
-    if #procAdds > 0 then redis.call('LPUSH', PROC, unpack(procAdds)) end
-    return
-  end
-  local keep = {}
-  for _, id in ipairs(redis.call('LRANGE', PROC, 0, -1)) do
-    if not procDrops[id] then keep[#keep + 1] = id end
-  end
-  for _, id in ipairs(procAdds) do keep[#keep + 1] = id end
-  redis.call('DEL', PROC)
-  if #keep > 0 then redis.call('RPUSH', PROC, unpack(keep)) end
+  if #procAdds > 0 then redis.call('LPUSH', PROC, unpack(procAdds)) end
 end
 
 local function flush()
