@@ -9,9 +9,9 @@
  * queued jobs with a non-blocking script and, when the queue is empty, blocks on a connection of
  * its own (BLMOVE).
  *
- * Claiming ahead: while jobs run short (WORKER_PREFETCH_BELOW_MS), the worker holds up to twice
- * WORKER_CONCURRENCY jobs, so a slot starts its next job while the previous settle is still on
- * its way: the worker and Redis then work at the same time instead of taking turns. A job claimed
+ * Claiming ahead: while jobs run short (WORKER_PREFETCH_BELOW_MS), the worker holds more jobs than
+ * it runs (MIN_AHEAD), so a slot starts its next job while the previous settle is still on its
+ * way: the worker and Redis then work at the same time instead of taking turns. A job claimed
  * ahead is a running job in Redis (leased, renewed, in the processing list); one that waited the
  * whole threshold for a slot goes back to the front of the queue, so long jobs never keep a job
  * from idle workers, and a long run pauses claiming ahead.
