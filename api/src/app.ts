@@ -24,6 +24,7 @@ import resultRoutes from './routes/results.ts';
 import chartRoutes from './routes/charts.ts';
 import analysisRoutes from './routes/analyses.ts';
 import metricsRoutes from './routes/metrics.ts';
+import { buildSerializer } from './serializer.ts';
 
 export interface AppOptions {
   config: Config;
@@ -51,6 +52,7 @@ export function serverOptions(config: Config): FastifyServerOptions {
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
     routerOptions: { ignoreTrailingSlash: true },
     frameworkErrors: frameworkError,
+    schemaController: { compilersFactory: { buildSerializer } },
     trustProxy: trustProxy(config.TRUST_PROXY),
   };
 }

@@ -19,7 +19,7 @@ import { EmptyDatasetError } from './dataset/errors.ts';
 import { BulkWriter } from './dataset/bulk-writer.ts';
 import { dumpRdbVersion, HASH_FIELDS, HashPayloadEncoder, MAX_RESTORE_BYTES, RDB_TYPE_HASH_LISTPACK } from './dataset/hash-payload.ts';
 import { keys, SNAPSHOT_COLUMNS } from './keys.ts';
-import type { Redis } from './redis.ts';
+import { deadline, UNTIMED, type Redis } from './redis.ts';
 import type { DatasetState, DatasetSummary, Meteorite } from './schemas.ts';
 import { DatasetNotReadyError, datasetStatus, encodeSnapshot, idOrder, readSnapshotIds } from './snapshot.ts';
 
@@ -401,38 +401,50 @@ export async function getSummary(redis: Redis): Promise<DatasetSummary> {
   };
 }
 
-const numberOrNull = (v: string | undefined): number | null => (v === undefined ? null : Number(v));
+const numberOrNull = (v: string | null): number | null => (v === null ? null : Number(v));
 
-/** A stored hash in the API's shape; null for an empty reply (no such key). */
-export function meteoriteFromHash(h: Record<string, string>): Meteorite | null {
-  if (h.id === undefined) return null;
+/** The hash fields a landing is read with (HMGET), in the order meteoriteFromFields takes them. */
+const METEORITE_FIELDS = ['id', 'name', 'nametype', 'recclass', 'mass_g', 'fall', 'year', 'reclat', 'reclong'];
+
+/**
+ * HMGET's reply for METEORITE_FIELDS in the API's shape; null when there is no such hash (every
+ * field nil). Fields by position rather than HGETALL's map: no field names to send back and decode.
+ */
+function meteoriteFromFields(v: readonly (string | null)[]): Meteorite | null {
+  const id = v[0] ?? null;
+  if (id === null) return null;
   return {
-    id: h.id,
-    name: h.name ?? '',
-    nametype: h.nametype ?? null,
-    recclass: h.recclass ?? null,
-    mass_g: numberOrNull(h.mass_g),
-    fall: h.fall ?? null,
-    year: numberOrNull(h.year),
-    reclat: numberOrNull(h.reclat),
-    reclong: numberOrNull(h.reclong),
+    id,
+    name: v[1] ?? '',
+    nametype: v[2] ?? null,
+    recclass: v[3] ?? null,
+    mass_g: numberOrNull(v[4] ?? null),
+    fall: v[5] ?? null,
+    year: numberOrNull(v[6] ?? null),
+    reclat: numberOrNull(v[7] ?? null),
+    reclong: numberOrNull(v[8] ?? null),
   };
 }
 
-/** One landing by id (validated by the caller), or null. */
+/**
+ * One landing by id (validated by the caller), or null. The API's hot path: the command goes out
+ * as it is (no command parser, no reply transform) and under `deadline()` instead of node-redis'
+ * own per-command timer.
+ */
 export async function getMeteorite(redis: Redis, id: string): Promise<Meteorite | null> {
-  return meteoriteFromHash(await redis.hGetAll(keys.meteorite(id)));
+  const reply = redis.sendCommand(['HMGET', keys.meteorite(id), ...METEORITE_FIELDS], UNTIMED);
+  return meteoriteFromFields((await deadline(reply)) as unknown as (string | null)[]);
 }
 
 /** The hashes of `ids` in one pipeline, in the same order; absent ones left out. */
 export async function getMeteorites(redis: Redis, ids: readonly string[]): Promise<Meteorite[]> {
   if (ids.length === 0) return [];
   const multi = redis.multi();
-  for (const id of ids) multi.hGetAll(keys.meteorite(id));
-  const replies = (await multi.execAsPipeline()) as unknown as Record<string, string>[];
+  for (const id of ids) multi.hmGet(keys.meteorite(id), METEORITE_FIELDS);
+  const replies = (await multi.execAsPipeline()) as unknown as (string | null)[][];
   const out: Meteorite[] = [];
-  for (const h of replies) {
-    const m = meteoriteFromHash(h);
+  for (const fields of replies) {
+    const m = meteoriteFromFields(fields);
     if (m) out.push(m);
   }
   return out;

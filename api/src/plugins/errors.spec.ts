@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { FastifySchemaValidationError } from 'fastify';
 import Fastify from 'fastify';
 import { DatasetLockLostError } from '@meteorites/shared/store';
-import errorsPlugin, { frameworkError, isRedisUnavailable, nonFiniteField, validationMessage } from './errors.ts';
+import Type from 'typebox';
+import { MeteoriteId } from '@meteorites/shared/schemas';
+import errorsPlugin, { frameworkError, isRedisUnavailable, mayHoldNumbers, nonFiniteField, validationMessage } from './errors.ts';
 
 const failure = (instancePath: string, keyword: string, params: Record<string, unknown>, message?: string): FastifySchemaValidationError => ({
   instancePath, keyword, params, message, schemaPath: '#',
@@ -101,5 +103,20 @@ describe('nonFiniteField', () => {
     expect(nonFiniteField({ a: Number.NaN })).toBe('a');
     expect(nonFiniteField({ a: 1 })).toBeUndefined();
     expect(nonFiniteField(undefined)).toBeUndefined();
+  });
+});
+
+describe('mayHoldNumbers', () => {
+  it('finds a number or integer anywhere in a querystring or params schema, and counts a $ref as one', () => {
+    expect(mayHoldNumbers(Type.Object({ limit: Type.Optional(Type.Integer()) }))).toBe(true);
+    expect(mayHoldNumbers(Type.Object({ at: Type.Array(Type.Union([Type.String(), Type.Number()])) }))).toBe(true);
+    expect(mayHoldNumbers({ type: ['null', 'number'] })).toBe(true);
+    expect(mayHoldNumbers(Type.Object({ q: Type.Ref('Query') }))).toBe(true);
+  });
+
+  it('says no for strings only, and for no schema', () => {
+    expect(mayHoldNumbers(Type.Object({ id: MeteoriteId }))).toBe(false);
+    expect(mayHoldNumbers(Type.Object({ fall: Type.Optional(Type.String({ maxLength: 20 })) }))).toBe(false);
+    expect(mayHoldNumbers(undefined)).toBe(false);
   });
 });

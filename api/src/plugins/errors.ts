@@ -96,6 +96,20 @@ export function nonFiniteField(part: unknown): string | undefined {
 }
 
 /**
+ * Whether a request part validated by `schema` can hold a number: a `number` or `integer` type
+ * anywhere in it, or a `$ref` (not followed, so counted as a yes). Routes whose querystring and
+ * params cannot hold one skip the finite-number check altogether.
+ */
+export function mayHoldNumbers(schema: unknown): boolean {
+  if (Array.isArray(schema)) return schema.some(mayHoldNumbers);
+  if (typeof schema !== 'object' || schema === null) return false;
+  const s = schema as Record<string, unknown>;
+  if (typeof s.$ref === 'string') return true;
+  const types: unknown[] = Array.isArray(s.type) ? s.type : [s.type];
+  return types.some((t) => t === 'number' || t === 'integer') || Object.values(s).some(mayHoldNumbers);
+}
+
+/**
  * Errors the router raises before any route or hook runs (a broken percent-escape, a path
  * parameter over maxParamLength): Fastify's `frameworkErrors` option, so they leave in the same
  * shape as every other error. The path is not echoed back: it may be kilobytes long.
@@ -113,11 +127,18 @@ export function frameworkError(err: FastifyError, _request: FastifyRequest, repl
 
 export default fp(
   async (app) => {
-    app.addHook('preHandler', async (request) => {
+    const finiteNumbers = async (request: FastifyRequest) => {
       for (const [where, part] of [['querystring', request.query], ['params', request.params]] as const) {
         const name = nonFiniteField(part);
         if (name) throw new ApiError(400, 'validation_failed', `${where}.${name} must be a finite number`, { field: `${where}.${name}` });
       }
+    };
+    app.addHook('onRoute', (route) => {
+      const schema = route.schema as { querystring?: unknown; query?: unknown; params?: unknown } | undefined;
+      if (!mayHoldNumbers([schema?.querystring, schema?.query, schema?.params])) return;
+      // First of the route's own preHandlers: none of them sees a number that is not finite.
+      const own = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+      route.preHandler = [finiteNumbers, ...own];
     });
 
     app.setErrorHandler((err: FastifyError, request, reply) => {

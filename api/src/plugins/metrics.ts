@@ -25,10 +25,18 @@ const JOB_EVENT_HELP: Record<(typeof JOB_EVENTS)[number], string> = {
   cancelled: 'Jobs cancelled while queued or running',
 };
 
+interface HistogramSeries {
+  labels: Record<string, string>;
+  /** Cumulative counts, one per bucket bound. */
+  buckets: number[];
+  sum: number;
+  count: number;
+}
+
 /**
- * A histogram counted elsewhere (the scripts write its buckets to Redis): prom-client's Histogram
- * can only observe, so this gives the registry the values it formats, in the shape Histogram#get
- * has.
+ * A histogram whose counts this module keeps (prom-client's Histogram can only observe), in the
+ * shape Histogram#get has, for the registry to format: the job durations the scripts write to
+ * Redis, and the HTTP durations (HttpDurations).
  */
 class StoredHistogram {
   readonly type = 'histogram';
@@ -37,12 +45,13 @@ class StoredHistogram {
   constructor(
     readonly name: string,
     readonly help: string,
-    private readonly values: () => { labels: Record<string, string>; buckets: readonly number[]; sum: number; count: number }[],
+    private readonly bounds: readonly number[],
+    private readonly values: () => readonly HistogramSeries[],
   ) {}
 
   async get() {
     const values = this.values().flatMap(({ labels, buckets, sum, count }) => [
-      ...JOB_DURATION_BUCKETS.map((le, i) => ({ metricName: `${this.name}_bucket`, labels: { ...labels, le }, value: buckets[i]! })),
+      ...this.bounds.map((le, i) => ({ metricName: `${this.name}_bucket`, labels: { ...labels, le }, value: buckets[i]! })),
       { metricName: `${this.name}_bucket`, labels: { ...labels, le: '+Inf' }, value: count },
       { metricName: `${this.name}_sum`, labels, value: sum },
       { metricName: `${this.name}_count`, labels, value: count },
@@ -51,9 +60,34 @@ class StoredHistogram {
   }
 }
 
+/**
+ * This process' request durations by method, route pattern and status code. Every response is
+ * counted here, so a series is found by one string key: prom-client's Histogram#observe checks
+ * and hashes a labels object each time, about 1.5 µs against 0.1.
+ */
+export class HttpDurations {
+  readonly #series = new Map<string, HistogramSeries>();
+
+  observe(method: string, route: string, statusCode: number, seconds: number): void {
+    const key = `${method} ${statusCode} ${route}`;
+    let s = this.#series.get(key);
+    if (!s) {
+      s = { labels: { method, route, status_code: String(statusCode) }, buckets: HTTP_BUCKETS.map(() => 0), sum: 0, count: 0 };
+      this.#series.set(key, s);
+    }
+    for (let i = HTTP_BUCKETS.length - 1; i >= 0 && seconds <= HTTP_BUCKETS[i]!; i--) s.buckets[i]!++;
+    s.sum += seconds;
+    s.count++;
+  }
+
+  series(): HistogramSeries[] {
+    return [...this.#series.values()];
+  }
+}
+
 export class ApiMetrics {
   readonly registry = new Registry();
-  readonly httpDuration: Histogram<'method' | 'route' | 'status_code'>;
+  readonly httpDurations = new HttpDurations();
   /** Set by scrape() just before the registry formats; every collect() reads it synchronously. */
   #state: ServiceMetrics | undefined;
 
@@ -63,13 +97,14 @@ export class ApiMetrics {
     private readonly analyses: readonly string[],
   ) {
     const registers = [this.registry];
-    this.httpDuration = new Histogram({
-      name: 'meteorites_http_request_duration_seconds',
-      help: 'HTTP requests by method, route pattern and status code (this API process)',
-      labelNames: ['method', 'route', 'status_code'],
-      buckets: HTTP_BUCKETS,
-      registers,
-    });
+    this.registry.registerMetric(
+      new StoredHistogram(
+        'meteorites_http_request_duration_seconds',
+        'HTTP requests by method, route pattern and status code (this API process)',
+        HTTP_BUCKETS,
+        () => this.httpDurations.series(),
+      ) as unknown as Histogram,
+    );
 
     for (const event of JOB_EVENTS) {
       const counter: Counter<'analysis'> = new Counter({
@@ -85,7 +120,7 @@ export class ApiMetrics {
       });
     }
     this.registry.registerMetric(
-      new StoredHistogram('meteorites_job_duration_seconds', 'Run time of finished jobs (started to finished), by analysis', () => {
+      new StoredHistogram('meteorites_job_duration_seconds', 'Run time of finished jobs (started to finished), by analysis', JOB_DURATION_BUCKETS, () => {
         const durations = this.#current.durations;
         return this.#analysisNames(durations).map((analysis) => ({
           labels: { analysis },
@@ -134,10 +169,12 @@ export default fp(
   async (app) => {
     const metrics = new ApiMetrics(app.redis, [...app.analyses.analyses.keys()]);
     app.decorate('metrics', metrics);
-    app.addHook('onResponse', async (request, reply) => {
+    // A callback hook: an async one costs a promise per request for work that never waits.
+    app.addHook('onResponse', (request, reply, done) => {
       // The route pattern (`/meteorites/:id`), never the URL: one series per route, not per id.
       const route = request.routeOptions.url ?? 'unmatched';
-      metrics.httpDuration.observe({ method: request.method, route, status_code: reply.statusCode }, reply.elapsedTime / 1000);
+      metrics.httpDurations.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+      done();
     });
   },
   { name: 'metrics', dependencies: ['redis', 'queue'], fastify: '5.x' },
