@@ -19,7 +19,7 @@ import { Queue as BullQueue, Worker as BullWorker } from 'bullmq';
 import { Redis as IORedis } from 'ioredis';
 import { pino } from 'pino';
 import { loadConfig } from '@meteorites/shared/config';
-import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
+import { closeRedis, connectRedis, UNTIMED, type Redis } from '@meteorites/shared/redis';
 import { RedisServer } from '@meteorites/shared/redis-server';
 import { JobQueue } from '@meteorites/shared/queue/index';
 import { Worker } from '@meteorites/worker/worker';
@@ -55,7 +55,7 @@ function counter(n: number): { tick(): void; done: Promise<void> } {
  * node-redis arms a 5 s AbortSignal timer per command by default, which fires even after the reply;
  * the worker turns it off on its hot path, and so does this producer.
  */
-const fast = (redis: Redis) => redis.withCommandOptions({ timeout: 0 }) as unknown as Redis;
+const fast = (redis: Redis) => redis.withCommandOptions(UNTIMED) as unknown as Redis;
 
 function ours(url: string): Contender {
   const config = { ...loadConfig({ REDIS_URL: url }), LOG_LEVEL: 'silent' as const };

@@ -13,7 +13,7 @@ import type { Redis } from '@meteorites/shared/redis';
 import type { Meteorite } from '@meteorites/shared/schemas';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { fullDataset } from '@meteorites/test-utils/env';
-import { byNumericId, loadable, parseNasaCsv } from '@meteorites/test-utils/source-csv';
+import { expectedRecords, firstRows } from '@meteorites/test-utils/source-csv';
 import { expectExactly, parseText } from '@meteorites/test-utils/stored';
 
 const HEADER = 'name,id,nametype,recclass,mass (g),fall,year,reclat,reclong,GeoLocation';
@@ -50,9 +50,9 @@ describe('the dataset when loads fail, collide or Redis restarts', () => {
     redis = await startRedis();
     db = await redis.client();
     fullText = readFileSync(fullDataset().csv, 'utf8');
-    full = parseNasaCsv(fullText).filter(loadable).sort(byNumericId);
-    smallText = fullText.split('\n').slice(0, 2001).join('\n');
-    small = parseNasaCsv(smallText).filter(loadable).sort(byNumericId);
+    full = expectedRecords(fullText);
+    smallText = firstRows(fullText, 2000);
+    small = expectedRecords(smallText);
   });
   afterAll(async () => {
     await redis?.close();

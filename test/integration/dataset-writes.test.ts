@@ -15,7 +15,7 @@ import { keys } from '@meteorites/shared/keys';
 import type { Meteorite } from '@meteorites/shared/schemas';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { fullDataset } from '@meteorites/test-utils/env';
-import { byNumericId, loadable, parseNasaCsv } from '@meteorites/test-utils/source-csv';
+import { byNumericId, expectedRecords, firstRows, parseNasaCsv } from '@meteorites/test-utils/source-csv';
 import { expectExactly, parseText } from '@meteorites/test-utils/stored';
 
 const HEADER = 'name,id,nametype,recclass,mass (g),fall,year,reclat,reclong';
@@ -45,8 +45,8 @@ describe('how a load writes the record hashes', () => {
     redis = await startRedis();
     db = await redis.client();
     fullText = readFileSync(fullDataset().csv, 'utf8');
-    smallText = fullText.split('\n').slice(0, 2001).join('\n');
-    small = parseNasaCsv(smallText).filter(loadable).sort(byNumericId);
+    smallText = firstRows(fullText, 2000);
+    small = expectedRecords(smallText);
   });
   afterAll(async () => {
     await redis?.close();

@@ -15,7 +15,7 @@ import type { Redis } from '@meteorites/shared/redis';
 import type { Meteorite } from '@meteorites/shared/schemas';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { fullDataset } from '@meteorites/test-utils/env';
-import { byNumericId, loadable, parseNasaCsv, readNasaCsv } from '@meteorites/test-utils/source-csv';
+import { byNumericId, expectedRecords, loadable, readNasaCsv } from '@meteorites/test-utils/source-csv';
 import { expectStored, meteoriteKeys, parseText } from '@meteorites/test-utils/stored';
 
 /** The course JSON read plainly: values trimmed, empty = null, numbers as JavaScript reads them. */
@@ -190,7 +190,7 @@ describe('the dataset in Redis', () => {
   it('replaces a dataset with a smaller one: the records not in it are gone', async () => {
     await load(db, fullDataset().csv, 'csv');
     const text = readFileSync(fullDataset().csv, 'utf8').split('\n').slice(0, 1001).join('\n');
-    const subset = parseNasaCsv(text).filter(loadable).sort(byNumericId);
+    const subset = expectedRecords(text);
     const result = await loadText(db, text, 'csv');
     expect(result.records).toBe(subset.length);
     await expectStored(db, subset);

@@ -59,3 +59,9 @@ export const byNumericId = (a: { id: string }, b: { id: string }) => Number(a.id
 /** Whether the service can store a row: coordinates inside the globe (NASA has one longitude of 354.47). */
 export const loadable = (m: Meteorite): boolean =>
   (m.reclat === null || Math.abs(m.reclat) <= 90) && (m.reclong === null || Math.abs(m.reclong) <= 360);
+
+/** The records a load of this CSV text must leave in Redis: its loadable rows, by numeric id. */
+export const expectedRecords = (text: string): Meteorite[] => parseNasaCsv(text).filter(loadable).sort(byNumericId);
+
+/** The header and the first `rows` rows of a CSV text. */
+export const firstRows = (text: string, rows: number): string => text.split('\n').slice(0, rows + 1).join('\n');

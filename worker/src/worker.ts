@@ -24,7 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import type { Config } from '@meteorites/shared/config';
-import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
+import { closeRedis, connectRedis, UNTIMED, type Redis } from '@meteorites/shared/redis';
 import {
   DeferJobError,
   isTransientError,
@@ -166,6 +166,10 @@ export class Worker {
   readonly #running = new Set<Active>();
   /** Jobs asked for by claims still on their way: counted so that two claims never overfill. */
   #asked = 0;
+  /** Jobs held at most while claiming ahead: one per slot, and as many again (at least MIN_AHEAD) waiting. */
+  readonly #holdAhead: number;
+  /** A settle batch this large leaves at once: half of #holdAhead, so two calls are on their way. */
+  readonly #fullBatch: number;
   /** Mean run time of recent jobs (ms); unknown at first, so nothing is claimed ahead before a job has run. */
   #meanRunMs = Infinity;
   readonly #idleSlots: ((a: Active | undefined) => void)[] = [];
@@ -187,6 +191,9 @@ export class Worker {
     this.log = (opts.logger ?? pino({ level: opts.config.LOG_LEVEL })).child({ worker: this.id });
     this.#makeHandler = opts.handler;
     this.#onJobEnd = opts.onJobEnd;
+    const c = opts.config.WORKER_CONCURRENCY;
+    this.#holdAhead = c + Math.max(c, MIN_AHEAD);
+    this.#fullBatch = Math.ceil(this.#holdAhead / 2);
   }
 
   async start(): Promise<void> {
@@ -203,7 +210,7 @@ export class Worker {
     }
     // No per-command timeout on the hot path: node-redis arms an AbortSignal timer per command for
     // it, a large share of a no-op job's cost. Leases and fencing already cover a stuck Redis.
-    const fast = this.#redis.withCommandOptions({ timeout: 0 }) as unknown as Redis;
+    const fast = this.#redis.withCommandOptions(UNTIMED) as unknown as Redis;
     this.#queue = new JobQueue(fast, { resultTtlSeconds: c.RESULT_TTL_SECONDS });
     this.#handler = this.#makeHandler(this.#redis);
     await this.#checkRedisSettings();
@@ -261,9 +268,8 @@ export class Worker {
   /** How many more jobs to claim now: free slots, and while jobs run short, those to hold ahead. */
   #wanted(): number {
     if (this.#stopping) return 0;
-    const c = this.#config.WORKER_CONCURRENCY;
     const held = this.#ready.length + this.#running.size + this.#asked;
-    return (this.#claimingAhead() ? c + Math.max(c, MIN_AHEAD) : c) - held;
+    return (this.#claimingAhead() ? this.#holdAhead : this.#config.WORKER_CONCURRENCY) - held;
   }
 
   #claimingAhead(): boolean {
@@ -348,9 +354,11 @@ export class Worker {
     this.#staleCheck = undefined;
     const limit = this.#config.WORKER_PREFETCH_BELOW_MS;
     const now = Date.now();
-    const stale = this.#ready.filter((a) => now - a.started >= limit);
+    const stale: Active[] = [];
+    const fresh: Active[] = [];
+    for (const a of this.#ready) (now - a.started >= limit ? stale : fresh).push(a);
     if (stale.length > 0) {
-      this.#ready.splice(0, this.#ready.length, ...this.#ready.filter((a) => now - a.started < limit));
+      this.#ready.splice(0, this.#ready.length, ...fresh);
       this.log.debug({ jobs: stale.map((a) => a.job.id) }, 'jobs claimed ahead waited too long: handed back');
       for (const a of stale) this.#handBack(a);
     }
@@ -455,9 +463,7 @@ export class Worker {
    */
   #settle(a: Active, s: Settlement, log: LogContext): void {
     this.#settling.push({ a, s, log });
-    const c = this.#config.WORKER_CONCURRENCY;
-    const full = Math.max(c, Math.ceil((c + Math.max(c, MIN_AHEAD)) / 2));
-    if (this.#settling.length >= full || (this.#running.size === 0 && this.#ready.length === 0)) this.#flushSettles();
+    if (this.#settling.length >= this.#fullBatch || (this.#running.size === 0 && this.#ready.length === 0)) this.#flushSettles();
     else if (this.#settling.length === 1) setImmediate(() => this.#flushSettles());
   }
 
