@@ -5,7 +5,7 @@
  * answered, the wait done by `GET /jobs/{id}?wait=30`. A few warm-up jobs first, so the worker's
  * in-memory snapshot is loaded: the figures are warm.
  *
- *   npx tsx bench/analysis.ts    (METEORITE_DATA_DIR: folder of Meteorite_Landings.csv, default ../shared/data)
+ *   npx tsx bench/analysis.ts
  */
 import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '@meteorites/shared/config';
 import { closeRedis, connectRedis } from '@meteorites/shared/redis';
 import { RedisServer } from '@meteorites/shared/redis-server';
-import { parseDataset } from '@meteorites/shared/dataset/index';
+import { parseDataset } from '@meteorites/shared/ingest/index';
 import { storeDataset } from '@meteorites/shared/store';
 import { buildApp } from '@meteorites/api/app';
 import { fullDataset } from '@meteorites/test-utils/env';

@@ -3,7 +3,7 @@
  * against a bare Fastify hello-world, with the same autocannon settings in the same run.
  * Each server runs in a child process of its own so autocannon never shares its event loop.
  *
- *   npx tsx bench/api.ts    (METEORITE_DATA_DIR: folder of Meteorite_Landings.csv, default ../shared/data)
+ *   npx tsx bench/api.ts
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import Fastify from 'fastify';
 import { loadConfig } from '@meteorites/shared/config';
 import { connectRedis, closeRedis, type Redis } from '@meteorites/shared/redis';
 import { RedisServer } from '@meteorites/shared/redis-server';
-import { parseDataset } from '@meteorites/shared/dataset/index';
+import { parseDataset } from '@meteorites/shared/ingest/index';
 import { storeDataset } from '@meteorites/shared/store';
 import { fullDataset } from '@meteorites/test-utils/env';
 

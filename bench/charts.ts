@@ -4,7 +4,7 @@
  * CPU time (all threads: resvg renders on the thread pool), which other load on the machine
  * disturbs far less.
  *
- *   npx tsx bench/charts.ts    (METEORITE_DATA_DIR: folder of Meteorite_Landings.csv, default ../shared/data)
+ *   npx tsx bench/charts.ts
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';

@@ -16,7 +16,7 @@
  * deleting them in turn), on the server as the project runs it (the id set an intset) and once
  * more with Redis' default set-max-intset-entries (the id set a hashtable).
  *
- *   npx tsx bench/load.ts    (METEORITE_DATA_DIR: folder of Meteorite_Landings.csv/.json, default ../shared/data)
+ *   npx tsx bench/load.ts
  */
 import { execFileSync } from 'node:child_process';
 import { createReadStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectRedis, closeRedis, type Redis } from '@meteorites/shared/redis';
 import { RedisServer } from '@meteorites/shared/redis-server';
-import { parseDataset, type InputFormat, type ParsedDataset } from '@meteorites/shared/dataset/index';
+import { parseDataset, type InputFormat, type ParsedDataset } from '@meteorites/shared/ingest/index';
 import { idAt, textAt } from '@meteorites/shared/columns';
 import { storeDataset } from '@meteorites/shared/store';
 import { keys, SNAPSHOT_COLUMNS } from '@meteorites/shared/keys';

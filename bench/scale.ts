@@ -13,7 +13,7 @@
  * Prints a table, writes bench/results/scale.json and draws bench/results/scale.png.
  *
  *   npx tsx bench/scale.ts [--sizes 45716,100000,300000,1000000]
- *   (METEORITE_DATA_DIR: folder of Meteorite_Landings.csv, default ../shared/data)
+ *
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';

@@ -11,14 +11,14 @@
  * and redis-server used: how many cores the round kept busy, and the ceiling the machine's cores
  * put on jobs/s at that CPU cost per job (this process' own polling and enqueueing not counted).
  *
- *   npx tsx bench/workers.ts    (METEORITE_DATA_DIR: folder of Meteorite_Landings.csv, default ../shared/data)
+ *   npx tsx bench/workers.ts
  */
 import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { validateJobRequest } from '@meteorites/shared/analyses/index';
-import { parseDataset } from '@meteorites/shared/dataset/index';
+import { parseDataset } from '@meteorites/shared/ingest/index';
 import { keys } from '@meteorites/shared/keys';
 import { JobQueue } from '@meteorites/shared/queue/index';
 import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';

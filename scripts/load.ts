@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '@meteorites/shared/config';
 import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
-import { formatFromName, parseDataset, type InputFormat, type Skipped } from '@meteorites/shared/dataset/index';
+import { formatFromName, parseDataset, type InputFormat, type Skipped } from '@meteorites/shared/ingest/index';
 import { storeDataset } from '@meteorites/shared/store';
 
 const USAGE = 'usage: npm run load -- <file.csv|file.json|-> [--format csv|json]';

@@ -2,13 +2,13 @@
  * Renders the chart of every analysis, run on the full dataset, to docs/charts/<analysis>.png
  * (the images README.md shows).
  *
- *   npx tsx scripts/render-docs-charts.ts    (METEORITE_DATA_DIR: folder of Meteorite_Landings.csv, default ../shared/data)
+ *   npx tsx scripts/render-docs-charts.ts
  */
 import { createReadStream, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { analyses, validateJobRequest, type AnalysisResult } from '@meteorites/shared/analyses/index';
 import { renderChart } from '@meteorites/shared/charts/index';
-import { parseDataset } from '@meteorites/shared/dataset/index';
+import { parseDataset } from '@meteorites/shared/ingest/index';
 import { fullDataset } from '@meteorites/test-utils/env';
 
 /** Defaults, except a finer grid: at 10° the map is a mosaic, at 2° it shows where the finds are. */

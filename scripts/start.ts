@@ -1,7 +1,7 @@
 /**
  * `npm start`: the whole service on one machine. Without REDIS_URL it runs its own redis-server
  * (AOF on, data under DATA_DIR/redis), then the API and one worker as child processes, loads the
- * sample dataset into a database that has never held one, and prints the URLs.
+ * full dataset (SAMPLE_DATA) into a database that has never held one, and prints the URLs.
  *
  * Children live in their own process groups, so a terminal's Ctrl-C reaches only this process,
  * which stops them in order: API and worker first (they finish in-flight work), Redis last (it
@@ -71,7 +71,7 @@ async function waitReady(base: string, children: Child[], timeoutMs: number): Pr
   throw new StartError(`the API did not become ready within ${timeoutMs / 1000} s`);
 }
 
-/** Loads the sample through the API itself, only into a database that has never held a dataset. */
+/** Loads SAMPLE_DATA through the API itself, only into a database that has never held a dataset. */
 async function loadSampleIfEmpty(base: string, config: Config): Promise<void> {
   // With API_KEY set, the load needs a key (and the summary too with API_KEY_PROTECT_READS).
   const auth: Record<string, string> = config.API_KEY ? { authorization: `Bearer ${config.API_KEY.split(',')[0]}` } : {};
@@ -80,20 +80,27 @@ async function loadSampleIfEmpty(base: string, config: Config): Promise<void> {
     say(`dataset: ${summary.records} records (version ${summary.version})`);
     return;
   }
-  const file = resolve(config.SAMPLE_DATA);
-  if (!existsSync(file)) {
-    say(`the database is empty and the sample ${config.SAMPLE_DATA} is missing: load data with npm run load -- <file>`);
+  if (config.SAMPLE_DATA === '') {
+    say('the database is empty (SAMPLE_DATA is empty, so nothing is loaded): load data with npm run load -- <file>');
     return;
   }
-  const res = await fetch(`${base}/data`, {
+  const file = resolve(config.SAMPLE_DATA);
+  if (!existsSync(file)) {
+    say(`the database is empty and ${config.SAMPLE_DATA} is missing: load data with npm run load -- <file>`);
+    return;
+  }
+  say(`the database is empty: loading ${config.SAMPLE_DATA}`);
+  const started = performance.now();
+  const res = await fetch(`${base}/data?source=${encodeURIComponent(config.SAMPLE_DATA)}`, {
     method: 'POST',
-    headers: { ...auth, 'content-type': file.endsWith('.csv') ? 'text/csv' : 'application/json', 'x-source': config.SAMPLE_DATA },
+    headers: { ...auth, 'content-type': file.endsWith('.csv') ? 'text/csv' : 'application/json' },
     body: Readable.toWeb(createReadStream(file)) as ReadableStream,
     duplex: 'half',
   } as RequestInit);
   const body = (await res.json()) as { records?: number; version?: number; error?: { message: string } };
-  if (!res.ok) throw new StartError(`loading the sample failed: ${body.error?.message ?? res.status}`);
-  say(`the database was empty: loaded ${body.records} sample records from ${config.SAMPLE_DATA} (version ${body.version})`);
+  if (!res.ok) throw new StartError(`loading ${config.SAMPLE_DATA} failed: ${body.error?.message ?? res.status}`);
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  say(`loaded ${body.records} records from ${config.SAMPLE_DATA} in ${seconds} s (version ${body.version})`);
 }
 
 async function stopChild(c: Child, graceMs: number): Promise<void> {

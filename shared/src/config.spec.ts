@@ -23,6 +23,12 @@ describe('config', () => {
     expect(loadConfig({ PORT: '' }).PORT).toBe(3000);
   });
 
+  it('loads the shipped full dataset on first start unless SAMPLE_DATA is empty', () => {
+    expect(loadConfig({}).SAMPLE_DATA).toBe('data/Meteorite_Landings.csv');
+    expect(loadConfig({ SAMPLE_DATA: 'data/sample.json' }).SAMPLE_DATA).toBe('data/sample.json');
+    expect(loadConfig({ SAMPLE_DATA: '' }).SAMPLE_DATA).toBe('');
+  });
+
   it.each([
     ['PORT', 'abc'],
     ['PORT', '70000'],

@@ -44,7 +44,11 @@ export const ConfigSchema = Type.Object({
   }),
   DATA_DIR: Type.String({ default: '.data', description: 'Where `npm start` keeps its own Redis data (AOF) when REDIS_URL is unset.' }),
   REDIS_PORT: Int(0, 65535, 0, 'Port of the redis-server `npm start` runs when REDIS_URL is unset (0: a free port).'),
-  SAMPLE_DATA: Type.String({ default: 'data/sample.json', description: '`npm start` loads this file when the database is empty.' }),
+  SAMPLE_DATA: Type.String({
+    default: 'data/Meteorite_Landings.csv',
+    description:
+      '`npm start` loads this file (CSV or JSON, by its name) into a database that has never held a dataset; `data/sample.json` gives 38 landings for a quick look; empty: load nothing.',
+  }),
   API_KEY: Type.Optional(
     Type.String({
       pattern: '^[^,\\s]{16,}(,[^,\\s]{16,})*$',
@@ -85,12 +89,15 @@ function shown(name: string, value: string): string {
   return JSON.stringify(value.replace(/^([a-z]+:\/\/[^:@/]*):[^@/]*@/i, '$1:***@'));
 }
 
+/** Settings whose empty value means "off" rather than "the default". */
+const EMPTY_MEANS_OFF = new Set<string>(['SAMPLE_DATA']);
+
 /** Parses settings from an environment; unknown variables are ignored, bad ones named. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const picked: Record<string, unknown> = {};
   for (const key of Object.keys(ConfigSchema.properties)) {
     const value = env[key];
-    if (value !== undefined && value !== '') picked[key] = value;
+    if (value !== undefined && (value !== '' || EMPTY_MEANS_OFF.has(key))) picked[key] = value;
   }
   const converted = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, picked));
   const errors = [...Value.Errors(ConfigSchema, converted)];

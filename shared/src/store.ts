@@ -14,10 +14,10 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorReply, RESP_TYPES } from 'redis';
 import { columnsFromRecords, idAt, textAt, type Columns } from './columns.ts';
-import type { ParsedDataset } from './dataset/index.ts';
-import { EmptyDatasetError } from './dataset/errors.ts';
-import { BulkWriter } from './dataset/bulk-writer.ts';
-import { dumpRdbVersion, HASH_FIELDS, HashPayloadEncoder, MAX_RESTORE_BYTES, RDB_TYPE_HASH_LISTPACK } from './dataset/hash-payload.ts';
+import type { ParsedDataset } from './ingest/index.ts';
+import { EmptyDatasetError } from './ingest/errors.ts';
+import { BulkWriter } from './ingest/bulk-writer.ts';
+import { dumpRdbVersion, HASH_FIELDS, HashPayloadEncoder, MAX_RESTORE_BYTES, RDB_TYPE_HASH_LISTPACK } from './ingest/hash-payload.ts';
 import { keys, SNAPSHOT_COLUMNS } from './keys.ts';
 import { deadline, UNTIMED, type Redis } from './redis.ts';
 import type { DatasetState, DatasetSummary, Meteorite } from './schemas.ts';

@@ -61,7 +61,7 @@ beforeAll(async () => {
   mkdirSync(artifacts, { recursive: true });
   ({ url, own } = await serviceUnderTest());
   api = createApiClient(url);
-  // A fresh start holds the sample; a service at E2E_API_URL may hold nothing (the flow suite ends with a delete).
+  // A fresh start holds the full dataset; a service at E2E_API_URL may hold nothing (the flow suite ends with a delete).
   if ((await ok(api.GET('/data/summary'))).records === 0) {
     await ok(
       api.POST('/data', {

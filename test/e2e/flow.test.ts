@@ -72,12 +72,17 @@ afterAll(async () => {
 });
 
 describe('end to end, through the generated client', () => {
-  it('answers /health and /ready; a fresh start loaded the sample', async () => {
+  it('answers /health and /ready; a fresh start loaded the full dataset from data/', async () => {
     expect(await ok(api.GET('/health'))).toEqual({ status: 'ok' });
     expect((await api.GET('/ready')).response.status).toBe(200);
     if (own) {
-      const sample = (JSON.parse(readFileSync(join(root, 'data/sample.json'), 'utf8')) as { meteorite_landings: unknown[] }).meteorite_landings;
-      expect(await ok(api.GET('/data/summary'))).toMatchObject({ version: 1, state: 'ready', records: sample.length });
+      expect(await ok(api.GET('/data/summary'))).toMatchObject({
+        version: 1,
+        state: 'ready',
+        records: source.length,
+        source: 'data/Meteorite_Landings.csv',
+      });
+      expect(own.output()).toMatch(/loaded 45716 records from data\/Meteorite_Landings\.csv in [\d.]+ s \(version 1\)/);
     }
   });
 

@@ -15,7 +15,7 @@ import { parseSvg } from '@meteorites/test-utils/svg';
 import type { App } from '@meteorites/api/app';
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
-import { parseDataset } from '@meteorites/shared/dataset/index';
+import { parseDataset } from '@meteorites/shared/ingest/index';
 import { storeDataset } from '@meteorites/shared/store';
 import type { AnalysisResult } from '@meteorites/shared/analyses/index';
 

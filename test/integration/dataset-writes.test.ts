@@ -8,7 +8,7 @@ import { createReadStream, readFileSync } from 'node:fs';
 import { RESP_TYPES } from 'redis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { idsOf } from '@meteorites/shared/columns';
-import { parseDataset } from '@meteorites/shared/dataset/index';
+import { parseDataset } from '@meteorites/shared/ingest/index';
 import { connectRedis, type Redis } from '@meteorites/shared/redis';
 import { getSummary, storeDataset, type StoreOptions } from '@meteorites/shared/store';
 import { keys } from '@meteorites/shared/keys';

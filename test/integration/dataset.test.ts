@@ -5,7 +5,7 @@
  */
 import { createReadStream, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDataset, DatasetFormatError, EmptyDatasetError, type InputFormat } from '@meteorites/shared/dataset/index';
+import { parseDataset, DatasetFormatError, EmptyDatasetError, type InputFormat } from '@meteorites/shared/ingest/index';
 import { deleteDataset, getMeteorite, getSummary, iterateMeteorites, storeDataset } from '@meteorites/shared/store';
 import { idsOf } from '@meteorites/shared/columns';
 import { DatasetNotReadyError, SnapshotCache } from '@meteorites/shared/snapshot';

@@ -4,7 +4,7 @@
  */
 import { expect } from 'vitest';
 import { idsOf } from '@meteorites/shared/columns';
-import { parseDataset, type InputFormat, type ParsedDataset } from '@meteorites/shared/dataset/index';
+import { parseDataset, type InputFormat, type ParsedDataset } from '@meteorites/shared/ingest/index';
 import { keys } from '@meteorites/shared/keys';
 import type { Redis } from '@meteorites/shared/redis';
 import type { Meteorite } from '@meteorites/shared/schemas';

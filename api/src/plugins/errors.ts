@@ -5,7 +5,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidIdError } from '@meteorites/shared/keys';
-import { DatasetFormatError, EmptyDatasetError } from '@meteorites/shared/dataset/index';
+import { DatasetFormatError, EmptyDatasetError } from '@meteorites/shared/ingest/index';
 import { DatasetBusyError, DatasetLockLostError } from '@meteorites/shared/store';
 import { DatasetNotReadyError } from '@meteorites/shared/snapshot';
 import { InvalidCursorError } from '@meteorites/shared/meteorites';

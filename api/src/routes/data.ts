@@ -7,7 +7,7 @@ import { Readable, pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { parseDataset, type InputFormat } from '@meteorites/shared/dataset/index';
+import { parseDataset, type InputFormat } from '@meteorites/shared/ingest/index';
 import { deleteDataset, getSummary, iterateMeteorites, storeDataset } from '@meteorites/shared/store';
 import { RedisUnavailableError } from '@meteorites/shared/redis';
 import type { Meteorite } from '@meteorites/shared/schemas';
