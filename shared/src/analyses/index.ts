@@ -6,15 +6,16 @@ import type { TObject } from 'typebox';
 import Value from 'typebox/value';
 import { geoGrid } from './geo-grid.ts';
 import { massByClass, massByFall, massByYear } from './grouped.ts';
+import { groupBy } from './group-by/index.ts';
 import { heaviest } from './heaviest.ts';
 import type { Analysis } from './types.ts';
 
-export { AnalysisResult, Cell, Group, type AnalysisContext, type Analysis } from './types.ts';
+export { AnalysisResult, Cell, Group, GroupByRow, type AnalysisContext, type Analysis } from './types.ts';
 
 /** Every analysis by name, in the order GET /analyses lists them. */
 export const analyses: ReadonlyMap<string, Analysis> = new Map(
   // Each takes its own params type; validateJobRequest guarantees a run only ever gets its own.
-  ([massByClass, massByYear, massByFall, heaviest, geoGrid] as unknown as Analysis[]).map((a) => [a.name, a]),
+  ([massByClass, massByYear, massByFall, heaviest, geoGrid, groupBy] as unknown as Analysis[]).map((a) => [a.name, a]),
 );
 
 export class UnknownAnalysisError extends Error {
@@ -49,6 +50,9 @@ function schemaProblems(analysis: Analysis, schema: TObject, params: Record<stri
         }
         break;
       case 'boolean': // the per-property twin of additionalProperties, reported above
+        break;
+      case 'required':
+        for (const missing of (error.params as { requiredProperties: string[] }).requiredProperties) problems.push(`params.${missing} is required`);
         break;
       case 'enum':
         problems.push(`params.${name} must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`);
@@ -85,7 +89,8 @@ export function validateJobRequest(
   if (typeof given !== 'object' || Array.isArray(given)) throw new InvalidParamsError(['params must be an object']);
   // A shallow copy is enough (params are flat, Value.Default fills only the top level), and a deep
   // clone of a hostile value nested 10,000 levels overflows the stack.
-  const filled = Value.Default(analysis.params, { ...given }) as Record<string, unknown>;
+  const copy = analysis.coerce ? analysis.coerce({ ...given }) : { ...given };
+  const filled = Value.Default(analysis.params, copy) as Record<string, unknown>;
   const problems = schemaProblems(analysis, analysis.params, filled);
   if (problems.length === 0) problems.push(...(analysis.check?.(filled) ?? []));
   if (problems.length > 0) throw new InvalidParamsError(problems);

@@ -18,6 +18,8 @@ export interface Analysis<P = Record<string, unknown>> {
   params: TObject;
   /** Problems the schema cannot express (an inverted year range, ...), each naming its param. */
   check?(params: P): string[];
+  /** Reads lenient forms into the schema's (a list given as one text with commas), before validation. */
+  coerce?(params: Record<string, unknown>): Record<string, unknown>;
   run(columns: Columns, params: P, ctx: AnalysisContext): Promise<AnalysisResult>;
 }
 
@@ -38,6 +40,11 @@ export const Group = Type.Object(
   },
   { additionalProperties: false },
 );
+
+export const GroupByRow = Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()]), {
+  description:
+    'A group-by row: one field per dimension, named after it (its value, or "other" on the row that sums the groups past `limit`), then one per measure asked for (null where the group has no mass to measure).',
+});
 
 export const Cell = Type.Object(
   {
@@ -64,7 +71,12 @@ export const AnalysisResult = Type.Object(
       description:
         'Matched landings left out for lack of a value the analysis needs, by reason: missing_year (also every landing without a year when a year filter is set: it cannot be tested), missing_class, missing_fall, missing_mass, missing_location, zero_location (exactly 0,0).',
     }),
-    groups: Type.Optional(Type.Array(Group, { description: 'mass-by-class, mass-by-fall: by total mass, heaviest first, then by key; mass-by-year: by year.' })),
+    groups: Type.Optional(
+      Type.Array(Type.Union([Group, GroupByRow]), {
+        description:
+          'mass-by-class, mass-by-fall: by total mass, heaviest first, then by key; mass-by-year: by year; group-by: rows of its table, in the order its `sort` asks.',
+      }),
+    ),
     items: Type.Optional(Type.Array(Type.Ref('Meteorite'), { description: 'heaviest: heaviest first, equal masses by id.' })),
     cells: Type.Optional(Type.Array(Cell, { description: 'geo-grid: cells with at least one landing, south to north, then west to east.' })),
   },
@@ -96,6 +108,7 @@ export type AnalysisResult = {
   records: number;
   matched: number;
   excluded: Record<string, number>;
+  /** Group rows; a group-by result holds GroupByRow objects here instead (see the schema). */
   groups?: Group[];
   items?: Meteorite[];
   cells?: Cell[];

@@ -13,8 +13,8 @@ function problems(analysis: string, params: unknown): string[] {
 }
 
 describe('the registry', () => {
-  it('lists the five analyses in a stable order, each with a description and a closed params schema', () => {
-    expect([...analyses.keys()]).toEqual(['mass-by-class', 'mass-by-year', 'mass-by-fall', 'heaviest', 'geo-grid']);
+  it('lists the six analyses in a stable order, each with a description and a closed params schema', () => {
+    expect([...analyses.keys()]).toEqual(['mass-by-class', 'mass-by-year', 'mass-by-fall', 'heaviest', 'geo-grid', 'group-by']);
     for (const a of analyses.values()) {
       expect(a.description).toMatch(/\.$/);
       expect(a.params).toHaveProperty('additionalProperties', false);
@@ -41,7 +41,7 @@ describe('validateJobRequest', () => {
     expect(validateJobRequest('extra', {}, registry).params).toEqual({ k: 2 });
     expect(() => validateJobRequest('extra', { k: 0 }, registry)).toThrow('params.k must be >= 1');
     expect(() => validateJobRequest('extra', {})).toThrow(UnknownAnalysisError);
-    expect(() => validateJobRequest('other', {}, registry)).toThrow(/heaviest, geo-grid, extra$/);
+    expect(() => validateJobRequest('other', {}, registry)).toThrow(/geo-grid, group-by, extra$/);
   });
 
   it('fills defaults and accepts missing params', () => {

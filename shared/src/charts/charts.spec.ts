@@ -122,6 +122,23 @@ describe('charts', () => {
     expect(svg.texts('role-mark').join(' ')).toContain('30°N');
   });
 
+  it.each([
+    [{ by: ['recclass'], limit: 1 }, 'rect', 2, 'count by recclass'],
+    [{ by: ['year'], year_bin: 100, sort: 'key' }, 'rect', 3, 'count by year'],
+    [{ by: ['fall', 'class_type'], measures: ['median_mass_g'] }, 'rect', 2, 'median mass g by fall and class type'],
+    [{ by: ['recclass', 'year'], year_bin: 1, sort: 'key' }, 'rect', 6, 'count by recclass and year'],
+  ])('group-by %j: a chart of its shape', async (params, mark, marks, heading) => {
+    const svg = parseSvg(await renderSvg(await result('group-by', sample, params)));
+    expect(svg.texts('role-title-text')).toEqual([heading]);
+    expect(svg.marks(mark)).toEqual([marks]);
+  });
+
+  it('group-by latitude × longitude bands: the world map of geo-grid', async () => {
+    const svg = parseSvg(await renderSvg(await result('group-by', sample, { by: ['lat_band', 'lon_band'], band_deg: 30 })));
+    expect(svg.texts('role-title-text')).toEqual(['count by lat band and lon band per 30° × 30° cell of latitude and longitude']);
+    expect(svg.texts('role-mark').join(' ')).toContain('30°N');
+  });
+
   it.each([...analyses.keys()])('%s: renders an empty result', async (name) => {
     const svg = parseSvg(await renderSvg(await result(name, columnsFromRecords([]))));
     expect(svg.texts('role-title-text')).toHaveLength(1);

@@ -8,6 +8,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { AnalysisResult, Cell } from '../analyses/index.ts';
 import type { Meteorite } from '../schemas.ts';
 import { FONT_FAMILY } from './fonts.ts';
+import { groupByChart } from './group-by.ts';
 
 export const CHART_WIDTH = 800;
 /** Bars drawn for mass-by-class before the rest are summed into "other". */
@@ -211,8 +212,11 @@ function heaviest(result: AnalysisResult): TopLevelSpec {
 }
 
 function geoGrid(result: AnalysisResult): TopLevelSpec {
-  const cell = Number(result.params.cell_deg ?? 10);
-  const cells = (result.cells ?? []) as Cell[];
+  return worldGrid(result, Number(result.params.cell_deg ?? 10), (result.cells ?? []) as Cell[], 'Landings');
+}
+
+/** Cells over a world map; `measure` names what a cell's `count` holds. */
+function worldGrid(result: AnalysisResult, cell: number, cells: Cell[], measure: string): TopLevelSpec {
   const values = cells.map((c) => ({ lat: c.lat, lon: c.lon, lat2: c.lat + cell, lon2: c.lon + cell, count: c.count }));
   const colorScale = cells.some((c) => c.count >= 100) ? 'log' : 'linear';
   const latitudes = [-60, -30, 0, 30, 60].map((lat) => ({ lon: -179, lat, text: lat === 0 ? '0°' : `${Math.abs(lat)}°${lat < 0 ? 'S' : 'N'}` }));
@@ -231,8 +235,8 @@ function geoGrid(result: AnalysisResult): TopLevelSpec {
     height: CHART_WIDTH / 2,
     config,
     title: title(
-      `Landings per ${cell}° × ${cell}° cell of latitude and longitude`,
-      `${plural(cells.length, 'cell')} with landings; colour: landings per cell${colorScale === 'log' ? ' (log scale)' : ''}`,
+      `${measure} per ${cell}° × ${cell}° cell of latitude and longitude`,
+      `${plural(cells.length, 'cell')} with landings; colour: ${measure.toLowerCase()} per cell${colorScale === 'log' ? ' (log scale)' : ''}`,
       scope(result),
       leftOut(result),
     ),
@@ -253,7 +257,7 @@ function geoGrid(result: AnalysisResult): TopLevelSpec {
             field: 'count',
             type: 'quantitative',
             scale: { type: colorScale, scheme: 'yelloworangered' },
-            legend: { title: 'Landings', orient: 'right', format: '~s' },
+            legend: { title: measure, orient: 'right', format: '~s' },
           },
         },
       },
@@ -269,6 +273,7 @@ const builders: Record<string, (result: AnalysisResult) => TopLevelSpec> = {
   'mass-by-fall': massByFall,
   heaviest,
   'geo-grid': geoGrid,
+  'group-by': (result) => groupByChart(result, { config, fitted, title, scope, leftOut, massScale, worldGrid }),
 };
 
 /** The vega-lite spec of a result's chart. */
