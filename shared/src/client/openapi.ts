@@ -983,8 +983,8 @@ export interface paths {
                             excluded: {
                                 [key: string]: number;
                             };
-                            /** @description mass-by-class, mass-by-fall: by total mass, heaviest first, then by key; mass-by-year: by year. */
-                            groups?: {
+                            /** @description mass-by-class, mass-by-fall: by total mass, heaviest first, then by key; mass-by-year: by year; group-by: rows of its table, in the order its `sort` asks. */
+                            groups?: ({
                                 /** @description The class name (mass-by-class), the `fall` value (mass-by-fall) or the first year of the bin (mass-by-year). */
                                 key: string | number;
                                 /** @description Landings in the group. */
@@ -1001,7 +1001,9 @@ export interface paths {
                                 min_mass_g: number | null;
                                 /** @description Largest known mass; null when with_mass is 0. */
                                 max_mass_g: number | null;
-                            }[];
+                            } | {
+                                [key: string]: string | number | null;
+                            })[];
                             /** @description heaviest: heaviest first, equal masses by id. */
                             items?: components["schemas"]["Meteorite"][];
                             /** @description geo-grid: cells with at least one landing, south to north, then west to east. */
