@@ -150,7 +150,7 @@ describe('end to end, through the generated client', () => {
       const result = await fetchResult(id);
       expect(result).toMatchObject({ analysis, dataset_version: version, records: source.length });
       const excluded = Object.values(result.excluded).reduce((a, b) => a + b, 0);
-      if (result.groups) expect(result.groups.reduce((a, g) => a + g.count, 0) + excluded).toBe(result.matched);
+      if (result.groups) expect(result.groups.reduce((a, g) => a + Number(g.count), 0) + excluded).toBe(result.matched);
       if (result.cells) expect(result.cells.reduce((a, c) => a + c.count, 0) + excluded).toBe(result.matched);
     }
 

@@ -95,27 +95,30 @@ function coerce(given: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-/** Which records the filters keep, as tests over codes prepared once per query. */
-function recordFilter(columns: Columns, p: GroupByParams) {
+/** The filters as tests over codes, prepared once per query; undefined where a filter is not set. */
+function prepareFilters(columns: Columns, p: GroupByParams) {
   const byClass = p.recclass !== undefined || p.class_group !== undefined || p.class_type !== undefined;
-  const classAllowed = byClass
-    ? Uint8Array.from(columns.recclass.values, (v) => {
-        if (v === null) return 0;
-        const c = classify(v)!;
-        return Number((p.recclass === undefined || v === p.recclass) && (p.class_group === undefined || c.class_group === p.class_group) && (p.class_type === undefined || c.class_type === p.class_type));
-      })
-    : undefined;
-  const fall = p.fall === undefined ? undefined : codeOf(columns.fall, p.fall);
-  const nametype = p.nametype === undefined ? undefined : codeOf(columns.nametype, p.nametype);
-  const needle = p.name_contains?.toLowerCase();
-  return (i: number): boolean =>
-    (classAllowed === undefined || classAllowed[columns.recclass.codes[i]!] === 1) &&
-    (fall === undefined || columns.fall.codes[i] === fall) &&
-    (nametype === undefined || columns.nametype.codes[i] === nametype) &&
-    (needle === undefined || columns.name.at(i).toLowerCase().includes(needle));
+  const allowed = (v: string | null) => {
+    if (v === null) return 0;
+    const c = classify(v)!;
+    const ok = (p.recclass === undefined || v === p.recclass) && (p.class_group === undefined || c.class_group === p.class_group);
+    return Number(ok && (p.class_type === undefined || c.class_type === p.class_type));
+  };
+  return {
+    classAllowed: byClass ? Uint8Array.from(columns.recclass.values, allowed) : undefined,
+    fall: p.fall === undefined ? -1 : codeOf(columns.fall, p.fall),
+    nametype: p.nametype === undefined ? -1 : codeOf(columns.nametype, p.nametype),
+    needle: p.name_contains?.toLowerCase(),
+    yearFiltered: hasYearFilter(p),
+    from: p.year_from ?? -Infinity,
+    to: p.year_to ?? Infinity,
+    boxed: p.lat_min !== undefined || p.lat_max !== undefined || p.lon_min !== undefined || p.lon_max !== undefined,
+    box: [p.lat_min ?? -Infinity, p.lat_max ?? Infinity, p.lon_min ?? -Infinity, p.lon_max ?? Infinity] as const,
+  };
 }
 
-const CHECKPOINT_MASK = 8191;
+/** Records per synchronous block: a few ms at most, so a cancel is prompt, and no await in the hot loop. */
+const BLOCK = 65_536;
 
 interface Grouping {
   dims: DimensionCodes[];
@@ -128,84 +131,115 @@ interface Grouping {
   excluded: Record<string, number>;
 }
 
-/** Pass one: filter, then group by integer codes; sums in record order. */
+class Grouper {
+  readonly dims: DimensionCodes[];
+  readonly groupOf: Int32Array;
+  readonly keys: number[][] = [];
+  sums = rowSums(64);
+  matched = 0;
+  readonly reasons = new Float64Array(REASONS.length);
+  private readonly width: number;
+  private readonly slotGroup: Int32Array;
+  private readonly filters: ReturnType<typeof prepareFilters>;
+
+  constructor(
+    private readonly columns: Columns,
+    p: GroupByParams,
+  ) {
+    this.dims = p.by.map((d) => dimensionCodes(columns, d, p.year_bin, p.band_deg));
+    this.width = this.dims[1] ? this.dims[1].labels.length : 1;
+    this.slotGroup = new Int32Array(Math.max(1, this.dims[0]!.labels.length * this.width)).fill(-1);
+    this.groupOf = new Int32Array(columns.length).fill(-1);
+    this.filters = prepareFilters(columns, p);
+  }
+
+  /** Filters and groups records [from, to); sums in record order. */
+  block(from: number, to: number): void {
+    const { columns, width, slotGroup, groupOf, reasons } = this;
+    const f = this.filters;
+    const c1s = this.dims[0]!.codes;
+    const c2s = this.dims[1]?.codes;
+    const { year, lat, lon, mass } = columns;
+    const [latMin, latMax, lonMin, lonMax] = f.box;
+    let { matched, sums } = this;
+    for (let i = from; i < to; i++) {
+      if (f.classAllowed !== undefined && f.classAllowed[columns.recclass.codes[i]!] !== 1) continue;
+      if (f.fall !== -1 && columns.fall.codes[i] !== f.fall) continue;
+      if (f.nametype !== -1 && columns.nametype.codes[i] !== f.nametype) continue;
+      if (f.needle !== undefined && !columns.name.at(i).toLowerCase().includes(f.needle)) continue;
+      if (f.yearFiltered) {
+        const y = year[i]!;
+        if (y !== y) {
+          matched++;
+          reasons[3]! += 1; // missing_year
+          continue;
+        }
+        if (y < f.from || y > f.to) continue;
+      }
+      if (f.boxed) {
+        const la = lat[i]!;
+        const lo = lon[i]!;
+        if (la !== la || lo !== lo || (la === 0 && lo === 0)) {
+          matched++;
+          reasons[la !== la || lo !== lo ? 4 : 5]! += 1;
+          continue;
+        }
+        if (la < latMin || la > latMax || lo < lonMin || lo > lonMax) continue;
+      }
+      matched++;
+      const c1 = c1s[i]!;
+      if (c1 < 0) {
+        reasons[-1 - c1]! += 1;
+        continue;
+      }
+      let slot = c1 * width;
+      if (c2s !== undefined) {
+        const c2 = c2s[i]!;
+        if (c2 < 0) {
+          reasons[-1 - c2]! += 1;
+          continue;
+        }
+        slot += c2;
+      }
+      let g = slotGroup[slot]!;
+      if (g < 0) {
+        g = slotGroup[slot] = this.keys.length;
+        this.keys.push(c2s !== undefined ? [c1, slot - c1 * width] : [c1]);
+        if (g === sums.count.length) sums = this.sums = grow(sums);
+      }
+      groupOf[i] = g;
+      sums.count[g]! += 1;
+      const m = mass[i]!;
+      if (m === m) {
+        sums.withMass[g]! += 1;
+        sums.sum[g]! += m;
+        if (m < sums.min[g]!) sums.min[g] = m;
+        if (m > sums.max[g]!) sums.max[g] = m;
+      }
+    }
+    this.matched = matched;
+  }
+}
+
+/** Pass one: filter and group in blocks, checkpointing between them. */
 async function group(columns: Columns, p: GroupByParams, ctx: AnalysisContext): Promise<Grouping> {
-  const dims = p.by.map((d) => dimensionCodes(columns, d, p.year_bin, p.band_deg));
-  const [d1, d2] = dims as [DimensionCodes, DimensionCodes | undefined];
-  const width = d2 ? d2.labels.length : 1;
-  const slotGroup = new Int32Array(Math.max(1, d1.labels.length * width)).fill(-1);
+  const grouper = new Grouper(columns, p);
   const n = columns.length;
-  const groupOf = new Int32Array(n).fill(-1);
-  const keys: number[][] = [];
-  let sums = rowSums(64);
-  const reasons = new Float64Array(REASONS.length);
-  const keep = recordFilter(columns, p);
-  const yearFiltered = hasYearFilter(p);
-  const [from, to] = [p.year_from ?? -Infinity, p.year_to ?? Infinity];
-  const boxed = p.lat_min !== undefined || p.lat_max !== undefined || p.lon_min !== undefined || p.lon_max !== undefined;
-  const [latMin, latMax, lonMin, lonMax] = [p.lat_min ?? -Infinity, p.lat_max ?? Infinity, p.lon_min ?? -Infinity, p.lon_max ?? Infinity];
-  const { year, lat, lon, mass } = columns;
-  let matched = 0;
-  for (let i = 0; i < n; i++) {
-    if ((i & CHECKPOINT_MASK) === 0) await ctx.checkpoint(i / n);
-    if (!keep(i)) continue;
-    if (yearFiltered) {
-      const y = year[i]!;
-      if (Number.isNaN(y)) {
-        matched++;
-        reasons[3]! += 1; // missing_year
-        continue;
-      }
-      if (y < from || y > to) continue;
-    }
-    if (boxed) {
-      const la = lat[i]!;
-      const lo = lon[i]!;
-      if (Number.isNaN(la) || Number.isNaN(lo) || (la === 0 && lo === 0)) {
-        matched++;
-        reasons[Number.isNaN(la) || Number.isNaN(lo) ? 4 : 5]! += 1;
-        continue;
-      }
-      if (la < latMin || la > latMax || lo < lonMin || lo > lonMax) continue;
-    }
-    matched++;
-    const c1 = d1.codes[i]!;
-    if (c1 < 0) {
-      reasons[-1 - c1]! += 1;
-      continue;
-    }
-    let slot = c1 * width;
-    if (d2) {
-      const c2 = d2.codes[i]!;
-      if (c2 < 0) {
-        reasons[-1 - c2]! += 1;
-        continue;
-      }
-      slot += c2;
-    }
-    let g = slotGroup[slot]!;
-    if (g < 0) {
-      g = slotGroup[slot] = keys.length;
-      keys.push(d2 ? [c1, slot - c1 * width] : [c1]);
-      if (g === sums.count.length) sums = grow(sums);
-    }
-    groupOf[i] = g;
-    sums.count[g]! += 1;
-    const m = mass[i]!;
-    if (!Number.isNaN(m)) {
-      sums.withMass[g]! += 1;
-      sums.sum[g]! += m;
-      if (m < sums.min[g]!) sums.min[g] = m;
-      if (m > sums.max[g]!) sums.max[g] = m;
-    }
+  for (let from = 0; from < n; from += BLOCK) {
+    await ctx.checkpoint(from / n);
+    grouper.block(from, Math.min(n, from + BLOCK));
   }
   const excluded: Record<string, number> = {};
-  const named = new Set<Reason>(dims.flatMap((d) => d.reasons));
-  if (yearFiltered) named.add('missing_year');
-  if (boxed) ['missing_location', 'zero_location'].forEach((r) => named.add(r as Reason));
+  const named = new Set<Reason>(grouper.dims.flatMap((d) => d.reasons));
+  if (hasYearFilter(p)) named.add('missing_year');
+  if (p.lat_min !== undefined || p.lat_max !== undefined || p.lon_min !== undefined || p.lon_max !== undefined) {
+    named.add('missing_location');
+    named.add('zero_location');
+  }
   REASONS.forEach((r, k) => {
-    if (named.has(r) || reasons[k]! > 0) excluded[r] = reasons[k]!;
+    if (named.has(r) || grouper.reasons[k]! > 0) excluded[r] = grouper.reasons[k]!;
   });
+  const { dims, groupOf, keys, sums, matched } = grouper;
   return { dims, groupOf, keys, sums, matched, excluded };
 }
 
@@ -227,40 +261,30 @@ function order(columns: Columns, g: Grouping, p: GroupByParams): number[] {
   const groups = Array.from(g.keys, (_, k) => k);
   if (p.sort === 'key') return groups.sort(byKey);
   const measure = p.sort;
-  const sorted = needsOrder([measure]) ? sortedMasses(columns, g.groupOf, g.sums) : undefined;
+  const identity = Int32Array.from(groups);
+  const sorted = needsOrder([measure]) ? sortedMasses(columns, g.groupOf, identity, g.sums) : undefined;
   const value = Float64Array.from(groups, (k) => measureOf(measure, k, g.sums, sorted) ?? -Infinity);
   return groups.sort((a, b) => (value[a] === value[b] ? byKey(a, b) : value[b]! > value[a]! ? 1 : -1));
 }
 
 /**
- * Pass two: the rows in their final order, the groups past `limit` summed into one "other" row
- * whose measures are computed over its own records (exact, not merged from the groups').
+ * The rows in their final order, the groups past `limit` summed into one "other" row whose
+ * percentiles come from its own records' masses (not from the groups' figures).
  */
 function rows(columns: Columns, g: Grouping, p: GroupByParams, ranked: number[]): Record<string, unknown>[] {
   const shown = Math.min(ranked.length, p.limit);
   const rowCount = ranked.length > shown ? shown + 1 : shown;
   const rowOfGroup = new Int32Array(g.keys.length);
-  ranked.forEach((k, r) => (rowOfGroup[k] = Math.min(r, shown)));
-  const rowOf = new Int32Array(columns.length);
   const sums = rowSums(rowCount);
-  const { mass } = columns;
-  for (let i = 0; i < rowOf.length; i++) {
-    const k = g.groupOf[i]!;
-    if (k < 0) {
-      rowOf[i] = -1;
-      continue;
-    }
-    const r = (rowOf[i] = rowOfGroup[k]!);
-    sums.count[r]! += 1;
-    const m = mass[i]!;
-    if (!Number.isNaN(m)) {
-      sums.withMass[r]! += 1;
-      sums.sum[r]! += m;
-      if (m < sums.min[r]!) sums.min[r] = m;
-      if (m > sums.max[r]!) sums.max[r] = m;
-    }
-  }
-  const sorted = needsOrder(p.measures) ? sortedMasses(columns, rowOf, sums) : undefined;
+  ranked.forEach((k, rank) => {
+    const r = (rowOfGroup[k] = Math.min(rank, shown));
+    sums.count[r]! += g.sums.count[k]!;
+    sums.withMass[r]! += g.sums.withMass[k]!;
+    sums.sum[r]! += g.sums.sum[k]!;
+    sums.min[r] = Math.min(sums.min[r]!, g.sums.min[k]!);
+    sums.max[r] = Math.max(sums.max[r]!, g.sums.max[k]!);
+  });
+  const sorted = needsOrder(p.measures) ? sortedMasses(columns, g.groupOf, rowOfGroup, sums) : undefined;
   return Array.from({ length: rowCount }, (_, r) => {
     const row: Record<string, unknown> = {};
     p.by.forEach((d, j) => (row[d] = r < shown ? g.dims[j]!.labels[g.keys[ranked[r]!]![j]!] : 'other'));

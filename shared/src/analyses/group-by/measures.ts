@@ -36,18 +36,26 @@ const QUANTILES: Partial<Record<Measure, number>> = {
 /** Whether any of `measures` needs each row's masses in order. */
 export const needsOrder = (measures: readonly Measure[]): boolean => measures.some((m) => m in QUANTILES || m === 'stddev_mass_g');
 
-const orders = new WeakMap<Columns, Uint32Array>();
+export interface MassOrder {
+  /** Indices of the records with a known mass, lightest first (ties by index). */
+  index: Uint32Array;
+  /** Their masses in that order, so walking the order reads memory in sequence. */
+  mass: Float64Array;
+}
 
-/** Indices of the records with a known mass, lightest first (ties by index); made once per dataset. */
-export function massOrder(columns: Columns): Uint32Array {
+const orders = new WeakMap<Columns, MassOrder>();
+
+/** The dataset's records by mass; made once per dataset. */
+export function massOrder(columns: Columns): MassOrder {
   let order = orders.get(columns);
   if (!order) {
     const { mass } = columns;
     let known = 0;
     for (let i = 0; i < columns.length; i++) if (!Number.isNaN(mass[i]!)) known++;
-    order = new Uint32Array(known);
-    for (let i = 0, j = 0; i < columns.length; i++) if (!Number.isNaN(mass[i]!)) order[j++] = i;
-    order.sort((a, b) => mass[a]! - mass[b]! || a - b);
+    const index = new Uint32Array(known);
+    for (let i = 0, j = 0; i < columns.length; i++) if (!Number.isNaN(mass[i]!)) index[j++] = i;
+    index.sort((a, b) => mass[a]! - mass[b]! || a - b);
+    order = { index, mass: Float64Array.from(index, (i) => mass[i]!) };
     orders.set(columns, order);
   }
   return order;
@@ -94,20 +102,19 @@ export function rowSums(rows: number): RowSums {
 
 /**
  * Each row's masses, ascending, side by side: row r's are `masses[start[r] .. start[r + 1])`.
- * `rowOf` gives each record's row (-1: none).
+ * `groupOf` gives each record's group (-1: none), `rowOfGroup` each group's row.
  */
-export function sortedMasses(columns: Columns, rowOf: Int32Array, sums: RowSums): { masses: Float64Array; start: Int32Array } {
+export function sortedMasses(columns: Columns, groupOf: Int32Array, rowOfGroup: Int32Array, sums: RowSums): { masses: Float64Array; start: Int32Array } {
   const rows = sums.withMass.length;
   const start = new Int32Array(rows + 1);
   for (let r = 0; r < rows; r++) start[r + 1] = start[r]! + sums.withMass[r]!;
   const masses = new Float64Array(start[rows]!);
   const next = start.slice(0, rows);
   const order = massOrder(columns);
-  const { mass } = columns;
-  for (let j = 0; j < order.length; j++) {
-    const i = order[j]!;
-    const r = rowOf[i]!;
-    if (r >= 0) masses[next[r]!++] = mass[i]!;
+  const { index, mass } = order;
+  for (let j = 0; j < index.length; j++) {
+    const g = groupOf[index[j]!]!;
+    if (g >= 0) masses[next[rowOfGroup[g]!]!++] = mass[j]!;
   }
   return { masses, start };
 }
