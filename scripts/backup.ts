@@ -1,7 +1,7 @@
 /**
  * `npm run backup`: writes a consistent snapshot of the Redis at REDIS_URL (every key, as of one
  * instant) to BACKUP_DIR/meteorites-<UTC time>.rdb. Works against a remote Redis; see
- * shared/src/backup.ts for how, and README.md ("Backups") for the schedule to run it on.
+ * shared/src/backup.ts for how, and docs/operations.md ("Backups and restore") for the schedule to run it on.
  */
 import { join } from 'node:path';
 import { loadConfig } from '@meteorites/shared/config';

@@ -1,6 +1,6 @@
 /**
  * Renders the chart of every analysis, run on the full dataset, to docs/charts/<analysis>.png
- * (the images README.md shows).
+ * (the images README.md and docs/architecture.md show).
  *
  *   npx tsx scripts/render-docs-charts.ts
  */

@@ -2,7 +2,7 @@
  * `npm run restore -- <file.rdb> [--data-dir <dir>]`: makes a Redis data directory hold a backup.
  * Without --data-dir it restores `npm start`'s own Redis (DATA_DIR/redis), which must not be
  * running. A Redis you run elsewhere: stop it, restore into a directory, put that directory's
- * contents in place of its data directory, start it (README.md, "Backups").
+ * contents in place of its data directory, start it (docs/operations.md, "Backups and restore").
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';

@@ -15,4 +15,25 @@ describe('README.md', () => {
     expect(readme).toMatch(/npm ci && npm start/);
     expect(readme).toMatch(/^npm test\b/m);
   });
+
+  it('tours load, submit, wait, result and chart, each with curl and with the command line', () => {
+    const steps: [string, RegExp, RegExp][] = [
+      ['load', /^curl -X POST .*--data-binary @data\/Meteorite_Landings\.csv .*\/data$/m, /^npm run -s cli -- load data\/Meteorite_Landings\.csv/m],
+      ['submit', /^curl -X POST .*application\/json[\s\S]*?\/jobs$/m, /^npm run -s cli -- submit \S+/m],
+      ['wait', /^curl '.*\/jobs\/<id>\?wait=\d+'/m, /^npm run -s cli -- wait <id>/m],
+      ['result', /^curl .*\/results\/<id>$/m, /^npm run -s cli -- result <id>$/m],
+      ['chart', /^curl -o \S+\.png .*\/download\/<id>$/m, /^npm run -s cli -- result <id> --chart \S+\.png$/m],
+    ];
+    for (const [step, curl, cli] of steps) {
+      expect(readme, `${step} with curl`).toMatch(curl);
+      expect(readme, `${step} with the CLI`).toMatch(cli);
+    }
+  });
+
+  it('shows one chart and leads to the rest of the docs', () => {
+    expect(readme.match(/!\[[^\]]*\]\(docs\/charts\/[a-z-]+\.png\)/g)).toHaveLength(1);
+    for (const doc of ['docs/cli.md', 'docs/operations.md', 'docs/architecture.md', 'CONTRIBUTING.md', 'bench/README.md', 'data/README.md']) {
+      expect(readme).toContain(`](${doc})`);
+    }
+  });
 });
