@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import fp from 'fastify-plugin';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '@meteorites/shared/config';
+import { loggerSetup } from '@meteorites/shared/logging';
 import configPlugin from './plugins/config.ts';
 import redisPlugin from './plugins/redis.ts';
 import errorsPlugin, { frameworkError } from './plugins/errors.ts';
@@ -25,6 +26,7 @@ import chartRoutes from './routes/charts.ts';
 import analysisRoutes from './routes/analyses.ts';
 import metricsRoutes from './routes/metrics.ts';
 import { buildSerializer } from './serializer.ts';
+import { ShortRequestLog } from './request-log.ts';
 
 export interface AppOptions {
   config: Config;
@@ -42,8 +44,10 @@ function trustProxy(setting: string | undefined): NonNullable<FastifyServerOptio
 }
 
 export function serverOptions(config: Config): FastifyServerOptions {
+  const log = loggerSetup(config, 'api');
   return {
-    logger: { level: config.LOG_LEVEL },
+    logger: log.stream ? { ...log.options, stream: log.stream } : log.options,
+    ...(log.format === 'pretty' && { logController: new ShortRequestLog() }),
     // JSON bodies (jobs) are small; POST /data streams its body and enforces BODY_LIMIT_MB itself.
     bodyLimit: 1024 * 1024,
     // Time to RECEIVE a whole request (headers and body), not to answer it: long-polls are
