@@ -25,6 +25,7 @@ import resultRoutes from './routes/results.ts';
 import chartRoutes from './routes/charts.ts';
 import analysisRoutes from './routes/analyses.ts';
 import metricsRoutes from './routes/metrics.ts';
+import frontRoutes from './routes/front.ts';
 import { buildSerializer } from './serializer.ts';
 import { ShortRequestLog } from './request-log.ts';
 
@@ -73,6 +74,7 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions): P
   await fastify.register(queuePlugin, { connect: opts.connectRedis });
   await fastify.register(metricsPlugin);
 
+  await fastify.register(frontRoutes);
   await fastify.register(healthRoutes);
   await fastify.register(dataRoutes);
   await fastify.register(meteoriteRoutes);
