@@ -173,7 +173,7 @@ async function main(): Promise<void> {
     return;
   }
   say('the service is up');
-  say(`  API      ${base}  (a browser shows what is here)`);
+  say(`  API      ${base}  (open it in a browser)`);
   say(`  Help     ${base}/help`);
   say(`  Docs     ${base}/docs`);
   say(`  OpenAPI  ${base}/openapi.json`);

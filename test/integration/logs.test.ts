@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '@meteorites/shared/redis-server';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { projectRoot } from '@meteorites/test-utils/process';
+import { startService } from '@meteorites/test-utils/service';
 
 interface Running {
   proc: ChildProcess;
@@ -73,5 +74,21 @@ describe('LOG_FORMAT', () => {
     await expect.poll(() => api.lines().some((l) => l.includes('request completed') && l.includes('"statusCode":404')), { timeout: 10_000 }).toBe(true);
     const parsed = api.lines().map((l) => JSON.parse(l) as { level: number; msg: string; req?: { url: string } });
     expect(parsed.find((l) => l.msg === 'incoming request' && l.req?.url === '/meteorites/1')).toBeDefined();
+  });
+
+  it('npm start with LOG_FORMAT=pretty: its [start] lines and the children\'s readable lines, nothing else', async () => {
+    const service = await startService({ LOG_LEVEL: 'info', LOG_FORMAT: 'pretty', SAMPLE_DATA: 'data/sample.json' });
+    try {
+      expect((await fetch(`${service.url}/`)).status).toBe(200);
+      await expect.poll(() => service.output().includes('INFO (api): GET / 200 '), { timeout: 10_000 }).toBe(true);
+      const lines = service.output().split('\n').filter((l) => l !== '');
+      const pretty = /^\[\d\d:\d\d:\d\d\.\d{3}\] (INFO|WARN) \((api|worker)\): \S/;
+      for (const line of lines) expect(line, line).toMatch(/^\[start\] /.test(line) ? /^\[start\] / : pretty);
+      expect(lines).toContainEqual(expect.stringMatching(/INFO \(worker\): worker started/));
+      expect(lines).toContainEqual(expect.stringMatching(/INFO \(api\): POST \/data\?source=data%2Fsample\.json 201 /));
+    } finally {
+      await service.interrupt();
+      await service.kill();
+    }
   });
 });
