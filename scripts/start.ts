@@ -14,6 +14,7 @@ import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { childEnv, loadConfig, type Config } from '@meteorites/shared/config';
+import { logFormat } from '@meteorites/shared/logging';
 import { RedisServer, RedisServerNotFoundError } from '@meteorites/shared/redis-server';
 import { redactUrl } from '@meteorites/shared/redis';
 
@@ -137,7 +138,8 @@ async function main(): Promise<void> {
     say(`using Redis at ${redactUrl(redisUrl)}`);
   }
 
-  const env = childEnv(config, { REDIS_URL: redisUrl });
+  // The children write to this terminal (or pipe): they log the way it calls for, decided once here.
+  const env = childEnv(config, { REDIS_URL: redisUrl, LOG_FORMAT: logFormat(config) });
   const children = [spawnChild('api', 'api/src/server.ts', env), spawnChild('worker', 'worker/src/main.ts', env)];
 
   let stopping = false;
@@ -171,7 +173,8 @@ async function main(): Promise<void> {
     return;
   }
   say('the service is up');
-  say(`  API      ${base}`);
+  say(`  API      ${base}  (open it in a browser)`);
+  say(`  Help     ${base}/help`);
   say(`  Docs     ${base}/docs`);
   say(`  OpenAPI  ${base}/openapi.json`);
   say('press Ctrl-C to stop');

@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import fp from 'fastify-plugin';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '@meteorites/shared/config';
+import { loggerSetup } from '@meteorites/shared/logging';
 import configPlugin from './plugins/config.ts';
 import redisPlugin from './plugins/redis.ts';
 import errorsPlugin, { frameworkError } from './plugins/errors.ts';
@@ -24,7 +25,9 @@ import resultRoutes from './routes/results.ts';
 import chartRoutes from './routes/charts.ts';
 import analysisRoutes from './routes/analyses.ts';
 import metricsRoutes from './routes/metrics.ts';
+import frontRoutes from './routes/front.ts';
 import { buildSerializer } from './serializer.ts';
+import { ShortRequestLog } from './request-log.ts';
 
 export interface AppOptions {
   config: Config;
@@ -42,8 +45,10 @@ function trustProxy(setting: string | undefined): NonNullable<FastifyServerOptio
 }
 
 export function serverOptions(config: Config): FastifyServerOptions {
+  const log = loggerSetup(config, 'api');
   return {
-    logger: { level: config.LOG_LEVEL },
+    logger: log.stream ? { ...log.options, stream: log.stream } : log.options,
+    ...(log.format === 'pretty' && { logController: new ShortRequestLog() }),
     // JSON bodies (jobs) are small; POST /data streams its body and enforces BODY_LIMIT_MB itself.
     bodyLimit: 1024 * 1024,
     // Time to RECEIVE a whole request (headers and body), not to answer it: long-polls are
@@ -69,6 +74,7 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions): P
   await fastify.register(queuePlugin, { connect: opts.connectRedis });
   await fastify.register(metricsPlugin);
 
+  await fastify.register(frontRoutes);
   await fastify.register(healthRoutes);
   await fastify.register(dataRoutes);
   await fastify.register(meteoriteRoutes);

@@ -22,6 +22,12 @@ export const ConfigSchema = Type.Object({
     default: 'info',
     description: 'Log level of every process.',
   }),
+  LOG_FORMAT: Type.Optional(
+    Type.Enum(['pretty', 'json'], {
+      description:
+        'How the API and workers write their logs: `pretty` (one short readable line per request or event) or `json` (one JSON object per line, for log collectors). Unset: pretty when stdout is a terminal, json otherwise (containers, CI, pipes).',
+    }),
+  ),
   BODY_LIMIT_MB: Int(1, 4096, 64, 'Largest request body the API accepts, in MiB (POST /data).'),
   REDIS_CONNECT_TIMEOUT_MS: Int(100, 600_000, 5000, 'How long a process waits for Redis at start before it gives up.'),
   WORKER_CONCURRENCY: Int(1, 256, 2, 'Jobs one worker process runs at once.'),
@@ -58,7 +64,7 @@ export const ConfigSchema = Type.Object({
   ),
   API_KEY_PROTECT_READS: Type.Boolean({
     default: false,
-    description: 'With API_KEY: GET routes need the key too, except /health, /ready, /docs and /openapi.json.',
+    description: 'With API_KEY: GET routes need the key too, except /health, /ready, /docs, /openapi.json, / and /help (/ then leaves out the dataset summary).',
   }),
   RATE_LIMIT_JOBS_PER_MIN: Int(0, 1_000_000, 0, 'POST /jobs requests one client (IP address) may make per minute, counted in Redis across every API process (0: no limit).'),
   RATE_LIMIT_DATA_PER_MIN: Int(0, 1_000_000, 0, 'POST /data requests one client (IP address) may make per minute, counted like RATE_LIMIT_JOBS_PER_MIN (0: no limit).'),

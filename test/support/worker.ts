@@ -16,6 +16,8 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 /** Settings every test worker gets unless the test overrides them. */
 export const TEST_WORKER_ENV: Record<string, string> = {
   LOG_LEVEL: 'info',
+  // Read as JSON lines below (a pipe gets JSON anyway; said here so it does not depend on that).
+  LOG_FORMAT: 'json',
   ENABLE_TEST_ANALYSES: 'true',
   WORKER_CONCURRENCY: '2',
   JOB_LEASE_MS: '1000',

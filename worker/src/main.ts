@@ -4,12 +4,14 @@
  */
 import { pino } from 'pino';
 import { loadConfig } from '@meteorites/shared/config';
+import { loggerSetup } from '@meteorites/shared/logging';
 import { catalog } from '@meteorites/shared/queue/index';
 import { analysisHandler } from './analysis-handler.ts';
 import { Worker } from './worker.ts';
 
 const config = loadConfig();
-const logger = pino({ level: config.LOG_LEVEL, base: { service: 'worker', pid: process.pid } });
+const log = loggerSetup(config, 'worker');
+const logger = pino(log.options, log.stream);
 const analyses = catalog({ enableTestAnalyses: config.ENABLE_TEST_ANALYSES });
 const worker = new Worker({ config, logger, handler: (redis) => analysisHandler(redis, analyses) });
 

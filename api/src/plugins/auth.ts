@@ -1,7 +1,7 @@
 /**
  * API keys (API_KEY, off when unset). Routes that change state (POST, DELETE) need
  * `Authorization: Bearer <key>`; with API_KEY_PROTECT_READS the reads need it too, except the
- * probes and the documentation, which orchestrators and browsers fetch without credentials.
+ * probes, the documentation and the front page, which orchestrators and browsers fetch without credentials.
  * GET /metrics counts as a read: Prometheus sends a bearer token with `authorization.credentials`.
  *
  * The OpenAPI document is the same whatever the configuration (it is generated without one), so
@@ -12,8 +12,12 @@ import fp from 'fastify-plugin';
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { ApiError, errorResponse } from '../errors.ts';
 
-/** Never behind a key: liveness and readiness probes, Swagger UI and the document it loads. */
-const OPEN_ROUTES = /^\/(health|ready|openapi\.json|docs(\/.*)?)$/;
+/**
+ * Never behind a key: liveness and readiness probes, Swagger UI and the document it loads, and
+ * the front page and help, which say how to use the API (the page shows no data to a caller
+ * that would need a key).
+ */
+const OPEN_ROUTES = /^\/(|help|health|ready|openapi\.json|docs(\/.*)?)$/;
 const READ_METHODS = new Set(['GET', 'HEAD']);
 
 /** The `components.securitySchemes` of the OpenAPI document. */

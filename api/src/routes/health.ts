@@ -37,7 +37,8 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
   );
 };
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+/** `p`, or a rejection once `ms` pass: a Redis that hangs (rather than refuses) must not hang the caller. */
+export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
