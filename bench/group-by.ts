@@ -11,7 +11,7 @@
  *   npx tsx bench/group-by.ts [--sizes 45716,1000000]
  */
 import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
   console.log(`\nworst ratio ours/DuckDB${atScale.length ? ' at 1,000,000' : ''}: ${worst} (target ≤ ${TARGET}) ${worst <= TARGET ? 'met' : 'BELOW TARGET'}; results equal: ${allEqual}`);
   const out = fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'group-by.json'), `${JSON.stringify({ benchmark: 'group-by', date: new Date().toISOString(), runs: RUNS, target_ratio: TARGET, worst_ratio: worst, results }, null, 2)}\n`);
+  writeFileSync(join(out, 'group-by.json'), `${JSON.stringify({ benchmark: 'group-by', date: new Date().toISOString(), node: process.version, cpus: cpus().length, runs: RUNS, target_ratio: TARGET, worst_ratio: worst, results }, null, 2)}\n`);
   if (!allEqual) process.exitCode = 1;
 }
 

@@ -63,6 +63,11 @@ interface Charts extends Common {
   runs: number;
   rows: { analysis: string; svg_ms: number; png_ms: number }[];
 }
+interface GroupBy extends Common {
+  runs: number;
+  target_ratio: number;
+  results: { query: string; records: number; ours_ms: number; duckdb_ms: number; ratio: number; equal: boolean }[];
+}
 interface Target {
   value: number;
   max: number;
@@ -168,6 +173,18 @@ function scaleRows(r: Scale): Row[] {
   ];
 }
 
+function groupByRows(r: GroupBy): Row[] {
+  const largest = Math.max(...r.results.map((x) => x.records));
+  return r.results
+    .filter((x) => x.records === largest)
+    .map((x) => [
+      `group-by, ${n(largest)} records`,
+      `${x.query}: ${x.ours_ms} ms, DuckDB (1 thread) ${x.duckdb_ms} ms, median of ${r.runs}; results ${x.equal ? 'equal' : 'DIFFER'}`,
+      `≤ ${r.target_ratio} × DuckDB`,
+      `${x.ratio.toFixed(2)} ${ok(x.ratio <= r.target_ratio && x.equal)}`,
+    ]);
+}
+
 const workersRows = (r: Workers): Row[] => [
   [
     'workers',
@@ -183,6 +200,7 @@ const builders: Record<string, (r: never) => Row[]> = {
   queue: queueRows,
   analysis: analysisRows,
   charts: chartsRows,
+  'group-by': groupByRows,
   scale: scaleRows,
   workers: workersRows,
 };

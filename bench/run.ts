@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { writeReport } from './report.ts';
 
-const all = ['load', 'api', 'queue', 'analysis', 'charts'];
+const all = ['load', 'api', 'queue', 'analysis', 'charts', 'group-by'];
 /** Known, but too long for the default run. */
 const onlyWhenNamed = ['scale', 'workers'];
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

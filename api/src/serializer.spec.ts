@@ -19,8 +19,10 @@ const landing = {
   year: 1880,
   reclat: 50.775,
   reclong: 6.08333,
+  class_type: 'Chondrite',
+  class_group: 'L',
 };
-const bare = { ...landing, nametype: null, recclass: null, mass_g: null, fall: null, year: null, reclat: null, reclong: null };
+const bare = { ...landing, nametype: null, recclass: null, mass_g: null, fall: null, year: null, reclat: null, reclong: null, class_type: null, class_group: null };
 
 describe('nullableAsTypeList', () => {
   it('turns a nullable primitive into a type list, keeping its constraints and the union’s own keywords', () => {

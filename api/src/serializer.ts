@@ -10,8 +10,8 @@
 import { SerializerSelector, type SerializerFactory } from '@fastify/fast-json-stringify-compiler';
 
 const PRIMITIVES = new Set(['string', 'number', 'integer', 'boolean']);
-/** Keywords that make a branch more than a primitive type with its constraints. */
-const COMPOSITE = ['anyOf', 'oneOf', 'allOf', 'not', '$ref', 'if', 'enum', 'const'];
+/** Keywords that make a branch more than a primitive type with its constraints (an `enum` beside a `type` is a constraint). */
+const COMPOSITE = ['anyOf', 'oneOf', 'allOf', 'not', '$ref', 'if', 'const'];
 
 type Schema = Record<string, unknown>;
 

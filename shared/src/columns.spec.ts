@@ -46,8 +46,10 @@ describe('columnsFromRecords and meteoriteAt', () => {
   it('round-trips a record, missing values as null', () => {
     const full = { id: '123456789012345', name: 'Aïr ☄', nametype: 'Valid', recclass: 'L5', mass_g: 21, fall: 'Fell', year: 1880, reclat: 50.775, reclong: -6.08333 };
     const c = columnsFromRecords([full, { id: '2', name: 'Bare' }]);
-    expect(meteoriteAt(c, 0)).toEqual(full);
-    expect(meteoriteAt(c, 1)).toEqual({ id: '2', name: 'Bare', nametype: null, recclass: null, mass_g: null, fall: null, year: null, reclat: null, reclong: null });
+    expect(meteoriteAt(c, 0)).toEqual({ ...full, class_type: 'Chondrite', class_group: 'L' });
+    expect(meteoriteAt(c, 1)).toEqual({
+      id: '2', name: 'Bare', nametype: null, recclass: null, mass_g: null, fall: null, year: null, reclat: null, reclong: null, class_type: null, class_group: null,
+    });
     expect(idsOf(c)).toEqual(['123456789012345', '2']);
   });
 

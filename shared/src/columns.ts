@@ -1,3 +1,4 @@
+import { classify } from './analyses/classification.ts';
 import type { Meteorite } from './schemas.ts';
 
 /**
@@ -136,16 +137,20 @@ export function emptyColumns(): Columns {
 /** Record `i` in the API's JSON shape (numbers, null for missing). */
 export function meteoriteAt(columns: Columns, i: number): Meteorite {
   const num = (v: number) => (Number.isNaN(v) ? null : v);
+  const recclass = textAt(columns.recclass, i);
+  const classified = classify(recclass);
   return {
     id: idAt(columns, i),
     name: columns.name.at(i),
     nametype: textAt(columns.nametype, i),
-    recclass: textAt(columns.recclass, i),
+    recclass,
     mass_g: num(columns.mass[i]!),
     fall: textAt(columns.fall, i),
     year: num(columns.year[i]!),
     reclat: num(columns.lat[i]!),
     reclong: num(columns.lon[i]!),
+    class_type: classified?.class_type ?? null,
+    class_group: classified?.class_group ?? null,
   };
 }
 

@@ -6,6 +6,7 @@
  * the next page starts after that id, so pages stay consistent even across a reload.
  */
 import { createHash } from 'node:crypto';
+import { classify } from './analyses/classification.ts';
 import { codeOf, idAt } from './columns.ts';
 import { isMeteoriteId } from './keys.ts';
 import type { Redis } from './redis.ts';
@@ -15,6 +16,8 @@ import { getMeteorites } from './store.ts';
 
 export interface MeteoriteQuery {
   recclass?: string;
+  class_type?: string;
+  class_group?: string;
   fall?: string;
   year_from?: number;
   year_to?: number;
@@ -38,7 +41,10 @@ const CURSOR_VERSION = 'c1';
 
 /** A short digest of the filters (limit excluded: a client may change its page size). */
 export function filterDigest(f: MeteoriteFilters): string {
-  const canonical = JSON.stringify([f.recclass ?? null, f.fall ?? null, f.year_from ?? null, f.year_to ?? null, f.mass_min ?? null, f.mass_max ?? null]);
+  const fields: unknown[] = [f.recclass ?? null, f.fall ?? null, f.year_from ?? null, f.year_to ?? null, f.mass_min ?? null, f.mass_max ?? null];
+  // Appended only when used, so cursors made before these filters existed stay valid.
+  if (f.class_type !== undefined || f.class_group !== undefined) fields.push(f.class_type ?? null, f.class_group ?? null);
+  const canonical = JSON.stringify(fields);
   return createHash('sha256').update(canonical).digest('base64url').slice(0, 16);
 }
 
@@ -78,6 +84,8 @@ export async function queryMeteorites(
 ): Promise<{ items: Meteorite[]; next_cursor: string | null }> {
   const filters: MeteoriteFilters = {
     recclass: q.recclass,
+    class_type: q.class_type,
+    class_group: q.class_group,
     fall: q.fall,
     year_from: q.year_from,
     year_to: q.year_to,
@@ -87,6 +95,14 @@ export async function queryMeteorites(
   const start = q.cursor === undefined ? undefined : decodeCursor(q.cursor, filters);
   const { columns: c } = await cache.current();
   const recclass = q.recclass === undefined ? undefined : codeOf(c.recclass, q.recclass);
+  const byClass = q.class_type !== undefined || q.class_group !== undefined;
+  // Per class code: does its classification pass? One look-up per record instead of a classify.
+  const classAllowed = byClass
+    ? Uint8Array.from(c.recclass.values, (v) => {
+        const k = classify(v);
+        return Number(k !== null && (q.class_type === undefined || k.class_type === q.class_type) && (q.class_group === undefined || k.class_group === q.class_group));
+      })
+    : undefined;
   const fall = q.fall === undefined ? undefined : codeOf(c.fall, q.fall);
   const classes = c.recclass.codes;
   const falls = c.fall.codes;
@@ -102,6 +118,7 @@ export async function queryMeteorites(
   // NaN (missing) fails every comparison, so a record without a year or mass drops out of a bound on it.
   for (let i = start === undefined ? 0 : firstAfter(c.id, Number(start)); i < c.length; i++) {
     if (recclass !== undefined && classes[i] !== recclass) continue;
+    if (classAllowed !== undefined && classAllowed[classes[i]!] !== 1) continue;
     if (fall !== undefined && falls[i] !== fall) continue;
     if (byYear && !(c.year[i]! >= yearFrom && c.year[i]! <= yearTo)) continue;
     if (byMass && !(c.mass[i]! >= massMin && c.mass[i]! <= massMax)) continue;

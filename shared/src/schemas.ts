@@ -3,6 +3,7 @@
  * Analysis params and results live beside the analyses in shared/src/analyses/.
  */
 import Type, { type Static } from 'typebox';
+import { CLASS_TYPES } from './analyses/classification.ts';
 import { JOB_ID_PATTERN, METEORITE_ID_PATTERN } from './keys.ts';
 
 export const MeteoriteId = Type.String({
@@ -28,6 +29,17 @@ export const Meteorite = Type.Object(
     reclat: Nullable(Type.Number({ minimum: -90, maximum: 90 })),
     reclong: Nullable(
       Type.Number({ minimum: -360, maximum: 360, description: 'Degrees east, as the source gives them (-180..180, or 0..360 east).' }),
+    ),
+    class_type: Nullable(
+      // A typed enum (not Type.Enum's bare one), so the serializer writes it as the string it is.
+      Type.Unsafe<(typeof CLASS_TYPES)[number]>({
+        type: 'string',
+        enum: [...CLASS_TYPES],
+        description: 'Derived from `recclass` (docs/classification.md); null when the class is missing.',
+      }),
+    ),
+    class_group: Nullable(
+      Type.String({ description: 'The group within the class type, derived from `recclass`, e.g. `H`, `CM`, `IIIAB`, `Eucrite`; null when the class is missing.' }),
     ),
   },
   { $id: 'Meteorite', additionalProperties: false },

@@ -20,6 +20,7 @@ import { BulkWriter } from './ingest/bulk-writer.ts';
 import { dumpRdbVersion, HASH_FIELDS, HashPayloadEncoder, MAX_RESTORE_BYTES, RDB_TYPE_HASH_LISTPACK } from './ingest/hash-payload.ts';
 import { keys, SNAPSHOT_COLUMNS } from './keys.ts';
 import { deadline, UNTIMED, type Redis } from './redis.ts';
+import { classify } from './analyses/classification.ts';
 import type { DatasetState, DatasetSummary, Meteorite } from './schemas.ts';
 import { DatasetNotReadyError, datasetStatus, encodeSnapshot, idOrder, readSnapshotIds } from './snapshot.ts';
 
@@ -413,16 +414,20 @@ const METEORITE_FIELDS = ['id', 'name', 'nametype', 'recclass', 'mass_g', 'fall'
 function meteoriteFromFields(v: readonly (string | null)[]): Meteorite | null {
   const id = v[0] ?? null;
   if (id === null) return null;
+  const recclass = v[3] ?? null;
+  const classified = classify(recclass);
   return {
     id,
     name: v[1] ?? '',
     nametype: v[2] ?? null,
-    recclass: v[3] ?? null,
+    recclass,
     mass_g: numberOrNull(v[4] ?? null),
     fall: v[5] ?? null,
     year: numberOrNull(v[6] ?? null),
     reclat: numberOrNull(v[7] ?? null),
     reclong: numberOrNull(v[8] ?? null),
+    class_type: classified?.class_type ?? null,
+    class_group: classified?.class_group ?? null,
   };
 }
 

@@ -23,6 +23,7 @@ const SMALL_CSV = [
 
 const AACHEN: Meteorite = {
   id: '1', name: 'Aachen', nametype: 'Valid', recclass: 'L5', mass_g: 21, fall: 'Fell', year: 1880, reclat: 50.775, reclong: 6.08333,
+  class_type: 'Chondrite', class_group: 'L',
 };
 
 type Body = string | Buffer | Readable;

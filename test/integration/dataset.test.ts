@@ -15,7 +15,7 @@ import type { Redis } from '@meteorites/shared/redis';
 import type { Meteorite } from '@meteorites/shared/schemas';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { fullDataset } from '@meteorites/test-utils/env';
-import { byNumericId, expectedRecords, loadable, readNasaCsv } from '@meteorites/test-utils/source-csv';
+import { byNumericId, expectedRecords, loadable, readNasaCsv, withClass } from '@meteorites/test-utils/source-csv';
 import { expectStored, meteoriteKeys, parseText } from '@meteorites/test-utils/stored';
 
 /** The course JSON read plainly: values trimmed, empty = null, numbers as JavaScript reads them. */
@@ -23,7 +23,7 @@ function readCourseJson(path: string): Meteorite[] {
   const rows = (JSON.parse(readFileSync(path, 'utf8')) as { meteorite_landings: Record<string, string | undefined>[] }).meteorite_landings;
   const str = (v: string | undefined) => (v === undefined || v.trim() === '' ? null : v.trim());
   const num = (v: string | undefined) => (str(v) === null ? null : Number(v));
-  return rows.map((r) => ({
+  return rows.map((r) => withClass({
     id: str(r.id)!,
     name: str(r.name)!,
     nametype: str(r.nametype),

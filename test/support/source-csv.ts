@@ -4,6 +4,7 @@
  * empty = null, numbers as JavaScript reads them.
  */
 import { readFileSync } from 'node:fs';
+import { classify } from '@meteorites/shared/analyses/classification';
 import type { Meteorite } from '@meteorites/shared/schemas';
 
 export function splitCsvLine(line: string): string[] {
@@ -36,7 +37,7 @@ export function parseNasaCsv(text: string): Meteorite[] {
     const fields = splitCsvLine(line).map((v) => v.trim());
     const str = (name: string) => fields[columns.indexOf(name)] || null;
     const num = (name: string) => (str(name) === null ? null : Number(str(name)));
-    return {
+    return withClass({
       id: str('id')!,
       name: str('name')!,
       nametype: str('nametype'),
@@ -46,8 +47,14 @@ export function parseNasaCsv(text: string): Meteorite[] {
       year: num('year'),
       reclat: num('reclat'),
       reclong: num('reclong'),
-    };
+    });
   });
+}
+
+/** A record as the API answers it: with the class type and group derived from its recclass. */
+export function withClass(m: Omit<Meteorite, 'class_type' | 'class_group'>): Meteorite {
+  const c = classify(m.recclass);
+  return { ...m, class_type: c?.class_type ?? null, class_group: c?.class_group ?? null };
 }
 
 export function readNasaCsv(path: string): Meteorite[] {

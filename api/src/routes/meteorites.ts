@@ -7,6 +7,7 @@ import Type from 'typebox';
 import { getMeteorite } from '@meteorites/shared/store';
 import { queryMeteorites } from '@meteorites/shared/meteorites';
 import { MeteoriteId } from '@meteorites/shared/schemas';
+import { CLASS_TYPES } from '@meteorites/shared/analyses/classification';
 import { ApiError, errorResponse, notFound } from '../errors.ts';
 
 const unavailable = errorResponse('Redis is not answering (`redis_unavailable`, Retry-After)');
@@ -15,6 +16,8 @@ export const MAX_LIMIT = 1000;
 const Query = Type.Object(
   {
     recclass: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Exact class, e.g. `L6`.' })),
+    class_type: Type.Optional(Type.Enum([...CLASS_TYPES], { description: 'Only this class type (derived from `recclass`, docs/classification.md).' })),
+    class_group: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Only this class group, exact, e.g. `IIIAB`, `CM`, `H/L`.' })),
     fall: Type.Optional(Type.String({ minLength: 1, maxLength: 20, description: '`Fell` or `Found`.' })),
     year_from: Type.Optional(Type.Integer({ minimum: -100_000, maximum: 100_000, description: 'Inclusive; records without a year are left out.' })),
     year_to: Type.Optional(Type.Integer({ minimum: -100_000, maximum: 100_000, description: 'Inclusive.' })),

@@ -162,7 +162,8 @@ describe('heaviest', () => {
     expect(r.excluded).toEqual({ missing_mass: 1 });
     expect(r.matched).toBe(8);
     expect(r.items!.map((m) => m.id)).toEqual(['6', '2', '3']);
-    expect(r.items![0]).toEqual({ id: '6', name: '6', nametype: null, recclass: null, mass_g: 1000, fall: 'Fell', year: 1990, reclat: -89.9, reclong: -180 });
+    expect(r.items![0]).toEqual({ id: '6', name: '6', nametype: null, recclass: null, mass_g: 1000, fall: 'Fell', year: 1990, reclat: -89.9, reclong: -180, class_type: null, class_group: null });
+    expect(r.items![1]).toMatchObject({ id: '2', recclass: 'H6', class_type: 'Chondrite', class_group: 'H' });
   });
 
   it('breaks ties by numeric id and returns fewer items when fewer records have a mass', async () => {

@@ -474,6 +474,10 @@ export interface paths {
                 query?: {
                     /** @description Exact class, e.g. `L6`. */
                     recclass?: string;
+                    /** @description Only this class type (derived from `recclass`, docs/classification.md). */
+                    class_type?: "Chondrite" | "Primitive achondrite" | "Achondrite" | "Stony-iron" | "Iron" | "Unclassified";
+                    /** @description Only this class group, exact, e.g. `IIIAB`, `CM`, `H/L`. */
+                    class_group?: string;
                     /** @description `Fell` or `Found`. */
                     fall?: string;
                     /** @description Inclusive; records without a year are left out. */
@@ -1586,6 +1590,8 @@ export interface components {
             year: number | null;
             reclat: number | null;
             reclong: number | null;
+            class_type: ("Chondrite" | "Primitive achondrite" | "Achondrite" | "Stony-iron" | "Iron" | "Unclassified") | null;
+            class_group: string | null;
         };
         DatasetSummary: {
             /** @description Increments on every load and delete. */
