@@ -173,6 +173,7 @@ export async function fetchDataset(client: ApiClient, opts: FetchOptions): Promi
     const before = await sha256Of(opts.out);
     const oldRecords = before !== undefined && before !== digest ? await recordsIn(opts.out, named ?? kind) : undefined;
     await rename(partial, opts.out);
+    bar?.update(total === undefined ? 0 : received, progress(received, parsed.columns.length, started));
     bar?.stop();
     bar = undefined;
 

@@ -194,6 +194,27 @@ describe('fetch: failures leave the file as it was', () => {
     await expectFailure('/stalled-answer.csv', /no data from .*\/stalled-answer\.csv for 1 s, giving up/, '--timeout', '1');
   });
 
+  it('Ctrl-C during the download: exit 130, the partial file removed', async () => {
+    const run = runCli(['fetch', '--url', `${base}/stalled-body.csv`, '--out', out], {}, {
+      onStart: (child) => {
+        // SIGINT once the download is under way, i.e. once the partial file exists.
+        const poll = setInterval(() => {
+          if (existsSync(`${out}.partial`)) {
+            clearInterval(poll);
+            child.kill('SIGINT');
+          }
+        }, 50);
+        child.once('exit', () => clearInterval(poll));
+      },
+    });
+    const { code, stdout, stderr } = await run;
+    expect(stderr).toBe('interrupted: the download was removed, the old file is as it was\n');
+    expect(code).toBe(130);
+    expect(stdout).toBe('');
+    expect(readFileSync(out).equals(oldFile)).toBe(true);
+    expect(readdirSync(dir)).toEqual(['old.csv']);
+  });
+
   it('no server at all', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));

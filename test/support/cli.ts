@@ -2,7 +2,7 @@
  * Runs the real CLI (the `meteorites` bin, scripts/meteorites.js) as a child process, with only
  * PATH, HOME and the given settings, and collects its exit code and both output streams.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { projectRoot } from './process.ts';
@@ -13,12 +13,13 @@ export interface CliRun {
   stderr: string;
 }
 
-export async function runCli(args: string[], env: Record<string, string> = {}, opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CliRun> {
+export async function runCli(args: string[], env: Record<string, string> = {}, opts: { cwd?: string; timeoutMs?: number; onStart?: (child: ChildProcess) => void } = {}): Promise<CliRun> {
   const child = spawn(process.execPath, [join(projectRoot, 'scripts/meteorites.js'), ...args], {
     cwd: opts.cwd ?? projectRoot,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  opts.onStart?.(child);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
