@@ -163,6 +163,8 @@ export async function fetchDataset(client: ApiClient, opts: FetchOptions): Promi
       if (err instanceof DatasetFormatError || err instanceof EmptyDatasetError) throw new DownloadError(`${url} is not a dataset: ${err.message}`);
       throw err;
     }
+    // The body has ended: what follows (hashing, the old file's count) is not the server's stall.
+    clearTimeout(idle);
     if (total !== undefined && received !== total) throw new DownloadError(`the download of ${url} broke off after ${received} of ${total} bytes`);
     checkLastRow(url, kind, parsed, lastByte);
 
