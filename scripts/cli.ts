@@ -2,12 +2,13 @@
  * `npm run cli -- <command>` (or the `meteorites` bin): the service from a terminal, over HTTP to
  * API_URL through the client generated from openapi.json, with `Authorization: Bearer` when
  * API_KEY is set. Exit codes: 0 done, 1 an error (the API's message is printed) or a job that
- * failed or was cancelled, 2 a usage error, 124 `wait` ran out of time.
+ * failed or was cancelled, 2 a usage error, 124 `wait` ran out of time, 130 `fetch` interrupted.
  */
 import { loadConfig } from '@meteorites/shared/config';
 import { ApiRequestError, createApiClient } from '@meteorites/shared/client/index';
-import { parseCommand, UsageError, USAGE } from './cli/args.ts';
+import { commandHelp, parseCommand, UsageError, USAGE } from './cli/args.ts';
 import { run } from './cli/commands.ts';
+import { InterruptedError } from './cli/fetch.ts';
 
 async function main(argv: string[]): Promise<number> {
   let apiUrl = '';
@@ -20,8 +21,12 @@ async function main(argv: string[]): Promise<number> {
     return await run(createApiClient(apiUrl, key ? { authorization: `Bearer ${key}` } : {}), command);
   } catch (err) {
     if (err instanceof UsageError) {
-      console.error(`${err.message}\n\n${USAGE}`);
+      console.error(`${err.message}\n\n${err.command ? commandHelp(err.command) : USAGE}`);
       return 2;
+    }
+    if (err instanceof InterruptedError) {
+      console.error('interrupted: the download was removed, the old file is as it was');
+      return 130;
     }
     if (err instanceof ApiRequestError) console.error(`error: ${err.message} (HTTP ${err.status}${err.code ? `, ${err.code}` : ''})`);
     else if (err instanceof TypeError && err.message === 'fetch failed') {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { parseCommand, parseParams, UsageError } from './args.ts';
-import { formatTable } from './commands.ts';
+import { commandHelp, FETCH_IDLE_TIMEOUT_S, NASA_CSV_URL, parseCommand, parseParams, USAGE, UsageError, type CommandName } from './args.ts';
+import { describeParam } from './commands.ts';
+import { sniff } from './fetch.ts';
+import { formatTable } from './output.ts';
 
 describe('CLI arguments', () => {
   it('reads load with the format from the file name or --format', () => {
@@ -62,10 +64,113 @@ describe('CLI arguments', () => {
   });
 
   it('turns unknown commands and options into usage errors, and no command into help', () => {
-    expect(parseCommand([])).toEqual({ name: 'help' });
-    expect(parseCommand(['--help'])).toEqual({ name: 'help' });
+    expect(parseCommand([])).toEqual({ name: 'help', topic: undefined });
+    expect(parseCommand(['--help'])).toEqual({ name: 'help', topic: undefined });
     expect(() => parseCommand(['frob'])).toThrow(/unknown command "frob"/);
     expect(() => parseCommand(['jobs', '--verbose'])).toThrow(UsageError);
+  });
+});
+
+const COMMANDS: CommandName[] = ['load', 'submit', 'wait', 'result', 'jobs', 'cancel', 'analyses', 'summary', 'fetch'];
+
+describe('help', () => {
+  it.each(COMMANDS)('%s --help and -h answer the command\'s help, whatever else is (or is not) on the line', (name) => {
+    expect(parseCommand([name, '--help'])).toEqual({ name: 'help', topic: name });
+    expect(parseCommand([name, '-h'])).toEqual({ name: 'help', topic: name });
+    expect(parseCommand([name, 'a', 'b', 'c', '--help'])).toEqual({ name: 'help', topic: name });
+    expect(parseCommand(['help', name])).toEqual({ name: 'help', topic: name });
+    expect(commandHelp(name)).toMatch(new RegExp(`^usage: meteorites ${name}\\b`));
+    expect(USAGE).toContain(`  ${name}`);
+  });
+
+  it('refuses help for an unknown command, and an unknown option even with --help', () => {
+    expect(() => parseCommand(['help', 'frob'])).toThrow(/help takes one command name, one of load, submit/);
+    expect(() => parseCommand(['help', 'jobs', 'wait'])).toThrow(UsageError);
+    expect(() => parseCommand(['jobs', '--verbose', '--help'])).toThrow(/Unknown option '--verbose'/);
+  });
+
+  it('names the command whose usage goes with an error', () => {
+    const err = (() => {
+      try {
+        parseCommand(['submit', 'heaviest', '--param', 'n']);
+      } catch (e) {
+        return e as UsageError;
+      }
+    })();
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err?.command).toBe('submit');
+  });
+});
+
+describe('new commands', () => {
+  it('reads cancel with one job id', () => {
+    expect(parseCommand(['cancel', 'abc'])).toEqual({ name: 'cancel', id: 'abc' });
+    expect(() => parseCommand(['cancel'])).toThrow(/expected one job id, got 0/);
+    expect(() => parseCommand(['cancel', 'a', 'b'])).toThrow(/expected one job id, got 2/);
+  });
+
+  it.each(['analyses', 'summary'] as const)('reads %s with an optional --json', (name) => {
+    expect(parseCommand([name])).toEqual({ name, json: false });
+    expect(parseCommand([name, '--json'])).toEqual({ name, json: true });
+    expect(() => parseCommand([name, 'extra'])).toThrow(/takes no arguments/);
+    expect(() => parseCommand([name, '--json=yes'])).toThrow(UsageError);
+  });
+
+  it('reads fetch with NASA\'s CSV, data/ and a 30 s stall timeout by default', () => {
+    expect(parseCommand(['fetch'])).toEqual({
+      name: 'fetch',
+      url: NASA_CSV_URL,
+      out: 'data/Meteorite_Landings.csv',
+      load: false,
+      timeoutS: FETCH_IDLE_TIMEOUT_S,
+    });
+    expect(NASA_CSV_URL).toMatch(/^https:\/\/data\.nasa\.gov\/.*gh4g-9sfh.*csv/);
+    expect(parseCommand(['fetch', '--url', 'http://127.0.0.1:8080/rows.csv', '--out', 'x.csv', '--load', '--timeout', '0.5'])).toEqual({
+      name: 'fetch',
+      url: 'http://127.0.0.1:8080/rows.csv',
+      out: 'x.csv',
+      load: true,
+      timeoutS: 0.5,
+    });
+  });
+
+  it.each([
+    [['--url', 'ftp://example.org/x.csv'], /--url must be an http\(s\) URL/],
+    [['--url', 'data.nasa.gov/x.csv'], /--url must be an http\(s\) URL/],
+    [['--out', ''], /--out must name a file/],
+    [['--timeout', '0'], /--timeout must be a positive number/],
+    [['--timeout', 'never'], /--timeout must be a positive number/],
+    [['--load=yes'], UsageError],
+    [['somewhere.csv'], /fetch takes no arguments/],
+  ])('refuses fetch %j', (args, message) => {
+    expect(() => parseCommand(['fetch', ...args])).toThrow(message);
+  });
+});
+
+describe('describeParam', () => {
+  it.each([
+    [{ type: 'integer', minimum: 1, maximum: 1000, default: 10 }, 'integer 1..1000, default 10'],
+    [{ enum: [1, 10, 100], default: 10 }, '1|10|100, default 10'],
+    [{ type: 'string', minLength: 1, maxLength: 200 }, 'string (length 1..200)'],
+    [{ type: 'number', minimum: 0.1 }, 'number 0.1..'],
+    [{}, 'any'],
+  ])('%j reads %j', (schema, text) => {
+    expect(describeParam(schema)).toBe(text);
+  });
+});
+
+describe('sniff', () => {
+  it.each([
+    ['name,id,nametype', 'csv'],
+    ['\uFEFFname,id', 'csv'],
+    ['  \n{"meteorite_landings": []}', 'json'],
+    ['[{"id": "1"}]', 'json'],
+    ['\r\n<!DOCTYPE html>', 'html'],
+    ['<?xml version="1.0"?>', 'html'],
+    [' \n\t', undefined],
+    ['', undefined],
+  ])('reads %j as %s', (text, kind) => {
+    expect(sniff(Buffer.from(text))).toBe(kind);
   });
 });
 

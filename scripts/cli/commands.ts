@@ -1,63 +1,13 @@
 /** What each command does, over the generated client. Each returns the process' exit code. */
-import { createReadStream, statSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
-import { Readable } from 'node:stream';
-import cliProgress from 'cli-progress';
+import { writeFileSync } from 'node:fs';
 import { ENDED, ok, type ApiClient, type Job } from '@meteorites/shared/client/index';
-import { USAGE, type Command } from './args.ts';
+import { commandHelp, USAGE, type Command } from './args.ts';
+import { fetchDataset } from './fetch.ts';
+import { load } from './load.ts';
+import { formatTable, out } from './output.ts';
 
 /** Exit code of `wait` when --timeout runs out first (as timeout(1) has it). */
 export const EXIT_TIMEOUT = 124;
-
-const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
-const out = (line: string) => process.stdout.write(`${line}\n`);
-
-/** Columns padded to their widest cell; the last one is not padded. */
-export function formatTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [header, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n');
-}
-
-async function* counted(source: AsyncIterable<Buffer>, onBytes: (n: number) => void): AsyncGenerator<Buffer> {
-  for await (const chunk of source) {
-    onBytes(chunk.length);
-    yield chunk;
-  }
-}
-
-/** Streams the file as the request body: progress is bytes handed to the connection, not bytes read ahead. */
-async function load(client: ApiClient, file: string, format: 'csv' | 'json'): Promise<number> {
-  const size = statSync(file).size;
-  const started = performance.now();
-  const bar = process.stderr.isTTY
-    ? new cliProgress.SingleBar(
-        { format: '{phase} |{bar}| {percentage}% | {sent}/{size} MiB', hideCursor: true, stream: process.stderr },
-        cliProgress.Presets.shades_classic,
-      )
-    : undefined;
-  bar?.start(Math.max(1, size), 0, { phase: 'upload', sent: mib(0), size: mib(size) });
-  let sent = 0;
-  const body = counted(createReadStream(file, { highWaterMark: 256 * 1024 }), (n) => {
-    sent += n;
-    // The last bytes sent: the service now validates and stores while the bar waits at 100 %.
-    bar?.update(sent, { phase: sent >= size ? 'store ' : 'upload', sent: mib(sent) });
-  });
-  const loaded = await ok(
-    client.POST('/data', {
-      params: { query: { source: basename(file) } },
-      body: Readable.toWeb(Readable.from(body)) as never,
-      bodySerializer: (b) => b,
-      headers: { 'content-type': format === 'csv' ? 'text/csv' : 'application/json' },
-      duplex: 'half',
-    }),
-  ).finally(() => bar?.stop());
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  out(`loaded ${loaded.records} records (version ${loaded.version}) from ${basename(file)} (${mib(size)} MiB) in ${seconds} s; skipped ${loaded.skipped_total}`);
-  const reasons = new Map<string, number>();
-  for (const s of loaded.skipped) reasons.set(s.reason, (reasons.get(s.reason) ?? 0) + 1);
-  for (const [reason, count] of [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 10)) out(`  ${count} × ${reason}`);
-  return 0;
-}
 
 async function submit(client: ApiClient, analysis: string, params: Record<string, unknown>): Promise<number> {
   const job = await ok(client.POST('/jobs', { body: { analysis, params } }));
@@ -111,10 +61,71 @@ async function jobs(client: ApiClient, status: Job['status'] | undefined, limit:
   return 0;
 }
 
+async function cancel(client: ApiClient, id: string): Promise<number> {
+  const job = await ok(client.DELETE('/jobs/{id}', { params: { path: { id } } }));
+  out(
+    job.status === 'cancelled'
+      ? `job ${job.id} cancelled (${job.analysis})`
+      : `job ${job.id} is ${job.status}: asked to stop, it ends cancelled at its next checkpoint (${job.analysis}); \`wait ${job.id}\` shows when`,
+  );
+  return 0;
+}
+
+/** One JSON Schema property as a short phrase: `integer 1..1000, default 10`, `1|10|100`. */
+export function describeParam(schema: Record<string, unknown>): string {
+  const parts: string[] = [];
+  if (Array.isArray(schema.enum)) parts.push(schema.enum.map(String).join('|'));
+  else parts.push(typeof schema.type === 'string' ? schema.type : 'any');
+  const min = schema.minimum ?? schema.minLength;
+  const max = schema.maximum ?? schema.maxLength;
+  if (typeof min === 'number' || typeof max === 'number') {
+    const range = `${min ?? ''}..${max ?? ''}`;
+    parts[0] += schema.type === 'string' ? ` (length ${range})` : ` ${range}`;
+  }
+  if (schema.default !== undefined) parts.push(`default ${JSON.stringify(schema.default)}`);
+  return parts.join(', ');
+}
+
+async function analyses(client: ApiClient, json: boolean): Promise<number> {
+  const list = await ok(client.GET('/analyses'));
+  if (json) {
+    out(JSON.stringify(list, null, 2));
+    return 0;
+  }
+  list.forEach((a, i) => {
+    if (i > 0) out('');
+    out(`${a.name}: ${a.description}`);
+    const props = Object.entries((a.params.properties ?? {}) as Record<string, Record<string, unknown>>);
+    if (props.length === 0) {
+      out('  (no params)');
+      return;
+    }
+    const table = formatTable(
+      ['PARAM', 'VALUES', 'MEANING'],
+      props.map(([name, s]) => [name, describeParam(s), typeof s.description === 'string' ? s.description : '']),
+    );
+    out(table.replace(/^/gm, '  '));
+  });
+  out(`\nsubmit one with: meteorites submit <analysis> --param name=value ...`);
+  return 0;
+}
+
+async function summary(client: ApiClient, json: boolean): Promise<number> {
+  const s = await ok(client.GET('/data/summary'));
+  if (json) out(JSON.stringify(s, null, 2));
+  else if (s.state === 'empty') out(`no dataset loaded (version ${s.version})`);
+  else {
+    const from = s.source ? ` from ${s.source}` : '';
+    const at = s.loaded_at ? `, loaded ${s.loaded_at}` : '';
+    out(`dataset version ${s.version}: ${s.state}, ${s.records} records${from}${at}`);
+  }
+  return 0;
+}
+
 export async function run(client: ApiClient, cmd: Command): Promise<number> {
   switch (cmd.name) {
     case 'help':
-      out(USAGE);
+      out(cmd.topic ? commandHelp(cmd.topic) : USAGE);
       return 0;
     case 'load':
       return load(client, cmd.file, cmd.format);
@@ -126,5 +137,13 @@ export async function run(client: ApiClient, cmd: Command): Promise<number> {
       return result(client, cmd.id, cmd.chart);
     case 'jobs':
       return jobs(client, cmd.status, cmd.limit);
+    case 'cancel':
+      return cancel(client, cmd.id);
+    case 'analyses':
+      return analyses(client, cmd.json);
+    case 'summary':
+      return summary(client, cmd.json);
+    case 'fetch':
+      return fetchDataset(client, cmd);
   }
 }
