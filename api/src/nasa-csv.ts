@@ -21,3 +21,10 @@ export function nasaCsvRow(m: Meteorite): string {
   const geo = m.reclat !== null && m.reclong !== null ? `"(${coordinate(m.reclat)}, ${coordinate(m.reclong)})"` : '';
   return `${[m.name, m.id, m.nametype, m.recclass, m.mass_g, m.fall, m.year, m.reclat, m.reclong].map(csvField).join(',')},${geo}\n`;
 }
+
+/** NASA's columns, then the derived classification (GET /meteorites as CSV). */
+export const CLASSIFIED_CSV_HEADER = `${NASA_CSV_HEADER.trimEnd()},class_type,class_group\n`;
+
+export function classifiedCsvRow(m: Meteorite): string {
+  return `${nasaCsvRow(m).slice(0, -1)},${csvField(m.class_type)},${csvField(m.class_group)}\n`;
+}

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { classify } from './analyses/classification.ts';
-import { codeOf, idAt } from './columns.ts';
+import { codeOf, idAt, meteoriteAt, type Columns } from './columns.ts';
 import { isMeteoriteId } from './keys.ts';
 import type { Redis } from './redis.ts';
 import type { Meteorite } from './schemas.ts';
@@ -77,23 +77,8 @@ function firstAfter(ids: Float64Array, id: number): number {
   return lo;
 }
 
-export async function queryMeteorites(
-  redis: Redis,
-  cache: SnapshotCache,
-  q: MeteoriteQuery,
-): Promise<{ items: Meteorite[]; next_cursor: string | null }> {
-  const filters: MeteoriteFilters = {
-    recclass: q.recclass,
-    class_type: q.class_type,
-    class_group: q.class_group,
-    fall: q.fall,
-    year_from: q.year_from,
-    year_to: q.year_to,
-    mass_min: q.mass_min,
-    mass_max: q.mass_max,
-  };
-  const start = q.cursor === undefined ? undefined : decodeCursor(q.cursor, filters);
-  const { columns: c } = await cache.current();
+/** The filters of a query as one test per record index, over the snapshot's columns. */
+function matcher(c: Columns, q: MeteoriteFilters): (i: number) => boolean {
   const recclass = q.recclass === undefined ? undefined : codeOf(c.recclass, q.recclass);
   const byClass = q.class_type !== undefined || q.class_group !== undefined;
   // Per class code: does its classification pass? One look-up per record instead of a classify.
@@ -112,16 +97,39 @@ export async function queryMeteorites(
   const yearTo = q.year_to ?? Infinity;
   const massMin = q.mass_min ?? -Infinity;
   const massMax = q.mass_max ?? Infinity;
+  // NaN (missing) fails every comparison, so a record without a year or mass drops out of a bound on it.
+  return (i) =>
+    (recclass === undefined || classes[i] === recclass) &&
+    (classAllowed === undefined || classAllowed[classes[i]!] === 1) &&
+    (fall === undefined || falls[i] === fall) &&
+    (!byYear || (c.year[i]! >= yearFrom && c.year[i]! <= yearTo)) &&
+    (!byMass || (c.mass[i]! >= massMin && c.mass[i]! <= massMax));
+}
 
+const filtersOf = (q: MeteoriteQuery): MeteoriteFilters => ({
+  recclass: q.recclass,
+  class_type: q.class_type,
+  class_group: q.class_group,
+  fall: q.fall,
+  year_from: q.year_from,
+  year_to: q.year_to,
+  mass_min: q.mass_min,
+  mass_max: q.mass_max,
+});
+
+export async function queryMeteorites(
+  redis: Redis,
+  cache: SnapshotCache,
+  q: MeteoriteQuery,
+): Promise<{ items: Meteorite[]; next_cursor: string | null }> {
+  const filters = filtersOf(q);
+  const start = q.cursor === undefined ? undefined : decodeCursor(q.cursor, filters);
+  const { columns: c } = await cache.current();
+  const matches = matcher(c, filters);
   const page: string[] = [];
   let more = false;
-  // NaN (missing) fails every comparison, so a record without a year or mass drops out of a bound on it.
   for (let i = start === undefined ? 0 : firstAfter(c.id, Number(start)); i < c.length; i++) {
-    if (recclass !== undefined && classes[i] !== recclass) continue;
-    if (classAllowed !== undefined && classAllowed[classes[i]!] !== 1) continue;
-    if (fall !== undefined && falls[i] !== fall) continue;
-    if (byYear && !(c.year[i]! >= yearFrom && c.year[i]! <= yearTo)) continue;
-    if (byMass && !(c.mass[i]! >= massMin && c.mass[i]! <= massMax)) continue;
+    if (!matches(i)) continue;
     if (page.length === q.limit) {
       more = true;
       break;
@@ -130,4 +138,24 @@ export async function queryMeteorites(
   }
   const items = await getMeteorites(redis, page);
   return { items, next_cursor: more ? encodeCursor(filters, page.at(-1)!) : null };
+}
+
+/**
+ * Every landing the filters select, in id order, a batch at a time, from the snapshot of one
+ * dataset version (so an export never mixes two loads); for exports, where reading each hash
+ * would cost a round trip per thousand records for the same values.
+ */
+export async function* filteredMeteorites(cache: SnapshotCache, filters: MeteoriteFilters, batchSize = 1000): AsyncGenerator<Meteorite[]> {
+  const { columns: c } = await cache.current();
+  const matches = matcher(c, filters);
+  let batch: Meteorite[] = [];
+  for (let i = 0; i < c.length; i++) {
+    if (!matches(i)) continue;
+    batch.push(meteoriteAt(c, i));
+    if (batch.length === batchSize) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
 }

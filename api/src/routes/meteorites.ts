@@ -5,10 +5,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { getMeteorite } from '@meteorites/shared/store';
-import { queryMeteorites } from '@meteorites/shared/meteorites';
+import { filteredMeteorites, queryMeteorites } from '@meteorites/shared/meteorites';
+import { Readable } from 'node:stream';
 import { MeteoriteId } from '@meteorites/shared/schemas';
 import { CLASS_TYPES } from '@meteorites/shared/analyses/classification';
 import { ApiError, errorResponse, notFound } from '../errors.ts';
+import { negotiate } from '../negotiate.ts';
+import { CLASSIFIED_CSV_HEADER, classifiedCsvRow } from '../nasa-csv.ts';
+
+const RESPONSE_TYPES = ['application/json', 'text/csv'] as const;
 
 const unavailable = errorResponse('Redis is not answering (`redis_unavailable`, Retry-After)');
 export const MAX_LIMIT = 1000;
@@ -27,6 +32,7 @@ const Query = Type.Object(
     cursor: Type.Optional(
       Type.String({ minLength: 1, maxLength: 512, description: '`next_cursor` of the previous page, with the same filters.' }),
     ),
+    format: Type.Optional(Type.Enum(['json', 'csv'], { description: 'Overrides the Accept header; `csv` streams every matching landing.' })),
   },
   { additionalProperties: false },
 );
@@ -52,17 +58,23 @@ const meteorites: FastifyPluginAsyncTypebox = async (app) => {
         description:
           'Every filter is optional and they combine. Out-of-range input is refused, never clamped: `limit` over ' +
           `${MAX_LIMIT}, \`year_from\` after \`year_to\` and \`mass_min\` over \`mass_max\` are 400s, as is a cursor ` +
-          'reused with other filters. 409 `dataset_loading` while a load is running.',
+          'reused with other filters. 409 `dataset_loading` while a load is running. With `Accept: text/csv` or `?format=csv`, ' +
+          "every landing the filters select (all pages: `limit` and `cursor` do not apply) as CSV in NASA's column order plus " +
+          '`class_type` and `class_group`, streamed.',
         querystring: Query,
         response: {
-          200: Page,
+          200: {
+            description: 'One page of matching records, or all of them as CSV',
+            content: { 'application/json': { schema: Page }, 'text/csv': { schema: Type.String() } },
+          },
+          406: errorResponse('The Accept header allows neither JSON nor CSV (`not_acceptable`)'),
           400: errorResponse('A filter out of range or unknown (`validation_failed`, naming it), or a bad cursor (`invalid_cursor`)'),
           409: errorResponse('A load is running (`dataset_loading`, Retry-After)'),
           503: unavailable,
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const q = request.query;
       if (q.year_from !== undefined && q.year_to !== undefined && q.year_from > q.year_to) {
         throw invalid('querystring.year_from', `year_from (${q.year_from}) is after year_to (${q.year_to})`);
@@ -70,7 +82,18 @@ const meteorites: FastifyPluginAsyncTypebox = async (app) => {
       if (q.mass_min !== undefined && q.mass_max !== undefined && q.mass_min > q.mass_max) {
         throw invalid('querystring.mass_min', `mass_min (${q.mass_min}) is over mass_max (${q.mass_max})`);
       }
-      return queryMeteorites(app.redis, app.snapshots, q);
+      const type = q.format === 'csv' ? 'text/csv' : q.format === 'json' ? 'application/json' : negotiate(request.headers.accept, RESPONSE_TYPES);
+      if (!type) throw new ApiError(406, 'not_acceptable', `GET /meteorites answers ${RESPONSE_TYPES.join(' or ')}`);
+      if (type === 'application/json') return queryMeteorites(app.redis, app.snapshots, q);
+      const batches = filteredMeteorites(app.snapshots, q);
+      // The first batch is read before answering, so a dataset still loading is a 409, not a broken stream.
+      const first = await batches.next();
+      async function* rows() {
+        yield CLASSIFIED_CSV_HEADER;
+        if (!first.done) yield first.value.map(classifiedCsvRow).join('');
+        for await (const batch of batches) yield batch.map(classifiedCsvRow).join('');
+      }
+      return reply.type('text/csv; charset=utf-8').send(Readable.from(rows()));
     },
   );
 

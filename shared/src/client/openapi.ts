@@ -467,7 +467,7 @@ export interface paths {
         };
         /**
          * Filtered, paginated landings in id order
-         * @description Every filter is optional and they combine. Out-of-range input is refused, never clamped: `limit` over 1000, `year_from` after `year_to` and `mass_min` over `mass_max` are 400s, as is a cursor reused with other filters. 409 `dataset_loading` while a load is running.
+         * @description Every filter is optional and they combine. Out-of-range input is refused, never clamped: `limit` over 1000, `year_from` after `year_to` and `mass_min` over `mass_max` are 400s, as is a cursor reused with other filters. 409 `dataset_loading` while a load is running. With `Accept: text/csv` or `?format=csv`, every landing the filters select (all pages: `limit` and `cursor` do not apply) as CSV in NASA's column order plus `class_type` and `class_group`, streamed.
          */
         get: {
             parameters: {
@@ -492,6 +492,8 @@ export interface paths {
                     limit?: number;
                     /** @description `next_cursor` of the previous page, with the same filters. */
                     cursor?: string;
+                    /** @description Overrides the Accept header; `csv` streams every matching landing. */
+                    format?: "json" | "csv";
                 };
                 header?: never;
                 path?: never;
@@ -499,7 +501,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description One page of matching records */
+                /** @description One page of matching records, or all of them as CSV */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -510,6 +512,7 @@ export interface paths {
                             /** @description null on the last page. */
                             next_cursor: string | null;
                         };
+                        "text/csv": string;
                     };
                 };
                 /** @description A filter out of range or unknown (`validation_failed`, naming it), or a bad cursor (`invalid_cursor`) */
@@ -523,6 +526,15 @@ export interface paths {
                 };
                 /** @description API_KEY and API_KEY_PROTECT_READS are set and the request has no or a wrong `Authorization: Bearer <key>` (`unauthorized`) */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The Accept header allows neither JSON nor CSV (`not_acceptable`) */
+                406: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1027,11 +1039,14 @@ export interface paths {
         };
         /**
          * A finished job's result
-         * @description The result JSON as the worker stored it. 404: no such job; 409: the job has not finished (`error.status` says where it is).
+         * @description The result JSON as the worker stored it. With `Accept: text/csv` or `?format=csv`, its table (`groups`, `items` or `cells`) as CSV, header first, as an attachment named `<analysis>-<id>.csv`. 404: no such job; 409: the job has not finished (`error.status` says where it is).
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Overrides the Accept header. */
+                    format?: "json" | "csv";
+                };
                 header?: never;
                 path: {
                     /** @description A job id (UUID). */
@@ -1041,7 +1056,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description The result of a finished job. */
+                /** @description The result */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -1100,6 +1115,7 @@ export interface paths {
                         } & {
                             [key: string]: unknown;
                         };
+                        "text/csv": string;
                     };
                 };
                 /** @description Default Response */
@@ -1122,6 +1138,15 @@ export interface paths {
                 };
                 /** @description Default Response */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                406: {
                     headers: {
                         [name: string]: unknown;
                     };
