@@ -29,6 +29,7 @@ export default fp<RedisPluginOptions>(
     const client = await connectRedis(url, {
       connectTimeoutMs: app.config.REDIS_CONNECT_TIMEOUT_MS,
       name: 'api',
+      commandTimeoutMs: app.config.REDIS_COMMAND_TIMEOUT_MS,
       onError: (err) => app.log.warn({ err: err.message }, 'redis connection error'),
     });
     app.decorate('redis', client);
