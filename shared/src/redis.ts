@@ -181,7 +181,8 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
  * multi()) calls through.
  */
 function guardCommands(client: Redis, timeoutMs: number | undefined): void {
-  const core = (client as unknown as { _self: Record<string, (...args: unknown[]) => Promise<unknown>> })._self;
+  const core = coreOf(client) as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  if (timeoutMs) commandTimeouts.set(core, timeoutMs);
   for (const name of ['_executeMulti', '_executePipeline']) {
     const execute = core[name];
     if (typeof execute !== 'function') throw new Error(`node-redis has no ${name} any more: update guardCommands`);
@@ -197,6 +198,14 @@ function guardCommands(client: Redis, timeoutMs: number | undefined): void {
   core.sendCommand = function (this: unknown, args: unknown, options: unknown) {
     return deadline(send.call(this, args, options), timeoutMs + blockingMs(args as readonly unknown[]));
   };
+}
+
+const coreOf = (client: Redis): object => (client as unknown as { _self: object })._self;
+const commandTimeouts = new WeakMap<object, number>();
+
+/** The command timeout `client` (or any view of it) was connected with; undefined: none. */
+export function commandTimeoutOf(client: Redis): number | undefined {
+  return commandTimeouts.get(coreOf(client));
 }
 
 /** Blocking commands whose last argument is the timeout in seconds (0: for ever). */

@@ -7,12 +7,15 @@
  * that was running when Redis stopped finishes once.
  */
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import type { App } from '@meteorites/api/app';
 import type { Job } from '@meteorites/shared/schemas';
+import { closeRedis, connectRedis, isRedisUnavailable, RedisTimeoutError } from '@meteorites/shared/redis';
+import { BulkWriter } from '@meteorites/shared/ingest/bulk-writer';
 
 const COMMAND_TIMEOUT_MS = 1000;
 /** The issue's bound ("every route that needs Redis answers 503 within 3 s"). */
@@ -151,5 +154,36 @@ describe('faults: Redis stalled by SIGSTOP', () => {
     expect(ended.error).toBeNull();
     const result = await fetch(`${base}/results/${slow.id}`);
     expect(result.status).toBe(200);
+  });
+
+  it('stops a bulk load (POST /data writes over a connection of its own) when Redis stalls under it, as Redis unavailable, within the bound', async (ctx) => {
+    if (!redis.pausable) ctx.skip();
+    const client = await connectRedis(redis.url, { commandTimeoutMs: COMMAND_TIMEOUT_MS });
+    const writer = await BulkWriter.open(client, 'stall-test');
+    try {
+      writer.command('SET', 'stall:before', '1');
+      await writer.settle(0);
+      await redis.pause();
+      try {
+        for (let i = 0; i < 1000; i++) writer.command('SET', `stall:${i}`, 'x'.repeat(100));
+        const t0 = Date.now();
+        const err = await Promise.race([
+          writer.settle(0).then(
+            () => 'answered',
+            (e: unknown) => e,
+          ),
+          sleep(HANG_MS).then(() => 'still waiting'),
+        ]);
+        const ms = Date.now() - t0;
+        expect(err).toBeInstanceOf(RedisTimeoutError);
+        expect(isRedisUnavailable(err)).toBe(true);
+        expect(ms).toBeLessThan(BOUND_MS);
+      } finally {
+        await redis.resume();
+      }
+    } finally {
+      writer.close();
+      await closeRedis(client);
+    }
   });
 });
