@@ -186,4 +186,21 @@ describe('faults: Redis stalled by SIGSTOP', () => {
       await closeRedis(client);
     }
   });
+
+  it('closes a connection within the bound while Redis is stopped (a close waits for replies that never come)', async (ctx) => {
+    if (!redis.pausable) ctx.skip();
+    const client = await connectRedis(redis.url, { commandTimeoutMs: COMMAND_TIMEOUT_MS });
+    await redis.pause();
+    try {
+      const pending = client.get('stall:pending').catch((e: unknown) => e);
+      const t0 = Date.now();
+      const closed = await Promise.race([closeRedis(client, COMMAND_TIMEOUT_MS).then(() => 'closed'), sleep(HANG_MS).then(() => 'still closing')]);
+      expect(closed).toBe('closed');
+      expect(Date.now() - t0).toBeLessThan(BOUND_MS);
+      expect(isRedisUnavailable(await pending)).toBe(true);
+    } finally {
+      await redis.resume();
+      if (client.isOpen) client.destroy();
+    }
+  });
 });

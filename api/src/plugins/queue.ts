@@ -31,7 +31,7 @@ export default fp<{ connect?: boolean }>(
     });
     app.decorate('jobEvents', await JobEvents.listen(subscriber));
     app.addHook('onClose', async () => {
-      await closeRedis(subscriber);
+      await closeRedis(subscriber, app.config.REDIS_COMMAND_TIMEOUT_MS);
     });
   },
   { name: 'queue', dependencies: ['config', 'redis'], fastify: '5.x' },

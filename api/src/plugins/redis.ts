@@ -34,7 +34,7 @@ export default fp<RedisPluginOptions>(
     });
     app.decorate('redis', client);
     app.addHook('onClose', async () => {
-      await closeRedis(client);
+      await closeRedis(client, app.config.REDIS_COMMAND_TIMEOUT_MS);
     });
   },
   { name: 'redis', dependencies: ['config'], fastify: '5.x' },
