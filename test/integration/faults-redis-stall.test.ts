@@ -3,7 +3,7 @@
  * connections stay open and take every command; nothing answers. Every route that needs Redis
  * must answer 503 `redis_unavailable` with Retry-After within REDIS_COMMAND_TIMEOUT_MS (the issue
  * demands under 3 s; the test sets 1000 ms, so the bound leaves room for a busy machine), never
- * 500 and never hang; /health stays 200. After SIGCONT the API answers again by itself, and a job
+ * 500 and never hang, a long poll already waiting included; /health stays 200. After SIGCONT the API answers again by itself, and a job
  * that was running when Redis stopped finishes once.
  */
 import { readFileSync } from 'node:fs';
@@ -41,7 +41,13 @@ describe('faults: Redis stalled by SIGSTOP', () => {
   beforeAll(async () => {
     redis = await startRedis();
     [app] = await Promise.all([
-      buildTestApp(redis.url, { REDIS_COMMAND_TIMEOUT_MS: COMMAND_TIMEOUT_MS, ENABLE_TEST_ANALYSES: true }),
+      // Rate limits on: POST /jobs and POST /data count in Redis before the route runs.
+      buildTestApp(redis.url, {
+        REDIS_COMMAND_TIMEOUT_MS: COMMAND_TIMEOUT_MS,
+        ENABLE_TEST_ANALYSES: true,
+        RATE_LIMIT_JOBS_PER_MIN: 10_000,
+        RATE_LIMIT_DATA_PER_MIN: 10_000,
+      }),
       // A lease longer than the stall: what a lost lease does is the worker's business, not this test's.
       spawnWorker(redis.url, { JOB_LEASE_MS: '60000', REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS) }, { bundled: true }),
     ]);
@@ -111,15 +117,21 @@ describe('faults: Redis stalled by SIGSTOP', () => {
       ['GET /ready', '/ready'],
     ];
 
+    // A long poll already waiting when Redis stops: its closing read must not hang either.
+    const WAIT_S = 2;
+    const polling = call('GET /jobs/{id}?wait (waiting)', `/jobs/${slow.id}?wait=${WAIT_S}`);
+    await sleep(200);
     await redis.pause();
     let during: Answer[];
     let health: Answer;
+    let waited: Answer;
     try {
       // Twice: the commands the first round left unanswered on the connections must not change the second.
       const first = await Promise.all(routes.map(([route, path, init]) => call(route, path, init)));
       const second = await Promise.all(routes.map(([route, path, init]) => call(route, path, init)));
       during = [...first, ...second];
       health = await call('GET /health', '/health');
+      waited = await polling;
     } finally {
       await redis.resume();
     }
@@ -128,6 +140,8 @@ describe('faults: Redis stalled by SIGSTOP', () => {
     const wrong = during.filter((a) => a.status !== 503 || a.code !== 'redis_unavailable' || a.retryAfter === null || a.ms >= BOUND_MS);
     expect(wrong, `answers while Redis was stopped:\n${summary(during)}`).toEqual([]);
     expect(health.status).toBe(200);
+    expect({ status: waited.status, code: waited.code }).toEqual({ status: 503, code: 'redis_unavailable' });
+    expect(waited.ms).toBeLessThan(WAIT_S * 1000 + BOUND_MS);
     console.log(`redis stalled: ${during.length} requests over ${routes.length} routes, all 503 redis_unavailable with Retry-After, slowest ${Math.max(...during.map((a) => a.ms))} ms (REDIS_COMMAND_TIMEOUT_MS ${COMMAND_TIMEOUT_MS})`);
 
     // Resumed by itself: every route answers again, with no restart of the API or the worker.
