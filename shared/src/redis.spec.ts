@@ -24,7 +24,8 @@ describe('deadline', () => {
   });
 
   it('fails with RedisTimeoutError, which says how long it waited and counts as Redis unavailable, when no reply comes in time', async () => {
-    vi.useFakeTimers();
+    // The timer is faked; the immediate that lets due socket reads go first (afterPendingIo) is real.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const stalled = deadline(new Promise<never>(() => {}), 1000);
     const outcome = expect(stalled).rejects.toSatisfy(
       (err: Error) => err instanceof RedisTimeoutError && err.message === 'Redis did not answer within 1000 ms' && err.name === 'RedisTimeoutError' && isRedisUnavailable(err),

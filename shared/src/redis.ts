@@ -255,7 +255,7 @@ export const UNTIMED = { timeout: 0 } as const;
 export function deadline<T>(reply: Promise<T>, ms = COMMAND_TIMEOUT_MS): Promise<T> {
   if (!Number.isFinite(ms)) return reply;
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new RedisTimeoutError(ms)), ms).unref();
+    const timer = setTimeout(() => afterPendingIo(() => reject(new RedisTimeoutError(ms))), ms).unref();
     reply.then(
       (value) => {
         clearTimeout(timer);
@@ -267,6 +267,15 @@ export function deadline<T>(reply: Promise<T>, ms = COMMAND_TIMEOUT_MS): Promise
       },
     );
   });
+}
+
+/**
+ * Runs `fn` once the socket reads already due have been handled. After the event loop was held
+ * up (a long synchronous stretch), the next turn runs its timers before it reads sockets: a reply
+ * that came in meanwhile would lose to its own timeout. An immediate runs after that read.
+ */
+export function afterPendingIo(fn: () => void): void {
+  setImmediate(fn);
 }
 
 /**

@@ -217,4 +217,33 @@ describe('faults: Redis stalled by SIGSTOP', () => {
       if (client.isOpen) client.destroy();
     }
   });
+
+  it('does not take a reply that came while the event loop was busy past the timeout for a stall', async (ctx) => {
+    if (!redis.pausable) ctx.skip();
+    const client = await connectRedis(redis.url, { commandTimeoutMs: 300 });
+    try {
+      await client.set('stall:busy', 'here');
+      await redis.pause();
+      const reply = client.get('stall:busy');
+      reply.catch(() => {});
+      await sleep(50); // written, not answered
+      // Redis answers while this process is busy with a long synchronous stretch (a big JSON body,
+      // a snapshot decode) that outlasts the timeout. In an I/O or immediate callback, as request
+      // handling is: the next turn of the event loop then runs its timers before reading sockets.
+      await new Promise<void>((resolve) =>
+        setImmediate(() => {
+          void redis.resume();
+          const until = Date.now() + 800;
+          while (Date.now() < until) {
+            // busy
+          }
+          resolve();
+        }),
+      );
+      await expect(reply).resolves.toBe('here');
+    } finally {
+      await redis.resume();
+      await closeRedis(client);
+    }
+  });
 });

@@ -13,7 +13,7 @@
 import type { Socket } from 'node:net';
 import { once } from 'node:events';
 import { SocketClosedUnexpectedlyError } from 'redis';
-import { commandTimeoutOf, openRawConnection, RedisTimeoutError, type Redis } from '../redis.ts';
+import { afterPendingIo, commandTimeoutOf, openRawConnection, RedisTimeoutError, type Redis } from '../redis.ts';
 
 export class BulkWriteError extends Error {
   override name = 'BulkWriteError';
@@ -200,7 +200,7 @@ export class BulkWriter {
       const check = () => {
         const idle = Date.now() - Math.max(since, this.#progressAt);
         if (idle < ms) {
-          timer = setTimeout(check, ms - idle);
+          timer = setTimeout(() => afterPendingIo(check), ms - idle);
           return;
         }
         const err = new RedisTimeoutError(ms);
@@ -208,7 +208,8 @@ export class BulkWriter {
         this.#socket.destroy();
         reject(err);
       };
-      timer = setTimeout(check, ms);
+      // Through afterPendingIo: replies that came while the event loop was held up count first.
+      timer = setTimeout(() => afterPendingIo(check), ms);
       wait.then(
         (value) => {
           clearTimeout(timer);
