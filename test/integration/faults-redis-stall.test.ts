@@ -147,15 +147,19 @@ describe('faults: Redis stalled by SIGSTOP', () => {
     // Resumed by itself: every route answers again, with no restart of the API or the worker.
     const resumed = Date.now();
     const reads = routes.filter(([route]) => route.startsWith('GET ') || route === 'POST /jobs');
+    const after: Answer[] = [];
     await expect
       .poll(
         async () => {
           const answers = await Promise.all(reads.map(([route, path, init]) => call(route, path, init)));
+          after.push(...answers);
           return answers.filter((a) => typeof a.status !== 'number' || a.status >= 300).map((a) => `${a.route} ${a.status} ${a.code ?? ''}`);
         },
         { timeout: 30_000, interval: 250 },
       )
       .toEqual([]);
+    // On the way back too: a 503 at most, never a 500 or a hang.
+    expect(after.filter((a) => !(typeof a.status === 'number' && (a.status < 300 || (a.status === 503 && a.code === 'redis_unavailable'))))).toEqual([]);
     console.log(`redis stalled: every route answered again ${Date.now() - resumed} ms after SIGCONT`);
     // The writes refused during the stall left no dataset lock behind (it would refuse loads for its TTL).
     expect((await call('DELETE /jobs/{id}', `/jobs/${done.id}`, { method: 'DELETE' })).status).toBe(409);
