@@ -2,12 +2,26 @@
  * Redis connections. Every process connects through connectRedis(): it fails fast with a clear
  * error when Redis cannot be reached at start, and after that reconnects with capped
  * exponential backoff for as long as the process lives. Commands issued while the connection
- * is down fail at once (no offline queue), so callers can answer 503 instead of hanging.
+ * is down fail at once (no offline queue), and with `commandTimeoutMs` a command Redis does not
+ * answer in time fails too (a stalled server keeps the connection open), so callers can answer
+ * 503 instead of hanging. isRedisUnavailable() tells all of those failures from the rest.
  */
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { once } from 'node:events';
-import { createClient, TimeoutError, type RedisClientType } from 'redis';
+import {
+  ClientClosedError,
+  ClientOfflineError,
+  ConnectionTimeoutError,
+  createClient,
+  DisconnectsClientError,
+  ErrorReply,
+  ReconnectStrategyError,
+  SocketClosedUnexpectedlyError,
+  SocketTimeoutError,
+  TimeoutError,
+  type RedisClientType,
+} from 'redis';
 
 export type Redis = RedisClientType;
 
@@ -18,6 +32,53 @@ export class RedisUnavailableError extends Error {
 /** The first connection failed in a way retrying cannot fix, so connectRedis() gave up at once. */
 export class RedisRejectedError extends RedisUnavailableError {
   override name = 'RedisRejectedError';
+}
+
+/**
+ * A command got no reply in time: Redis is stalled (stopped, forking, overloaded) or the
+ * connection is half open. Whether the command ran is unknown, as with any lost reply.
+ */
+export class RedisTimeoutError extends RedisUnavailableError {
+  override name = 'RedisTimeoutError';
+  constructor(readonly timeoutMs: number) {
+    super(`Redis did not answer within ${timeoutMs} ms`);
+  }
+}
+
+/**
+ * node-redis' errors for "no answer from Redis now". They set no `name` (every one is `Error`),
+ * so they are told apart by class. TimeoutError is node-redis' per-command timeout.
+ */
+const UNAVAILABLE_CLASSES: ReadonlyArray<abstract new (...args: never[]) => Error> = [
+  RedisUnavailableError,
+  TimeoutError,
+  ClientClosedError,
+  ClientOfflineError,
+  ConnectionTimeoutError,
+  SocketClosedUnexpectedlyError,
+  SocketTimeoutError,
+  ReconnectStrategyError,
+  DisconnectsClientError,
+];
+
+/** Error replies of a server that is up but cannot serve yet: replaying its AOF, running a long script, a replica without its primary, a failover under way. */
+const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|READONLY)\b/;
+
+/** Socket errors of a connection that failed or could not be made. */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+/**
+ * Whether `err` means "Redis is not answering right now" (the API's 503, a worker's retry), as
+ * opposed to a refused command or a bug. Follows `cause`, so a wrapped socket error counts too.
+ */
+export function isRedisUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (UNAVAILABLE_CLASSES.some((cls) => e instanceof cls)) return true;
+    if (e instanceof ErrorReply) return UNAVAILABLE_REPLY.test(e.message);
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
+  }
+  return false;
 }
 
 /** What went wrong when it cannot fix itself: refused credentials, or a certificate that does not verify. */
@@ -38,6 +99,13 @@ export interface ConnectOptions {
   name?: string;
   /** Called for connection errors after start (they are retried, not thrown). */
   onError?: (err: Error) => void;
+  /**
+   * A command (or MULTI, or pipeline) with no reply after this many ms fails with
+   * RedisTimeoutError; a blocking command (BLMOVE, XREAD BLOCK...) gets its own block time on
+   * top. Unset: node-redis' default, which stops counting once the command is written to the
+   * socket, so a stalled Redis holds the caller for as long as it is stalled.
+   */
+  commandTimeoutMs?: number;
 }
 
 const MAX_BACKOFF_MS = 2000;
@@ -60,9 +128,12 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
   // No `name` here: node-redis builds a new client class (every command attached, about 60 ms of
   // CPU) for each distinct set of options, and calls through many such classes stay slow
   // (megamorphic). The name is set once connected instead, and again after each reconnect.
+  const commandTimeout = opts.commandTimeoutMs;
   const client = createClient({
     url,
     disableOfflineQueue: true,
+    // node-redis' own timer (an AbortSignal per command) is redundant under ours: off.
+    ...(commandTimeout ? { commandOptions: UNTIMED } : {}),
     socket: {
       connectTimeout: Math.min(timeout, 5000),
       reconnectStrategy: (retries: number, cause: Error) => {
@@ -86,7 +157,7 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
     if (everReady && opts.name) setName().catch(() => {});
     everReady = true;
   });
-  failBatchesWhileOffline(client);
+  guardCommands(client, commandTimeout);
   try {
     await client.connect();
   } catch (err) {
@@ -105,36 +176,86 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
  * node-redis 6 honours disableOfflineQueue for single commands only: a MULTI or a pipeline sent
  * while the connection is down waits for the next reconnect attempt (up to MAX_BACKOFF_MS) before
  * it fails. Batches fail at once too, so the promise at the top of this file holds for them.
+ * With `timeoutMs`, every command and batch is put under deadline(). The methods are replaced on
+ * the client's shared core (`_self`), which every view of it (withTypeMapping, withCommandOptions,
+ * multi()) calls through.
  */
-function failBatchesWhileOffline(client: Redis): void {
-  const c = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+function guardCommands(client: Redis, timeoutMs: number | undefined): void {
+  const core = coreOf(client) as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  if (timeoutMs) commandTimeouts.set(core, timeoutMs);
   for (const name of ['_executeMulti', '_executePipeline']) {
-    const execute = c[name];
-    if (typeof execute !== 'function') throw new Error(`node-redis has no ${name} any more: update failBatchesWhileOffline`);
-    c[name] = function (this: unknown, ...args: unknown[]) {
-      return client.isReady ? execute.apply(this, args) : Promise.reject(new RedisUnavailableError('Redis is not connected'));
+    const execute = core[name];
+    if (typeof execute !== 'function') throw new Error(`node-redis has no ${name} any more: update guardCommands`);
+    core[name] = function (this: unknown, ...args: unknown[]) {
+      if (!client.isReady) return Promise.reject(new RedisUnavailableError('Redis is not connected'));
+      const reply = execute.apply(this, args);
+      return timeoutMs ? deadline(reply, timeoutMs) : reply;
     };
   }
+  if (!timeoutMs) return;
+  const send = core.sendCommand;
+  if (typeof send !== 'function') throw new Error('node-redis has no sendCommand any more: update guardCommands');
+  core.sendCommand = function (this: unknown, args: unknown, options: unknown) {
+    return deadline(send.call(this, args, options), timeoutMs + blockingMs(args as readonly unknown[]));
+  };
+}
+
+const coreOf = (client: Redis): object => (client as unknown as { _self: object })._self;
+const commandTimeouts = new WeakMap<object, number>();
+
+/** The command timeout `client` (or any view of it) was connected with; undefined: none. */
+export function commandTimeoutOf(client: Redis): number | undefined {
+  return commandTimeouts.get(coreOf(client));
+}
+
+/** Blocking commands whose last argument is the timeout in seconds (0: for ever). */
+const BLOCK_LAST = new Set(['BLPOP', 'BRPOP', 'BLMOVE', 'BRPOPLPUSH', 'BZPOPMIN', 'BZPOPMAX']);
+/** Blocking commands whose first argument is the timeout in seconds (0: for ever). */
+const BLOCK_FIRST = new Set(['BLMPOP', 'BZMPOP']);
+
+/** How long Redis may rightly hold a command before replying: its block time (Infinity: for ever). */
+export function blockingMs(args: readonly unknown[]): number {
+  const name = String(args[0]);
+  // Nearly every command is answered at once: two character tests keep them off the slow path.
+  const c = name.charCodeAt(0) | 0x20;
+  if (c !== 0x62 && c !== 0x78 && c !== 0x77) return 0; // b, x, w
+  const upper = name.toUpperCase();
+  const seconds = (v: unknown) => (Number(v) > 0 ? Number(v) * 1000 : Number(v) === 0 ? Infinity : 0);
+  if (BLOCK_LAST.has(upper)) return seconds(args[args.length - 1]);
+  if (BLOCK_FIRST.has(upper)) return seconds(args[1]);
+  if (upper === 'XREAD' || upper === 'XREADGROUP') {
+    for (let i = 1; i + 1 < args.length; i++) {
+      const option = String(args[i]).toUpperCase();
+      if (option === 'STREAMS') break;
+      if (option === 'BLOCK') return Number(args[i + 1]) === 0 ? Infinity : Math.max(0, Number(args[i + 1]) || 0);
+    }
+    return 0;
+  }
+  if (upper === 'WAIT') return Number(args[2]) === 0 ? Infinity : Number(args[2]) || 0;
+  if (upper === 'WAITAOF') return Number(args[3]) === 0 ? Infinity : Number(args[3]) || 0;
+  return 0;
 }
 
 /** node-redis' default per-command timeout, which every command sent without `UNTIMED` keeps. */
 export const COMMAND_TIMEOUT_MS = 5000;
 
 /**
- * Command options that turn node-redis' own per-command timeout off, for hot paths that put
- * `deadline()` around the reply instead: node-redis arms an `AbortSignal.timeout` per command,
- * which costs several times what a plain timer does (about a sixth of `GET /meteorites/{id}`'s CPU).
+ * Command options that turn node-redis' own per-command timeout off, for connections with a
+ * `commandTimeoutMs` and hot paths that put `deadline()` around the reply instead: node-redis
+ * arms an `AbortSignal.timeout` per command, which costs several times what a plain timer does
+ * (about a sixth of `GET /meteorites/{id}`'s CPU), and stops it once the command is written.
  */
 export const UNTIMED = { timeout: 0 } as const;
 
 /**
- * `reply`, or node-redis' own TimeoutError after `ms`, as its command timeout would give: a
- * stalled Redis still fails the request instead of holding it. Like that timeout, the timer does
- * not keep the process alive.
+ * `reply`, or RedisTimeoutError after `ms`: a stalled Redis fails the caller instead of holding
+ * it. The reply itself stays expected (node-redis matches replies to commands in order), so the
+ * connection stays usable. Like node-redis' timeout, the timer does not keep the process alive.
  */
 export function deadline<T>(reply: Promise<T>, ms = COMMAND_TIMEOUT_MS): Promise<T> {
+  if (!Number.isFinite(ms)) return reply;
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new TimeoutError()), ms).unref();
+    const timer = setTimeout(() => afterPendingIo(() => reject(new RedisTimeoutError(ms))), ms).unref();
     reply.then(
       (value) => {
         clearTimeout(timer);
@@ -148,13 +269,35 @@ export function deadline<T>(reply: Promise<T>, ms = COMMAND_TIMEOUT_MS): Promise
   });
 }
 
-/** Closes a client whatever state it is in; safe to call twice. */
-export async function closeRedis(client: Redis | undefined): Promise<void> {
+/**
+ * Runs `fn` once the socket reads already due have been handled. After the event loop was held
+ * up (a long synchronous stretch), the next turn runs its timers before it reads sockets: a reply
+ * that came in meanwhile would lose to its own timeout. An immediate runs after that read.
+ */
+export function afterPendingIo(fn: () => void): void {
+  setImmediate(fn);
+}
+
+/**
+ * Closes a client whatever state it is in; safe to call twice. A close waits for the replies
+ * still due, which a stalled Redis never sends: after `graceMs` the connection is dropped.
+ */
+export async function closeRedis(client: Redis | undefined, graceMs = COMMAND_TIMEOUT_MS): Promise<void> {
   if (!client) return;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    if (client.isOpen) await client.close();
+    if (client.isOpen) {
+      await Promise.race([
+        client.close(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new RedisTimeoutError(graceMs)), graceMs);
+        }),
+      ]);
+    }
   } catch {
     if (client.isOpen) client.destroy();
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -19,7 +19,7 @@ import { EmptyDatasetError } from './ingest/errors.ts';
 import { BulkWriter } from './ingest/bulk-writer.ts';
 import { dumpRdbVersion, HASH_FIELDS, HashPayloadEncoder, MAX_RESTORE_BYTES, RDB_TYPE_HASH_LISTPACK } from './ingest/hash-payload.ts';
 import { keys, SNAPSHOT_COLUMNS } from './keys.ts';
-import { deadline, UNTIMED, type Redis } from './redis.ts';
+import { UNTIMED, type Redis } from './redis.ts';
 import { classify } from './analyses/classification.ts';
 import type { DatasetState, DatasetSummary, Meteorite } from './schemas.ts';
 import { DatasetNotReadyError, datasetStatus, encodeSnapshot, idOrder, readSnapshotIds } from './snapshot.ts';
@@ -93,7 +93,15 @@ class Lock {
 
   static async acquire(redis: Redis, ttlMs: number): Promise<Lock> {
     const token = randomUUID();
-    const taken = await redis.set(keys.datasetLock, token, { condition: 'NX', expiration: { type: 'PX', value: ttlMs } });
+    let taken;
+    try {
+      taken = await redis.set(keys.datasetLock, token, { condition: 'NX', expiration: { type: 'PX', value: ttlMs } });
+    } catch (err) {
+      // The reply was lost (a stalled Redis): the SET may still run. The release goes down the
+      // same connection behind it, so a lock taken that way is not left to refuse loads for its TTL.
+      release(redis, token).catch(() => {});
+      throw err;
+    }
     if (taken !== 'OK') throw new DatasetBusyError();
     return new Lock(redis, token, ttlMs);
   }
@@ -104,17 +112,25 @@ class Lock {
 
   async release(): Promise<void> {
     clearInterval(this.#timer);
-    await this.redis.eval(RELEASE, { keys: [keys.datasetLock], arguments: [this.token] }).catch(() => {});
+    await release(this.redis, this.token).catch(() => {});
   }
 }
 
+const release = (redis: Redis, token: string) => redis.eval(RELEASE, { keys: [keys.datasetLock], arguments: [token] });
+
 async function withLock<T>(redis: Redis, ttlMs: number, work: (lock: Lock) => Promise<T>): Promise<T> {
   const lock = await Lock.acquire(redis, ttlMs);
+  let result: T;
   try {
-    return await work(lock);
-  } finally {
-    await lock.release();
+    result = await work(lock);
+  } catch (err) {
+    // Not awaited: when Redis is stalled the release would hold the error (the caller's 503) for
+    // a second command timeout. It is queued on the connection all the same.
+    void lock.release();
+    throw err;
   }
+  await lock.release();
+  return result;
 }
 
 /**
@@ -433,12 +449,12 @@ function meteoriteFromFields(v: readonly (string | null)[]): Meteorite | null {
 
 /**
  * One landing by id (validated by the caller), or null. The API's hot path: the command goes out
- * as it is (no command parser, no reply transform) and under `deadline()` instead of node-redis'
- * own per-command timer.
+ * as it is (no command parser, no reply transform) and without node-redis' own per-command timer
+ * (an AbortSignal each): the connection's command timeout (connectRedis) covers it.
  */
 export async function getMeteorite(redis: Redis, id: string): Promise<Meteorite | null> {
-  const reply = redis.sendCommand(['HMGET', keys.meteorite(id), ...METEORITE_FIELDS], UNTIMED);
-  return meteoriteFromFields((await deadline(reply)) as unknown as (string | null)[]);
+  const reply = await redis.sendCommand(['HMGET', keys.meteorite(id), ...METEORITE_FIELDS], UNTIMED);
+  return meteoriteFromFields(reply as unknown as (string | null)[]);
 }
 
 /** The hashes of `ids` in one pipeline, in the same order; absent ones left out. */

@@ -17,6 +17,8 @@ export interface TestRedis {
   url: string;
   /** Whether stop/kill/start act on the server (false for TEST_REDIS_URL). */
   controllable: boolean;
+  /** Whether pause/resume act on the server (a local redis-server only). */
+  pausable: boolean;
   /** The local redis-server's data directory (AOF, RDB); undefined for containers and TEST_REDIS_URL. */
   dataDir?: string;
   /** A fresh client; the suite closes it (or call close()). */
@@ -26,6 +28,10 @@ export interface TestRedis {
   stop(): Promise<void>;
   kill(): Promise<void>;
   start(): Promise<void>;
+  /** SIGSTOP: the server keeps its connections open but answers nothing (a partition, a long fork). */
+  pause(): Promise<void>;
+  /** SIGCONT after pause(). */
+  resume(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -91,6 +97,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<TestRedi
     return {
       url,
       controllable: false,
+      pausable: false,
       client,
       flush: async () => {
         throw new Error('refusing to flush an external Redis (TEST_REDIS_URL)');
@@ -98,6 +105,8 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<TestRedi
       stop: unsupported,
       kill: unsupported,
       start: unsupported,
+      pause: unsupported,
+      resume: unsupported,
       close: closeClients,
     };
   }
@@ -115,9 +124,16 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<TestRedi
     });
     await server.start();
     url = withPassword(server.url, password);
+    let paused = false;
+    const signal = (sig: NodeJS.Signals) => {
+      if (server.pid === undefined || !server.running) throw new Error('redis-server is not running');
+      process.kill(server.pid, sig);
+      paused = sig === 'SIGSTOP';
+    };
     return {
       url,
       controllable: true,
+      pausable: true,
       dataDir: dir,
       client,
       flush: async () => {
@@ -127,7 +143,11 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<TestRedi
       stop: () => server.stop(),
       kill: () => server.kill(),
       start: () => server.start(),
+      pause: async () => signal('SIGSTOP'),
+      resume: async () => signal('SIGCONT'),
       close: async () => {
+        // A stopped server would hold SIGTERM (and the clients' goodbyes) until it is continued.
+        if (paused) signal('SIGCONT');
         await closeClients();
         await server.stop();
         rmSync(dir, { recursive: true, force: true });
@@ -150,6 +170,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<TestRedi
       return url;
     },
     controllable: true,
+    pausable: false,
     client,
     flush: async () => {
       const c = await client();
@@ -161,6 +182,12 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<TestRedi
     // A zero-second stop timeout makes Docker send SIGKILL at once: a crash, not a shutdown.
     kill: async () => {
       await container.stop({ remove: false, timeout: 0 });
+    },
+    pause: async () => {
+      throw new Error('pausing a container is not supported: use the local redis-server (TESTCONTAINERS=0)');
+    },
+    resume: async () => {
+      throw new Error('pausing a container is not supported: use the local redis-server (TESTCONTAINERS=0)');
     },
     start: async () => {
       await container.restart();

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { FastifySchemaValidationError } from 'fastify';
 import Fastify from 'fastify';
+import { ClientOfflineError, TimeoutError } from 'redis';
 import { DatasetLockLostError } from '@meteorites/shared/store';
+import { RedisTimeoutError } from '@meteorites/shared/redis';
 import Type from 'typebox';
 import { MeteoriteId } from '@meteorites/shared/schemas';
-import errorsPlugin, { frameworkError, isRedisUnavailable, mayHoldNumbers, nonFiniteField, validationMessage } from './errors.ts';
+import errorsPlugin, { frameworkError, mayHoldNumbers, nonFiniteField, validationMessage } from './errors.ts';
 
 const failure = (instancePath: string, keyword: string, params: Record<string, unknown>, message?: string): FastifySchemaValidationError => ({
   instancePath, keyword, params, message, schemaPath: '#',
@@ -38,23 +40,16 @@ describe('validationMessage', () => {
   });
 });
 
-describe('isRedisUnavailable', () => {
-  it('recognises connection failures and Redis still loading its data, nothing else', () => {
-    expect(isRedisUnavailable(Object.assign(new Error('The client is offline'), { name: 'ClientOfflineError' }))).toBe(true);
-    expect(isRedisUnavailable(new Error('connect ECONNREFUSED 127.0.0.1:6379'))).toBe(true);
-    expect(isRedisUnavailable(new Error('LOADING Redis is loading the dataset in memory'))).toBe(true);
-    expect(isRedisUnavailable(new Error('the dataset is loading; try again shortly'))).toBe(false);
-    expect(isRedisUnavailable(new Error('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
-    expect(isRedisUnavailable('ECONNREFUSED')).toBe(false);
-  });
-});
-
 describe('the error handler', () => {
   async function app() {
     const fastify = Fastify({ frameworkErrors: frameworkError, ajv: { customOptions: { coerceTypes: 'array' } } });
     await fastify.register(errorsPlugin);
     fastify.get('/lock', async () => {
       throw new DatasetLockLostError();
+    });
+    const unavailable = { stalled: new RedisTimeoutError(2000), timeout: new TimeoutError(), offline: new ClientOfflineError() };
+    fastify.get('/redis/:why', async (request) => {
+      throw unavailable[(request.params as { why: keyof typeof unavailable }).why];
     });
     fastify.get(
       '/items/:id',
@@ -74,6 +69,16 @@ describe('the error handler', () => {
     expect(res.statusCode).toBe(503);
     expect(res.headers['retry-after']).toBe('1');
     expect(res.json()).toEqual({ error: { code: 'dataset_lock_lost', message: expect.stringMatching(/lock was lost/) } });
+  });
+
+  it("answers Redis not answering (a stall, node-redis' own timeout, no connection) with 503 redis_unavailable and Retry-After", async () => {
+    const a = await app();
+    for (const why of ['stalled', 'timeout', 'offline']) {
+      const res = await a.inject(`/redis/${why}`);
+      expect(res.statusCode, why).toBe(503);
+      expect(res.headers['retry-after'], why).toBe('1');
+      expect(res.json().error.code, why).toBe('redis_unavailable');
+    }
   });
 
   it('refuses numbers Ajv coerced to Infinity, which slip past its range checks', async () => {

@@ -9,6 +9,7 @@ import { DatasetFormatError, EmptyDatasetError } from '@meteorites/shared/ingest
 import { DatasetBusyError, DatasetLockLostError } from '@meteorites/shared/store';
 import { DatasetNotReadyError } from '@meteorites/shared/snapshot';
 import { InvalidCursorError } from '@meteorites/shared/meteorites';
+import { isRedisUnavailable } from '@meteorites/shared/redis';
 import { ApiError } from '../errors.ts';
 
 const STATUS_CODES: Record<number, string> = {
@@ -43,23 +44,6 @@ const DOMAIN_ERRORS: ReadonlyArray<[new (...args: never[]) => Error, number, str
 ];
 
 const RETRY_AFTER = new Set(['dataset_loading', 'dataset_lock_lost']);
-
-/** Errors that mean "Redis is not answering right now". */
-export function isRedisUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const name = err.name ?? '';
-  const msg = err.message ?? '';
-  return (
-    name === 'RedisUnavailableError' ||
-    name === 'ClientClosedError' ||
-    name === 'ClientOfflineError' ||
-    name === 'SocketClosedUnexpectedlyError' ||
-    name === 'ConnectionTimeoutError' ||
-    name === 'ReconnectStrategyError' ||
-    /The client is closed|client is offline|ECONNREFUSED|ECONNRESET|Socket closed unexpectedly/i.test(msg) ||
-    msg.startsWith('LOADING ')
-  );
-}
 
 /** `querystring.limit must be <= 1000`: the first failure, named by where it is in the request. */
 export function validationMessage(err: Pick<FastifyError, 'message' | 'validation' | 'validationContext'>): { message: string; field?: string } {

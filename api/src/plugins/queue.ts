@@ -26,11 +26,12 @@ export default fp<{ connect?: boolean }>(
     const subscriber = await connectRedis(app.config.REDIS_URL!, {
       connectTimeoutMs: app.config.REDIS_CONNECT_TIMEOUT_MS,
       name: 'api:events',
+      commandTimeoutMs: app.config.REDIS_COMMAND_TIMEOUT_MS,
       onError: (err) => app.log.warn({ err: err.message }, 'redis subscriber connection error'),
     });
     app.decorate('jobEvents', await JobEvents.listen(subscriber));
     app.addHook('onClose', async () => {
-      await closeRedis(subscriber);
+      await closeRedis(subscriber, app.config.REDIS_COMMAND_TIMEOUT_MS);
     });
   },
   { name: 'queue', dependencies: ['config', 'redis'], fastify: '5.x' },

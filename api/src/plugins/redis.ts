@@ -29,11 +29,12 @@ export default fp<RedisPluginOptions>(
     const client = await connectRedis(url, {
       connectTimeoutMs: app.config.REDIS_CONNECT_TIMEOUT_MS,
       name: 'api',
+      commandTimeoutMs: app.config.REDIS_COMMAND_TIMEOUT_MS,
       onError: (err) => app.log.warn({ err: err.message }, 'redis connection error'),
     });
     app.decorate('redis', client);
     app.addHook('onClose', async () => {
-      await closeRedis(client);
+      await closeRedis(client, app.config.REDIS_COMMAND_TIMEOUT_MS);
     });
   },
   { name: 'redis', dependencies: ['config'], fastify: '5.x' },

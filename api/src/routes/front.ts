@@ -9,7 +9,7 @@ import { getSummary } from '@meteorites/shared/store';
 import { renderFrontPage, type DatasetView } from '../front-page.ts';
 import { helpText, type OpenApiLike } from '../help-text.ts';
 import { OPENAPI_INFO } from '../plugins/swagger.ts';
-import { withTimeout } from './health.ts';
+import { deadline } from '@meteorites/shared/redis';
 
 const text = (description: string, type: string) => ({ description, content: { [type]: { schema: Type.String() } } });
 
@@ -34,7 +34,7 @@ const front: FastifyPluginAsyncTypebox = async (app) => {
       if (readsNeedKey) dataset = { withheld: 'needs_key' };
       else {
         try {
-          dataset = { summary: await withTimeout(getSummary(app.redis), 1000) };
+          dataset = { summary: await deadline(getSummary(app.redis), 1000) };
         } catch {
           dataset = { withheld: 'unavailable' };
         }

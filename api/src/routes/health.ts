@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import { deadline } from '@meteorites/shared/redis';
 
 const Status = Type.Object({ status: Type.String() });
 
@@ -27,7 +28,7 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (_request, reply) => {
       try {
-        await withTimeout(app.redis.ping(), 1000);
+        await deadline(app.redis.ping(), 1000);
         return { status: 'ready' };
       } catch {
         reply.header('retry-after', '1');
@@ -36,16 +37,5 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 };
-
-/** `p`, or a rejection once `ms` pass: a Redis that hangs (rather than refuses) must not hang the caller. */
-export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('timeout')), ms);
-    }),
-  ]);
-}
 
 export default health;

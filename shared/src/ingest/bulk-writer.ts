@@ -6,11 +6,14 @@
  *
  * Only commands whose reply is one line (an integer, `+OK` or an error) may be sent: HSET,
  * RESTORE, DEL, UNLINK, SADD, SET, AUTH, SELECT... The first error reply or connection failure is
- * thrown by the next settle().
+ * thrown by the next settle(), and so is a stall: with the client's command timeout
+ * (connectRedis), a settle() that sees no reply and no drain for that long fails with
+ * RedisTimeoutError and drops the connection.
  */
 import type { Socket } from 'node:net';
 import { once } from 'node:events';
-import { openRawConnection, type Redis } from '../redis.ts';
+import { SocketClosedUnexpectedlyError } from 'redis';
+import { afterPendingIo, commandTimeoutOf, openRawConnection, RedisTimeoutError, type Redis } from '../redis.ts';
 
 export class BulkWriteError extends Error {
   override name = 'BulkWriteError';
@@ -47,13 +50,24 @@ export class BulkWriter {
   #atLineStart = true;
   #inError = false;
   #errorText = '';
+  readonly #timeoutMs: number | undefined;
+  /** When Redis last showed it is working: a reply read, the socket drained. */
+  #progressAt = 0;
 
-  private constructor(socket: Socket) {
+  private constructor(socket: Socket, timeoutMs: number | undefined) {
     this.#socket = socket;
+    this.#timeoutMs = timeoutMs;
     socket.setNoDelay(true);
-    socket.on('data', (data: Buffer) => this.#onData(data));
-    socket.on('error', (err) => this.#fail(new BulkWriteError(`the bulk connection to Redis failed: ${err.message}`)));
-    socket.on('close', () => this.#fail(new BulkWriteError('the bulk connection to Redis closed')));
+    socket.on('data', (data: Buffer) => {
+      this.#progressAt = Date.now();
+      this.#onData(data);
+    });
+    socket.on('drain', () => {
+      this.#progressAt = Date.now();
+    });
+    // Wrapped with their cause, so isRedisUnavailable() sees the connection failure under them.
+    socket.on('error', (err) => this.#fail(new BulkWriteError(`the bulk connection to Redis failed: ${err.message}`, { cause: err })));
+    socket.on('close', () => this.#fail(new BulkWriteError('the bulk connection to Redis closed', { cause: new SocketClosedUnexpectedlyError() })));
   }
 
   /** Opens a connection to the Redis `client` talks to (same host, TLS, user, password, database). */
@@ -62,10 +76,10 @@ export class BulkWriter {
     try {
       raw = await openRawConnection(client);
     } catch (err) {
-      throw new BulkWriteError(`cannot open a bulk connection to Redis: ${(err as Error).message}`);
+      throw new BulkWriteError(`cannot open a bulk connection to Redis: ${(err as Error).message}`, { cause: err });
     }
     const { socket, handshake } = raw;
-    const writer = new BulkWriter(socket);
+    const writer = new BulkWriter(socket, commandTimeoutOf(client));
     for (const command of handshake) writer.command(...command);
     writer.command('CLIENT', 'SETNAME', name);
     await writer.settle(0);
@@ -167,12 +181,46 @@ export class BulkWriter {
   async settle(maxPending: number): Promise<void> {
     this.#send();
     if (this.#error) throw this.#error;
-    if (this.#socket.writableLength > MAX_BUFFERED_BYTES) await once(this.#socket, 'drain');
+    if (this.#socket.writableLength > MAX_BUFFERED_BYTES) await this.#watched(once(this.#socket, 'drain'));
     const until = this.#queued - maxPending;
     if (this.#replied < until) {
-      await new Promise<void>((resolve, reject) => this.#waiters.push({ until, resolve, reject }));
+      await this.#watched(new Promise<void>((resolve, reject) => this.#waiters.push({ until, resolve, reject })));
     }
     if (this.#error) throw this.#error;
+  }
+
+  /** `wait`, failed with RedisTimeoutError (and the connection dropped) once Redis shows no progress for the timeout. */
+  #watched<T>(wait: Promise<T>): Promise<T> {
+    const ms = this.#timeoutMs;
+    if (!ms) return wait;
+    // Idle time counts from now: replies that stopped while this process was busy encoding are no stall.
+    const since = Date.now();
+    return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout;
+      const check = () => {
+        const idle = Date.now() - Math.max(since, this.#progressAt);
+        if (idle < ms) {
+          timer = setTimeout(() => afterPendingIo(check), ms - idle);
+          return;
+        }
+        const err = new RedisTimeoutError(ms);
+        this.#fail(err);
+        this.#socket.destroy();
+        reject(err);
+      };
+      // Through afterPendingIo: replies that came while the event loop was held up count first.
+      timer = setTimeout(() => afterPendingIo(check), ms);
+      wait.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
   }
 
   close(): void {

@@ -1,4 +1,6 @@
 /** Errors of the queue protocol and of running a job, named so callers can tell them apart. */
+import { ErrorReply } from 'redis';
+import { isRedisUnavailable } from '../redis.ts';
 
 export class InvalidCursorError extends Error {
   override name = 'InvalidCursorError';
@@ -50,22 +52,10 @@ export class DeferJobError extends Error {
   }
 }
 
-const TRANSIENT_NAMES = new Set([
-  'RedisUnavailableError',
-  'ClientClosedError',
-  'ClientOfflineError',
-  'SocketClosedUnexpectedlyError',
-  'ConnectionTimeoutError',
-  'ReconnectStrategyError',
-  'SocketTimeoutError',
-]);
-
-/** Errors worth a retry: Redis unreachable or momentarily refusing (loading, busy, out of memory). */
+/**
+ * Errors worth a retry: Redis unreachable, stalled or momentarily refusing (isRedisUnavailable:
+ * loading, busy, failing over), or out of memory for now.
+ */
 export function isTransientError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  return (
-    TRANSIENT_NAMES.has(err.name) ||
-    /^(LOADING|BUSY|TRYAGAIN|OOM|MASTERDOWN|READONLY)\b/.test(err.message) ||
-    /ECONNREFUSED|ECONNRESET|EPIPE|The client is closed|client is offline|Socket closed unexpectedly/i.test(err.message)
-  );
+  return isRedisUnavailable(err) || (err instanceof ErrorReply && /^OOM\b/.test(err.message));
 }

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { decodeCursor, encodeCursor, jobFromHash } from './queue.ts';
 import { catalog, InvalidParamsError, UnknownAnalysisError } from './catalog.ts';
+import { ErrorReply, SocketClosedUnexpectedlyError } from 'redis';
+import { RedisTimeoutError } from '../redis.ts';
 import { InvalidCursorError, isTransientError } from './errors.ts';
 
 describe('job list cursors', () => {
@@ -55,12 +57,12 @@ describe('catalog', () => {
 });
 
 describe('isTransientError', () => {
-  it('tells Redis outages from deterministic errors', () => {
-    const named = (name: string, message = 'x') => Object.assign(new Error(message), { name });
-    expect(isTransientError(named('SocketClosedUnexpectedlyError'))).toBe(true);
-    expect(isTransientError(new Error('LOADING Redis is loading the dataset in memory'))).toBe(true);
-    expect(isTransientError(new Error('connect ECONNREFUSED 127.0.0.1:6379'))).toBe(true);
-    expect(isTransientError(new Error('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
+  it("tells Redis outages, stalls and a full memory from deterministic errors, by node-redis' classes", () => {
+    expect(isTransientError(new SocketClosedUnexpectedlyError())).toBe(true);
+    expect(isTransientError(new RedisTimeoutError(2000))).toBe(true);
+    expect(isTransientError(new ErrorReply('LOADING Redis is loading the dataset in memory'))).toBe(true);
+    expect(isTransientError(new ErrorReply('OOM command not allowed when used memory > maxmemory'))).toBe(true);
+    expect(isTransientError(new ErrorReply('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
     expect(isTransientError(new TypeError('cannot read properties of undefined'))).toBe(false);
     expect(isTransientError('LOADING')).toBe(false);
   });
