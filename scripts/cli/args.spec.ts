@@ -49,9 +49,10 @@ describe('CLI arguments', () => {
     for (const bad of ['0', '-1', 'soon', '']) expect(() => parseCommand(['wait', 'abc', `--timeout=${bad}`])).toThrow(/--timeout must be a positive number/);
   });
 
-  it('reads result with an optional chart file', () => {
-    expect(parseCommand(['result', 'abc'])).toEqual({ name: 'result', id: 'abc', chart: undefined });
-    expect(parseCommand(['result', 'abc', '--chart', 'out.png'])).toEqual({ name: 'result', id: 'abc', chart: 'out.png' });
+  it('reads result with an optional chart file and CSV file', () => {
+    expect(parseCommand(['result', 'abc'])).toEqual({ name: 'result', id: 'abc', chart: undefined, csv: undefined });
+    expect(parseCommand(['result', 'abc', '--chart', 'out.png'])).toEqual({ name: 'result', id: 'abc', chart: 'out.png', csv: undefined });
+    expect(parseCommand(['result', 'abc', '--csv', 't.csv'])).toEqual({ name: 'result', id: 'abc', chart: undefined, csv: 't.csv' });
     expect(() => parseCommand(['result', 'abc', '--chart'])).toThrow(UsageError);
   });
 

@@ -30,9 +30,10 @@ params on the same dataset answers the existing job (deduplicated).`,
     details: 'Long-polls GET /jobs/{id}. Exit 124 when --timeout runs out before the job ends.',
   },
   result: {
-    synopsis: 'result <job-id> [--chart out.png]',
-    summary: 'print the result JSON; --chart also saves the chart',
-    details: 'GET /results/{id}; with --chart, also GET /results/{id}/chart.png into the given file.',
+    synopsis: 'result <job-id> [--chart out.png] [--csv out.csv]',
+    summary: 'print the result JSON; --chart also saves the chart, --csv the table as CSV',
+    details:
+      'GET /results/{id}; with --chart, also GET /results/{id}/chart.png into the given file; with --csv, also the result table as CSV (GET /results/{id}?format=csv).',
   },
   jobs: {
     synopsis: 'jobs [--status s] [--limit n]',
@@ -120,7 +121,7 @@ export type Command =
   | { name: 'load'; file: string; format: 'csv' | 'json' }
   | { name: 'submit'; analysis: string; params: Record<string, string | number> }
   | { name: 'wait'; id: string; timeoutS: number | undefined }
-  | { name: 'result'; id: string; chart: string | undefined }
+  | { name: 'result'; id: string; chart: string | undefined; csv: string | undefined }
   | { name: 'jobs'; status: JobStatus | undefined; limit: number | undefined }
   | { name: 'cancel'; id: string }
   | { name: 'analyses'; json: boolean }
@@ -228,8 +229,8 @@ function parseOptions(name: CommandName, rest: string[]): Command {
         return { name, id: one(positionals, 'job id'), timeoutS: positiveNumber('--timeout', values.timeout, false) };
       }
       case 'result': {
-        const { values, positionals } = parse({ chart: { type: 'string' } });
-        return { name, id: one(positionals, 'job id'), chart: values.chart };
+        const { values, positionals } = parse({ chart: { type: 'string' }, csv: { type: 'string' } });
+        return { name, id: one(positionals, 'job id'), chart: values.chart, csv: values.csv };
       }
       case 'jobs': {
         const { values, positionals } = parse({ status: { type: 'string' }, limit: { type: 'string' } });

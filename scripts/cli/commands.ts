@@ -38,9 +38,14 @@ async function wait(client: ApiClient, id: string, timeoutS: number | undefined)
   }
 }
 
-async function result(client: ApiClient, id: string, chart: string | undefined): Promise<number> {
+async function result(client: ApiClient, id: string, chart: string | undefined, csv: string | undefined): Promise<number> {
   const data = await ok(client.GET('/results/{id}', { params: { path: { id } } }));
   out(JSON.stringify(data, null, 2));
+  if (csv !== undefined) {
+    const table = await ok(client.GET('/results/{id}', { params: { path: { id }, query: { format: 'csv' } }, parseAs: 'text' }));
+    writeFileSync(csv, table);
+    process.stderr.write(`wrote ${csv} (${table.split('\n').length - 2} rows)\n`);
+  }
   if (chart !== undefined) {
     const png = await ok(client.GET('/results/{id}/chart.png', { params: { path: { id } }, parseAs: 'arrayBuffer' }));
     writeFileSync(chart, Buffer.from(png));
@@ -134,7 +139,7 @@ export async function run(client: ApiClient, cmd: Command): Promise<number> {
     case 'wait':
       return wait(client, cmd.id, cmd.timeoutS);
     case 'result':
-      return result(client, cmd.id, cmd.chart);
+      return result(client, cmd.id, cmd.chart, cmd.csv);
     case 'jobs':
       return jobs(client, cmd.status, cmd.limit);
     case 'cancel':
