@@ -11,8 +11,14 @@ import { renderChart } from '@meteorites/shared/charts/index';
 import { parseDataset } from '@meteorites/shared/ingest/index';
 import { fullDataset } from '@meteorites/test-utils/env';
 
-/** Defaults, except a finer grid: at 10° the map is a mosaic, at 2° it shows where the finds are. */
-const PARAMS: Record<string, Record<string, unknown>> = { 'geo-grid': { cell_deg: 2 } };
+/**
+ * Defaults, except a finer grid (at 10° the map is a mosaic, at 2° it shows where the finds are)
+ * and a group-by of total mass per class type, the classification's one-picture summary.
+ */
+const PARAMS: Record<string, Record<string, unknown>> = {
+  'geo-grid': { cell_deg: 2 },
+  'group-by': { by: ['class_type'], measures: ['total_mass_g', 'count', 'median_mass_g'], sort: 'total_mass_g' },
+};
 
 /** Every analysis' result on the full dataset, in the registry's order. */
 export async function fullDatasetResults(): Promise<AnalysisResult[]> {

@@ -123,10 +123,10 @@ describe('charts', () => {
   });
 
   it.each([
-    [{ by: ['recclass'], limit: 1 }, 'rect', 2, 'count by recclass'],
-    [{ by: ['year'], year_bin: 100, sort: 'key' }, 'rect', 3, 'count by year'],
-    [{ by: ['fall', 'class_type'], measures: ['median_mass_g'] }, 'rect', 2, 'median mass g by fall and class type'],
-    [{ by: ['recclass', 'year'], year_bin: 1, sort: 'key' }, 'rect', 6, 'count by recclass and year'],
+    [{ by: ['recclass'], limit: 1 }, 'rect', 2, 'Landings by class'],
+    [{ by: ['year'], year_bin: 100, sort: 'key' }, 'rect', 3, 'Landings by year'],
+    [{ by: ['fall', 'class_type'], measures: ['median_mass_g'] }, 'rect', 2, 'Median mass by fall and class type'],
+    [{ by: ['recclass', 'year'], year_bin: 1, sort: 'key' }, 'rect', 6, 'Landings by class and year'],
   ])('group-by %j: a chart of its shape', async (params, mark, marks, heading) => {
     const svg = parseSvg(await renderSvg(await result('group-by', sample, params)));
     expect(svg.texts('role-title-text')).toEqual([heading]);
@@ -135,7 +135,7 @@ describe('charts', () => {
 
   it('group-by latitude × longitude bands: the world map of geo-grid', async () => {
     const svg = parseSvg(await renderSvg(await result('group-by', sample, { by: ['lat_band', 'lon_band'], band_deg: 30 })));
-    expect(svg.texts('role-title-text')).toEqual(['count by lat band and lon band per 30° × 30° cell of latitude and longitude']);
+    expect(svg.texts('role-title-text')).toEqual(['Landings by latitude band and longitude band per 30° × 30° cell of latitude and longitude']);
     expect(svg.texts('role-mark').join(' ')).toContain('30°N');
   });
 

@@ -20,7 +20,29 @@ export interface GroupByChartParts {
 }
 
 const GROUPED_MAX = 5;
-const label = (name: string) => name.replaceAll('_', ' ');
+
+const LABELS: Record<string, string> = {
+  count: 'Landings',
+  with_mass: 'Landings with a mass',
+  total_mass_g: 'Total mass',
+  mean_mass_g: 'Mean mass',
+  median_mass_g: 'Median mass',
+  min_mass_g: 'Smallest mass',
+  max_mass_g: 'Largest mass',
+  p10_mass_g: '10th percentile of mass',
+  p25_mass_g: '25th percentile of mass',
+  p75_mass_g: '75th percentile of mass',
+  p90_mass_g: '90th percentile of mass',
+  stddev_mass_g: 'Standard deviation of mass',
+  recclass: 'class',
+  class_group: 'class group',
+  class_type: 'class type',
+  nametype: 'name type',
+  lat_band: 'latitude band',
+  lon_band: 'longitude band',
+  mass_decade: 'mass decade (log10 g)',
+};
+const label = (name: string) => LABELS[name] ?? name.replaceAll('_', ' ');
 
 export function groupByChart(result: AnalysisResult, parts: GroupByChartParts): TopLevelSpec {
   const p = result.params as { by: string[]; measures: string[]; sort: string; year_bin?: number; band_deg?: number };
@@ -29,6 +51,7 @@ export function groupByChart(result: AnalysisResult, parts: GroupByChartParts): 
   const massLike = measure.endsWith('_mass_g');
   const scale = massLike ? parts.massScale(rows.map((r) => r[measure] as number | null)) : 'linear';
   const heading = `${label(measure)} by ${p.by.map(label).join(' and ')}`;
+  const dimensionTitle = (d: string) => label(d).replace(/^./, (c) => c.toUpperCase());
   const axis = { title: `${label(measure)}${massLike ? ` (g${scale === 'log' ? ', log scale' : ''})` : ''}`, format: '~s' };
   const y = { field: measure, type: 'quantitative' as const, stack: null, scale: { type: scale }, axis };
   const shown = rows.filter((r) => r[measure] !== null && (scale === 'linear' || (r[measure] as number) > 0));
@@ -55,7 +78,7 @@ export function groupByChart(result: AnalysisResult, parts: GroupByChartParts): 
       data: { values },
       mark: 'bar',
       encoding: {
-        y: { field: 'label', type: 'nominal', sort: { field: 'rank' }, title: label(first) },
+        y: { field: 'label', type: 'nominal', sort: { field: 'rank' }, title: dimensionTitle(first) },
         x: y,
         color: { condition: { test: 'datum.other', value: '#9aa3ad' }, value: '#4c78a8' },
       },
@@ -70,7 +93,7 @@ export function groupByChart(result: AnalysisResult, parts: GroupByChartParts): 
   }
   const distinct = (d: string) => new Set(shown.map((r) => r[d])).size;
   const [outer, inner] = distinct(second) <= GROUPED_MAX ? [first, second] : distinct(first) <= GROUPED_MAX ? [second, first] : [first, second];
-  const nominal = (d: string) => ({ field: d, type: 'nominal' as const, title: label(d), sort: null });
+  const nominal = (d: string) => ({ field: d, type: 'nominal' as const, title: dimensionTitle(d), sort: null });
   if (distinct(inner) <= GROUPED_MAX) {
     return titled({
       ...parts.fitted,
