@@ -21,10 +21,13 @@ export function parseText(text: string, format: InputFormat = 'csv'): Promise<Pa
   );
 }
 
-/** The hash a record must be stored as: every present field as text, absent ones left out. */
+/** Fields the API derives from others on every answer; never stored. */
+const DERIVED = new Set(['class_type', 'class_group']);
+
+/** The hash a record must be stored as: every present field as text, absent and derived ones left out. */
 export function expectedHash(m: Meteorite): Record<string, string> {
   const h: Record<string, string> = {};
-  for (const [field, value] of Object.entries(m)) if (value !== null) h[field] = String(value);
+  for (const [field, value] of Object.entries(m)) if (value !== null && !DERIVED.has(field)) h[field] = String(value);
   return h;
 }
 
