@@ -72,12 +72,23 @@ async function waitReady(base: string, children: Child[], timeoutMs: number): Pr
   throw new StartError(`the API did not become ready within ${timeoutMs / 1000} s`);
 }
 
-/** Loads SAMPLE_DATA through the API itself, only into a database that has never held a dataset. */
+interface Summary {
+  version: number;
+  records: number;
+  state: 'empty' | 'loading' | 'ready';
+}
+
+/**
+ * Loads SAMPLE_DATA through the API itself into a database that has never held a dataset, or
+ * whose last load never finished (Ctrl-C during the first start): never over a dataset that is
+ * there, nor after a deliberate delete. A load some other process is running is waited for.
+ */
 async function loadSampleIfEmpty(base: string, config: Config): Promise<void> {
   // With API_KEY set, the load needs a key (and the summary too with API_KEY_PROTECT_READS).
   const auth: Record<string, string> = config.API_KEY ? { authorization: `Bearer ${config.API_KEY.split(',')[0]}` } : {};
-  const summary = (await (await fetch(`${base}/data/summary`, { headers: auth })).json()) as { version: number; records: number };
-  if (summary.version > 0 || summary.records > 0) {
+  const summaryNow = async () => (await (await fetch(`${base}/data/summary`, { headers: auth })).json()) as Summary;
+  const summary = await summaryNow();
+  if (summary.state !== 'loading' && (summary.version > 0 || summary.records > 0)) {
     say(`dataset: ${summary.records} records (version ${summary.version})`);
     return;
   }
@@ -98,7 +109,18 @@ async function loadSampleIfEmpty(base: string, config: Config): Promise<void> {
     body: Readable.toWeb(createReadStream(file)) as ReadableStream,
     duplex: 'half',
   } as RequestInit);
-  const body = (await res.json()) as { records?: number; version?: number; error?: { message: string } };
+  const body = (await res.json()) as { records?: number; version?: number; error?: { code: string; message: string } };
+  if (res.status === 409 && body.error?.code === 'dataset_busy') {
+    say('another process is loading the dataset: waiting for it');
+    const deadline = Date.now() + 120_000;
+    let now = await summaryNow();
+    while (now.state === 'loading' && Date.now() < deadline) {
+      await sleep(500);
+      now = await summaryNow();
+    }
+    say(`dataset: ${now.records} records (version ${now.version}, ${now.state})`);
+    return;
+  }
   if (!res.ok) throw new StartError(`loading ${config.SAMPLE_DATA} failed: ${body.error?.message ?? res.status}`);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   say(`loaded ${body.records} records from ${config.SAMPLE_DATA} in ${seconds} s (version ${body.version})`);

@@ -124,8 +124,9 @@ describe('jobs API with a worker, on the full dataset', () => {
     const res = await app.inject('/analyses');
     expect(res.statusCode).toBe(200);
     const list = res.json() as { name: string; description: string; params: { properties: Record<string, unknown> } }[];
-    expect(list.map((a) => a.name)).toEqual(['mass-by-class', 'mass-by-year', 'mass-by-fall', 'heaviest', 'geo-grid', 'test-sleep']);
+    expect(list.map((a) => a.name)).toEqual(['mass-by-class', 'mass-by-year', 'mass-by-fall', 'heaviest', 'geo-grid', 'group-by', 'test-sleep']);
     expect(list.find((a) => a.name === 'mass-by-year')!.params.properties).toHaveProperty('bin');
+    expect(list.find((a) => a.name === 'group-by')!.params.properties).toHaveProperty('by');
     expect(list.every((a) => a.description.length > 10)).toBe(true);
   });
 
