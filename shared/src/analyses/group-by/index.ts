@@ -11,7 +11,7 @@ import { checkFilters, filterParams, hasYearFilter, type Filters } from '../filt
 import { resultHead } from '../result.ts';
 import type { Analysis, AnalysisContext, AnalysisResult } from '../types.ts';
 import { BAND_DEGREES, compareKeys, DIMENSIONS, dimensionCodes, REASONS, YEAR_BINS, type Dimension, type DimensionCodes, type Reason } from './dimensions.ts';
-import { DEFAULT_MEASURES, MEASURES, measureOf, needsOrder, rowSums, sortedMasses, type Measure, type RowSums } from './measures.ts';
+import { DEFAULT_MEASURES, MEASURES, massOrder, measureOf, needsOrder, rowSums, sortedMasses, type Measure, type RowSums } from './measures.ts';
 
 export { DIMENSIONS, MEASURES, DEFAULT_MEASURES, type Dimension, type Measure };
 
@@ -122,8 +122,8 @@ const BLOCK = 65_536;
 
 interface Grouping {
   dims: DimensionCodes[];
-  /** Each record's group, -1 for none. */
-  groupOf: Int32Array;
+  /** The group of the record at each position of the mass order (-1: none); empty when no measure needs order. */
+  groupByRank: Int32Array;
   /** Each group's label indices, one per dimension. */
   keys: number[][];
   sums: RowSums;
@@ -133,7 +133,8 @@ interface Grouping {
 
 class Grouper {
   readonly dims: DimensionCodes[];
-  readonly groupOf: Int32Array;
+  readonly groupByRank: Int32Array;
+  private readonly rank: Int32Array | undefined;
   readonly keys: number[][] = [];
   sums = rowSums(64);
   matched = 0;
@@ -149,13 +150,16 @@ class Grouper {
     this.dims = p.by.map((d) => dimensionCodes(columns, d, p.year_bin, p.band_deg));
     this.width = this.dims[1] ? this.dims[1].labels.length : 1;
     this.slotGroup = new Int32Array(Math.max(1, this.dims[0]!.labels.length * this.width)).fill(-1);
-    this.groupOf = new Int32Array(columns.length).fill(-1);
+    // Only percentiles and stddev need each group's masses in order.
+    const ordered = needsOrder(p.measures) || (p.sort !== 'key' && needsOrder([p.sort]));
+    this.rank = ordered ? massOrder(columns).rank : undefined;
+    this.groupByRank = ordered ? new Int32Array(massOrder(columns).mass.length).fill(-1) : new Int32Array(0);
     this.filters = prepareFilters(columns, p);
   }
 
   /** Filters and groups records [from, to); sums in record order. */
   block(from: number, to: number): void {
-    const { columns, width, slotGroup, groupOf, reasons } = this;
+    const { columns, width, slotGroup, groupByRank, rank, reasons } = this;
     const f = this.filters;
     const c1s = this.dims[0]!.codes;
     const c2s = this.dims[1]?.codes;
@@ -207,7 +211,11 @@ class Grouper {
         this.keys.push(c2s !== undefined ? [c1, slot - c1 * width] : [c1]);
         if (g === sums.count.length) sums = this.sums = grow(sums);
       }
-      groupOf[i] = g;
+      if (rank !== undefined) {
+        // A scattered write here saves the percentile pass a scattered read per mass.
+        const r = rank[i]!;
+        if (r >= 0) groupByRank[r] = g;
+      }
       sums.count[g]! += 1;
       const m = mass[i]!;
       if (m === m) {
@@ -239,8 +247,8 @@ async function group(columns: Columns, p: GroupByParams, ctx: AnalysisContext): 
   REASONS.forEach((r, k) => {
     if (named.has(r) || grouper.reasons[k]! > 0) excluded[r] = grouper.reasons[k]!;
   });
-  const { dims, groupOf, keys, sums, matched } = grouper;
-  return { dims, groupOf, keys, sums, matched, excluded };
+  const { dims, groupByRank, keys, sums, matched } = grouper;
+  return { dims, groupByRank, keys, sums, matched, excluded };
 }
 
 function grow(s: RowSums): RowSums {
@@ -262,7 +270,7 @@ function order(columns: Columns, g: Grouping, p: GroupByParams): number[] {
   if (p.sort === 'key') return groups.sort(byKey);
   const measure = p.sort;
   const identity = Int32Array.from(groups);
-  const sorted = needsOrder([measure]) ? sortedMasses(columns, g.groupOf, identity, g.sums) : undefined;
+  const sorted = needsOrder([measure]) ? sortedMasses(columns, g.groupByRank, identity, g.sums) : undefined;
   const value = Float64Array.from(groups, (k) => measureOf(measure, k, g.sums, sorted) ?? -Infinity);
   return groups.sort((a, b) => (value[a] === value[b] ? byKey(a, b) : value[b]! > value[a]! ? 1 : -1));
 }
@@ -284,7 +292,7 @@ function rows(columns: Columns, g: Grouping, p: GroupByParams, ranked: number[])
     sums.min[r] = Math.min(sums.min[r]!, g.sums.min[k]!);
     sums.max[r] = Math.max(sums.max[r]!, g.sums.max[k]!);
   });
-  const sorted = needsOrder(p.measures) ? sortedMasses(columns, g.groupOf, rowOfGroup, sums) : undefined;
+  const sorted = needsOrder(p.measures) ? sortedMasses(columns, g.groupByRank, rowOfGroup, sums) : undefined;
   return Array.from({ length: rowCount }, (_, r) => {
     const row: Record<string, unknown> = {};
     p.by.forEach((d, j) => (row[d] = r < shown ? g.dims[j]!.labels[g.keys[ranked[r]!]![j]!] : 'other'));

@@ -37,10 +37,10 @@ const QUANTILES: Partial<Record<Measure, number>> = {
 export const needsOrder = (measures: readonly Measure[]): boolean => measures.some((m) => m in QUANTILES || m === 'stddev_mass_g');
 
 export interface MassOrder {
-  /** Indices of the records with a known mass, lightest first (ties by index). */
-  index: Uint32Array;
-  /** Their masses in that order, so walking the order reads memory in sequence. */
+  /** Their masses, lightest first (ties by record index), so walking the order reads memory in sequence. */
   mass: Float64Array;
+  /** Each record's position in that order; -1 without a mass. A query writes a record's group there as it meets it. */
+  rank: Int32Array;
 }
 
 const orders = new WeakMap<Columns, MassOrder>();
@@ -55,7 +55,9 @@ export function massOrder(columns: Columns): MassOrder {
     const index = new Uint32Array(known);
     for (let i = 0, j = 0; i < columns.length; i++) if (!Number.isNaN(mass[i]!)) index[j++] = i;
     index.sort((a, b) => mass[a]! - mass[b]! || a - b);
-    order = { index, mass: Float64Array.from(index, (i) => mass[i]!) };
+    const rank = new Int32Array(columns.length).fill(-1);
+    for (let j = 0; j < index.length; j++) rank[index[j]!] = j;
+    order = { mass: Float64Array.from(index, (i) => mass[i]!), rank };
     orders.set(columns, order);
   }
   return order;
@@ -102,18 +104,18 @@ export function rowSums(rows: number): RowSums {
 
 /**
  * Each row's masses, ascending, side by side: row r's are `masses[start[r] .. start[r + 1])`.
- * `groupOf` gives each record's group (-1: none), `rowOfGroup` each group's row.
+ * `groupByRank` gives the group of the record at each position of the mass order (-1: none),
+ * `rowOfGroup` each group's row: one pass reading both arrays in sequence.
  */
-export function sortedMasses(columns: Columns, groupOf: Int32Array, rowOfGroup: Int32Array, sums: RowSums): { masses: Float64Array; start: Int32Array } {
+export function sortedMasses(columns: Columns, groupByRank: Int32Array, rowOfGroup: Int32Array, sums: RowSums): { masses: Float64Array; start: Int32Array } {
   const rows = sums.withMass.length;
   const start = new Int32Array(rows + 1);
   for (let r = 0; r < rows; r++) start[r + 1] = start[r]! + sums.withMass[r]!;
   const masses = new Float64Array(start[rows]!);
   const next = start.slice(0, rows);
-  const order = massOrder(columns);
-  const { index, mass } = order;
-  for (let j = 0; j < index.length; j++) {
-    const g = groupOf[index[j]!]!;
+  const { mass } = massOrder(columns);
+  for (let j = 0; j < mass.length; j++) {
+    const g = groupByRank[j]!;
     if (g >= 0) masses[next[rowOfGroup[g]!]!++] = mass[j]!;
   }
   return { masses, start };
