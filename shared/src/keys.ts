@@ -52,7 +52,11 @@ export const keys = {
   meteorite: (id: string) => `${keyPrefixes.meteorite}${checked('meteorite', meteoriteIdRe, id)}`,
   /** set: every loaded meteorite id. */
   meteoriteIds: 'meteorites:ids',
-  /** hash: `version state records loaded_at source`. */
+  /**
+   * hash: `version state records loaded_at source generation`. `generation` is a random id drawn
+   * by every load and delete: the version is a counter and comes back after Redis loses its last
+   * writes, so snapshot caches, results and dedup entries are tied to the generation too.
+   */
   dataset: 'dataset',
   /** set: the ids of the load in progress; renamed over `meteorites:ids` once every record is written. */
   meteoriteIdsNext: 'meteorites:ids:next',
@@ -73,7 +77,11 @@ export const keys = {
   snapshotPattern: 'dataset:snapshot:*',
 
   // ---- jobs ----
-  /** hash: one job (see the Job schema) plus the queue's own fields (`token seq worker cancel dv started_ms`). */
+  /**
+   * hash: one job (see the Job schema) plus the queue's own fields (`token seq worker cancel dv dg
+   * started_ms dataset_generation`): `dv`/`dg` the dataset version and generation it was asked on,
+   * `dataset_generation` the load a finished job's result was computed on.
+   */
   job: (id: string) => `${keyPrefixes.job}${checked('job', jobIdRe, id)}`,
   /** list: ids of queued jobs; the API pushes on the left, workers BLMOVE from the right. */
   jobsQueue: 'jobs:queue',
@@ -91,7 +99,7 @@ export const keys = {
   jobsByStatus: (status: string) => `jobs:status:${checked('job status', indexedStatusRe, status)}`,
   /** string: the enqueue sequence counter (INCR). */
   jobsSeq: 'jobs:seq',
-  /** hash: `<analysis> <canonical params JSON>` -> `<dataset version>:<job id>`, for dedup. */
+  /** hash: `<analysis> <canonical params JSON>` -> `<dataset version>:<dataset generation>:<job id>`, for dedup. */
   jobsDedup: 'jobs:dedup',
   /** zset: live worker ids, scored by their heartbeat deadline (server ms). */
   jobsWorkers: 'jobs:workers',

@@ -51,6 +51,8 @@ export interface JobOutput {
   /** The result as a JSON string, stored as it is. */
   result: string;
   datasetVersion: number;
+  /** The dataset load it was computed on (Snapshot.generation): a result on a replaced load is refused and the job runs again. */
+  datasetGeneration?: string;
 }
 
 /** Throws DeferJobError to be tried again later, any other error to fail (or retry, if transient). */
@@ -412,7 +414,7 @@ export class Worker {
       const running = this.#handler(a);
       running.catch(() => {});
       const out = await Promise.race([running, a.interrupted]);
-      settlement = { status: 'finished', result: out.result, datasetVersion: out.datasetVersion };
+      settlement = { status: 'finished', result: out.result, datasetVersion: out.datasetVersion, datasetGeneration: out.datasetGeneration };
     } catch (err) {
       settlement = await this.#onError(a, err, log);
     } finally {
@@ -522,6 +524,7 @@ export class Worker {
   #ended(p: PendingSettle, outcome: SettleOutcome): void {
     this.#active.delete(p.a.job.id);
     if (outcome === 'lost') this.log.warn(p.log, 'lease lost before the job could be settled; nothing written');
+    else if (outcome === 'stale') this.log.info(p.log, 'the dataset was replaced while the job ran: result dropped, the job is queued again');
     else if (this.log.isLevelEnabled('info')) this.log.info({ ...p.log, status: outcome, ms: Date.now() - p.a.started }, 'job ended');
     this.#onJobEnd?.(p.a.job, outcome);
   }

@@ -6,6 +6,7 @@
  * queued when its worker hands it back (shutdown, dataset loading, transient error) or when its
  * lease expires (worker died); after JOB_MAX_ATTEMPTS lost leases it fails with "worker lost".
  */
+import { randomBytes } from 'node:crypto';
 import type { Redis } from '../redis.ts';
 import { keys } from '../keys.ts';
 import type { Job, JobStatus } from '../schemas.ts';
@@ -17,7 +18,7 @@ export interface QueueOptions {
   resultTtlSeconds?: number;
 }
 
-/** A job a worker holds: `token` proves its ownership to every later step. */
+/** A job a worker holds: `token` (unique to this claim, for ever) proves its ownership to every later step. */
 export interface ClaimedJob {
   id: string;
   token: string;
@@ -27,13 +28,18 @@ export interface ClaimedJob {
 }
 
 export type Settlement =
-  | { status: 'finished'; result: string; datasetVersion: number }
+  /**
+   * datasetGeneration: the load the result was computed on (Snapshot.generation); a result on a
+   * load that is no longer current is refused ('stale'). Unset: the result depends on no dataset.
+   */
+  | { status: 'finished'; result: string; datasetVersion: number; datasetGeneration?: string }
   | { status: 'failed'; error: string; datasetVersion?: number }
   | { status: 'cancelled' };
 
 export type LeaseState = 'ok' | 'cancel' | 'lost';
 
-export type SettleOutcome = 'finished' | 'failed' | 'cancelled' | 'lost';
+/** 'stale': the result was computed on a load that is no longer current; the job is queued again. */
+export type SettleOutcome = 'finished' | 'failed' | 'cancelled' | 'stale' | 'lost';
 
 export interface JobPage {
   items: Job[];
@@ -108,12 +114,23 @@ export function decodeCursor(raw: string, status: string | null): Cursor {
 
 export class JobQueue {
   readonly #ttl: string;
+  /**
+   * Claim tokens are `<nonce>.<call>.<n>`: this instance's random nonce, its claim calls counted
+   * here and the job's place in the call. Unique for ever without any counter in Redis, which
+   * would go back with lost writes and hand one token to two workers.
+   */
+  readonly #tokenNonce = randomBytes(9).toString('base64url');
+  #claimCalls = 0;
 
   constructor(
     readonly redis: Redis,
     opts: QueueOptions = {},
   ) {
     this.#ttl = String(opts.resultTtlSeconds ?? 0);
+  }
+
+  #tokenBase(): string {
+    return `${this.#tokenNonce}.${(++this.#claimCalls).toString(36)}.`;
   }
 
   #run(script: LuaScript, args: (string | number)[], processing?: string, now = new Date()): Promise<unknown> {
@@ -230,7 +247,7 @@ export class JobQueue {
 
   /** Takes up to `count` queued jobs without blocking (none when the queue is empty). */
   async claim(workerId: string, leaseMs: number, count = 1): Promise<ClaimedJob[]> {
-    return claimedFrom((await this.#run(scripts.claim, [workerId, leaseMs, '', count], keys.processing(workerId))) as unknown[]);
+    return claimedFrom((await this.#run(scripts.claim, [workerId, leaseMs, '', count, this.#tokenBase()], keys.processing(workerId))) as unknown[]);
   }
 
   /** Blocks (on a connection of its own) until a job id can be moved into the worker's processing list. */
@@ -240,13 +257,14 @@ export class JobQueue {
 
   /** Starts an id waitForJob moved into the processing list; null when it is no longer queued. */
   async start(workerId: string, leaseMs: number, id: string): Promise<ClaimedJob | null> {
-    const reply = (await this.#run(scripts.claim, [workerId, leaseMs, id, 0], keys.processing(workerId))) as unknown[];
+    const reply = (await this.#run(scripts.claim, [workerId, leaseMs, id, 0, this.#tokenBase()], keys.processing(workerId))) as unknown[];
     return claimedFrom(reply)[0] ?? null;
   }
 
   /**
    * Ends jobs this worker holds and claims up to `next.count` queued ones in the same step. An
-   * outcome is 'lost' when that job's lease was taken: nothing was written for it.
+   * outcome is 'lost' when that job's lease was taken: nothing was written for it; 'stale' when
+   * its result was computed on a dataset load that is no longer current: it is queued again.
    */
   async settle(
     workerId: string,
@@ -257,9 +275,10 @@ export class JobQueue {
     for (const { job, settlement: s } of items) {
       const payload = s.status === 'finished' ? s.result : s.status === 'failed' ? s.error : '';
       const version = s.status === 'cancelled' || s.datasetVersion === undefined ? '' : s.datasetVersion;
-      args.push(job.id, job.token, s.status, payload, version);
+      const generation = s.status === 'finished' ? (s.datasetGeneration ?? '*') : '';
+      args.push(job.id, job.token, s.status, payload, version, generation);
     }
-    args.push(next?.count ?? 0);
+    args.push(next?.count ?? 0, this.#tokenBase());
     const reply = (await this.#run(scripts.settle, args, keys.processing(workerId))) as unknown[];
     return { outcomes: reply.slice(0, items.length) as SettleOutcome[], next: claimedFrom(reply, items.length) };
   }
