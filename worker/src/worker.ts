@@ -31,6 +31,7 @@ import {
   JobCancelledError,
   JobQueue,
   JobTimeoutError,
+  queueOptions,
   LeaseLostError,
   ShutdownError,
   type ClaimedJob,
@@ -213,7 +214,7 @@ export class Worker {
     // No per-command timeout on the hot path: node-redis arms an AbortSignal timer per command for
     // it, a large share of a no-op job's cost. Leases and fencing already cover a stuck Redis.
     const fast = this.#redis.withCommandOptions(UNTIMED) as unknown as Redis;
-    this.#queue = new JobQueue(fast, { resultTtlSeconds: c.RESULT_TTL_SECONDS });
+    this.#queue = new JobQueue(fast, queueOptions(c));
     this.#handler = this.#makeHandler(this.#redis);
     await this.#checkRedisSettings();
     await this.#queue.renew(this.id, c.JOB_LEASE_MS, []);

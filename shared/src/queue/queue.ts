@@ -7,15 +7,25 @@
  * lease expires (worker died); after JOB_MAX_ATTEMPTS lost leases it fails with "worker lost".
  */
 import { randomBytes } from 'node:crypto';
+import type { Config } from '../config.ts';
 import type { Redis } from '../redis.ts';
 import { keys } from '../keys.ts';
 import type { Job, JobStatus } from '../schemas.ts';
 import { InvalidCursorError } from './errors.ts';
-import { scripts, type LuaScript } from './scripts.ts';
+import { PRUNE_BATCH, scripts, type LuaScript } from './scripts.ts';
 
 export interface QueueOptions {
-  /** RESULT_TTL_SECONDS: ended jobs and results expire after this many seconds; 0 keeps them. */
+  /** RESULT_TTL_SECONDS: ended jobs and results expire after this many seconds; 0: no TTL of their own. */
   resultTtlSeconds?: number;
+  /** JOB_RETENTION_SECONDS: ended jobs are pruned (with everything naming them) past this age; 0: no age limit. */
+  retentionSeconds?: number;
+  /** JOB_RETENTION_COUNT: at most this many ended jobs are kept, the newest; 0: no limit. */
+  retentionCount?: number;
+}
+
+/** The queue's settings from the configuration, the same in the API and the workers. */
+export function queueOptions(config: Pick<Config, 'RESULT_TTL_SECONDS' | 'JOB_RETENTION_SECONDS' | 'JOB_RETENTION_COUNT'>): QueueOptions {
+  return { resultTtlSeconds: config.RESULT_TTL_SECONDS, retentionSeconds: config.JOB_RETENTION_SECONDS, retentionCount: config.JOB_RETENTION_COUNT };
 }
 
 /** A job a worker holds: `token` (unique to this claim, for ever) proves its ownership to every later step. */
@@ -113,7 +123,8 @@ export function decodeCursor(raw: string, status: string | null): Cursor {
 }
 
 export class JobQueue {
-  readonly #ttl: string;
+  /** ARGV[1] of every script: `<ttl> <age> <keep>` (see scripts.ts). */
+  readonly #retention: string;
   /**
    * Claim tokens are `<nonce>.<call>.<n>`: this instance's random nonce, its claim calls counted
    * here and the job's place in the call. Unique for ever without any counter in Redis, which
@@ -126,7 +137,10 @@ export class JobQueue {
     readonly redis: Redis,
     opts: QueueOptions = {},
   ) {
-    this.#ttl = String(opts.resultTtlSeconds ?? 0);
+    const ttl = opts.resultTtlSeconds ?? 0;
+    // Pruned at the first limit reached: keys with a TTL take their index entries with them.
+    const age = Math.min(...[ttl, opts.retentionSeconds ?? 0].filter((s) => s > 0), Infinity);
+    this.#retention = `${ttl} ${Number.isFinite(age) ? age : 0} ${opts.retentionCount ?? 0}`;
   }
 
   #tokenBase(): string {
@@ -134,7 +148,7 @@ export class JobQueue {
   }
 
   #run(script: LuaScript, args: (string | number)[], processing?: string, now = new Date()): Promise<unknown> {
-    return script.run(this.redis, script.keys(processing), [this.#ttl, now.toISOString(), ...args.map(String)]);
+    return script.run(this.redis, script.keys(processing), [this.#retention, now.toISOString(), ...args.map(String)]);
   }
 
   // ---- API side ----
@@ -310,7 +324,17 @@ export class JobQueue {
 
   async recover(maxAttempts: number, limit = 100): Promise<{ requeued: number; lost: number; promoted: number; deadWorkers: number }> {
     const [requeued, lost, promoted, deadWorkers] = (await this.#run(scripts.recover, [maxAttempts, limit])) as number[];
+    // Retention also runs while no job settles: what expired must not linger in the indexes.
+    await this.prune();
     return { requeued: requeued!, lost: lost!, promoted: promoted!, deadWorkers: deadWorkers! };
+  }
+
+  /**
+   * Removes ended jobs past the retention (age, count), with their results, charts, index and
+   * dedup entries; at most `limit`, oldest first. Settles do the same as they go. Returns how many.
+   */
+  async prune(limit = PRUNE_BATCH): Promise<number> {
+    return (await this.#run(scripts.prune, [limit])) as number;
   }
 
   /** Puts back ids claimed but never started; `retire` also drops the worker's list and heartbeat. */

@@ -3,9 +3,11 @@
  * is never half-moved between the queue, a processing list, the lease set and the indexes.
  *
  * Key names come from keys.ts and are compiled into the scripts (see KEY_NAMES), as are the key
- * prefixes that ids read from lists and sets are joined to. ARGV[1] is the retention TTL, ARGV[2] the caller's clock (ISO) for the `*_at` fields, then the
- * script's own arguments. Deadlines (leases, heartbeats, backoff) use the Redis server's clock, so
- * workers on machines with skewed clocks agree on when a lease has expired.
+ * prefixes that ids read from lists and sets are joined to. ARGV[1] is the retention (`<ttl>
+ * <age> <keep>`: the TTL ended jobs' keys get, the age in seconds and the count of ended jobs
+ * past which they are pruned; 0 for none), ARGV[2] the caller's clock (ISO) for the `*_at`
+ * fields, then the script's own arguments. Deadlines (leases, heartbeats, backoff) use the Redis
+ * server's clock, so workers on machines with skewed clocks agree on when a lease has expired.
  *
  * A running job carries a fencing `token`, new on every claim, and the claiming `worker`; each
  * owner-only script checks the token (settle and renew the worker too), so a worker whose lease
@@ -26,7 +28,7 @@
  * here: a transition reads the job once (HMGET of the fields it needs) and writes as little as it can.
  */
 import { createHash } from 'node:crypto';
-import { keyPrefixes, keys } from '../keys.ts';
+import { CHART_FORMATS, keyPrefixes, keys } from '../keys.ts';
 import { JOB_DURATION_BUCKETS } from '../metrics.ts';
 import type { Redis } from '../redis.ts';
 
@@ -41,6 +43,7 @@ const KEY_NAMES = {
   DELAYED: keys.jobsDelayed,
   ALL: keys.jobsAll,
   DEDUP: keys.jobsDedup,
+  ENDED: keys.jobsEnded,
   WORKERS: keys.jobsWorkers,
   SEQ: keys.jobsSeq,
   DATASET: keys.dataset,
@@ -55,9 +58,17 @@ type ScriptKey = keyof typeof KEY_NAMES;
 
 const lua = (s: string) => JSON.stringify(s);
 
+/**
+ * Ended jobs retention prunes per call at most: each is 4 keys (UNLINK), an entry in 5 zsets and
+ * maybe a dedup entry, so a full batch is a few milliseconds of Redis' time.
+ */
+export const PRUNE_BATCH = 1000;
+
 const COMMON = `
-local JOB, RESULT, PROCP, EVENTS = ${lua(keyPrefixes.job)}, ${lua(keyPrefixes.result)}, ${lua(keyPrefixes.processing)}, ${lua(keys.jobEvents)}
-local TTL = tonumber(ARGV[1])
+local JOB, RESULT, CHART, PROCP, EVENTS = ${lua(keyPrefixes.job)}, ${lua(keyPrefixes.result)}, ${lua(keyPrefixes.chart)}, ${lua(keyPrefixes.processing)}, ${lua(keys.jobEvents)}
+local CHART_SUFFIXES = { ${CHART_FORMATS.map((f) => lua(`:${f}`)).join(', ')} }
+local TTL, AGE, KEEP = string.match(ARGV[1], '^(%d+) (%d+) (%d+)$')
+TTL, AGE, KEEP = tonumber(TTL), tonumber(AGE), tonumber(KEEP)
 local NOW_ISO = ARGV[2]
 -- Running jobs are indexed by their lease (LEASES), the other statuses by these sets.
 local STATUS = { queued = ST_QUEUED, finished = ST_FINISHED, failed = ST_FAILED, cancelled = ST_CANCELLED }
@@ -179,19 +190,21 @@ local function index(j, to)
   if to ~= 'running' then zadd(STATUS[to], j.seq, j.id) end
 end
 
--- The dedup entry (<version>:<generation>:<id>, written at enqueue for the load then current: dv,
--- dg) follows the job: pointed at the load it ran on (stamp, <version>:<generation>) when it
--- finished, dropped when it failed or was cancelled so that asking again computes afresh. Left
--- alone when another job took it over.
+-- The dedup entry (field: the request's digest dk; value <version>:<generation>:<id>, written at
+-- enqueue for the load then current: dv, dg) follows the job: pointed at the load it ran on
+-- (stamp, <version>:<generation>) when it finished, dropped when it failed or was cancelled so that
+-- asking again computes afresh. Left alone when another job took it over. Loads dk and dg into j.
 local function dedup(j, status, stamp)
-  if not j.dv or (status == 'finished' and j.dg and stamp == j.dv .. ':' .. j.dg) then return end
-  local f = redis.call('HMGET', JOB .. j.id, 'analysis', 'params', 'dg')
-  local field = f[1] .. ' ' .. f[2]
-  if redis.call('HGET', DEDUP, field) ~= j.dv .. ':' .. (f[3] or '') .. ':' .. j.id then return end
+  if j.dk == nil or j.dg == nil then
+    local f = redis.call('HMGET', JOB .. j.id, 'dk', 'dg')
+    j.dk, j.dg = f[1], f[2]
+  end
+  if not j.dv or not j.dk or (status == 'finished' and j.dg and stamp == j.dv .. ':' .. j.dg) then return end
+  if redis.call('HGET', DEDUP, j.dk) ~= j.dv .. ':' .. (j.dg or '') .. ':' .. j.id then return end
   if status == 'finished' then
-    redis.call('HSET', DEDUP, field, stamp .. ':' .. j.id)
+    redis.call('HSET', DEDUP, j.dk, stamp .. ':' .. j.id)
   else
-    redis.call('HDEL', DEDUP, field)
+    redis.call('HDEL', DEDUP, j.dk)
   end
 end
 
@@ -207,7 +220,43 @@ local function conclude(j, status, proc, fields, stamp)
   if j.status == 'running' then zrem(LEASES, j.id) end
   dedup(j, status, stamp)
   if TTL > 0 then redis.call('EXPIRE', k, TTL) end
+  -- Retention prunes from here; the dedup digest rides along, as the hash may have expired by then.
+  zadd(ENDED, now(), j.id .. ':' .. (j.dk or ''))
   announce(j.id, status)
+end
+
+-- Retention: ended jobs older than AGE seconds, and the oldest beyond the KEEP newest, go with
+-- everything that names them (job, result, charts, index entries, their dedup entry), at most
+-- limit of them, oldest first. Ids are UUIDs: a member is <36-character id>:<dedup digest>.
+local function prune(limit)
+  local doomed = {}
+  if AGE > 0 then doomed = redis.call('ZRANGEBYSCORE', ENDED, '-inf', now() - AGE * 1000, 'LIMIT', 0, limit) end
+  if KEEP > 0 and #doomed < limit then
+    -- Jobs this step ended join at flush; counted now, so that a step never leaves more than KEEP.
+    local pending = zadds[ENDED] and #zadds[ENDED] / 2 or 0
+    local excess = redis.call('ZCARD', ENDED) + pending - KEEP - #doomed
+    if excess > 0 then
+      local from = #doomed
+      for _, m in ipairs(redis.call('ZRANGE', ENDED, from, from + math.min(excess, limit - from) - 1)) do doomed[#doomed + 1] = m end
+    end
+  end
+  if #doomed == 0 then return 0 end
+  local ids, gone = {}, {}
+  for i, m in ipairs(doomed) do
+    local id, dk = string.sub(m, 1, 36), string.sub(m, 38)
+    ids[i] = id
+    if dk ~= '' then
+      local entry = redis.call('HGET', DEDUP, dk)
+      if entry and string.sub(entry, -36) == id then redis.call('HDEL', DEDUP, dk) end
+    end
+    gone[#gone + 1] = JOB .. id
+    gone[#gone + 1] = RESULT .. id
+    for _, suffix in ipairs(CHART_SUFFIXES) do gone[#gone + 1] = CHART .. id .. suffix end
+  end
+  redis.call('ZREM', ENDED, unpack(doomed))
+  for _, key in ipairs({ ALL, ST_FINISHED, ST_FAILED, ST_CANCELLED }) do redis.call('ZREM', key, unpack(ids)) end
+  redis.call('UNLINK', unpack(gone))
+  return #doomed
 end
 
 -- Back to the queue (a running job loaded with status, seq): no longer running, whoever held it is
@@ -299,8 +348,8 @@ local ds = redis.call('HMGET', DATASET, 'version', 'generation')
 local version, generation = ds[1] or '0', ds[2] or ''
 -- The load a job is asked on: the version alone may name another load after lost writes.
 local stamp = version .. ':' .. generation
-local field = analysis .. ' ' .. params
-local entry = redis.call('HGET', DEDUP, field)
+local dk = redis.sha1hex(analysis .. ' ' .. params)
+local entry = redis.call('HGET', DEDUP, dk)
 if entry then
   -- <stamp>:<job id>, and job ids are UUIDs (36 characters).
   local other = string.sub(entry, -36)
@@ -314,11 +363,11 @@ if entry then
 end
 local seq = redis.call('INCR', SEQ)
 redis.call('HSET', JOB .. id, 'id', id, 'analysis', analysis, 'params', params, 'status', 'queued', 'progress', '0',
-  'attempts', '0', 'created_at', NOW_ISO, 'seq', seq, 'dv', version, 'dg', generation)
+  'attempts', '0', 'created_at', NOW_ISO, 'seq', seq, 'dv', version, 'dg', generation, 'dk', dk)
 redis.call('LPUSH', QUEUE, id)
 redis.call('ZADD', ALL, seq, id)
 redis.call('ZADD', ST_QUEUED, seq, id)
-redis.call('HSET', DEDUP, field, stamp .. ':' .. id)
+redis.call('HSET', DEDUP, dk, stamp .. ':' .. id)
 count(analysis, 'submitted')
 return { 'new', id }
 `;
@@ -377,11 +426,11 @@ local reply = {}
 for i = 0, n - 1 do
   local b = 6 + i * 6
   local id = ARGV[b]
-  local f = redis.call('HMGET', JOB .. id, 'status', 'token', 'cancel', 'seq', 'dv', 'error', 'analysis', 'started_ms', 'worker', 'dg', 'attempts')
+  local f = redis.call('HMGET', JOB .. id, 'status', 'token', 'cancel', 'seq', 'dv', 'error', 'analysis', 'started_ms', 'worker', 'dg', 'attempts', 'dk')
   local status, payload, version, generation = ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
   local outcome = 'lost'
   if f[1] == 'running' and f[2] == ARGV[b + 1] and f[9] == ARGV[3] then
-    local j = { id = id, status = 'running', seq = f[4], dv = f[5], error = f[6], analysis = f[7], started_ms = f[8], dg = f[10] }
+    local j = { id = id, status = 'running', seq = f[4], dv = f[5], error = f[6], analysis = f[7], started_ms = f[8], dg = f[10], dk = f[12] }
     if f[3] == '1' then status = 'cancelled' end
     if status == 'finished' then
       current = current or redis.call('HGET', DATASET, 'generation') or ''
@@ -393,8 +442,11 @@ for i = 0, n - 1 do
     if status == 'stale' then
       requeue(j, PROC, 0, { 'attempts', tonumber(f[11]) - 1 })
     elseif status == 'finished' then
-      redis.call('SET', RESULT .. j.id, payload)
-      if TTL > 0 then redis.call('EXPIRE', RESULT .. j.id, TTL) end
+      if TTL > 0 then
+        redis.call('SET', RESULT .. j.id, payload, 'EX', TTL)
+      else
+        redis.call('SET', RESULT .. j.id, payload)
+      end
       if j.error then redis.call('HDEL', JOB .. j.id, 'error') end
       fields = { 'progress', '1', 'dataset_version', version, 'dataset_generation', generation }
       observe(j.analysis, j.started_ms and math.max(0, now() - tonumber(j.started_ms)) or 0)
@@ -413,6 +465,8 @@ for analysis, o in pairs(observed) do
   end
   tally(DURATIONS, analysis .. ':sum_ms', o.sum)
 end
+-- Retention keeps pace with the jobs ending: a step prunes what aged out since the last one.
+prune(${PRUNE_BATCH})
 take(ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[6 + n * 6]), reply)
 return reply
 `;
@@ -565,6 +619,11 @@ end
 return n
 `;
 
+/** Retention on its own (recovery passes run it): ARGV[3] how many at most. Reply: how many went. */
+const PRUNE = `
+return prune(tonumber(ARGV[3]))
+`;
+
 export class LuaScript {
   readonly sha: string;
   readonly source: string;
@@ -620,4 +679,5 @@ export const scripts = {
   cancel: new LuaScript('cancel', CANCEL),
   recover: new LuaScript('recover', RECOVER),
   sweep: new LuaScript('sweep', SWEEP, true),
+  prune: new LuaScript('prune', PRUNE),
 } as const;
