@@ -40,7 +40,8 @@ export interface ClaimedJob {
 export type Settlement =
   /**
    * datasetGeneration: the load the result was computed on (Snapshot.generation); a result on a
-   * load that is no longer current is refused ('stale'). Unset: the result depends on no dataset.
+   * load that is no longer current is refused ('stale'). Unset: the result depends on no dataset
+   * (not checked; recorded as computed on the load the job was asked on).
    */
   | { status: 'finished'; result: string; datasetVersion: number; datasetGeneration?: string }
   | { status: 'failed'; error: string; datasetVersion?: number }

@@ -392,7 +392,8 @@ return reply
  * Settles jobs the worker holds and claims up to k next ones, in one step (several slots that end
  * together share one round trip). ARGV[3..]: worker id, lease ms, n, then n times (id, token,
  * status finished|failed|cancelled, payload: result JSON or error, dataset version, dataset
- * generation, '*' when the result does not say), then k and the call's unique token prefix.
+ * generation, '*' when the result depends on none: not checked), then k and the call's unique
+ * token prefix.
  * A job asked to cancel ends `cancelled` even when its result arrives. A result computed on a
  * load that is no longer the current one (`dataset.generation` moved on: a new load, or writes
  * lost since) is refused: the job goes back to the front of the queue, its attempt refunded.
@@ -433,10 +434,13 @@ for i = 0, n - 1 do
     local j = { id = id, status = 'running', seq = f[4], dv = f[5], error = f[6], analysis = f[7], started_ms = f[8], dg = f[10], dk = f[12] }
     if f[3] == '1' then status = 'cancelled' end
     if status == 'finished' then
-      current = current or redis.call('HGET', DATASET, 'generation') or ''
-      -- A result that names no generation (a handler that reads no dataset) is taken as current.
-      if generation == '*' then generation = current end
-      if generation ~= current then status = 'stale' end
+      if generation == '*' then
+        -- A result that names no generation (a handler that reads no dataset) is not checked.
+        generation = j.dg or ''
+      else
+        current = current or redis.call('HGET', DATASET, 'generation') or ''
+        if generation ~= current then status = 'stale' end
+      end
     end
     local fields = {}
     if status == 'stale' then
