@@ -43,7 +43,19 @@ export const ConfigSchema = Type.Object({
   JOB_MAX_ATTEMPTS: Int(1, 100, 3, 'Times a job is started before it fails for good ("worker lost").'),
   JOB_RECOVERY_INTERVAL_MS: Int(100, 600_000, 5000, 'How often workers look for jobs whose lease expired.'),
   WORKER_SHUTDOWN_GRACE_MS: Int(0, 600_000, 10_000, 'On SIGTERM, how long running jobs may take to finish before they are put back.'),
-  RESULT_TTL_SECONDS: Int(0, 31_536_000, 0, 'Finished jobs, results and charts expire after this many seconds (0: kept).'),
+  RESULT_TTL_SECONDS: Int(
+    0,
+    31_536_000,
+    0,
+    'Ended jobs, results and charts expire after this many seconds (0: no expiry of their own; JOB_RETENTION_SECONDS and JOB_RETENTION_COUNT still apply).',
+  ),
+  JOB_RETENTION_SECONDS: Int(
+    0,
+    315_360_000,
+    604_800,
+    'Ended jobs (finished, failed, cancelled) are removed with their results, charts, index and dedup entries this many seconds after they ended, by the next settle or recovery pass (0: no age limit; a shorter RESULT_TTL_SECONDS wins).',
+  ),
+  JOB_RETENTION_COUNT: Int(0, 100_000_000, 100_000, 'At most this many ended jobs are kept, with their results and charts; the oldest go first (0: no limit).'),
   JOB_RETRY_BACKOFF_MS: Int(10, 600_000, 1000, 'Delay before retrying a job after a transient (Redis) error; doubles with each attempt.'),
   ENABLE_TEST_ANALYSES: Type.Boolean({
     default: false,

@@ -52,7 +52,11 @@ export const keys = {
   meteorite: (id: string) => `${keyPrefixes.meteorite}${checked('meteorite', meteoriteIdRe, id)}`,
   /** set: every loaded meteorite id. */
   meteoriteIds: 'meteorites:ids',
-  /** hash: `version state records loaded_at source`. */
+  /**
+   * hash: `version state records loaded_at source generation`. `generation` is a random id drawn
+   * by every load and delete: the version is a counter and comes back after Redis loses its last
+   * writes, so snapshot caches, results and dedup entries are tied to the generation too.
+   */
   dataset: 'dataset',
   /** set: the ids of the load in progress; renamed over `meteorites:ids` once every record is written. */
   meteoriteIdsNext: 'meteorites:ids:next',
@@ -73,7 +77,11 @@ export const keys = {
   snapshotPattern: 'dataset:snapshot:*',
 
   // ---- jobs ----
-  /** hash: one job (see the Job schema) plus the queue's own fields (`token seq worker cancel dv started_ms`). */
+  /**
+   * hash: one job (see the Job schema) plus the queue's own fields (`token seq worker cancel dv dg
+   * dk started_ms dataset_generation`): `dv`/`dg` the dataset version and generation it was asked
+   * on, `dk` its dedup digest, `dataset_generation` the load a finished job's result was computed on.
+   */
   job: (id: string) => `${keyPrefixes.job}${checked('job', jobIdRe, id)}`,
   /** list: ids of queued jobs; the API pushes on the left, workers BLMOVE from the right. */
   jobsQueue: 'jobs:queue',
@@ -91,8 +99,17 @@ export const keys = {
   jobsByStatus: (status: string) => `jobs:status:${checked('job status', indexedStatusRe, status)}`,
   /** string: the enqueue sequence counter (INCR). */
   jobsSeq: 'jobs:seq',
-  /** hash: `<analysis> <canonical params JSON>` -> `<dataset version>:<job id>`, for dedup. */
+  /**
+   * hash: the SHA-1 (hex) of `<analysis> <canonical params JSON>` -> `<dataset version>:<dataset
+   * generation>:<job id>`, for dedup. A digest rather than the text: retention removes an entry by
+   * the digest its `jobs:ended` member carries, when the job's hash may be gone already.
+   */
   jobsDedup: 'jobs:dedup',
+  /**
+   * zset: ended jobs as `<job id>:<dedup digest>`, scored by when they ended (server ms): what
+   * retention (JOB_RETENTION_SECONDS, JOB_RETENTION_COUNT, RESULT_TTL_SECONDS) prunes from, oldest first.
+   */
+  jobsEnded: 'jobs:ended',
   /** zset: live worker ids, scored by their heartbeat deadline (server ms). */
   jobsWorkers: 'jobs:workers',
   /** pub/sub channel: `<job id> <status>` whenever a job ends, one line per job ended in the same step. */
@@ -105,10 +122,10 @@ export const keys = {
   jobDurations: 'metrics:job_duration',
 
   // ---- charts ----
-  /** string (SVG text, or PNG bytes): a finished job's chart, rendered once; expires with `result:<id>`. */
+  /** string (SVG text, or PNG bytes): a finished job's chart, rendered once; expires with `result:<id>`, and goes with its job (retention). */
   chart: (id: string, format: ChartFormat) => {
     if (!CHART_FORMATS.includes(format)) throw new InvalidIdError('chart format', String(format));
-    return `chart:${checked('job', jobIdRe, id)}:${format}`;
+    return `${keyPrefixes.chart}${checked('job', jobIdRe, id)}:${format}`;
   },
 
   // ---- rate limits ----
@@ -123,7 +140,7 @@ export const keys = {
  * Prefixes the queue's Lua scripts join to ids they read from lists and sets, and the loader to
  * the digits of numeric ids it writes straight into a command (hash-payload.ts).
  */
-export const keyPrefixes = { job: 'job:', result: 'result:', processing: 'jobs:processing:', meteorite: 'meteorite:' } as const;
+export const keyPrefixes = { job: 'job:', result: 'result:', chart: 'chart:', processing: 'jobs:processing:', meteorite: 'meteorite:' } as const;
 
 /** Every key pattern the project writes, for tests, backups and operators (SCAN MATCH). */
 export const keyPatterns = ['meteorite:*', 'meteorites:*', 'dataset', 'dataset:*', 'job:*', 'jobs:*', 'result:*', 'chart:*', 'metrics:*', 'ratelimit:*'] as const;

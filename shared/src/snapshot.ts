@@ -39,6 +39,8 @@ export class SnapshotFormatError extends Error {
 
 export interface Snapshot {
   version: number;
+  /** The load it came from (see DatasetStatus); unset when read straight from the keys (readSnapshot). */
+  generation?: string;
   /** In ascending id order. */
   columns: Columns;
 }
@@ -417,55 +419,70 @@ export async function readSnapshotIds(redis: Redis, version: number): Promise<st
 export interface DatasetStatus {
   version: number;
   state: DatasetState;
+  /**
+   * The load's random id (`dataset.generation`; '' before the first load). A version number can
+   * come back after Redis lost its last writes (a lost AOF tail, a failover), so only the
+   * generation tells two loads apart.
+   */
+  generation: string;
 }
 
 export async function datasetStatus(redis: Redis): Promise<DatasetStatus> {
-  const [version, state] = await redis.hmGet(keys.dataset, ['version', 'state']);
-  return { version: Number(version ?? 0), state: (state as DatasetState | null) ?? 'empty' };
+  const [version, state, generation] = await redis.hmGet(keys.dataset, ['version', 'state', 'generation']);
+  return { version: Number(version ?? 0), state: (state as DatasetState | null) ?? 'empty', generation: generation ?? '' };
 }
 
-const emptySnapshot = (version: number): Snapshot => ({ version, columns: emptyColumns() });
+const emptySnapshot = (version: number, generation: string): Snapshot => ({ version, generation, columns: emptyColumns() });
 
 /** How often current() looks again when a load replaces the snapshot while it is being read. */
 const READ_ATTEMPTS = 5;
 
 /**
- * The current version's snapshot, kept in memory until `dataset.version` moves on. Every call
- * costs one small round trip (the version and state); the columns are read once per version.
+ * The current load's snapshot, kept in memory until `dataset.generation` moves on. Every call
+ * costs one small round trip (version, state, generation); the columns are read once per load.
  */
 export class SnapshotCache {
   #current: Snapshot | undefined;
-  #reading: { version: number; promise: Promise<Snapshot | null> } | undefined;
+  #reading: { generation: string; promise: Promise<Snapshot | null> } | undefined;
+  /** Status reads so far, and the one #current came from: a slow read never replaces a newer one. */
+  #reads = 0;
+  #currentRead = 0;
 
   constructor(private readonly redis: Redis) {}
 
   async current(): Promise<Snapshot> {
     for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
-      const { version, state } = await datasetStatus(this.redis);
+      const { version, state, generation } = await datasetStatus(this.redis);
+      const read = ++this.#reads;
       if (state === 'loading') throw new DatasetNotReadyError();
-      if (this.#current?.version === version) return this.#current;
-      if (state !== 'ready') return (this.#current = emptySnapshot(version));
-      const snapshot = await this.#read(version);
+      // The generation, not the version: after a lost write a version number can name another load.
+      if (this.#current?.version === version && this.#current.generation === generation) return this.#current;
+      const snapshot = state === 'ready' ? await this.#read(version, generation) : emptySnapshot(version, generation);
       if (snapshot) {
-        if (!this.#current || this.#current.version < version) this.#current = snapshot;
+        if (read > this.#currentRead) {
+          this.#current = snapshot;
+          this.#currentRead = read;
+        }
         return snapshot;
       }
       // Null: the keys went between reading the version and the columns; a newer version exists.
       const now = await datasetStatus(this.redis);
-      if (now.version === version && now.state === 'ready') {
+      if (now.version === version && now.generation === generation && now.state === 'ready') {
         throw new Error(`the snapshot of dataset version ${version} is missing from Redis: load the dataset again`);
       }
     }
     throw new DatasetNotReadyError('the dataset keeps changing; try again shortly');
   }
 
-  /** One read per version, however many callers ask at once. */
-  #read(version: number): Promise<Snapshot | null> {
-    if (this.#reading?.version !== version) {
-      const promise = readSnapshot(this.redis, version).finally(() => {
-        if (this.#reading?.promise === promise) this.#reading = undefined;
-      });
-      this.#reading = { version, promise };
+  /** One read per load, however many callers ask at once. */
+  #read(version: number, generation: string): Promise<Snapshot | null> {
+    if (this.#reading?.generation !== generation) {
+      const promise = readSnapshot(this.redis, version)
+        .then((snapshot) => snapshot && { ...snapshot, generation })
+        .finally(() => {
+          if (this.#reading?.promise === promise) this.#reading = undefined;
+        });
+      this.#reading = { generation, promise };
     }
     return this.#reading.promise;
   }

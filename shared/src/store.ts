@@ -6,12 +6,12 @@
  * RESTORE of a ready-made hash per record, see hash-payload.ts, or an HSET where the server
  * cannot take those; see WriteMode), then the new id set under a temporary key and the new
  * version's snapshot, all in one pipeline → hashes of ids absent from the new input deleted →
- * the id set swapped in (RENAME) → one MULTI bumps `version`, sets `state=ready` and the counts,
- * and drops the previous snapshot. A failure part way leaves `state=loading`, which is the
+ * the id set swapped in (RENAME) → one MULTI bumps `version`, draws a new `generation`, sets
+ * `state=ready` and the counts, and drops the previous snapshot. A failure part way leaves `state=loading`, which is the
  * truth, and the next load repairs whatever it finds without trusting it: it deletes every
  * `meteorite:*` key that is not in its own input.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { ErrorReply, RESP_TYPES } from 'redis';
 import { columnsFromRecords, idAt, textAt, type Columns } from './columns.ts';
 import type { ParsedDataset } from './ingest/index.ts';
@@ -117,6 +117,13 @@ class Lock {
 }
 
 const release = (redis: Redis, token: string) => redis.eval(RELEASE, { keys: [keys.datasetLock], arguments: [token] });
+
+/**
+ * A load's (or delete's) own random id, stored as `dataset.generation` beside the version: the
+ * version is a counter in Redis and comes back when Redis loses its last writes (a lost AOF
+ * tail, a failover), so caches, results and dedup entries are tied to the generation as well.
+ */
+const newGeneration = () => randomBytes(8).toString('hex');
 
 async function withLock<T>(redis: Redis, ttlMs: number, work: (lock: Lock) => Promise<T>): Promise<T> {
   const lock = await Lock.acquire(redis, ttlMs);
@@ -377,7 +384,7 @@ export async function storeDataset(
     lock.check();
     await redis
       .multi()
-      .hSet(keys.dataset, { version, state: 'ready', records: n, loaded_at: new Date().toISOString(), source: opts.source })
+      .hSet(keys.dataset, { version, generation: newGeneration(), state: 'ready', records: n, loaded_at: new Date().toISOString(), source: opts.source })
       .unlink(SNAPSHOT_COLUMNS.map((column) => keys.snapshot(before.version, column)))
       .exec();
     // No other snapshot can be left: a failed load wrote `version`'s keys, which this one just overwrote.
@@ -400,7 +407,7 @@ export async function deleteDataset(redis: Redis, opts: { lockTtlMs?: number } =
     const version = before.version + 1;
     await redis
       .multi()
-      .hSet(keys.dataset, { version, state: 'empty', records: 0 })
+      .hSet(keys.dataset, { version, generation: newGeneration(), state: 'empty', records: 0 })
       .hDel(keys.dataset, ['loaded_at', 'source'])
       .exec();
     return { version, removed };

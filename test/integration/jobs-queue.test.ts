@@ -166,6 +166,34 @@ describe('queue protocol', () => {
     expect((await r.zRange(keys.jobsLeases, 0, -1)).sort()).toEqual([...left, ...ids.slice(6)].sort());
   });
 
+  it('refuses a result computed on a load that is no longer current: the job is queued again at the front, its attempt refunded', async () => {
+    await r.hSet(keys.dataset, { version: '3', generation: 'g3' });
+    const { job } = await q.enqueue('heaviest', { n: 4 });
+    const other = await q.enqueue('heaviest', { n: 5 });
+    const held = await claimOne('w1');
+    expect(held.id).toBe(job.id);
+    // A new load lands while the job runs: same or new version number, the generation tells.
+    await r.hSet(keys.dataset, { version: '4', generation: 'g4' });
+    const res = await q.settle('w1', [{ job: held, settlement: { status: 'finished', result: '{"on":3}', datasetVersion: 3, datasetGeneration: 'g3' } }]);
+    expect(res.outcomes).toEqual(['stale']);
+    expect(await r.exists(keys.result(job.id))).toBe(0);
+    expect(await q.get(job.id)).toMatchObject({ status: 'queued', attempts: 0 });
+    expect(await statusSets(job.id)).toEqual(['queued']);
+    expect(await r.lRange(keys.processing('w1'), 0, -1)).toEqual([]);
+    expect(await r.lRange(keys.jobsQueue, 0, -1)).toEqual([other.job.id, job.id]);
+
+    const again = await claimOne('w2');
+    expect(again).toMatchObject({ id: job.id, attempts: 1 });
+    expect(again.token).not.toBe(held.token);
+    const done = await q.settle('w2', [{ job: again, settlement: { status: 'finished', result: '{"on":4}', datasetVersion: 4, datasetGeneration: 'g4' } }]);
+    expect(done.outcomes).toEqual(['finished']);
+    expect(await r.hmGet(keys.job(job.id), ['dataset_version', 'dataset_generation'])).toEqual(['4', 'g4']);
+    // The same request on this load is answered by it; after a load that reuses version 4, it is not.
+    expect(await q.enqueue('heaviest', { n: 4 })).toMatchObject({ deduplicated: true, job: { id: job.id } });
+    await r.hSet(keys.dataset, { version: '4', generation: 'g4-again' });
+    expect((await q.enqueue('heaviest', { n: 4 })).deduplicated).toBe(false);
+  });
+
   it('takes back an expired lease: the old owner is fenced off, the next run counts attempt 2', async () => {
     const { job } = await q.enqueue('mass-by-fall', {});
     const stale = await claimOne('w1', 1);

@@ -36,6 +36,6 @@ export function analysisHandler(redis: Redis, analyses: Catalog): JobHandler {
       checkpoint: (p) => run.checkpoint(p),
       now: () => new Date(),
     });
-    return { result: JSON.stringify(result), datasetVersion: snapshot.version };
+    return { result: JSON.stringify(result), datasetVersion: snapshot.version, datasetGeneration: snapshot.generation };
   };
 }

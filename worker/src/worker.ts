@@ -31,6 +31,7 @@ import {
   JobCancelledError,
   JobQueue,
   JobTimeoutError,
+  queueOptions,
   LeaseLostError,
   ShutdownError,
   type ClaimedJob,
@@ -51,6 +52,8 @@ export interface JobOutput {
   /** The result as a JSON string, stored as it is. */
   result: string;
   datasetVersion: number;
+  /** The dataset load it was computed on (Snapshot.generation): a result on a replaced load is refused and the job runs again. */
+  datasetGeneration?: string;
 }
 
 /** Throws DeferJobError to be tried again later, any other error to fail (or retry, if transient). */
@@ -211,7 +214,7 @@ export class Worker {
     // No per-command timeout on the hot path: node-redis arms an AbortSignal timer per command for
     // it, a large share of a no-op job's cost. Leases and fencing already cover a stuck Redis.
     const fast = this.#redis.withCommandOptions(UNTIMED) as unknown as Redis;
-    this.#queue = new JobQueue(fast, { resultTtlSeconds: c.RESULT_TTL_SECONDS });
+    this.#queue = new JobQueue(fast, queueOptions(c));
     this.#handler = this.#makeHandler(this.#redis);
     await this.#checkRedisSettings();
     await this.#queue.renew(this.id, c.JOB_LEASE_MS, []);
@@ -412,7 +415,7 @@ export class Worker {
       const running = this.#handler(a);
       running.catch(() => {});
       const out = await Promise.race([running, a.interrupted]);
-      settlement = { status: 'finished', result: out.result, datasetVersion: out.datasetVersion };
+      settlement = { status: 'finished', result: out.result, datasetVersion: out.datasetVersion, datasetGeneration: out.datasetGeneration };
     } catch (err) {
       settlement = await this.#onError(a, err, log);
     } finally {
@@ -522,6 +525,7 @@ export class Worker {
   #ended(p: PendingSettle, outcome: SettleOutcome): void {
     this.#active.delete(p.a.job.id);
     if (outcome === 'lost') this.log.warn(p.log, 'lease lost before the job could be settled; nothing written');
+    else if (outcome === 'stale') this.log.info(p.log, 'the dataset was replaced while the job ran: result dropped, the job is queued again');
     else if (this.log.isLevelEnabled('info')) this.log.info({ ...p.log, status: outcome, ms: Date.now() - p.a.started }, 'job ended');
     this.#onJobEnd?.(p.a.job, outcome);
   }

@@ -5,7 +5,7 @@
  */
 import fp from 'fastify-plugin';
 import { closeRedis, connectRedis } from '@meteorites/shared/redis';
-import { catalog, JobEvents, JobQueue, type Catalog } from '@meteorites/shared/queue/index';
+import { catalog, JobEvents, JobQueue, queueOptions, type Catalog } from '@meteorites/shared/queue/index';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,7 +17,7 @@ declare module 'fastify' {
 
 export default fp<{ connect?: boolean }>(
   async (app, opts) => {
-    app.decorate('jobs', new JobQueue(app.redis, { resultTtlSeconds: app.config.RESULT_TTL_SECONDS }));
+    app.decorate('jobs', new JobQueue(app.redis, queueOptions(app.config)));
     app.decorate('analyses', catalog({ enableTestAnalyses: app.config.ENABLE_TEST_ANALYSES }));
     if (opts.connect === false) {
       app.decorate('jobEvents', undefined);

@@ -6,18 +6,29 @@
  * queued when its worker hands it back (shutdown, dataset loading, transient error) or when its
  * lease expires (worker died); after JOB_MAX_ATTEMPTS lost leases it fails with "worker lost".
  */
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../config.ts';
 import type { Redis } from '../redis.ts';
 import { keys } from '../keys.ts';
 import type { Job, JobStatus } from '../schemas.ts';
 import { InvalidCursorError } from './errors.ts';
-import { scripts, type LuaScript } from './scripts.ts';
+import { PRUNE_BATCH, scripts, type LuaScript } from './scripts.ts';
 
 export interface QueueOptions {
-  /** RESULT_TTL_SECONDS: ended jobs and results expire after this many seconds; 0 keeps them. */
+  /** RESULT_TTL_SECONDS: ended jobs and results expire after this many seconds; 0: no TTL of their own. */
   resultTtlSeconds?: number;
+  /** JOB_RETENTION_SECONDS: ended jobs are pruned (with everything naming them) past this age; 0: no age limit. */
+  retentionSeconds?: number;
+  /** JOB_RETENTION_COUNT: at most this many ended jobs are kept, the newest; 0: no limit. */
+  retentionCount?: number;
 }
 
-/** A job a worker holds: `token` proves its ownership to every later step. */
+/** The queue's settings from the configuration, the same in the API and the workers. */
+export function queueOptions(config: Pick<Config, 'RESULT_TTL_SECONDS' | 'JOB_RETENTION_SECONDS' | 'JOB_RETENTION_COUNT'>): QueueOptions {
+  return { resultTtlSeconds: config.RESULT_TTL_SECONDS, retentionSeconds: config.JOB_RETENTION_SECONDS, retentionCount: config.JOB_RETENTION_COUNT };
+}
+
+/** A job a worker holds: `token` (unique to this claim, for ever) proves its ownership to every later step. */
 export interface ClaimedJob {
   id: string;
   token: string;
@@ -27,13 +38,19 @@ export interface ClaimedJob {
 }
 
 export type Settlement =
-  | { status: 'finished'; result: string; datasetVersion: number }
+  /**
+   * datasetGeneration: the load the result was computed on (Snapshot.generation); a result on a
+   * load that is no longer current is refused ('stale'). Unset: the result depends on no dataset
+   * (not checked; recorded as computed on the load the job was asked on).
+   */
+  | { status: 'finished'; result: string; datasetVersion: number; datasetGeneration?: string }
   | { status: 'failed'; error: string; datasetVersion?: number }
   | { status: 'cancelled' };
 
 export type LeaseState = 'ok' | 'cancel' | 'lost';
 
-export type SettleOutcome = 'finished' | 'failed' | 'cancelled' | 'lost';
+/** 'stale': the result was computed on a load that is no longer current; the job is queued again. */
+export type SettleOutcome = 'finished' | 'failed' | 'cancelled' | 'stale' | 'lost';
 
 export interface JobPage {
   items: Job[];
@@ -107,17 +124,32 @@ export function decodeCursor(raw: string, status: string | null): Cursor {
 }
 
 export class JobQueue {
-  readonly #ttl: string;
+  /** ARGV[1] of every script: `<ttl> <age> <keep>` (see scripts.ts). */
+  readonly #retention: string;
+  /**
+   * Claim tokens are `<nonce>.<call>.<n>`: this instance's random nonce, its claim calls counted
+   * here and the job's place in the call. Unique for ever without any counter in Redis, which
+   * would go back with lost writes and hand one token to two workers.
+   */
+  readonly #tokenNonce = randomBytes(9).toString('base64url');
+  #claimCalls = 0;
 
   constructor(
     readonly redis: Redis,
     opts: QueueOptions = {},
   ) {
-    this.#ttl = String(opts.resultTtlSeconds ?? 0);
+    const ttl = opts.resultTtlSeconds ?? 0;
+    // Pruned at the first limit reached: keys with a TTL take their index entries with them.
+    const age = Math.min(...[ttl, opts.retentionSeconds ?? 0].filter((s) => s > 0), Infinity);
+    this.#retention = `${ttl} ${Number.isFinite(age) ? age : 0} ${opts.retentionCount ?? 0}`;
+  }
+
+  #tokenBase(): string {
+    return `${this.#tokenNonce}.${(++this.#claimCalls).toString(36)}.`;
   }
 
   #run(script: LuaScript, args: (string | number)[], processing?: string, now = new Date()): Promise<unknown> {
-    return script.run(this.redis, script.keys(processing), [this.#ttl, now.toISOString(), ...args.map(String)]);
+    return script.run(this.redis, script.keys(processing), [this.#retention, now.toISOString(), ...args.map(String)]);
   }
 
   // ---- API side ----
@@ -230,7 +262,7 @@ export class JobQueue {
 
   /** Takes up to `count` queued jobs without blocking (none when the queue is empty). */
   async claim(workerId: string, leaseMs: number, count = 1): Promise<ClaimedJob[]> {
-    return claimedFrom((await this.#run(scripts.claim, [workerId, leaseMs, '', count], keys.processing(workerId))) as unknown[]);
+    return claimedFrom((await this.#run(scripts.claim, [workerId, leaseMs, '', count, this.#tokenBase()], keys.processing(workerId))) as unknown[]);
   }
 
   /** Blocks (on a connection of its own) until a job id can be moved into the worker's processing list. */
@@ -240,13 +272,14 @@ export class JobQueue {
 
   /** Starts an id waitForJob moved into the processing list; null when it is no longer queued. */
   async start(workerId: string, leaseMs: number, id: string): Promise<ClaimedJob | null> {
-    const reply = (await this.#run(scripts.claim, [workerId, leaseMs, id, 0], keys.processing(workerId))) as unknown[];
+    const reply = (await this.#run(scripts.claim, [workerId, leaseMs, id, 0, this.#tokenBase()], keys.processing(workerId))) as unknown[];
     return claimedFrom(reply)[0] ?? null;
   }
 
   /**
    * Ends jobs this worker holds and claims up to `next.count` queued ones in the same step. An
-   * outcome is 'lost' when that job's lease was taken: nothing was written for it.
+   * outcome is 'lost' when that job's lease was taken: nothing was written for it; 'stale' when
+   * its result was computed on a dataset load that is no longer current: it is queued again.
    */
   async settle(
     workerId: string,
@@ -257,9 +290,10 @@ export class JobQueue {
     for (const { job, settlement: s } of items) {
       const payload = s.status === 'finished' ? s.result : s.status === 'failed' ? s.error : '';
       const version = s.status === 'cancelled' || s.datasetVersion === undefined ? '' : s.datasetVersion;
-      args.push(job.id, job.token, s.status, payload, version);
+      const generation = s.status === 'finished' ? (s.datasetGeneration ?? '*') : '';
+      args.push(job.id, job.token, s.status, payload, version, generation);
     }
-    args.push(next?.count ?? 0);
+    args.push(next?.count ?? 0, this.#tokenBase());
     const reply = (await this.#run(scripts.settle, args, keys.processing(workerId))) as unknown[];
     return { outcomes: reply.slice(0, items.length) as SettleOutcome[], next: claimedFrom(reply, items.length) };
   }
@@ -291,7 +325,17 @@ export class JobQueue {
 
   async recover(maxAttempts: number, limit = 100): Promise<{ requeued: number; lost: number; promoted: number; deadWorkers: number }> {
     const [requeued, lost, promoted, deadWorkers] = (await this.#run(scripts.recover, [maxAttempts, limit])) as number[];
+    // Retention also runs while no job settles: what expired must not linger in the indexes.
+    await this.prune();
     return { requeued: requeued!, lost: lost!, promoted: promoted!, deadWorkers: deadWorkers! };
+  }
+
+  /**
+   * Removes ended jobs past the retention (age, count), with their results, charts, index and
+   * dedup entries; at most `limit`, oldest first. Settles do the same as they go. Returns how many.
+   */
+  async prune(limit = PRUNE_BATCH): Promise<number> {
+    return (await this.#run(scripts.prune, [limit])) as number;
   }
 
   /** Puts back ids claimed but never started; `retire` also drops the worker's list and heartbeat. */

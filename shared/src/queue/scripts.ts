@@ -3,12 +3,22 @@
  * is never half-moved between the queue, a processing list, the lease set and the indexes.
  *
  * Key names come from keys.ts and are compiled into the scripts (see KEY_NAMES), as are the key
- * prefixes that ids read from lists and sets are joined to. ARGV[1] is the retention TTL, ARGV[2] the caller's clock (ISO) for the `*_at` fields, then the
- * script's own arguments. Deadlines (leases, heartbeats, backoff) use the Redis server's clock, so
- * workers on machines with skewed clocks agree on when a lease has expired.
+ * prefixes that ids read from lists and sets are joined to. ARGV[1] is the retention (`<ttl>
+ * <age> <keep>`: the TTL ended jobs' keys get, the age in seconds and the count of ended jobs
+ * past which they are pruned; 0 for none), ARGV[2] the caller's clock (ISO) for the `*_at`
+ * fields, then the script's own arguments. Deadlines (leases, heartbeats, backoff) use the Redis
+ * server's clock, so workers on machines with skewed clocks agree on when a lease has expired.
  *
- * A running job carries a fencing `token` that grows on every claim and every hand-back; each
- * owner-only script checks it, so a worker whose lease was taken can no longer write anything.
+ * A running job carries a fencing `token`, new on every claim, and the claiming `worker`; each
+ * owner-only script checks the token (settle and renew the worker too), so a worker whose lease
+ * was taken can no longer write anything. Tokens are made by the claiming process (a random
+ * nonce, a call counter, the job's place in the call), never by a counter in Redis: Redis can
+ * lose its last writes (a lost AOF tail, a failover) and would then hand the same number out
+ * again, to two workers at once.
+ *
+ * Results are tied to the dataset load they were computed on (`dataset.generation`, a random id
+ * per load, for the same reason): a result computed on a load that is no longer current is
+ * refused and its job runs again.
  *
  * The scripts also count what they do for GET /metrics (`metrics:jobs`, `metrics:job_duration`;
  * see ../metrics.ts): new and deduplicated jobs, every other end by its status, finished jobs by
@@ -18,7 +28,7 @@
  * here: a transition reads the job once (HMGET of the fields it needs) and writes as little as it can.
  */
 import { createHash } from 'node:crypto';
-import { keyPrefixes, keys } from '../keys.ts';
+import { CHART_FORMATS, keyPrefixes, keys } from '../keys.ts';
 import { JOB_DURATION_BUCKETS } from '../metrics.ts';
 import type { Redis } from '../redis.ts';
 
@@ -33,6 +43,7 @@ const KEY_NAMES = {
   DELAYED: keys.jobsDelayed,
   ALL: keys.jobsAll,
   DEDUP: keys.jobsDedup,
+  ENDED: keys.jobsEnded,
   WORKERS: keys.jobsWorkers,
   SEQ: keys.jobsSeq,
   DATASET: keys.dataset,
@@ -47,9 +58,17 @@ type ScriptKey = keyof typeof KEY_NAMES;
 
 const lua = (s: string) => JSON.stringify(s);
 
+/**
+ * Ended jobs retention prunes per call at most: each is 4 keys (UNLINK), an entry in 5 zsets and
+ * maybe a dedup entry, so a full batch is a few milliseconds of Redis' time.
+ */
+export const PRUNE_BATCH = 1000;
+
 const COMMON = `
-local JOB, RESULT, PROCP, EVENTS = ${lua(keyPrefixes.job)}, ${lua(keyPrefixes.result)}, ${lua(keyPrefixes.processing)}, ${lua(keys.jobEvents)}
-local TTL = tonumber(ARGV[1])
+local JOB, RESULT, CHART, PROCP, EVENTS = ${lua(keyPrefixes.job)}, ${lua(keyPrefixes.result)}, ${lua(keyPrefixes.chart)}, ${lua(keyPrefixes.processing)}, ${lua(keys.jobEvents)}
+local CHART_SUFFIXES = { ${CHART_FORMATS.map((f) => lua(`:${f}`)).join(', ')} }
+local TTL, AGE, KEEP = string.match(ARGV[1], '^(%d+) (%d+) (%d+)$')
+TTL, AGE, KEEP = tonumber(TTL), tonumber(AGE), tonumber(KEEP)
 local NOW_ISO = ARGV[2]
 -- Running jobs are indexed by their lease (LEASES), the other statuses by these sets.
 local STATUS = { queued = ST_QUEUED, finished = ST_FINISHED, failed = ST_FAILED, cancelled = ST_CANCELLED }
@@ -171,24 +190,27 @@ local function index(j, to)
   if to ~= 'running' then zadd(STATUS[to], j.seq, j.id) end
 end
 
--- The dedup entry (<version>:<id>, written at enqueue for version dv) follows the job: pointed at
--- the version it ran on when it finished, dropped when it failed or was cancelled so that asking
--- again computes afresh. Left alone when another job took it over.
-local function dedup(j, status, version)
-  if not j.dv or (status == 'finished' and version == j.dv) then return end
-  local f = redis.call('HMGET', JOB .. j.id, 'analysis', 'params')
-  local field = f[1] .. ' ' .. f[2]
-  if redis.call('HGET', DEDUP, field) ~= j.dv .. ':' .. j.id then return end
+-- The dedup entry (field: the request's digest dk; value <version>:<generation>:<id>, written at
+-- enqueue for the load then current: dv, dg) follows the job: pointed at the load it ran on
+-- (stamp, <version>:<generation>) when it finished, dropped when it failed or was cancelled so that
+-- asking again computes afresh. Left alone when another job took it over. Loads dk and dg into j.
+local function dedup(j, status, stamp)
+  if j.dk == nil or j.dg == nil then
+    local f = redis.call('HMGET', JOB .. j.id, 'dk', 'dg')
+    j.dk, j.dg = f[1], f[2]
+  end
+  if not j.dv or not j.dk or (status == 'finished' and j.dg and stamp == j.dv .. ':' .. j.dg) then return end
+  if redis.call('HGET', DEDUP, j.dk) ~= j.dv .. ':' .. (j.dg or '') .. ':' .. j.id then return end
   if status == 'finished' then
-    redis.call('HSET', DEDUP, field, version .. ':' .. j.id)
+    redis.call('HSET', DEDUP, j.dk, stamp .. ':' .. j.id)
   else
-    redis.call('HDEL', DEDUP, field)
+    redis.call('HDEL', DEDUP, j.dk)
   end
 end
 
 -- Ends a job (loaded with status, seq, dv, analysis): status and index, processing list, lease,
--- dedup, retention, the counter and the event.
-local function conclude(j, status, proc, fields, version)
+-- dedup, retention, the counter and the event. stamp: the load a finished job ran on.
+local function conclude(j, status, proc, fields, stamp)
   local k = JOB .. j.id
   redis.call('HSET', k, 'status', status, 'finished_at', NOW_ISO, unpack(fields))
   index(j, status)
@@ -196,17 +218,54 @@ local function conclude(j, status, proc, fields, version)
   if status ~= 'finished' then count(j.analysis, status) end
   if proc then unlist(proc, j.id) end
   if j.status == 'running' then zrem(LEASES, j.id) end
-  dedup(j, status, version)
+  dedup(j, status, stamp)
   if TTL > 0 then redis.call('EXPIRE', k, TTL) end
+  -- Retention prunes from here; the dedup digest rides along, as the hash may have expired by then.
+  zadd(ENDED, now(), j.id .. ':' .. (j.dk or ''))
   announce(j.id, status)
 end
 
--- Back to the queue (a running job loaded with status, seq, token): a new token fences off whoever
--- held it; the front of the line, since it already waited its turn once.
+-- Retention: ended jobs older than AGE seconds, and the oldest beyond the KEEP newest, go with
+-- everything that names them (job, result, charts, index entries, their dedup entry), at most
+-- limit of them, oldest first. Ids are UUIDs: a member is <36-character id>:<dedup digest>.
+local function prune(limit)
+  local doomed = {}
+  if AGE > 0 then doomed = redis.call('ZRANGEBYSCORE', ENDED, '-inf', now() - AGE * 1000, 'LIMIT', 0, limit) end
+  if KEEP > 0 and #doomed < limit then
+    -- Jobs this step ended join at flush; counted now, so that a step never leaves more than KEEP.
+    local pending = zadds[ENDED] and #zadds[ENDED] / 2 or 0
+    local excess = redis.call('ZCARD', ENDED) + pending - KEEP - #doomed
+    if excess > 0 then
+      local from = #doomed
+      for _, m in ipairs(redis.call('ZRANGE', ENDED, from, from + math.min(excess, limit - from) - 1)) do doomed[#doomed + 1] = m end
+    end
+  end
+  if #doomed == 0 then return 0 end
+  local ids, gone = {}, {}
+  for i, m in ipairs(doomed) do
+    local id, dk = string.sub(m, 1, 36), string.sub(m, 38)
+    ids[i] = id
+    if dk ~= '' then
+      local entry = redis.call('HGET', DEDUP, dk)
+      if entry and string.sub(entry, -36) == id then redis.call('HDEL', DEDUP, dk) end
+    end
+    gone[#gone + 1] = JOB .. id
+    gone[#gone + 1] = RESULT .. id
+    for _, suffix in ipairs(CHART_SUFFIXES) do gone[#gone + 1] = CHART .. id .. suffix end
+  end
+  redis.call('ZREM', ENDED, unpack(doomed))
+  for _, key in ipairs({ ALL, ST_FINISHED, ST_FAILED, ST_CANCELLED }) do redis.call('ZREM', key, unpack(ids)) end
+  redis.call('UNLINK', unpack(gone))
+  return #doomed
+end
+
+-- Back to the queue (a running job loaded with status, seq): no longer running, whoever held it is
+-- fenced off, and its next claim draws a new token; the front of the line, since it already
+-- waited its turn once.
 local function requeue(j, proc, delay, fields)
   local k = JOB .. j.id
-  redis.call('HSET', k, 'status', 'queued', 'progress', '0', 'token', tonumber(j.token) + 1, unpack(fields))
-  redis.call('HDEL', k, 'worker', 'started_at', 'started_ms')
+  redis.call('HSET', k, 'status', 'queued', 'progress', '0', unpack(fields))
+  redis.call('HDEL', k, 'worker', 'started_at', 'started_ms', 'token')
   index(j, 'queued')
   if proc then unlist(proc, j.id) end
   zrem(LEASES, j.id)
@@ -217,14 +276,21 @@ local function requeue(j, proc, delay, fields)
   end
 end
 
+-- Claim tokens: the caller's unique prefix (set by the script body) and the job's place in the call.
+local tokenBase, tokensIssued = '', 0
+local function newToken()
+  tokensIssued = tokensIssued + 1
+  return tokenBase .. tokensIssued
+end
+
 -- Starts a job whose id has left the queue and appends its 5 fields to reply; false (and the id
 -- forgotten) when it is no longer queued: cancelled while it sat in the queue, expired, or
 -- already taken back by recovery. Run once per claimed job: no tables of its own.
 local function begin(id, worker, leaseMs, reply)
-  local f = redis.call('HMGET', JOB .. id, 'status', 'attempts', 'token', 'analysis', 'params')
+  local f = redis.call('HMGET', JOB .. id, 'status', 'attempts', 'analysis', 'params')
   if f[1] ~= 'queued' then return false end
   local attempts = tonumber(f[2]) + 1
-  local token = string.format('%d', tonumber(f[3]) + 1)
+  local token = newToken()
   -- started_ms (server clock) times the run for the duration histogram, as leases are timed.
   -- progress is already 0: enqueue and requeue leave it so.
   redis.call('HSET', JOB .. id, 'status', 'running', 'started_at', NOW_ISO, 'started_ms', now(), 'worker', worker,
@@ -232,7 +298,7 @@ local function begin(id, worker, leaseMs, reply)
   zrem(ST_QUEUED, id)
   zadd(LEASES, now() + leaseMs, id)
   local r = #reply
-  reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4], reply[r + 5] = id, token, attempts, f[4], f[5]
+  reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4], reply[r + 5] = id, token, attempts, f[3], f[4]
   return true
 end
 
@@ -278,13 +344,16 @@ end
 /** ARGV[3..]: id, analysis, canonical params JSON. Reply: {'new'|'dup', id}. */
 const ENQUEUE = `
 local id, analysis, params = ARGV[3], ARGV[4], ARGV[5]
-local version = redis.call('HGET', DATASET, 'version') or '0'
-local field = analysis .. ' ' .. params
-local entry = redis.call('HGET', DEDUP, field)
+local ds = redis.call('HMGET', DATASET, 'version', 'generation')
+local version, generation = ds[1] or '0', ds[2] or ''
+-- The load a job is asked on: the version alone may name another load after lost writes.
+local stamp = version .. ':' .. generation
+local dk = redis.sha1hex(analysis .. ' ' .. params)
+local entry = redis.call('HGET', DEDUP, dk)
 if entry then
-  local sep = string.find(entry, ':', 1, true)
-  local other = string.sub(entry, sep + 1)
-  if string.sub(entry, 1, sep - 1) == version then
+  -- <stamp>:<job id>, and job ids are UUIDs (36 characters).
+  local other = string.sub(entry, -36)
+  if string.sub(entry, 1, -38) == stamp then
     local status = redis.call('HGET', JOB .. other, 'status')
     if status and status ~= 'failed' and status ~= 'cancelled' then
       count(analysis, 'deduplicated')
@@ -294,20 +363,22 @@ if entry then
 end
 local seq = redis.call('INCR', SEQ)
 redis.call('HSET', JOB .. id, 'id', id, 'analysis', analysis, 'params', params, 'status', 'queued', 'progress', '0',
-  'attempts', '0', 'created_at', NOW_ISO, 'seq', seq, 'token', '0', 'dv', version)
+  'attempts', '0', 'created_at', NOW_ISO, 'seq', seq, 'dv', version, 'dg', generation, 'dk', dk)
 redis.call('LPUSH', QUEUE, id)
 redis.call('ZADD', ALL, seq, id)
 redis.call('ZADD', ST_QUEUED, seq, id)
-redis.call('HSET', DEDUP, field, version .. ':' .. id)
+redis.call('HSET', DEDUP, dk, stamp .. ':' .. id)
 count(analysis, 'submitted')
 return { 'new', id }
 `;
 
 /**
  * ARGV[3..]: worker id, lease ms, then an id (already moved into PROC by BLMOVE) or '' and how
- * many jobs to take from the queue. Reply: the started jobs, 5 fields each.
+ * many jobs to take from the queue, then the call's unique token prefix. Reply: the started jobs,
+ * 5 fields each.
  */
 const CLAIM = `
+tokenBase = ARGV[7]
 local reply = {}
 if ARGV[5] ~= '' then
   start(ARGV[5], ARGV[3], tonumber(ARGV[4]), reply)
@@ -320,9 +391,14 @@ return reply
 /**
  * Settles jobs the worker holds and claims up to k next ones, in one step (several slots that end
  * together share one round trip). ARGV[3..]: worker id, lease ms, n, then n times (id, token,
- * status finished|failed|cancelled, payload: result JSON or error, dataset version), then k.
- * A job asked to cancel ends `cancelled` even when its result arrives.
- * Reply: n outcomes (the status written, or 'lost' when the lease was taken), then the claimed jobs.
+ * status finished|failed|cancelled, payload: result JSON or error, dataset version, dataset
+ * generation, '*' when the result depends on none: not checked), then k and the call's unique
+ * token prefix.
+ * A job asked to cancel ends `cancelled` even when its result arrives. A result computed on a
+ * load that is no longer the current one (`dataset.generation` moved on: a new load, or writes
+ * lost since) is refused: the job goes back to the front of the queue, its attempt refunded.
+ * Reply: n outcomes (the status written, 'stale' when the result was refused so, or 'lost' when
+ * the lease was taken), then the claimed jobs.
  */
 const SETTLE = `
 -- The duration histogram's bounds in ms and their le names (one field per bucket, not cumulative).
@@ -345,28 +421,44 @@ local function observe(analysis, ms)
 end
 
 local n = tonumber(ARGV[5])
+tokenBase = ARGV[7 + n * 6]
+local current
 local reply = {}
 for i = 0, n - 1 do
-  local b = 6 + i * 5
+  local b = 6 + i * 6
   local id = ARGV[b]
-  local f = redis.call('HMGET', JOB .. id, 'status', 'token', 'cancel', 'seq', 'dv', 'error', 'analysis', 'started_ms')
-  local status, payload, version = ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
+  local f = redis.call('HMGET', JOB .. id, 'status', 'token', 'cancel', 'seq', 'dv', 'error', 'analysis', 'started_ms', 'worker', 'dg', 'attempts', 'dk')
+  local status, payload, version, generation = ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
   local outcome = 'lost'
-  if f[1] == 'running' and f[2] == ARGV[b + 1] then
-    local j = { id = id, status = 'running', seq = f[4], dv = f[5], error = f[6], analysis = f[7], started_ms = f[8] }
+  if f[1] == 'running' and f[2] == ARGV[b + 1] and f[9] == ARGV[3] then
+    local j = { id = id, status = 'running', seq = f[4], dv = f[5], error = f[6], analysis = f[7], started_ms = f[8], dg = f[10], dk = f[12] }
     if f[3] == '1' then status = 'cancelled' end
-    local fields = {}
     if status == 'finished' then
-      redis.call('SET', RESULT .. j.id, payload)
-      if TTL > 0 then redis.call('EXPIRE', RESULT .. j.id, TTL) end
+      if generation == '*' then
+        -- A result that names no generation (a handler that reads no dataset) is not checked.
+        generation = j.dg or ''
+      else
+        current = current or redis.call('HGET', DATASET, 'generation') or ''
+        if generation ~= current then status = 'stale' end
+      end
+    end
+    local fields = {}
+    if status == 'stale' then
+      requeue(j, PROC, 0, { 'attempts', tonumber(f[11]) - 1 })
+    elseif status == 'finished' then
+      if TTL > 0 then
+        redis.call('SET', RESULT .. j.id, payload, 'EX', TTL)
+      else
+        redis.call('SET', RESULT .. j.id, payload)
+      end
       if j.error then redis.call('HDEL', JOB .. j.id, 'error') end
-      fields = { 'progress', '1', 'dataset_version', version }
+      fields = { 'progress', '1', 'dataset_version', version, 'dataset_generation', generation }
       observe(j.analysis, j.started_ms and math.max(0, now() - tonumber(j.started_ms)) or 0)
     elseif status == 'failed' then
       fields = { 'error', payload }
       if version ~= '' then fields = { 'error', payload, 'dataset_version', version } end
     end
-    conclude(j, status, PROC, fields, version)
+    if status ~= 'stale' then conclude(j, status, PROC, fields, version .. ':' .. generation) end
     outcome = status
   end
   reply[#reply + 1] = outcome
@@ -377,7 +469,9 @@ for analysis, o in pairs(observed) do
   end
   tally(DURATIONS, analysis .. ':sum_ms', o.sum)
 end
-take(ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[6 + n * 5]), reply)
+-- Retention keeps pace with the jobs ending: a step prunes what aged out since the last one.
+prune(${PRUNE_BATCH})
+take(ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[6 + n * 6]), reply)
 return reply
 `;
 
@@ -422,8 +516,8 @@ local deadline = now() + tonumber(ARGV[4])
 redis.call('ZADD', WORKERS, deadline, ARGV[3])
 local out = {}
 for i = 5, #ARGV, 2 do
-  local f = redis.call('HMGET', JOB .. ARGV[i], 'status', 'token', 'cancel')
-  if f[1] == 'running' and f[2] == ARGV[i + 1] then
+  local f = redis.call('HMGET', JOB .. ARGV[i], 'status', 'token', 'cancel', 'worker')
+  if f[1] == 'running' and f[2] == ARGV[i + 1] and f[4] == ARGV[3] then
     redis.call('ZADD', LEASES, deadline, ARGV[i])
     out[#out + 1] = f[3] == '1' and 'cancel' or 'ok'
   else
@@ -529,6 +623,11 @@ end
 return n
 `;
 
+/** Retention on its own (recovery passes run it): ARGV[3] how many at most. Reply: how many went. */
+const PRUNE = `
+return prune(tonumber(ARGV[3]))
+`;
+
 export class LuaScript {
   readonly sha: string;
   readonly source: string;
@@ -584,4 +683,5 @@ export const scripts = {
   cancel: new LuaScript('cancel', CANCEL),
   recover: new LuaScript('recover', RECOVER),
   sweep: new LuaScript('sweep', SWEEP, true),
+  prune: new LuaScript('prune', PRUNE),
 } as const;
