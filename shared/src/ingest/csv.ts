@@ -103,6 +103,7 @@ export class CsvReader {
   /** Bytes of the input before the buffer being parsed, for error positions. */
   #offset = 0;
   #bomChecked = false;
+  #scanned = 0;
   #columns = -1;
   /** The column of each record field (-1: no such column). */
   #at = {} as Record<keyof RawRecord, number>;
@@ -125,6 +126,14 @@ export class CsvReader {
     return this.#index;
   }
 
+  /**
+   * Bytes the reader has scanned, a byte counted again each time it is scanned again: the work
+   * done, which must stay in proportion to the input whatever its line lengths.
+   */
+  get scannedBytes(): number {
+    return this.#scanned;
+  }
+
   push(chunk: Buffer): void {
     this.#parse(this.#rest ? Buffer.concat([this.#rest, chunk]) : chunk, false);
   }
@@ -144,6 +153,7 @@ export class CsvReader {
       this.#bomChecked = true;
       if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) start = 3;
     }
+    this.#scanned += buf.length - start;
     const consumed = this.#rows(buf as Bytes, start, eof);
     this.#offset += consumed;
     this.#rest = consumed < buf.length ? buf.subarray(consumed) : null;
