@@ -38,7 +38,7 @@ const bodies: Record<string, (bytes: number) => { text: string; format: InputFor
   'JSON, one long member name': (n) => ({ text: `{"${'a'.repeat(n)}": 1, "meteorite_landings": []}`, format: 'json' }),
 };
 
-function* chunks(buf: Buffer): Generator<Buffer> {
+async function* chunks(buf: Buffer): AsyncGenerator<Buffer> {
   for (let i = 0; i < buf.length; i += CHUNK) yield buf.subarray(i, i + CHUNK);
 }
 
@@ -79,10 +79,12 @@ async function parserSection(): Promise<object> {
   const csv = readFileSync(fullDataset().csv, 'utf8');
   const body = csv.slice(csv.indexOf('\n') + 1);
   const big = Buffer.from(csv + body.repeat(9));
+  // Every row is read (the repeated ids are skipped only after parsing): rows per second of the parse.
+  const rows = 10 * (body.match(/\n/g)?.length ?? 0);
   const normal = await timeParse(big, 'csv', false, 5);
-  const perS = Math.round(Number(/^(\d+)/.exec(normal.outcome)![1]) / normal.s);
-  console.log(`normal NASA CSV ×10 (${(big.length / MIB).toFixed(0)} MiB): ${normal.s} s, ${perS} records/s (best of 5)`);
-  out.normal_csv_x10 = { mib: round(big.length / MIB), s: normal.s, records_per_s: perS };
+  const perS = Math.round(rows / normal.s);
+  console.log(`normal NASA CSV ×10 (${(big.length / MIB).toFixed(0)} MiB, ${rows} rows): ${normal.s} s, ${perS} rows/s (best of 5)`);
+  out.normal_csv_x10 = { mib: round(big.length / MIB), rows, s: normal.s, rows_per_s: perS };
   return out;
 }
 

@@ -8,8 +8,12 @@
  * Accepted: an optional UTF-8 BOM, LF or CRLF line ends, blank lines (ignored), quoted fields
  * with commas, line breaks and doubled quotes, columns in any order, unknown columns (ignored).
  * A format error: an unterminated quote, text after a closing quote, a quote inside an unquoted
- * field, a header without the required columns. A row with the wrong number of fields is one
- * skipped record, not a broken file.
+ * field, a header without the required columns, a row longer than MAX_ROW_BYTES. A row with the
+ * wrong number of fields is one skipped record, not a broken file.
+ *
+ * The work is linear in the input whatever its line lengths: a row that spans chunks is not parsed
+ * again with every chunk; its chunks are only kept, and each new one is scanned for the row's end
+ * (resuming the quote state where the last one stopped), so that the row is parsed once, whole.
  */
 import { DatasetFormatError } from './errors.ts';
 import type { RawRecord } from './normalise.ts';
@@ -57,6 +61,19 @@ const PLAIN = 0;
 const QUOTED = 1;
 const ESCAPED = 2;
 
+/**
+ * The longest row accepted, in bytes (its fields included): a landing's row is under 200 bytes, so
+ * anything this long is a broken or hostile file, refused when it gets there rather than buffered.
+ */
+export const MAX_ROW_BYTES = 64 * 1024;
+
+// Where the look for the end of an unfinished row stands: at a field's start, in an unquoted
+// field, in a quoted one, or just after a quote inside a quoted one (closing, or half a doubled one).
+const AT_FIELD = 0;
+const IN_PLAIN = 1;
+const IN_QUOTES = 2;
+const AFTER_QUOTE = 3;
+
 const POW10 = Array.from({ length: 16 }, (_, i) => 10 ** i);
 
 /** Slots of the cache of repeated texts; a power of two. */
@@ -98,8 +115,18 @@ export type CsvRecordHandler = (raw: RawRecord, index: number) => void;
 /** A data row whose field count differs from the header's: reported as a skipped record. */
 export type CsvBadRowHandler = (index: number, id: string | null, reason: string) => void;
 
+export interface CsvReaderOptions {
+  /** Default MAX_ROW_BYTES; Infinity lifts the cap (benchmarks of the parse itself). */
+  maxRowBytes?: number;
+}
+
 export class CsvReader {
-  #rest: Buffer | null = null;
+  /** The unfinished row: the chunks it has come in so far, from its first byte; and their length. */
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  /** Where the look for the unfinished row's end stands at the end of #pending. */
+  #look = AT_FIELD;
+  readonly #maxRowBytes: number;
   /** Bytes of the input before the buffer being parsed, for error positions. */
   #offset = 0;
   #bomChecked = false;
@@ -119,7 +146,10 @@ export class CsvReader {
   constructor(
     private readonly onRecord: CsvRecordHandler,
     private readonly onBadRow: CsvBadRowHandler,
-  ) {}
+    opts: CsvReaderOptions = {},
+  ) {
+    this.#maxRowBytes = opts.maxRowBytes ?? MAX_ROW_BYTES;
+  }
 
   /** Records read so far. */
   get records(): number {
@@ -135,19 +165,37 @@ export class CsvReader {
   }
 
   push(chunk: Buffer): void {
-    this.#parse(this.#rest ? Buffer.concat([this.#rest, chunk]) : chunk, false);
+    if (this.#pendingBytes > 0) {
+      if (this.#bomChecked && !this.#rowEndsIn(chunk)) {
+        this.#pending.push(chunk);
+        this.#pendingBytes += chunk.length;
+        if (this.#pendingBytes > this.#maxRowBytes) this.#tooLong(0);
+        return;
+      }
+      chunk = this.#takePending(chunk);
+    }
+    this.#parse(chunk, false);
   }
 
   end(): void {
-    this.#parse(this.#rest ?? Buffer.alloc(0), true);
+    this.#parse(this.#takePending(Buffer.alloc(0)), true);
     if (this.#columns < 0) throw new DatasetFormatError('the CSV is empty: it has no header row');
+  }
+
+  /** The unfinished row's chunks and `chunk` as one buffer; nothing pending afterwards. */
+  #takePending(chunk: Buffer): Buffer {
+    const buf = this.#pending.length === 0 ? chunk : Buffer.concat([...this.#pending, chunk]);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    return buf;
   }
 
   #parse(buf: Buffer, eof: boolean): void {
     let start = 0;
     if (!this.#bomChecked) {
       if (buf.length < 3 && !eof) {
-        this.#rest = buf;
+        this.#pending = [buf];
+        this.#pendingBytes = buf.length;
         return;
       }
       this.#bomChecked = true;
@@ -156,11 +204,59 @@ export class CsvReader {
     this.#scanned += buf.length - start;
     const consumed = this.#rows(buf as Bytes, start, eof);
     this.#offset += consumed;
-    this.#rest = consumed < buf.length ? buf.subarray(consumed) : null;
+    if (consumed < buf.length) {
+      this.#pending = [buf.subarray(consumed)];
+      this.#pendingBytes = buf.length - consumed;
+    }
+  }
+
+  /**
+   * Whether the unfinished row ends in `chunk` (or shows a syntax error, which the parse then
+   * reports), looking on from where the last look stopped; otherwise notes where it stopped.
+   */
+  #rowEndsIn(chunk: Buffer): boolean {
+    const n = chunk.length;
+    let state = this.#look;
+    let i = 0;
+    while (i < n) {
+      if (state === IN_QUOTES) {
+        const q = chunk.indexOf(QUOTE, i);
+        if (q === -1) {
+          i = n;
+          break;
+        }
+        state = AFTER_QUOTE;
+        i = q + 1;
+        continue;
+      }
+      const c = chunk[i++]!;
+      if (c === LF || c === CR) return this.#looked(i);
+      if (c === COMMA) state = AT_FIELD;
+      else if (c === QUOTE) {
+        // Opens a quoted field, or is the second half of a doubled one; elsewhere an error.
+        if (state === IN_PLAIN) return this.#looked(i);
+        state = IN_QUOTES;
+      } else if (state === AFTER_QUOTE) return this.#looked(i);
+      else state = IN_PLAIN;
+    }
+    this.#look = state;
+    this.#scanned += n;
+    return false;
+  }
+
+  #looked(bytes: number): true {
+    this.#scanned += bytes;
+    return true;
   }
 
   #fail(message: string, at: number): never {
     throw new DatasetFormatError(`CSV ${message} at byte ${this.#offset + at} (record ${this.#index})`);
+  }
+
+  /** The row starting at `at`, the header being row 1 (blank lines not counted), is over the cap. */
+  #tooLong(at: number): never {
+    const row = this.#columns < 0 ? 1 : this.#index + 2;
+    this.#fail(`row ${row} is longer than ${this.#maxRowBytes} bytes (a landing's row is a few hundred)`, at);
   }
 
   /** Parses every complete row of `buf` from `rowStart`; returns where the first incomplete row begins. */
@@ -185,6 +281,7 @@ export class CsvReader {
             q = buf.indexOf(QUOTE, q);
             if (q === -1 || (q + 1 === n && !eof)) {
               if (eof) this.#fail('has an unterminated quoted field', p);
+              this.#look = q === -1 ? IN_QUOTES : AFTER_QUOTE;
               break rows;
             }
             if (buf[q + 1] !== QUOTE) break;
@@ -207,7 +304,10 @@ export class CsvReader {
             bits |= c;
             q++;
           }
-          if (q === n && !eof) break rows;
+          if (q === n && !eof) {
+            this.#look = q === p ? AT_FIELD : IN_PLAIN;
+            break rows;
+          }
           starts[f] = p;
           ends[f] = q;
           kinds[f] = PLAIN;
@@ -220,11 +320,13 @@ export class CsvReader {
         }
         // A CR ends the row; the LF of a CRLF then reads as a blank line.
         if (p < n) p++;
+        if (p - rowStart > this.#maxRowBytes) this.#tooLong(rowStart);
         this.#row(buf, f + 1);
         rowStart = p;
         continue rows;
       }
     }
+    if (n - rowStart > this.#maxRowBytes) this.#tooLong(rowStart);
     return rowStart;
   }
 

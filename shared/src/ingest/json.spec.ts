@@ -121,6 +121,16 @@ describe('JsonReader', () => {
     expect(values(`[{"name": "${'a'.repeat(MAX_VALUE_CHARS - 20)}"}]`, 4096)).toHaveLength(1);
   });
 
+  it(`refuses a member name longer than ${MAX_VALUE_CHARS} characters as soon as it gets there`, () => {
+    const reader = new JsonReader(() => {});
+    reader.push('{"');
+    let pushed = 0;
+    expect(() => {
+      for (; pushed < 4 * MAX_VALUE_CHARS; pushed += 2 ** 16) reader.push('a'.repeat(2 ** 16));
+    }).toThrow(new RegExp(`has a member name longer than ${MAX_VALUE_CHARS} characters \\(at character 1,`));
+    expect(pushed).toBeLessThanOrEqual(MAX_VALUE_CHARS);
+  });
+
   it('names the position and record of a syntax error', () => {
     expect(() => read('[{"id": "1"}, {"id": "2" "x": 1}]')).toThrow(/at character 14, record 1/);
     expect(() => read('[{"id": "1"}, {"id": "2"}, {"id": "3"} {"id": "4"}]')).toThrow(/at character 39, record 3/);

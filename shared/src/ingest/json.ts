@@ -196,6 +196,8 @@ export class JsonReader {
     const close = this.#stringEnd(start + 1);
     if (close === -1) {
       if (eof) this.#fail('ends inside a member name');
+      // Else it would be kept and looked through again with every chunk, up to the body limit.
+      if (t.length - start > MAX_VALUE_CHARS) this.#fail(`has a member name longer than ${MAX_VALUE_CHARS} characters`, start);
       return undefined;
     }
     this.#pos = close + 1;
