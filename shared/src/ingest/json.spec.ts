@@ -50,6 +50,12 @@ describe('JsonReader', () => {
     }
   });
 
+  it('reads string elements and member names with escaped quotes and backslashes across any chunk boundary', () => {
+    const strings = ['s\\"t\\', '\\', '"', 'a"b"c'.repeat(5)];
+    const text = JSON.stringify({ 'a"b\\': 'x"y\\"z', meteorite_landings: strings, 'k\\"': 1 });
+    for (let size = 1; size <= 12; size++) expect(values(text, size), `chunks of ${size}`).toEqual(strings);
+  });
+
   it('hands over elements that are not objects too (the caller skips them)', () => {
     expect(values('[1, "two", null, [3], {"id": "4"}, true]')).toEqual([1, 'two', null, [3], { id: '4' }, true]);
   });
