@@ -69,10 +69,11 @@ async function parserSection(): Promise<object> {
       const rows: { mib: number; s: number; per_mib_s: number; outcome: string }[] = [];
       for (const mib of SIZES_MIB) {
         const { text, format } = make(mib * MIB);
-        const { s, outcome } = await timeParse(Buffer.from(text), format, uncapped, mib <= 2 ? 3 : 2);
+        const { s, outcome } = await timeParse(Buffer.from(text), format, uncapped, 5);
         rows.push({ mib, s, per_mib_s: round(s / mib, 5), outcome });
         const ratio = rows[0]!.s > 0 ? `${(s / rows[0]!.s).toFixed(1)}×` : '-';
-        console.log(`${label.padEnd(48)} ${String(mib).padStart(2)} MiB ${s.toFixed(4).padStart(8)} s  ${ratio.padStart(6)} the 1 MiB time  ${outcome.slice(0, 70)}`);
+        const perMib = `${((s / mib) * 1000).toFixed(1)} ms/MiB`;
+        console.log(`${label.padEnd(48)} ${String(mib).padStart(2)} MiB ${s.toFixed(4).padStart(8)} s ${perMib.padStart(13)} ${ratio.padStart(6)} the 1 MiB time  ${outcome.slice(0, 60)}`);
       }
       out[label] = rows;
     }
