@@ -17,38 +17,15 @@
  */
 import { DatasetFormatError } from './errors.ts';
 import type { RawRecord } from './normalise.ts';
+import { readHeader } from './csv-header.ts';
+import { plainDecimal } from './plain-decimal.ts';
+
+export { plainDecimal } from './plain-decimal.ts';
 
 const COMMA = 44;
 const QUOTE = 34;
 const LF = 10;
 const CR = 13;
-
-/** Header names the loader reads (compared trimmed and lower-cased) and the record field each fills. */
-const COLUMNS: Record<string, keyof RawRecord> = {
-  name: 'name',
-  id: 'id',
-  nametype: 'nametype',
-  recclass: 'recclass',
-  'mass (g)': 'mass',
-  mass: 'mass',
-  mass_g: 'mass',
-  fall: 'fall',
-  year: 'year',
-  reclat: 'reclat',
-  reclong: 'reclong',
-  geolocation: 'geolocation',
-};
-const REQUIRED: { field: keyof RawRecord; column: string }[] = [
-  { field: 'name', column: 'name' },
-  { field: 'id', column: 'id' },
-  { field: 'nametype', column: 'nametype' },
-  { field: 'recclass', column: 'recclass' },
-  { field: 'mass', column: 'mass (g)' },
-  { field: 'fall', column: 'fall' },
-  { field: 'year', column: 'year' },
-  { field: 'reclat', column: 'reclat' },
-  { field: 'reclong', column: 'reclong' },
-];
 
 /** Node's own Buffer decoders, without toString()'s argument handling (this runs per field). */
 type Bytes = Buffer & {
@@ -74,42 +51,12 @@ const IN_PLAIN = 1;
 const IN_QUOTES = 2;
 const AFTER_QUOTE = 3;
 
-const POW10 = Array.from({ length: 16 }, (_, i) => 10 ** i);
 
 /** Slots of the cache of repeated texts; a power of two. */
 const SHARED_SLOTS = 4096;
 /** Longest text the cache holds (classes, nametype and fall are a few bytes). */
 const SHARED_MAX_BYTES = 32;
 
-/**
- * The number a plain decimal like `-113.000000` spells, computed from its bytes; undefined for
- * anything else (exponents, signs other than `-`, spaces, over 15 digits), which then goes the
- * slow way as text. Exact: a mantissa under 2^53 divided by an exact power of ten rounds once,
- * correctly, to the same double Number() gives.
- */
-export function plainDecimal(buf: Uint8Array, start: number, end: number): number | undefined {
-  let i = start;
-  const negative = buf[i] === 45;
-  if (negative) i++;
-  let mantissa = 0;
-  let digits = 0;
-  let significant = 0;
-  let scale = 0;
-  let dot = false;
-  for (; i < end; i++) {
-    const c = buf[i]!;
-    if (c >= 48 && c <= 57) {
-      digits++;
-      if (mantissa > 0 || c !== 48) significant++;
-      mantissa = mantissa * 10 + (c - 48);
-      if (dot) scale++;
-    } else if (c === 46 && !dot) dot = true;
-    else return undefined;
-  }
-  if (digits === 0 || significant > 15 || scale > 15) return undefined;
-  const value = scale === 0 ? mantissa : mantissa / POW10[scale]!;
-  return negative && value !== 0 ? -value : value;
-}
 
 export type CsvRecordHandler = (raw: RawRecord, index: number) => void;
 /** A data row whose field count differs from the header's: reported as a skipped record. */
@@ -373,7 +320,9 @@ export class CsvReader {
     if (this.#columns < 0) {
       const names: string[] = [];
       for (let f = 0; f < count; f++) names.push(this.#text(buf, f));
-      this.#setHeader(names);
+      const header = readHeader(names);
+      this.#at = header.at;
+      this.#columns = header.columns;
       return;
     }
     const index = this.#index++;
@@ -401,24 +350,6 @@ export class CsvReader {
       },
       index,
     );
-  }
-
-  #setHeader(names: string[]): void {
-    const header: (keyof RawRecord | undefined)[] = [];
-    for (const name of names) {
-      const field = COLUMNS[name.trim().toLowerCase()];
-      // A repeated column: the first one counts.
-      header.push(field && !header.includes(field) ? field : undefined);
-    }
-    const missing = REQUIRED.filter((r) => !header.includes(r.field)).map((r) => r.column);
-    if (missing.length > 0) {
-      throw new DatasetFormatError(
-        `the CSV header lacks the column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ` +
-          `(expected NASA's header: name,id,nametype,recclass,mass (g),fall,year,reclat,reclong,GeoLocation)`,
-      );
-    }
-    for (const field of new Set(Object.values(COLUMNS))) this.#at[field] = header.indexOf(field);
-    this.#columns = header.length;
   }
 }
 
