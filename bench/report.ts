@@ -68,6 +68,13 @@ interface GroupBy extends Common {
   target_ratio: number;
   results: { query: string; records: number; ours_ms: number; duckdb_ms: number; ratio: number; equal: boolean }[];
 }
+interface CsvLines {
+  benchmark: string;
+  date: string;
+  node: string;
+  parser: Record<string, { mib: number; s: number; per_mib_s: number }[]>;
+  api: Record<string, { status: number; s: number; api_cpu_s: number }>;
+}
 interface Target {
   value: number;
   max: number;
@@ -187,6 +194,20 @@ function groupByRows(r: GroupBy): Row[] {
   ];
 }
 
+function csvLinesRows(r: CsvLines): Row[] {
+  const line = r.parser['CSV, one long field, no cap'] ?? [];
+  const perMib = line.map((x) => (x.per_mib_s * 1000).toFixed(1));
+  const api = Object.entries(r.api).filter(([name]) => !name.startsWith('normal'));
+  return [
+    [
+      'csv-lines',
+      `one-line POST /data: ${api.map(([name, x]) => `${name} ${x.status} in ${x.s} s`).join(', ')}; a long line parses at ${perMib.join(' / ')} ms per MiB at ${line.map((x) => x.mib).join(', ')} MiB`,
+      'linear in the body; refused at a 64 KiB row',
+      ok(api.every(([, x]) => x.status === 400) && Math.max(...line.map((x) => x.per_mib_s)) <= 4 * Math.min(...line.map((x) => x.per_mib_s))),
+    ],
+  ];
+}
+
 const workersRows = (r: Workers): Row[] => [
   [
     'workers',
@@ -203,6 +224,7 @@ const builders: Record<string, (r: never) => Row[]> = {
   analysis: analysisRows,
   charts: chartsRows,
   'group-by': groupByRows,
+  'csv-lines': csvLinesRows,
   scale: scaleRows,
   workers: workersRows,
 };
@@ -225,7 +247,7 @@ export function reportTable(dir = resultsDir): string {
     const r = JSON.parse(readFileSync(`${dir}/${file}`, 'utf8')) as Common;
     nodes.add(r.node.replace(/^v/, ''));
     if (r.redis) redises.add(r.redis);
-    cpus.add(r.cpus);
+    if (r.cpus) cpus.add(r.cpus);
     const when = r.date.slice(0, 16).replace('T', ' ');
     for (const [name, figure, target, met] of build(r as never)) lines.push(`| ${name} | ${when} | ${cell(figure)} | ${cell(target)} | ${met} |`);
   }

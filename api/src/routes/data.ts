@@ -3,7 +3,7 @@
  * Bodies are never buffered: the raw request stream goes straight into the streaming parser, and
  * GET /data writes batch by batch as the client reads.
  */
-import { Readable, pipeline } from 'node:stream';
+import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
@@ -67,16 +67,39 @@ const documentedBody = {
   },
 };
 
+/** The client closed its connection before its load was read: nobody is left to answer. */
+class ClientGoneError extends ApiError {
+  override name = 'ClientGoneError';
+  constructor() {
+    super(400, 'client_gone', 'the client closed the connection before its body was read');
+  }
+}
+
 function tooLarge(limit: number): ApiError {
   return new ApiError(413, 'payload_too_large', `the request body exceeds ${limit / 1024 / 1024} MiB (BODY_LIMIT_MB)`);
 }
 
-/** The body's bytes, decoded, counted against the limit as they arrive (a gzip bomb stops at the limit too). */
-async function* bodyChunks(body: Readable, encoding: string, limit: number): AsyncGenerator<Buffer> {
-  const source = encoding === 'gzip' ? pipeline(body, createGunzip(), () => {}) : body;
+/**
+ * The body's bytes, decoded, counted against the limit as they arrive (a gzip bomb stops at the
+ * limit too, one line or many). Stopping early leaves the request stream alone: destroying it
+ * would close the socket before the 4xx could go out. When `gone` aborts, everything stops.
+ */
+async function* bodyChunks(body: Readable, encoding: string, limit: number, gone: AbortSignal): AsyncGenerator<Buffer> {
+  const gunzip = encoding === 'gzip' ? createGunzip() : undefined;
+  if (gunzip) {
+    body.once('error', (err) => gunzip.destroy(err));
+    body.pipe(gunzip);
+  }
+  const source: Readable = gunzip ?? body;
+  const stop = () => {
+    source.destroy(gone.reason as Error);
+    body.destroy();
+  };
+  if (gone.aborted) stop();
+  gone.addEventListener('abort', stop, { once: true });
   let total = 0;
   try {
-    for await (const chunk of source as AsyncIterable<Buffer>) {
+    for await (const chunk of source.iterator({ destroyOnReturn: gunzip !== undefined }) as AsyncIterable<Buffer>) {
       total += chunk.length;
       if (total > limit) throw tooLarge(limit);
       yield chunk;
@@ -86,6 +109,12 @@ async function* bodyChunks(body: Readable, encoding: string, limit: number): Asy
       throw new ApiError(400, 'invalid_encoding', 'the gzip-encoded body is corrupt');
     }
     throw err;
+  } finally {
+    gone.removeEventListener('abort', stop);
+    if (gunzip) {
+      body.unpipe(gunzip);
+      gunzip.destroy();
+    }
   }
   if (total === 0) throw new ApiError(400, 'empty_body', 'the request body is empty');
 }
@@ -178,16 +207,28 @@ const load: FastifyPluginAsyncTypebox = async (app) => {
       // Fail before reading megabytes that could not be stored anyway.
       if (!app.redis.isReady) throw new RedisUnavailableError('Redis is not connected');
 
+      // A client that goes away stops the parse at the next chunk; a load whose body was all read
+      // is stored all the same (bounded work, and a half-written dataset would help nobody).
+      const gone = new AbortController();
+      const onClose = () => {
+        if (!reply.raw.writableFinished) gone.abort(new ClientGoneError());
+      };
+      reply.raw.once('close', onClose);
       try {
-        const parsed = await parseDataset(bodyChunks(body, encoding, limit), format);
+        const parsed = await parseDataset(bodyChunks(body, encoding, limit, gone.signal), format, { signal: gone.signal });
+        gone.signal.throwIfAborted();
         const source = request.query.source ?? `POST /data (${mediaType})`;
         const { version, records } = await storeDataset(app.redis, parsed, { source, onNotice: (message) => request.log.info(message) });
         reply.status(201);
         return { version, records, skipped: parsed.skipped.slice(0, SKIPPED_LISTED), skipped_total: parsed.skipped.length };
       } catch (err) {
+        // Whatever broke first (the request stream's own "aborted"), the client has gone: not a 5xx.
+        if (gone.signal.aborted) throw gone.signal.reason;
         // The client may still be sending: close the connection rather than read a body nobody wants.
         if (!request.raw.complete) reply.header('connection', 'close');
         throw err;
+      } finally {
+        reply.raw.off('close', onClose);
       }
     },
   );

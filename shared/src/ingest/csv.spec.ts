@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CsvReader, plainDecimal } from './csv.ts';
+import { CsvReader, MAX_ROW_BYTES, plainDecimal } from './csv.ts';
 import { DatasetFormatError } from './errors.ts';
 import type { RawRecord } from './normalise.ts';
 
@@ -142,6 +142,69 @@ describe('CsvReader', () => {
 
   it('gives the byte position of a syntax error', () => {
     expect(() => read(`${HEADER}\nA,1,Valid,L5,1,Fell,1880,,,\nB"\n`)).toThrow(/at byte 101 \(record 1\)/);
+  });
+});
+
+describe('CsvReader on long lines', () => {
+  const MIB = 1 << 20;
+  const ROW_END = ',1,Valid,L5,21,Fell,1880,,,\n';
+
+  /** Pushes `text` in chunks of `size` bytes, then ends; the reader, and the error if one was thrown. */
+  function feed(text: string, size: number, opts?: { maxRowBytes: number }) {
+    const names: string[] = [];
+    const reader = new CsvReader((raw) => names.push(raw.name as string), () => {}, opts);
+    const bytes = Buffer.from(text);
+    let pushed = 0;
+    let error: unknown;
+    try {
+      for (; pushed < bytes.length; pushed += size) reader.push(bytes.subarray(pushed, pushed + size));
+      reader.end();
+    } catch (err) {
+      error = err;
+    }
+    return { reader, names, error, pushed, bytes: bytes.length };
+  }
+
+  // Counting work rather than timing it: the count cannot be flaky. Chunk sizes not dividing the
+  // input put boundaries everywhere, between a doubled quote's two halves too.
+  it.each([
+    ['one long plain field', `${HEADER}\n${'a'.repeat(MIB)}${ROW_END}`],
+    ['one long quoted field with doubled quotes and line breaks', `${HEADER}\n"${'a""\n'.repeat(MIB / 4)}"${ROW_END}`],
+    ['a row of nothing but commas', `${HEADER}\n${','.repeat(MIB)}\n`],
+    ['a header of one line with no end', 'a'.repeat(MIB)],
+  ])('scans each byte of %s (1 MiB, the row cap lifted) a bounded number of times, whatever the chunks', (_name, text) => {
+    for (const size of [4097, 65_536]) {
+      const { reader, pushed, bytes } = feed(text, size, { maxRowBytes: Infinity });
+      expect(pushed).toBeGreaterThanOrEqual(bytes);
+      expect(reader.scannedBytes, `chunks of ${size}`).toBeLessThanOrEqual(2 * bytes);
+    }
+  });
+
+  it('reads a long field right across chunks, plain or quoted', () => {
+    const plain = feed(`${HEADER}\n${'x'.repeat(300_000)}${ROW_END}`, 4097, { maxRowBytes: Infinity });
+    expect(plain.error).toBeUndefined();
+    expect(plain.names).toEqual(['x'.repeat(300_000)]);
+    const quoted = feed(`${HEADER}\n"${'a""b,\r\n'.repeat(50_000)}"${ROW_END}`, 4097, { maxRowBytes: Infinity });
+    expect(quoted.error).toBeUndefined();
+    expect(quoted.names).toEqual(['a"b,\r\n'.repeat(50_000)]);
+  });
+
+  it.each([
+    ['a long data row', `${HEADER}\nA,1,Valid,L5,21,Fell,1880,,,\n\n${'a'.repeat(MIB)}${ROW_END}`, 3],
+    ['a long quoted field', `${HEADER}\n"${'a'.repeat(MIB)}"${ROW_END}`, 2],
+    ['a row of commas', `${HEADER}\n${','.repeat(MIB)}\n`, 2],
+    ['a header with no end', 'a'.repeat(MIB), 1],
+  ])(`refuses %s over ${MAX_ROW_BYTES} bytes as soon as it gets there, naming its row`, (_name, text, row) => {
+    const { error, pushed } = feed(text, 4096);
+    expect(error).toBeInstanceOf(DatasetFormatError);
+    expect((error as Error).message).toMatch(new RegExp(`^CSV row ${row} is longer than ${MAX_ROW_BYTES} bytes`));
+    expect(pushed).toBeLessThanOrEqual(MAX_ROW_BYTES + 4096 + 200);
+  });
+
+  it('refuses a long row that arrives whole too, and reads one just under the cap', () => {
+    expect(feed(`${HEADER}\n${'a'.repeat(MAX_ROW_BYTES)}${ROW_END}`, Infinity).error).toBeInstanceOf(DatasetFormatError);
+    const under = `${'a'.repeat(MAX_ROW_BYTES - ROW_END.length)}${ROW_END}`;
+    for (const size of [Infinity, 1000]) expect(feed(`${HEADER}\n${under}`, size).names).toHaveLength(1);
   });
 });
 

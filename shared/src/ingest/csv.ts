@@ -8,43 +8,24 @@
  * Accepted: an optional UTF-8 BOM, LF or CRLF line ends, blank lines (ignored), quoted fields
  * with commas, line breaks and doubled quotes, columns in any order, unknown columns (ignored).
  * A format error: an unterminated quote, text after a closing quote, a quote inside an unquoted
- * field, a header without the required columns. A row with the wrong number of fields is one
- * skipped record, not a broken file.
+ * field, a header without the required columns, a row longer than MAX_ROW_BYTES. A row with the
+ * wrong number of fields is one skipped record, not a broken file.
+ *
+ * The work is linear in the input whatever its line lengths: a row that spans chunks is not parsed
+ * again with every chunk; its chunks are only kept, and each new one is scanned for the row's end
+ * (resuming the quote state where the last one stopped), so that the row is parsed once, whole.
  */
 import { DatasetFormatError } from './errors.ts';
 import type { RawRecord } from './normalise.ts';
+import { readHeader } from './csv-header.ts';
+import { plainDecimal } from './plain-decimal.ts';
+
+export { plainDecimal } from './plain-decimal.ts';
 
 const COMMA = 44;
 const QUOTE = 34;
 const LF = 10;
 const CR = 13;
-
-/** Header names the loader reads (compared trimmed and lower-cased) and the record field each fills. */
-const COLUMNS: Record<string, keyof RawRecord> = {
-  name: 'name',
-  id: 'id',
-  nametype: 'nametype',
-  recclass: 'recclass',
-  'mass (g)': 'mass',
-  mass: 'mass',
-  mass_g: 'mass',
-  fall: 'fall',
-  year: 'year',
-  reclat: 'reclat',
-  reclong: 'reclong',
-  geolocation: 'geolocation',
-};
-const REQUIRED: { field: keyof RawRecord; column: string }[] = [
-  { field: 'name', column: 'name' },
-  { field: 'id', column: 'id' },
-  { field: 'nametype', column: 'nametype' },
-  { field: 'recclass', column: 'recclass' },
-  { field: 'mass', column: 'mass (g)' },
-  { field: 'fall', column: 'fall' },
-  { field: 'year', column: 'year' },
-  { field: 'reclat', column: 'reclat' },
-  { field: 'reclong', column: 'reclong' },
-];
 
 /** Node's own Buffer decoders, without toString()'s argument handling (this runs per field). */
 type Bytes = Buffer & {
@@ -57,52 +38,46 @@ const PLAIN = 0;
 const QUOTED = 1;
 const ESCAPED = 2;
 
-const POW10 = Array.from({ length: 16 }, (_, i) => 10 ** i);
+/**
+ * The longest row accepted, in bytes (its fields included): a landing's row is under 200 bytes, so
+ * anything this long is a broken or hostile file, refused when it gets there rather than buffered.
+ */
+export const MAX_ROW_BYTES = 64 * 1024;
+
+// Where the look for the end of an unfinished row stands: at a field's start, in an unquoted
+// field, in a quoted one, or just after a quote inside a quoted one (closing, or half a doubled one).
+const AT_FIELD = 0;
+const IN_PLAIN = 1;
+const IN_QUOTES = 2;
+const AFTER_QUOTE = 3;
+
 
 /** Slots of the cache of repeated texts; a power of two. */
 const SHARED_SLOTS = 4096;
 /** Longest text the cache holds (classes, nametype and fall are a few bytes). */
 const SHARED_MAX_BYTES = 32;
 
-/**
- * The number a plain decimal like `-113.000000` spells, computed from its bytes; undefined for
- * anything else (exponents, signs other than `-`, spaces, over 15 digits), which then goes the
- * slow way as text. Exact: a mantissa under 2^53 divided by an exact power of ten rounds once,
- * correctly, to the same double Number() gives.
- */
-export function plainDecimal(buf: Uint8Array, start: number, end: number): number | undefined {
-  let i = start;
-  const negative = buf[i] === 45;
-  if (negative) i++;
-  let mantissa = 0;
-  let digits = 0;
-  let significant = 0;
-  let scale = 0;
-  let dot = false;
-  for (; i < end; i++) {
-    const c = buf[i]!;
-    if (c >= 48 && c <= 57) {
-      digits++;
-      if (mantissa > 0 || c !== 48) significant++;
-      mantissa = mantissa * 10 + (c - 48);
-      if (dot) scale++;
-    } else if (c === 46 && !dot) dot = true;
-    else return undefined;
-  }
-  if (digits === 0 || significant > 15 || scale > 15) return undefined;
-  const value = scale === 0 ? mantissa : mantissa / POW10[scale]!;
-  return negative && value !== 0 ? -value : value;
-}
 
 export type CsvRecordHandler = (raw: RawRecord, index: number) => void;
 /** A data row whose field count differs from the header's: reported as a skipped record. */
 export type CsvBadRowHandler = (index: number, id: string | null, reason: string) => void;
 
+export interface CsvReaderOptions {
+  /** Default MAX_ROW_BYTES; Infinity lifts the cap (benchmarks of the parse itself). */
+  maxRowBytes?: number;
+}
+
 export class CsvReader {
-  #rest: Buffer | null = null;
+  /** The unfinished row: the chunks it has come in so far, from its first byte; and their length. */
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  /** Where the look for the unfinished row's end stands at the end of #pending. */
+  #look = AT_FIELD;
+  readonly #maxRowBytes: number;
   /** Bytes of the input before the buffer being parsed, for error positions. */
   #offset = 0;
   #bomChecked = false;
+  #scanned = 0;
   #columns = -1;
   /** The column of each record field (-1: no such column). */
   #at = {} as Record<keyof RawRecord, number>;
@@ -118,39 +93,117 @@ export class CsvReader {
   constructor(
     private readonly onRecord: CsvRecordHandler,
     private readonly onBadRow: CsvBadRowHandler,
-  ) {}
+    opts: CsvReaderOptions = {},
+  ) {
+    this.#maxRowBytes = opts.maxRowBytes ?? MAX_ROW_BYTES;
+  }
 
   /** Records read so far. */
   get records(): number {
     return this.#index;
   }
 
+  /**
+   * Bytes the reader has scanned, a byte counted again each time it is scanned again: the work
+   * done, which must stay in proportion to the input whatever its line lengths.
+   */
+  get scannedBytes(): number {
+    return this.#scanned;
+  }
+
   push(chunk: Buffer): void {
-    this.#parse(this.#rest ? Buffer.concat([this.#rest, chunk]) : chunk, false);
+    if (this.#pendingBytes > 0) {
+      if (this.#bomChecked && !this.#rowEndsIn(chunk)) {
+        this.#pending.push(chunk);
+        this.#pendingBytes += chunk.length;
+        if (this.#pendingBytes > this.#maxRowBytes) this.#tooLong(0);
+        return;
+      }
+      chunk = this.#takePending(chunk);
+    }
+    this.#parse(chunk, false);
   }
 
   end(): void {
-    this.#parse(this.#rest ?? Buffer.alloc(0), true);
+    this.#parse(this.#takePending(Buffer.alloc(0)), true);
     if (this.#columns < 0) throw new DatasetFormatError('the CSV is empty: it has no header row');
+  }
+
+  /** The unfinished row's chunks and `chunk` as one buffer; nothing pending afterwards. */
+  #takePending(chunk: Buffer): Buffer {
+    const buf = this.#pending.length === 0 ? chunk : Buffer.concat([...this.#pending, chunk]);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    return buf;
   }
 
   #parse(buf: Buffer, eof: boolean): void {
     let start = 0;
     if (!this.#bomChecked) {
       if (buf.length < 3 && !eof) {
-        this.#rest = buf;
+        this.#pending = [buf];
+        this.#pendingBytes = buf.length;
         return;
       }
       this.#bomChecked = true;
       if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) start = 3;
     }
+    this.#scanned += buf.length - start;
     const consumed = this.#rows(buf as Bytes, start, eof);
     this.#offset += consumed;
-    this.#rest = consumed < buf.length ? buf.subarray(consumed) : null;
+    if (consumed < buf.length) {
+      this.#pending = [buf.subarray(consumed)];
+      this.#pendingBytes = buf.length - consumed;
+    }
+  }
+
+  /**
+   * Whether the unfinished row ends in `chunk` (or shows a syntax error, which the parse then
+   * reports), looking on from where the last look stopped; otherwise notes where it stopped.
+   */
+  #rowEndsIn(chunk: Buffer): boolean {
+    const n = chunk.length;
+    let state = this.#look;
+    let i = 0;
+    while (i < n) {
+      if (state === IN_QUOTES) {
+        const q = chunk.indexOf(QUOTE, i);
+        if (q === -1) {
+          i = n;
+          break;
+        }
+        state = AFTER_QUOTE;
+        i = q + 1;
+        continue;
+      }
+      const c = chunk[i++]!;
+      if (c === LF || c === CR) return this.#looked(i);
+      if (c === COMMA) state = AT_FIELD;
+      else if (c === QUOTE) {
+        // Opens a quoted field, or is the second half of a doubled one; elsewhere an error.
+        if (state === IN_PLAIN) return this.#looked(i);
+        state = IN_QUOTES;
+      } else if (state === AFTER_QUOTE) return this.#looked(i);
+      else state = IN_PLAIN;
+    }
+    this.#look = state;
+    this.#scanned += n;
+    return false;
+  }
+
+  #looked(bytes: number): true {
+    this.#scanned += bytes;
+    return true;
   }
 
   #fail(message: string, at: number): never {
     throw new DatasetFormatError(`CSV ${message} at byte ${this.#offset + at} (record ${this.#index})`);
+  }
+
+  /** The row starting at `at`, the header being row 1 (blank lines not counted), is over the cap. */
+  #tooLong(at: number): never {
+    const row = this.#columns < 0 ? 1 : this.#index + 2;
+    this.#fail(`row ${row} is longer than ${this.#maxRowBytes} bytes (a landing's row is a few hundred)`, at);
   }
 
   /** Parses every complete row of `buf` from `rowStart`; returns where the first incomplete row begins. */
@@ -175,6 +228,7 @@ export class CsvReader {
             q = buf.indexOf(QUOTE, q);
             if (q === -1 || (q + 1 === n && !eof)) {
               if (eof) this.#fail('has an unterminated quoted field', p);
+              this.#look = q === -1 ? IN_QUOTES : AFTER_QUOTE;
               break rows;
             }
             if (buf[q + 1] !== QUOTE) break;
@@ -197,7 +251,10 @@ export class CsvReader {
             bits |= c;
             q++;
           }
-          if (q === n && !eof) break rows;
+          if (q === n && !eof) {
+            this.#look = q === p ? AT_FIELD : IN_PLAIN;
+            break rows;
+          }
           starts[f] = p;
           ends[f] = q;
           kinds[f] = PLAIN;
@@ -210,11 +267,13 @@ export class CsvReader {
         }
         // A CR ends the row; the LF of a CRLF then reads as a blank line.
         if (p < n) p++;
+        if (p - rowStart > this.#maxRowBytes) this.#tooLong(rowStart);
         this.#row(buf, f + 1);
         rowStart = p;
         continue rows;
       }
     }
+    if (n - rowStart > this.#maxRowBytes) this.#tooLong(rowStart);
     return rowStart;
   }
 
@@ -261,7 +320,9 @@ export class CsvReader {
     if (this.#columns < 0) {
       const names: string[] = [];
       for (let f = 0; f < count; f++) names.push(this.#text(buf, f));
-      this.#setHeader(names);
+      const header = readHeader(names);
+      this.#at = header.at;
+      this.#columns = header.columns;
       return;
     }
     const index = this.#index++;
@@ -289,24 +350,6 @@ export class CsvReader {
       },
       index,
     );
-  }
-
-  #setHeader(names: string[]): void {
-    const header: (keyof RawRecord | undefined)[] = [];
-    for (const name of names) {
-      const field = COLUMNS[name.trim().toLowerCase()];
-      // A repeated column: the first one counts.
-      header.push(field && !header.includes(field) ? field : undefined);
-    }
-    const missing = REQUIRED.filter((r) => !header.includes(r.field)).map((r) => r.column);
-    if (missing.length > 0) {
-      throw new DatasetFormatError(
-        `the CSV header lacks the column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ` +
-          `(expected NASA's header: name,id,nametype,recclass,mass (g),fall,year,reclat,reclong,GeoLocation)`,
-      );
-    }
-    for (const field of new Set(Object.values(COLUMNS))) this.#at[field] = header.indexOf(field);
-    this.#columns = header.length;
   }
 }
 

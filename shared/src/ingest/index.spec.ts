@@ -97,6 +97,30 @@ describe('parseDataset', () => {
     expect(seen.at(-1)).toBe(25_000);
   });
 
+  it('stops before the next chunk once its signal aborts, with the reason, and asks for no more', async () => {
+    class GoneError extends Error {}
+    for (const format of ['csv', 'json'] as const) {
+      const controller = new AbortController();
+      let pulled = 0;
+      async function* endless() {
+        yield format === 'csv' ? `${HEADER}\n` : '[';
+        for (;;) {
+          pulled++;
+          if (pulled === 3) controller.abort(new GoneError('the client has gone'));
+          yield format === 'csv' ? 'A,1,Valid,L5,1,Fell,1880,,,\n' : '{"id": "1", "name": "A"},';
+        }
+      }
+      await expect(parseDataset(endless(), format, { signal: controller.signal })).rejects.toThrow(GoneError);
+      expect(pulled).toBe(3);
+    }
+  });
+
+  it('hands maxRowBytes to the CSV reader', async () => {
+    const text = `${HEADER}\n${'a'.repeat(100)},1,Valid,L5,1,Fell,1880,,,\n`;
+    await expect(parseDataset(chunks(text, 16), 'csv', { maxRowBytes: 110 })).rejects.toThrow(/row 2 is longer than 110 bytes/);
+    expect((await parseDataset(chunks(text, 16), 'csv', { maxRowBytes: 200 })).columns.length).toBe(1);
+  });
+
   it('accepts Buffer chunks split inside a UTF-8 character', async () => {
     for (const format of ['csv', 'json'] as const) {
       const text = format === 'csv' ? `${HEADER}\nAïr,424,Valid,L6,1,Fell,1925,,,\n` : '[{"id": "424", "name": "Aïr"}]';

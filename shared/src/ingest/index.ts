@@ -6,6 +6,8 @@
  */
 import type { Columns } from '../columns.ts';
 import { CsvReader } from './csv.ts';
+
+export { MAX_ROW_BYTES } from './csv.ts';
 import { EmptyDatasetError, type Skipped } from './errors.ts';
 import { JsonReader } from './json.ts';
 import { ColumnsBuilder, type RawRecord } from './normalise.ts';
@@ -23,6 +25,13 @@ export interface ParsedDataset {
 export interface ParseOptions {
   /** Called with the number of records read so far, every few thousand records and at the end. */
   onProgress?: (records: number) => void;
+  /** CSV: the longest row accepted (default MAX_ROW_BYTES). */
+  maxRowBytes?: number;
+  /**
+   * Stops the parse before the next chunk, with the signal's reason (the client has gone): the
+   * caller also ends the input, so that a wait for a chunk that will not come ends too.
+   */
+  signal?: AbortSignal;
 }
 
 const PROGRESS_EVERY = 10_000;
@@ -53,7 +62,7 @@ export async function parseDataset(
   let reader: CsvReader | JsonReader;
   let push: (chunk: Buffer | string) => void;
   if (format === 'csv') {
-    const csv = new CsvReader((raw, index) => builder.add(raw, index), skip);
+    const csv = new CsvReader((raw, index) => builder.add(raw, index), skip, { maxRowBytes: opts.maxRowBytes });
     push = (chunk) => csv.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     reader = csv;
   } else {
@@ -65,13 +74,16 @@ export async function parseDataset(
     reader = json;
   }
   let reported = 0;
+  const signal = opts.signal;
   for await (const chunk of input) {
+    signal?.throwIfAborted();
     push(chunk);
     if (opts.onProgress && reader.records - reported >= PROGRESS_EVERY) {
       reported = reader.records;
       opts.onProgress(reported);
     }
   }
+  signal?.throwIfAborted();
   reader.end();
   opts.onProgress?.(reader.records);
   const columns = builder.finish();

@@ -50,6 +50,12 @@ describe('JsonReader', () => {
     }
   });
 
+  it('reads string elements and member names with escaped quotes and backslashes across any chunk boundary', () => {
+    const strings = ['s\\"t\\', '\\', '"', 'a"b"c'.repeat(5)];
+    const text = JSON.stringify({ 'a"b\\': 'x"y\\"z', meteorite_landings: strings, 'k\\"': 1 });
+    for (let size = 1; size <= 12; size++) expect(values(text, size), `chunks of ${size}`).toEqual(strings);
+  });
+
   it('hands over elements that are not objects too (the caller skips them)', () => {
     expect(values('[1, "two", null, [3], {"id": "4"}, true]')).toEqual([1, 'two', null, [3], { id: '4' }, true]);
   });
@@ -119,6 +125,16 @@ describe('JsonReader', () => {
     }
     expect(() => read(`[{"name": "${'a'.repeat(MAX_VALUE_CHARS)}"}]`)).toThrow(/has a record longer than/);
     expect(values(`[{"name": "${'a'.repeat(MAX_VALUE_CHARS - 20)}"}]`, 4096)).toHaveLength(1);
+  });
+
+  it(`refuses a member name longer than ${MAX_VALUE_CHARS} characters as soon as it gets there`, () => {
+    const reader = new JsonReader(() => {});
+    reader.push('{"');
+    let pushed = 0;
+    expect(() => {
+      for (; pushed < 4 * MAX_VALUE_CHARS; pushed += 2 ** 16) reader.push('a'.repeat(2 ** 16));
+    }).toThrow(new RegExp(`has a member name longer than ${MAX_VALUE_CHARS} characters \\(at character 1,`));
+    expect(pushed).toBeLessThanOrEqual(MAX_VALUE_CHARS);
   });
 
   it('names the position and record of a syntax error', () => {

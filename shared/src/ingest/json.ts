@@ -59,6 +59,11 @@ export class JsonReader {
   #index = 0;
   // The element scan, resumable across chunks.
   #valueStart = -1;
+  /**
+   * How far past its opening quote the unfinished string at #valueStart (a string value) or at
+   * #pos (a member name) has been searched for its closing quote: each chunk is searched once.
+   */
+  #searched = 0;
   #depth = 0;
   #inString = false;
   // Records scanned but not yet parsed: where each starts, and where the last one ends.
@@ -193,9 +198,12 @@ export class JsonReader {
   #member(eof: boolean): { name: string; start: number } | undefined {
     const t = this.#text;
     const start = this.#pos;
-    const close = this.#stringEnd(start + 1);
+    const close = this.#stringEnd(start + 1 + this.#searched);
+    this.#searched = close === -1 ? t.length - start - 1 : 0;
     if (close === -1) {
       if (eof) this.#fail('ends inside a member name');
+      // Else it would be kept and looked through again with every chunk, up to the body limit.
+      if (t.length - start > MAX_VALUE_CHARS) this.#fail(`has a member name longer than ${MAX_VALUE_CHARS} characters`, start);
       return undefined;
     }
     this.#pos = close + 1;
@@ -238,6 +246,7 @@ export class JsonReader {
   #startValue(state: 'element' | 'memberValue'): void {
     this.#state = state;
     this.#valueStart = this.#pos;
+    this.#searched = 0;
     this.#depth = 0;
     this.#inString = false;
   }
@@ -284,7 +293,8 @@ export class JsonReader {
     } else {
       // A string, number, true, false or null: up to the next delimiter.
       if (first === 34) {
-        const q = this.#stringEnd(this.#valueStart + 1);
+        const q = this.#stringEnd(this.#valueStart + 1 + this.#searched);
+        this.#searched = q === -1 ? n - this.#valueStart - 1 : 0;
         p = q === -1 ? n : q + 1;
       }
       const from = p;
