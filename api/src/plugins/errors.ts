@@ -20,7 +20,6 @@ const STATUS_CODES: Record<number, string> = {
   406: 'not_acceptable',
   409: 'conflict',
   413: 'payload_too_large',
-  414: 'uri_too_long',
   415: 'unsupported_media_type',
   422: 'unprocessable_entity',
   429: 'too_many_requests',
@@ -112,16 +111,17 @@ export function mayHoldNumbers(schema: unknown): boolean {
 /**
  * Errors the router raises before any route or hook runs (a broken percent-escape, a path
  * parameter over maxParamLength): Fastify's `frameworkErrors` option, so they leave in the same
- * shape as every other error. The path is not echoed back: it may be kilobytes long.
+ * shape as every other error. The path is not echoed back: it may be kilobytes long. A parameter
+ * too long is a malformed id like any other (400 `validation_failed`, as every operation with an
+ * id documents), not a 414 no operation documents.
  */
 export function frameworkError(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
-  const status = err.statusCode === 400 || err.statusCode === 414 ? err.statusCode : 500;
-  const message =
-    err.code === 'FST_ERR_BAD_URL'
-      ? 'the URL holds a malformed percent-escape'
-      : err.code === 'FST_ERR_MAX_PARAM_LENGTH'
-        ? 'a path parameter is too long'
-        : 'internal server error';
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    void reply.status(400).send({ error: { code: 'validation_failed', message: 'a path parameter is too long' } });
+    return;
+  }
+  const status = err.statusCode === 400 ? 400 : 500;
+  const message = err.code === 'FST_ERR_BAD_URL' ? 'the URL holds a malformed percent-escape' : 'internal server error';
   void reply.status(status).send({ error: { code: status === 500 ? 'internal' : STATUS_CODES[status]!, message } });
 }
 

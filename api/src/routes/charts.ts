@@ -126,7 +126,7 @@ const cacheHeaders = {
 } as const;
 
 const errors = {
-  400: errorResponse('The id is not a job id (`validation_failed`)'),
+  400: errorResponse('The id is not a job id, whatever its length (`validation_failed`)'),
   404: errorResponse('No such job (`not_found`; expired jobs are gone too), or its analysis has no chart (`no_chart`)'),
   409: errorResponse('The job has not finished, or failed or was cancelled (`job_not_finished`; `error.status` says which)'),
   503: errorResponse('Redis is not answering (`redis_unavailable`)'),

@@ -80,7 +80,7 @@ const meteorites: FastifyPluginAsyncTypebox = async (app) => {
         params: Type.Object({ id: MeteoriteId }),
         response: {
           200: Type.Ref('Meteorite', { description: 'The landing' }),
-          400: errorResponse('Not a landing id (`validation_failed`)'),
+          400: errorResponse('Not a landing id, whatever its length (`validation_failed`)'),
           404: errorResponse('No landing with this id is loaded'),
           503: unavailable,
         },

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { JobId } from '@meteorites/shared/schemas';
 import { AnalysisResult } from '@meteorites/shared/analyses/index';
-import { conflict, notFound } from '../errors.ts';
+import { conflict, errorResponse, notFound } from '../errors.ts';
 
 const Err = Type.Ref('Error');
 
@@ -15,7 +15,7 @@ const results: FastifyPluginAsyncTypebox = async (app) => {
         summary: "A finished job's result",
         description: 'The result JSON as the worker stored it. 404: no such job; 409: the job has not finished (`error.status` says where it is).',
         params: Type.Object({ id: JobId }),
-        response: { 200: AnalysisResult, 400: Err, 404: Err, 409: Err, 503: Err },
+        response: { 200: AnalysisResult, 400: errorResponse('Not a job id, whatever its length (`validation_failed`)'), 404: Err, 409: Err, 503: Err },
       },
     },
     async (request, reply) => {

@@ -508,7 +508,7 @@ export interface paths {
                         "application/json": components["schemas"]["Meteorite"];
                     };
                 };
-                /** @description Not a landing id (`validation_failed`) */
+                /** @description Not a landing id, whatever its length (`validation_failed`) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -810,7 +810,7 @@ export interface paths {
                         "application/json": components["schemas"]["Job"];
                     };
                 };
-                /** @description Default Response */
+                /** @description Not a job id, whatever its length, or `wait` out of range (`validation_failed`) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -884,7 +884,7 @@ export interface paths {
                         "application/json": components["schemas"]["Job"];
                     };
                 };
-                /** @description Default Response */
+                /** @description Not a job id, whatever its length (`validation_failed`) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1018,7 +1018,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Default Response */
+                /** @description Not a job id, whatever its length (`validation_failed`) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1116,7 +1116,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description The id is not a job id (`validation_failed`) */
+                /** @description The id is not a job id, whatever its length (`validation_failed`) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1214,7 +1214,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description The id is not a job id (`validation_failed`) */
+                /** @description The id is not a job id, whatever its length (`validation_failed`) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1314,7 +1314,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description The id is not a job id (`validation_failed`) */
+                /** @description The id is not a job id, whatever its length (`validation_failed`) */
                 400: {
                     headers: {
                         [name: string]: unknown;
