@@ -9,6 +9,7 @@ import { DatasetFormatError, EmptyDatasetError } from '@meteorites/shared/ingest
 import { DatasetBusyError, DatasetLockLostError } from '@meteorites/shared/store';
 import { DatasetNotReadyError } from '@meteorites/shared/snapshot';
 import { InvalidCursorError } from '@meteorites/shared/meteorites';
+import { SAFE_TEXT_PATTERN, SAFE_TEXT_RULE } from '@meteorites/shared/schemas';
 import { ApiError } from '../errors.ts';
 
 const STATUS_CODES: Record<number, string> = {
@@ -76,6 +77,7 @@ export function validationMessage(err: Pick<FastifyError, 'message' | 'validatio
   if (missing) detail = 'is required';
   else if (extra) detail = 'is not a known field';
   else if (allowed.length > 1) detail = `must be one of: ${allowed.join(', ')}`;
+  else if (first.keyword === 'pattern' && params.pattern === SAFE_TEXT_PATTERN) detail = SAFE_TEXT_RULE;
   else if (Array.isArray(params.allowedValues)) detail += `: ${params.allowedValues.join(', ')}`;
   return { message: `${field ?? where} ${detail}`, field };
 }

@@ -6,7 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { getMeteorite } from '@meteorites/shared/store';
 import { queryMeteorites } from '@meteorites/shared/meteorites';
-import { MeteoriteId } from '@meteorites/shared/schemas';
+import { MeteoriteId, SafeText } from '@meteorites/shared/schemas';
 import { ApiError, errorResponse, notFound } from '../errors.ts';
 
 const unavailable = errorResponse('Redis is not answering (`redis_unavailable`, Retry-After)');
@@ -14,15 +14,15 @@ export const MAX_LIMIT = 1000;
 
 const Query = Type.Object(
   {
-    recclass: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Exact class, e.g. `L6`.' })),
-    fall: Type.Optional(Type.String({ minLength: 1, maxLength: 20, description: '`Fell` or `Found`.' })),
+    recclass: Type.Optional(SafeText({ minLength: 1, maxLength: 100, description: 'Exact class, e.g. `L6`.' })),
+    fall: Type.Optional(SafeText({ minLength: 1, maxLength: 20, description: '`Fell` or `Found`.' })),
     year_from: Type.Optional(Type.Integer({ minimum: -100_000, maximum: 100_000, description: 'Inclusive; records without a year are left out.' })),
     year_to: Type.Optional(Type.Integer({ minimum: -100_000, maximum: 100_000, description: 'Inclusive.' })),
     mass_min: Type.Optional(Type.Number({ minimum: 0, description: 'Grams, inclusive; records without a mass are left out.' })),
     mass_max: Type.Optional(Type.Number({ minimum: 0, description: 'Grams, inclusive.' })),
     limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: 100, description: `Page size, at most ${MAX_LIMIT}.` }),
     cursor: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 512, description: '`next_cursor` of the previous page, with the same filters.' }),
+      SafeText({ minLength: 1, maxLength: 512, description: '`next_cursor` of the previous page, with the same filters.' }),
     ),
   },
   { additionalProperties: false },

@@ -8,6 +8,7 @@ import { geoGrid } from './geo-grid.ts';
 import { massByClass, massByFall, massByYear } from './grouped.ts';
 import { heaviest } from './heaviest.ts';
 import type { Analysis } from './types.ts';
+import { SAFE_TEXT_PATTERN, SAFE_TEXT_RULE } from '../schemas.ts';
 
 export { AnalysisResult, Cell, Group, type AnalysisContext, type Analysis } from './types.ts';
 
@@ -49,6 +50,11 @@ function schemaProblems(analysis: Analysis, schema: TObject, params: Record<stri
         }
         break;
       case 'boolean': // the per-property twin of additionalProperties, reported above
+        break;
+      case 'pattern':
+        problems.push(
+          (error.params as { pattern?: string }).pattern === SAFE_TEXT_PATTERN ? `params.${name} ${SAFE_TEXT_RULE}` : `params.${name} ${error.message}`,
+        );
         break;
       case 'enum':
         problems.push(`params.${name} must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`);
