@@ -30,6 +30,8 @@ export interface AppOptions {
   config: Config;
   /** false builds the app without connecting to Redis (OpenAPI generation). */
   connectRedis?: boolean;
+  /** Called with the bare instance before any plugin or route: the tests add their response check (an onSend hook) here. */
+  prepare?: (fastify: FastifyInstance) => void;
 }
 
 /** TRUST_PROXY as Fastify takes it: `true`, the proxies' addresses, or a hop count (as a function). */
@@ -85,6 +87,7 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions): P
 
 export async function buildApp(opts: AppOptions) {
   const fastify = Fastify(serverOptions(opts.config)).withTypeProvider<TypeBoxTypeProvider>();
+  opts.prepare?.(fastify);
   // fp() so the decorators (redis, config, swagger) are visible on the instance tests hold.
   await fastify.register(fp(app, { name: 'app' }), opts);
   await fastify.ready();

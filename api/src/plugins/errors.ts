@@ -3,14 +3,14 @@
  * Validation errors name the field; a Redis outage is a quick 503; a 5xx never leaks internals.
  */
 import fp from 'fastify-plugin';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { InvalidIdError } from '@meteorites/shared/keys';
 import { DatasetFormatError, EmptyDatasetError } from '@meteorites/shared/ingest/index';
 import { DatasetBusyError, DatasetLockLostError } from '@meteorites/shared/store';
 import { DatasetNotReadyError } from '@meteorites/shared/snapshot';
 import { InvalidCursorError } from '@meteorites/shared/meteorites';
 import { SAFE_TEXT_PATTERN, SAFE_TEXT_RULE } from '@meteorites/shared/schemas';
-import { ApiError } from '../errors.ts';
+import { ApiError, errorResponse } from '../errors.ts';
 
 const STATUS_CODES: Record<number, string> = {
   400: 'bad_request',
@@ -127,6 +127,32 @@ export function frameworkError(err: FastifyError, _request: FastifyRequest, repl
   void reply.status(status).send({ error: { code: status === 500 ? 'internal' : STATUS_CODES[status]!, message } });
 }
 
+/** What Fastify's body parsing answers on any route that takes a body, before the route runs. */
+const BODY_ERRORS: Record<number, string> = {
+  400: 'The body is not valid JSON (`bad_request`)',
+  413: 'The body is over 1 MiB (`payload_too_large`)',
+  415: 'The body is neither absent nor `application/json` (`unsupported_media_type`)',
+};
+
+/**
+ * The statuses every operation can answer whatever its own schema says, documented on each: a
+ * 500 when something fails that nobody planned for (the envelope, code `internal`, nothing of
+ * the cause in it), and on a method that takes a body, what the body parser refuses. So a client
+ * and the document agree on every status the server can send.
+ */
+function documentFrameworkErrors(route: RouteOptions): void {
+  const schema = route.schema as { hide?: boolean; response?: Record<string, unknown> } | undefined;
+  // Only routes that document their responses: the others are not in the document.
+  if (!schema?.response || schema.hide) return;
+  const methods = Array.isArray(route.method) ? route.method : [route.method];
+  const takesBody = methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH' || m === 'DELETE');
+  const added: Record<number, unknown> = { 500: errorResponse('An unexpected failure (`internal`); the message says nothing of the cause, the log does') };
+  if (takesBody) for (const [status, description] of Object.entries(BODY_ERRORS)) added[Number(status)] = errorResponse(description);
+  const missing = Object.entries(added).filter(([status]) => !schema.response?.[status]);
+  if (missing.length === 0) return;
+  route.schema = { ...schema, response: { ...schema.response, ...Object.fromEntries(missing) } } as RouteOptions['schema'];
+}
+
 export default fp(
   async (app) => {
     const finiteNumbers = async (request: FastifyRequest) => {
@@ -136,6 +162,7 @@ export default fp(
       }
     };
     app.addHook('onRoute', (route) => {
+      documentFrameworkErrors(route);
       const schema = route.schema as { querystring?: unknown; query?: unknown; params?: unknown } | undefined;
       if (!mayHoldNumbers([schema?.querystring, schema?.query, schema?.params])) return;
       // First of the route's own preHandlers: none of them sees a number that is not finite.

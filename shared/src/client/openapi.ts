@@ -32,6 +32,15 @@ export interface paths {
                         };
                     };
                 };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -68,6 +77,15 @@ export interface paths {
                         "application/json": {
                             status: string;
                         };
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description Default Response */
@@ -139,6 +157,15 @@ export interface paths {
                 };
                 /** @description A load is running (`dataset_loading`, Retry-After) */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -257,6 +284,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Redis is not answering (`redis_unavailable`), or the load or delete stalled past its lock and stopped (`dataset_lock_lost`); both with Retry-After */
                 503: {
                     headers: {
@@ -292,6 +328,15 @@ export interface paths {
                         };
                     };
                 };
+                /** @description The body is not valid JSON (`bad_request`) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description API_KEY is set and the request has no or a wrong `Authorization: Bearer <key>` (`unauthorized`) */
                 401: {
                     headers: {
@@ -303,6 +348,33 @@ export interface paths {
                 };
                 /** @description A load or delete is running (`dataset_busy`) */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The body is over 1 MiB (`payload_too_large`) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The body is neither absent nor `application/json` (`unsupported_media_type`) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -354,6 +426,15 @@ export interface paths {
                 };
                 /** @description API_KEY and API_KEY_PROTECT_READS are set and the request has no or a wrong `Authorization: Bearer <key>` (`unauthorized`) */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -457,6 +538,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Redis is not answering (`redis_unavailable`, Retry-After) */
                 503: {
                     headers: {
@@ -535,6 +625,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Redis is not answering (`redis_unavailable`, Retry-After) */
                 503: {
                     headers: {
@@ -600,6 +699,15 @@ export interface paths {
                 };
                 /** @description API_KEY and API_KEY_PROTECT_READS are set and the request has no or a wrong `Authorization: Bearer <key>` (`unauthorized`) */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -758,6 +866,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Default Response */
                 503: {
                     headers: {
@@ -830,6 +947,15 @@ export interface paths {
                 };
                 /** @description Default Response */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -913,6 +1039,33 @@ export interface paths {
                 };
                 /** @description Default Response */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The body is over 1 MiB (`payload_too_large`) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The body is neither absent nor `application/json` (`unsupported_media_type`) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1054,6 +1207,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Default Response */
                 503: {
                     headers: {
@@ -1152,6 +1314,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Redis is not answering (`redis_unavailable`) */
                 503: {
                     headers: {
@@ -1243,6 +1414,15 @@ export interface paths {
                 };
                 /** @description The job has not finished, or failed or was cancelled (`job_not_finished`; `error.status` says which) */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1350,6 +1530,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Redis is not answering (`redis_unavailable`) */
                 503: {
                     headers: {
@@ -1412,6 +1601,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1453,6 +1651,15 @@ export interface paths {
                 };
                 /** @description API_KEY and API_KEY_PROTECT_READS are set and the request has no or a wrong `Authorization: Bearer <key>` (`unauthorized`) */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
