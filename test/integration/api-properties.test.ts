@@ -124,7 +124,7 @@ function parameterRequests(o: (typeof operations)[number], body?: { valid: fc.Ar
   const invalid: fc.Arbitrary<Req>[] = [];
   if (queryParams.length > 0) {
     invalid.push(
-      fc.record({ id: validId, bad: invalidObjectArb(queryObject, examples) }).map(({ id, bad }) => ({
+      fc.record({ id: validId, bad: invalidObjectArb(queryObject, examples, 'query') }).map(({ id, bad }) => ({
         method: o.method, template: o.template, url: path(id) + query(bad.value), invalid: `query ${bad.why}`,
         ...(o.method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}),
       })),
@@ -140,22 +140,28 @@ function parameterRequests(o: (typeof operations)[number], body?: { valid: fc.Ar
 const json = (body: unknown) => ({ headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
 
-/** Bodies that are not what any route takes, whatever its schema: malformed, mistyped, oversized. */
+/**
+ * Bodies no route that takes JSON accepts: not JSON, not UTF-8, not a JSON content type, or over
+ * the 1 MiB limit (POST /data has its own). The last two are JSON, refused by POST /jobs' schema
+ * only: routes without a body schema may ignore them.
+ */
 const MALFORMED_JSON: Invalid<Partial<Req>>[] = [
   { value: { headers: { 'content-type': 'application/json' }, body: '{' }, why: 'truncated JSON' },
   { value: { headers: { 'content-type': 'application/json' }, body: "{'analysis': 1}" }, why: 'single quotes' },
   { value: { headers: { 'content-type': 'application/json' }, body: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]) }, why: 'bytes that are not UTF-8' },
-  { value: { headers: { 'content-type': 'application/json' }, body: `{"analysis":"heaviest","params":{"n":${deep(5000)}}}` }, why: 'nested 5,000 deep' },
-  { value: { headers: { 'content-type': 'application/json' }, body: '{"analysis":"heaviest","params":{"n":1e400}}' }, why: 'a number too large to be finite' },
   { value: { headers: { 'content-type': 'application/json' }, body: `{"analysis":"${'x'.repeat(2 * 1024 * 1024)}"}` }, why: 'over the 1 MiB body limit' },
   { value: { headers: { 'content-type': 'text/plain' }, body: '{"analysis":"heaviest"}' }, why: 'JSON sent as text/plain' },
   { value: { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'analysis=heaviest' }, why: 'a form' },
   { value: { headers: { 'content-type': 'application/xml' }, body: '<jobs/>' }, why: 'XML' },
 ];
+const FOR_JOBS_ONLY: Invalid<Partial<Req>>[] = [
+  { value: { headers: { 'content-type': 'application/json' }, body: `{"analysis":"heaviest","params":{"n":${deep(5000)}}}` }, why: 'nested 5,000 deep' },
+  { value: { headers: { 'content-type': 'application/json' }, body: '{"analysis":"heaviest","params":{"n":1e400}}' }, why: 'a number too large to be finite' },
+];
 
 /** Body arbitraries of the operations that take one. */
 function bodies(name: string): { valid: fc.Arbitrary<Partial<Req>>; invalid: fc.Arbitrary<Partial<Req>> } | undefined {
-  const malformed = fc.constantFrom(...MALFORMED_JSON).map((m) => ({ ...m.value, invalid: `body: ${m.why}` }));
+  const malformed = fc.constantFrom(...MALFORMED_JSON, ...FOR_JOBS_ONLY).map((m) => ({ ...m.value, invalid: `body: ${m.why}` }));
   switch (name) {
     case 'POST /jobs': {
       const requestSchema = (document.paths['/jobs']!.post as unknown as Operation).requestBody!;
@@ -195,7 +201,10 @@ function bodies(name: string): { valid: fc.Arbitrary<Partial<Req>>; invalid: fc.
     case 'DELETE /jobs/{id}':
       return {
         valid: fc.constant({}),
-        invalid: fc.constantFrom(...MALFORMED_JSON.filter((m) => !/over the/.test(m.why) || name === 'DELETE /data')).map((m) => ({ ...m.value, invalid: `body: ${m.why}` })),
+        // DELETE /data keeps Fastify's text/plain parser and has no body to read: a text body is ignored, as HTTP allows.
+        invalid: fc
+          .constantFrom(...MALFORMED_JSON.filter((m) => name !== 'DELETE /data' || m.value.headers?.['content-type'] !== 'text/plain'))
+          .map((m) => ({ ...m.value, invalid: `body: ${m.why}` })),
       };
     default:
       return undefined;
@@ -292,6 +301,7 @@ describe(`the API against its own OpenAPI document: ${RUNS} generated requests, 
         counts.set(res.statusCode, (counts.get(res.statusCode) ?? 0) + 1);
         const context = `${req.method} ${req.url.slice(0, 160)}${req.invalid ? ` (invalid: ${req.invalid})` : ''} → ${res.statusCode} ${res.body.slice(0, 300)}`;
         expect(res.statusCode, context).toBeLessThan(500);
+        if (req.invalid) expect(res.statusCode, `${context}: an invalid request was not refused`).toBeGreaterThanOrEqual(400);
         const problems = checker.check({ method: req.method, template: o.template, url: req.url, status: res.statusCode, contentType: res.headers['content-type'] as string | undefined, body: res.rawPayload });
         expect(problems, context).toEqual([]);
         expect(takeViolations(), context).toEqual([]);
@@ -300,7 +310,8 @@ describe(`the API against its own OpenAPI document: ${RUNS} generated requests, 
         // A load or delete that went through: the sample again, so later requests find its ids.
         if (o.template === '/data' && req.method !== 'GET' && res.statusCode < 300) await loadSample();
       }),
-      { seed: SEED + i, numRuns: perOperation },
+      // Unbiased: fast-check's bias towards the first of a list would leave the last refusals (control characters) mostly untried.
+      { seed: SEED + i, numRuns: perOperation, unbiased: true },
     );
   });
 
