@@ -10,13 +10,12 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import * as ajvFormats from 'ajv-formats';
+import { createRequire } from 'node:module';
 import { dereference } from '@readme/openapi-parser';
 import { parseSvg } from './svg.ts';
 
-// ajv-formats is CommonJS (`module.exports = formatsPlugin`, `exports.default` too): how it arrives depends on the loader.
-type FormatsPlugin = (ajv: Ajv2020) => Ajv2020;
-const addFormats = (((ajvFormats as { default?: unknown }).default as { default?: unknown })?.default ?? (ajvFormats as { default?: unknown }).default) as FormatsPlugin;
+// ajv-formats is CommonJS, and its typings do not survive an ESM default import: required as CommonJS.
+const addFormats = createRequire(import.meta.url)('ajv-formats') as (ajv: Ajv2020) => Ajv2020;
 
 type Schema = Record<string, unknown>;
 interface ResponseDoc {
