@@ -1,5 +1,8 @@
+import { createServer } from 'node:http';
+import { once } from 'node:events';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { responseChecker, type ResponseChecker, type SeenResponse } from './response-check.ts';
+import { createApiClient } from '@meteorites/shared/client/index';
+import { checkedFetch, responseChecker, takeViolations, type ResponseChecker, type SeenResponse } from './response-check.ts';
 
 const job = {
   id: '3f2c1a7e-9b4d-4c2e-8f1a-0123456789ab',
@@ -66,5 +69,27 @@ describe('the response check against openapi.json', () => {
     expect(checker.check(seen({ body: '{"id": ' })).join()).toMatch(/the body is not JSON/);
     const svg = checker.check(seen({ template: '/results/{id}/chart.svg', contentType: 'image/svg+xml', body: '<svg xmlns="http://www.w3.org/2000/svg"><text>a\u0000</text></svg>' }));
     expect(svg).toEqual([expect.stringMatching(/not well-formed XML: U\+0000/)]);
+  });
+});
+
+describe('checkedFetch', () => {
+  it('checks what the generated client receives from a server in another process, and leaves the body to the caller', async () => {
+    // A stand-in for an API in a child process that drifted: a 414 no operation documents.
+    const server = createServer((_req, res) => {
+      res.writeHead(414, { 'content-type': 'application/json' }).end('{"error":{"code":"uri_too_long","message":"too long"}}');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as { port: number };
+      takeViolations();
+      const api = createApiClient(`http://127.0.0.1:${port}`, { fetch: checkedFetch });
+      const { error, response } = await api.GET('/jobs/{id}', { params: { path: { id: '1'.repeat(101) }, query: {} } });
+      expect(response.status).toBe(414);
+      expect(error).toEqual({ error: { code: 'uri_too_long', message: 'too long' } });
+      expect(takeViolations()).toEqual([expect.stringMatching(/^GET \/jobs\/1{101}\S* → 414: status 414 is not documented for GET \/jobs\/\{id\}/)]);
+    } finally {
+      server.close();
+    }
   });
 });
