@@ -146,7 +146,13 @@ const pending: string[] = [];
 
 /** Checks one response and keeps what is wrong with it for the test that saw it. */
 export async function record(r: SeenResponse): Promise<string[]> {
-  const problems = (await responseChecker()).check(r);
+  let problems: string[];
+  try {
+    problems = (await responseChecker()).check(r);
+  } catch (err) {
+    // Reported like drift rather than thrown: thrown in an onSend hook it would turn the response into a 500.
+    problems = [`the check itself failed: ${(err as Error).stack ?? String(err)}`];
+  }
   for (const p of problems) pending.push(`${r.method} ${r.url.length > 200 ? `${r.url.slice(0, 200)}…` : r.url} → ${r.status}: ${p}`);
   return problems;
 }
