@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { createRequire } from 'node:module';
+import { pipeline, Readable, Transform } from 'node:stream';
 import { dereference } from '@readme/openapi-parser';
 import { parseSvg } from './svg.ts';
 
@@ -172,20 +173,47 @@ export class ResponseDriftError extends Error {
 /** `/jobs/:id` (Fastify) → `/jobs/{id}` (OpenAPI). */
 const openApiPath = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 
-/** Adds the check to an app before its routes are registered: every response of every route passes through it. */
+const isStream = (v: unknown): v is Readable => v instanceof Readable;
+
+/**
+ * Adds the check to an app before its routes are registered: every response of every route
+ * passes through it. A streamed JSON body (GET /data) is passed through a copying Transform and
+ * checked once it has all gone out; other streams (CSV, event streams) are not read.
+ */
 export function addResponseCheck(app: FastifyInstance): void {
   app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     if (request.method === 'HEAD') return payload;
-    const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : payload === null || payload === undefined ? '' : undefined;
     const routeUrl = request.routeOptions.url;
-    await record({
+    const contentType = reply.getHeader('content-type') as string | undefined;
+    const seen = (body: string | Buffer | undefined): SeenResponse => ({
       method: request.method,
       template: routeUrl === undefined ? undefined : openApiPath(routeUrl),
       url: request.url,
       status: reply.statusCode,
-      contentType: reply.getHeader('content-type') as string | undefined,
+      contentType,
       body,
     });
+    if (isStream(payload)) {
+      if (!contentType?.startsWith('application/json')) {
+        await record(seen(undefined));
+        return payload;
+      }
+      const chunks: Buffer[] = [];
+      const copy = new Transform({
+        transform(chunk: Buffer | string, _encoding, done) {
+          chunks.push(Buffer.from(chunk));
+          done(null, chunk);
+        },
+        flush(done) {
+          record(seen(Buffer.concat(chunks))).then(() => done(), done);
+        },
+      });
+      // An error of the source (a client gone, Redis failing mid-stream) ends the copy the same way.
+      pipeline(payload, copy, () => {});
+      return copy;
+    }
+    const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : '';
+    await record(seen(body));
     return payload;
   });
 }
