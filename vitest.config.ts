@@ -14,6 +14,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          // Every response a test receives is checked against openapi.json (test/support/response-check.ts).
+          setupFiles: ['./test/support/response-check.setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           // Suites start their own Redis servers and worker processes; two cores run two at once.
@@ -27,6 +29,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
+          setupFiles: ['./test/support/response-check.setup.ts'],
           // Each file starts the whole service (Redis, API, worker) as `npm start` does, and loads the full dataset.
           testTimeout: 300_000,
           hookTimeout: 300_000,

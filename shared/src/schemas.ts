@@ -6,6 +6,23 @@ import Type, { type Static } from 'typebox';
 import { CLASS_TYPES } from './analyses/classification.ts';
 import { JOB_ID_PATTERN, METEORITE_ID_PATTERN } from './keys.ts';
 
+/**
+ * What every free-text string a client sends (query and path params, body fields, analysis
+ * params) must match: no C0 or C1 control characters or DEL, no lone surrogate, no non-character
+ * of the BMP (U+FDD0–U+FDEF, U+FFFE, U+FFFF). XML cannot hold most of them (a chart's title
+ * repeats the filters), no landing's text needs any, and they make logs and keys ambiguous.
+ * A surrogate pair is accepted as one character whether the pattern is compiled with the `u`
+ * flag (Ajv, TypeBox) or without it.
+ */
+export const SAFE_TEXT_PATTERN =
+  '^(?:[^\\u0000-\\u001F\\u007F-\\u009F\\uD800-\\uDFFF\\uFDD0-\\uFDEF\\uFFFE\\uFFFF]|[\\uD800-\\uDBFF][\\uDC00-\\uDFFF])*$';
+/** How a refusal by SAFE_TEXT_PATTERN reads, after the field's name. */
+export const SAFE_TEXT_RULE = 'must not hold control characters, lone surrogates or non-characters (U+0000–U+001F, U+007F–U+009F, U+FFFE, ...)';
+
+/** A string a client sends: SAFE_TEXT_PATTERN, with the caller's length limits and description. */
+export const SafeText = (options: Omit<Parameters<typeof Type.String>[0] & object, 'pattern'> = {}) =>
+  Type.String({ ...options, pattern: SAFE_TEXT_PATTERN });
+
 export const MeteoriteId = Type.String({
   pattern: METEORITE_ID_PATTERN,
   description: 'A landing id: a non-negative integer of at most 15 digits.',

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiClient, ok, type ApiClient } from '@meteorites/shared/client/index';
+import { checkedFetch } from '@meteorites/test-utils/response-check';
 import { serviceUnderTest, waitForJob, type StartedService } from '@meteorites/test-utils/service';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -61,7 +62,7 @@ async function inkedShare(png: Buffer): Promise<number> {
 beforeAll(async () => {
   mkdirSync(artifacts, { recursive: true });
   ({ url, own } = await serviceUnderTest());
-  api = createApiClient(url);
+  api = createApiClient(url, { fetch: checkedFetch });
   // A fresh start holds the full dataset; a service at E2E_API_URL may hold nothing (the flow suite ends with a delete).
   if ((await ok(api.GET('/data/summary'))).records === 0) {
     await ok(

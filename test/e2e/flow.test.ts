@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiRequestError, createApiClient, ok, type ApiClient } from '@meteorites/shared/client/index';
+import { checkedFetch } from '@meteorites/test-utils/response-check';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { byNumericId, loadable, readNasaCsv } from '@meteorites/test-utils/source-csv';
 import { alive, serviceUnderTest, waitForJob, type StartedService } from '@meteorites/test-utils/service';
@@ -66,7 +67,7 @@ async function cli(...args: string[]): Promise<{ code: number | null; stdout: st
 beforeAll(async () => {
   // The worker must offer test-sleep (a slow job to cancel); a service at E2E_API_URL may not.
   ({ url, own } = await serviceUnderTest({ ENABLE_TEST_ANALYSES: 'true' }));
-  api = createApiClient(url);
+  api = createApiClient(url, { fetch: checkedFetch });
   source = readNasaCsv(fullDataset().csv).filter(loadable);
 });
 

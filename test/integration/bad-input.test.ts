@@ -28,6 +28,7 @@ const JSON_LIMIT = 1024 * 1024;
 
 const UUID = '3f2c1a7e-9b4d-4c2e-8f1a-0123456789ab';
 const LONG_ID = '1'.repeat(10_000);
+const ID_101 = '1'.repeat(101);
 const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
 const nestedObject = (depth: number) => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
 
@@ -94,7 +95,7 @@ const rows: Row[] = [
   { name: 'GET /jobs/..%2F..%2Fdata (traversal)', path: '/jobs/..%2F..%2Fdata', status: 400 },
   { name: 'GET /jobs/<unicode>', path: `/jobs/${encodeURIComponent('☄️流星')}`, status: 400 },
   { name: 'GET /jobs/<upper-case uuid>', path: `/jobs/${UUID.toUpperCase()}`, status: 400 },
-  { name: 'GET /jobs/<10 kB id>', path: `/jobs/${LONG_ID}`, status: 414, code: 'uri_too_long' },
+  { name: 'GET /jobs/<10 kB id>', path: `/jobs/${LONG_ID}`, status: 400, code: 'validation_failed' },
   { name: 'GET /jobs/{id}?wait=31', path: `/jobs/${UUID}?wait=31`, status: 400, code: 'validation_failed' },
   { name: 'GET /jobs/{id}?wait=-1', path: `/jobs/${UUID}?wait=-1`, status: 400, code: 'validation_failed' },
   { name: 'GET /jobs/{id}?wait=NaN', path: `/jobs/${UUID}?wait=NaN`, status: 400, code: 'validation_failed' },
@@ -105,7 +106,7 @@ const rows: Row[] = [
   // ---- /results/{id} ----
   { name: 'GET /results/..%2F..%2Fdataset', path: '/results/..%2F..%2Fdataset', status: 400 },
   { name: 'GET /results/result:*', path: '/results/result:*', status: 400 },
-  { name: 'GET /results/<10 kB id>', path: `/results/${'a'.repeat(10_000)}`, status: 414, code: 'uri_too_long' },
+  { name: 'GET /results/<10 kB id>', path: `/results/${'a'.repeat(10_000)}`, status: 400, code: 'validation_failed' },
   { name: 'GET /results/{id} unknown id', path: `/results/${UUID}`, status: 404, code: 'not_found' },
   { name: 'GET /results/*/chart.svg', path: '/results/*/chart.svg', status: 400 },
   { name: 'GET /results/{id}/chart.png unknown id', path: `/results/${UUID}/chart.png`, status: 404, code: 'not_found' },
@@ -128,11 +129,16 @@ const rows: Row[] = [
   { name: 'GET /meteorites/meteorite:1 (:)', path: '/meteorites/meteorite:1', status: 400 },
   { name: 'GET /meteorites/..%2Fdataset (traversal)', path: '/meteorites/..%2Fdataset', status: 400 },
   { name: 'GET /meteorites/<unicode digits>', path: `/meteorites/${encodeURIComponent('١٢٣')}`, status: 400 },
-  { name: 'GET /meteorites/<10 kB id>', path: `/meteorites/${LONG_ID}`, status: 414, code: 'uri_too_long' },
+  { name: 'GET /meteorites/<10 kB id>', path: `/meteorites/${LONG_ID}`, status: 400, code: 'validation_failed' },
   { name: 'GET /meteorites/-1', path: '/meteorites/-1', status: 400 },
   { name: 'GET /meteorites/1e400', path: '/meteorites/1e400', status: 400 },
   { name: 'GET /meteorites/%00 (NUL)', path: '/meteorites/%00', status: 400 },
   { name: 'GET /meteorites/%ZZ (broken escape)', path: '/meteorites/%ZZ', status: 400 },
+  // ---- an id one character over the router's old limit (100), on every operation with an id: the documented 400, never 414 ----
+  ...['GET /jobs/{id}', 'DELETE /jobs/{id}', 'GET /results/{id}', 'GET /results/{id}/chart.svg', 'GET /results/{id}/chart.png', 'GET /download/{id}', 'GET /meteorites/{id}'].map((op) => {
+    const [method, template] = op.split(' ') as [string, string];
+    return { name: `${op} with a 101-character id`, method, path: template.replace('{id}', ID_101), status: 400, code: 'validation_failed' };
+  }),
   // ---- /data ----
   { name: 'POST /data malformed JSON', ...data('{"meteorite_landings": [{"id": "1",}]}', json), status: 400, code: 'invalid_dataset' },
   { name: 'POST /data truncated JSON', ...data('{"meteorite_landings": [{"name": "Aachen", "id": "1"', json), status: 400, code: 'invalid_dataset' },

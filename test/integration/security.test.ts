@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
+import { checkedFetch } from '@meteorites/test-utils/response-check';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import type { App } from '@meteorites/api/app';
 import { connectRedis, closeRedis, RedisRejectedError, type Redis } from '@meteorites/shared/redis';
@@ -426,7 +427,8 @@ describe('Redis over TLS (rediss://)', () => {
     const base = `http://127.0.0.1:${port}`;
     await expect.poll(() => fetch(`${base}/ready`).then((r) => r.status, () => 0), { timeout: 60_000, interval: 200 }).toBe(200);
     await loadAndRun(async ({ method, url, body, json }) => {
-      const res = await fetch(`${base}${url}`, {
+      // The API runs in a child process here: its responses are checked against openapi.json on this side.
+      const res = await checkedFetch(`${base}${url}`, {
         method,
         headers: body === undefined ? {} : { 'content-type': 'application/json' },
         body: body === undefined ? undefined : json ? JSON.stringify(body) : (body as Buffer),

@@ -14,13 +14,25 @@ export interface TestEnv {
   TESTCONTAINERS?: string;
   /** Base URL of a running service (a compose stack, a deployment) for the end-to-end suite; unset, it starts its own. */
   E2E_API_URL?: string;
+  /** Requests the property-based API test sends (test/integration/api-properties.test.ts); 360 unless set. */
+  PROPERTY_RUNS?: number;
+  /** Seed of the property-based API test, to replay a failure it printed; random unless set. */
+  PROPERTY_SEED?: number;
 }
+
+const integerOrUndefined = (name: string, value: string | undefined): number | undefined => {
+  if (!value) return undefined;
+  if (!/^-?\d+$/.test(value)) throw new Error(`${name} must be an integer, not ${JSON.stringify(value)}`);
+  return Number(value);
+};
 
 export function testEnv(env: NodeJS.ProcessEnv = process.env): TestEnv {
   return {
     TEST_REDIS_URL: env.TEST_REDIS_URL || undefined,
     TESTCONTAINERS: env.TESTCONTAINERS || undefined,
     E2E_API_URL: env.E2E_API_URL || undefined,
+    PROPERTY_RUNS: integerOrUndefined('PROPERTY_RUNS', env.PROPERTY_RUNS),
+    PROPERTY_SEED: integerOrUndefined('PROPERTY_SEED', env.PROPERTY_SEED),
   };
 }
 

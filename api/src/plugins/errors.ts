@@ -3,14 +3,15 @@
  * Validation errors name the field; a Redis outage is a quick 503; a 5xx never leaks internals.
  */
 import fp from 'fastify-plugin';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { InvalidIdError } from '@meteorites/shared/keys';
 import { DatasetFormatError, EmptyDatasetError } from '@meteorites/shared/ingest/index';
 import { DatasetBusyError, DatasetLockLostError } from '@meteorites/shared/store';
 import { DatasetNotReadyError } from '@meteorites/shared/snapshot';
 import { InvalidCursorError } from '@meteorites/shared/meteorites';
 import { isRedisUnavailable } from '@meteorites/shared/redis';
-import { ApiError } from '../errors.ts';
+import { SAFE_TEXT_PATTERN, SAFE_TEXT_RULE } from '@meteorites/shared/schemas';
+import { ApiError, errorResponse } from '../errors.ts';
 
 const STATUS_CODES: Record<number, string> = {
   400: 'bad_request',
@@ -21,7 +22,6 @@ const STATUS_CODES: Record<number, string> = {
   406: 'not_acceptable',
   409: 'conflict',
   413: 'payload_too_large',
-  414: 'uri_too_long',
   415: 'unsupported_media_type',
   422: 'unprocessable_entity',
   429: 'too_many_requests',
@@ -61,6 +61,7 @@ export function validationMessage(err: Pick<FastifyError, 'message' | 'validatio
   if (missing) detail = 'is required';
   else if (extra) detail = 'is not a known field';
   else if (allowed.length > 1) detail = `must be one of: ${allowed.join(', ')}`;
+  else if (first.keyword === 'pattern' && params.pattern === SAFE_TEXT_PATTERN) detail = SAFE_TEXT_RULE;
   else if (Array.isArray(params.allowedValues)) detail += `: ${params.allowedValues.join(', ')}`;
   return { message: `${field ?? where} ${detail}`, field };
 }
@@ -96,17 +97,44 @@ export function mayHoldNumbers(schema: unknown): boolean {
 /**
  * Errors the router raises before any route or hook runs (a broken percent-escape, a path
  * parameter over maxParamLength): Fastify's `frameworkErrors` option, so they leave in the same
- * shape as every other error. The path is not echoed back: it may be kilobytes long.
+ * shape as every other error. The path is not echoed back: it may be kilobytes long. A parameter
+ * too long is a malformed id like any other (400 `validation_failed`, as every operation with an
+ * id documents), not a 414 no operation documents.
  */
 export function frameworkError(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
-  const status = err.statusCode === 400 || err.statusCode === 414 ? err.statusCode : 500;
-  const message =
-    err.code === 'FST_ERR_BAD_URL'
-      ? 'the URL holds a malformed percent-escape'
-      : err.code === 'FST_ERR_MAX_PARAM_LENGTH'
-        ? 'a path parameter is too long'
-        : 'internal server error';
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    void reply.status(400).send({ error: { code: 'validation_failed', message: 'a path parameter is too long' } });
+    return;
+  }
+  const status = err.statusCode === 400 ? 400 : 500;
+  const message = err.code === 'FST_ERR_BAD_URL' ? 'the URL holds a malformed percent-escape' : 'internal server error';
   void reply.status(status).send({ error: { code: status === 500 ? 'internal' : STATUS_CODES[status]!, message } });
+}
+
+/** What Fastify's body parsing answers on any route that takes a body, before the route runs. */
+const BODY_ERRORS: Record<number, string> = {
+  400: 'The body is not valid JSON (`bad_request`)',
+  413: 'The body is over 1 MiB (`payload_too_large`)',
+  415: 'The body is neither absent nor `application/json` (`unsupported_media_type`)',
+};
+
+/**
+ * The statuses every operation can answer whatever its own schema says, documented on each: a
+ * 500 when something fails that nobody planned for (the envelope, code `internal`, nothing of
+ * the cause in it), and on a method that takes a body, what the body parser refuses. So a client
+ * and the document agree on every status the server can send.
+ */
+function documentFrameworkErrors(route: RouteOptions): void {
+  const schema = route.schema as { hide?: boolean; response?: Record<string, unknown> } | undefined;
+  // Only routes that document their responses: the others are not in the document.
+  if (!schema?.response || schema.hide) return;
+  const methods = Array.isArray(route.method) ? route.method : [route.method];
+  const takesBody = methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH' || m === 'DELETE');
+  const added: Record<number, unknown> = { 500: errorResponse('An unexpected failure (`internal`); the message says nothing of the cause, the log does') };
+  if (takesBody) for (const [status, description] of Object.entries(BODY_ERRORS)) added[Number(status)] = errorResponse(description);
+  const missing = Object.entries(added).filter(([status]) => !schema.response?.[status]);
+  if (missing.length === 0) return;
+  route.schema = { ...schema, response: { ...schema.response, ...Object.fromEntries(missing) } } as RouteOptions['schema'];
 }
 
 export default fp(
@@ -118,6 +146,7 @@ export default fp(
       }
     };
     app.addHook('onRoute', (route) => {
+      documentFrameworkErrors(route);
       const schema = route.schema as { querystring?: unknown; query?: unknown; params?: unknown } | undefined;
       if (!mayHoldNumbers([schema?.querystring, schema?.query, schema?.params])) return;
       // First of the route's own preHandlers: none of them sees a number that is not finite.

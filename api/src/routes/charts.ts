@@ -22,7 +22,7 @@ import type { Redis } from '@meteorites/shared/redis';
 import { JobId } from '@meteorites/shared/schemas';
 import type { JobQueue } from '@meteorites/shared/queue/index';
 import type { AnalysisResult } from '@meteorites/shared/analyses/index';
-import { renderSvg, svgToPng, UnsupportedChartError } from '@meteorites/shared/charts/index';
+import { renderSvg, svgToPng, UnsupportedChartError, xmlSafe } from '@meteorites/shared/charts/index';
 import { ApiError, conflict, errorResponse, notFound } from '../errors.ts';
 
 /** Browsers may keep a chart this long when its result never expires (RESULT_TTL_SECONDS=0). */
@@ -70,7 +70,10 @@ class Charts {
     if (status.toString() !== 'finished') {
       throw conflict('job_not_finished', `job ${id} has no chart: it is ${status.toString()}`, { status: status.toString() });
     }
-    if (bytes !== null) return { bytes, ttlMs: pttl === -1 ? null : Math.max(0, pttl), analysis: analysis.toString() };
+    if (bytes !== null) {
+      const ttlMs = pttl === -1 ? null : Math.max(0, pttl);
+      return { bytes: format === 'svg' ? safeSvg(bytes) : bytes, ttlMs, analysis: analysis.toString() };
+    }
     let rendering = this.#rendering.get(key);
     if (!rendering) {
       rendering = this.#render(id, format).finally(() => this.#rendering.delete(key));
@@ -102,6 +105,16 @@ class Charts {
   }
 }
 
+/**
+ * A stored SVG as it may be served: one stored before charts were made XML-safe may hold
+ * characters XML cannot, and is served repaired (the stored copy expires with its result).
+ */
+function safeSvg(bytes: Buffer): Buffer {
+  const text = bytes.toString('utf8');
+  const safe = xmlSafe(text);
+  return safe === text ? bytes : Buffer.from(safe);
+}
+
 /** True when If-None-Match names this ETag (weak or strong) or is `*`. */
 function notModified(header: string | undefined, etag: string): boolean {
   if (!header) return false;
@@ -126,7 +139,7 @@ const cacheHeaders = {
 } as const;
 
 const errors = {
-  400: errorResponse('The id is not a job id (`validation_failed`)'),
+  400: errorResponse('The id is not a job id, whatever its length (`validation_failed`)'),
   404: errorResponse('No such job (`not_found`; expired jobs are gone too), or its analysis has no chart (`no_chart`)'),
   409: errorResponse('The job has not finished, or failed or was cancelled (`job_not_finished`; `error.status` says which)'),
   503: errorResponse('Redis is not answering (`redis_unavailable`)'),

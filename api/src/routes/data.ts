@@ -10,7 +10,7 @@ import Type from 'typebox';
 import { parseDataset, type InputFormat } from '@meteorites/shared/ingest/index';
 import { deleteDataset, getSummary, iterateMeteorites, storeDataset } from '@meteorites/shared/store';
 import { RedisUnavailableError } from '@meteorites/shared/redis';
-import type { Meteorite } from '@meteorites/shared/schemas';
+import { SafeText, type Meteorite } from '@meteorites/shared/schemas';
 import { ApiError, errorResponse } from '../errors.ts';
 import { negotiate } from '../negotiate.ts';
 import { NASA_CSV_HEADER, nasaCsvRow } from '../nasa-csv.ts';
@@ -166,7 +166,7 @@ const load: FastifyPluginAsyncTypebox = async (app) => {
         querystring: Type.Object(
           {
             source: Type.Optional(
-              Type.String({ minLength: 1, maxLength: 200, description: 'What to record as the source (e.g. the file name).' }),
+              SafeText({ minLength: 1, maxLength: 200, description: 'What to record as the source (e.g. the file name).' }),
             ),
           },
           { additionalProperties: false },

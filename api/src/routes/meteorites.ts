@@ -7,7 +7,7 @@ import Type from 'typebox';
 import { getMeteorite } from '@meteorites/shared/store';
 import { filteredMeteorites, queryMeteorites } from '@meteorites/shared/meteorites';
 import { Readable } from 'node:stream';
-import { MeteoriteId } from '@meteorites/shared/schemas';
+import { MeteoriteId, SafeText } from '@meteorites/shared/schemas';
 import { CLASS_TYPES } from '@meteorites/shared/analyses/classification';
 import { ApiError, errorResponse, notFound } from '../errors.ts';
 import { negotiate } from '../negotiate.ts';
@@ -20,17 +20,17 @@ export const MAX_LIMIT = 1000;
 
 const Query = Type.Object(
   {
-    recclass: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Exact class, e.g. `L6`.' })),
+    recclass: Type.Optional(SafeText({ minLength: 1, maxLength: 100, description: 'Exact class, e.g. `L6`.' })),
     class_type: Type.Optional(Type.Enum([...CLASS_TYPES], { description: 'Only this class type (derived from `recclass`, docs/classification.md).' })),
-    class_group: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Only this class group, exact, e.g. `IIIAB`, `CM`, `H/L`.' })),
-    fall: Type.Optional(Type.String({ minLength: 1, maxLength: 20, description: '`Fell` or `Found`.' })),
+    class_group: Type.Optional(SafeText({ minLength: 1, maxLength: 100, description: 'Only this class group, exact, e.g. `IIIAB`, `CM`, `H/L`.' })),
+    fall: Type.Optional(SafeText({ minLength: 1, maxLength: 20, description: '`Fell` or `Found`.' })),
     year_from: Type.Optional(Type.Integer({ minimum: -100_000, maximum: 100_000, description: 'Inclusive; records without a year are left out.' })),
     year_to: Type.Optional(Type.Integer({ minimum: -100_000, maximum: 100_000, description: 'Inclusive.' })),
     mass_min: Type.Optional(Type.Number({ minimum: 0, description: 'Grams, inclusive; records without a mass are left out.' })),
     mass_max: Type.Optional(Type.Number({ minimum: 0, description: 'Grams, inclusive.' })),
     limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: 100, description: `Page size, at most ${MAX_LIMIT}.` }),
     cursor: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 512, description: '`next_cursor` of the previous page, with the same filters.' }),
+      SafeText({ minLength: 1, maxLength: 512, description: '`next_cursor` of the previous page, with the same filters.' }),
     ),
     format: Type.Optional(Type.Enum(['json', 'csv'], { description: 'Overrides the Accept header; `csv` streams every matching landing.' })),
   },
@@ -106,7 +106,7 @@ const meteorites: FastifyPluginAsyncTypebox = async (app) => {
         params: Type.Object({ id: MeteoriteId }),
         response: {
           200: Type.Ref('Meteorite', { description: 'The landing' }),
-          400: errorResponse('Not a landing id (`validation_failed`)'),
+          400: errorResponse('Not a landing id, whatever its length (`validation_failed`)'),
           404: errorResponse('No landing with this id is loaded'),
           503: unavailable,
         },

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { JobId } from '@meteorites/shared/schemas';
 import { AnalysisResult } from '@meteorites/shared/analyses/index';
-import { ApiError, conflict, notFound } from '../errors.ts';
+import { ApiError, conflict, errorResponse, notFound } from '../errors.ts';
 import { negotiate } from '../negotiate.ts';
 import { resultCsv } from '../result-csv.ts';
 
@@ -30,7 +30,7 @@ const results: FastifyPluginAsyncTypebox = async (app) => {
             description: 'The result',
             content: { 'application/json': { schema: AnalysisResult }, 'text/csv': { schema: Type.String() } },
           },
-          400: Err,
+          400: errorResponse('Not a job id, whatever its length (`validation_failed`)'),
           404: Err,
           406: Err,
           409: Err,

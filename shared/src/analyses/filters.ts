@@ -1,4 +1,5 @@
 import Type from 'typebox';
+import { SafeText } from '../schemas.ts';
 import { codeOf, type Columns } from '../columns.ts';
 import type { AnalysisContext } from './types.ts';
 
@@ -6,7 +7,7 @@ import type { AnalysisContext } from './types.ts';
 const CHECKPOINT_MASK = 8191;
 
 const Year = (description: string) => Type.Optional(Type.Integer({ minimum: -9999, maximum: 9999, description }));
-const Exact = (description: string) => Type.Optional(Type.String({ minLength: 1, maxLength: 200, description }));
+const Exact = (description: string) => Type.Optional(SafeText({ minLength: 1, maxLength: 200, description }));
 
 /** The filters every analysis takes. */
 export const filterParams = {

@@ -9,6 +9,7 @@ import { massByClass, massByFall, massByYear } from './grouped.ts';
 import { groupBy } from './group-by/index.ts';
 import { heaviest } from './heaviest.ts';
 import type { Analysis } from './types.ts';
+import { SAFE_TEXT_PATTERN, SAFE_TEXT_RULE } from '../schemas.ts';
 
 export { AnalysisResult, Cell, Group, GroupByRow, type AnalysisContext, type Analysis } from './types.ts';
 
@@ -53,6 +54,10 @@ function schemaProblems(analysis: Analysis, schema: TObject, params: Record<stri
         break;
       case 'required':
         for (const missing of (error.params as { requiredProperties: string[] }).requiredProperties) problems.push(`params.${missing} is required`);
+      case 'pattern':
+        problems.push(
+          (error.params as { pattern?: string }).pattern === SAFE_TEXT_PATTERN ? `params.${name} ${SAFE_TEXT_RULE}` : `params.${name} ${error.message}`,
+        );
         break;
       case 'enum':
         problems.push(`params.${name} must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`);

@@ -9,8 +9,10 @@ import { compile } from 'vega-lite';
 import type { AnalysisResult } from '../analyses/index.ts';
 import { FONT_FAMILY, fontFiles } from './fonts.ts';
 import { CHART_WIDTH, chartSpec } from './specs.ts';
+import { xmlSafe } from './xml.ts';
 
 export { chartSpec, UnsupportedChartError, CHART_WIDTH } from './specs.ts';
+export { xmlSafe } from './xml.ts';
 
 export interface Chart {
   svg: string;
@@ -19,11 +21,11 @@ export interface Chart {
   height: number;
 }
 
-/** The result's chart as an SVG document. */
+/** The result's chart as an SVG document: well-formed XML whatever text the result holds. */
 export async function renderSvg(result: AnalysisResult): Promise<string> {
   const view = new View(parse(compile(chartSpec(result)).spec), { renderer: 'none' });
   try {
-    return await view.toSVG();
+    return xmlSafe(await view.toSVG());
   } finally {
     view.finalize();
   }
@@ -32,9 +34,10 @@ export async function renderSvg(result: AnalysisResult): Promise<string> {
 /**
  * Rasterises an SVG to a PNG CHART_WIDTH pixels wide (concatenated charts come out a little off
  * that width in SVG). Parsing, text layout and drawing run on libuv's thread pool, off the event loop.
+ * The SVG passes through xmlSafe first: one stored before renderSvg made it safe still draws.
  */
 export async function svgToPng(svg: string): Promise<{ png: Uint8Array; width: number; height: number }> {
-  const image = await renderAsync(svg, {
+  const image = await renderAsync(xmlSafe(svg), {
     fitTo: { mode: 'width', value: CHART_WIDTH },
     font: { fontFiles, loadSystemFonts: false, defaultFontFamily: FONT_FAMILY },
   });

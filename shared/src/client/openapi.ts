@@ -33,6 +33,15 @@ export interface paths {
                         "text/html": string;
                     };
                 };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -70,6 +79,15 @@ export interface paths {
                     };
                     content: {
                         "text/plain": string;
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
             };
@@ -110,6 +128,15 @@ export interface paths {
                         };
                     };
                 };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -146,6 +173,15 @@ export interface paths {
                         "application/json": {
                             status: string;
                         };
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
                     };
                 };
                 /** @description Default Response */
@@ -217,6 +253,15 @@ export interface paths {
                 };
                 /** @description A load is running (`dataset_loading`, Retry-After) */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -335,6 +380,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Redis is not answering (`redis_unavailable`), or the load or delete stalled past its lock and stopped (`dataset_lock_lost`); both with Retry-After */
                 503: {
                     headers: {
@@ -370,6 +424,15 @@ export interface paths {
                         };
                     };
                 };
+                /** @description The body is not valid JSON (`bad_request`) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description API_KEY is set and the request has no or a wrong `Authorization: Bearer <key>` (`unauthorized`) */
                 401: {
                     headers: {
@@ -381,6 +444,33 @@ export interface paths {
                 };
                 /** @description A load or delete is running (`dataset_busy`) */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The body is over 1 MiB (`payload_too_large`) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The body is neither absent nor `application/json` (`unsupported_media_type`) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -432,6 +522,15 @@ export interface paths {
                 };
                 /** @description API_KEY and API_KEY_PROTECT_READS are set and the request has no or a wrong `Authorization: Bearer <key>` (`unauthorized`) */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -551,6 +650,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Redis is not answering (`redis_unavailable`, Retry-After) */
                 503: {
                     headers: {
@@ -602,7 +710,7 @@ export interface paths {
                         "application/json": components["schemas"]["Meteorite"];
                     };
                 };
-                /** @description Not a landing id (`validation_failed`) */
+                /** @description Not a landing id, whatever its length (`validation_failed`) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -622,6 +730,15 @@ export interface paths {
                 };
                 /** @description No landing with this id is loaded */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -694,6 +811,15 @@ export interface paths {
                 };
                 /** @description API_KEY and API_KEY_PROTECT_READS are set and the request has no or a wrong `Authorization: Bearer <key>` (`unauthorized`) */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -852,6 +978,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 /** @description Default Response */
                 503: {
                     headers: {
@@ -904,7 +1039,7 @@ export interface paths {
                         "application/json": components["schemas"]["Job"];
                     };
                 };
-                /** @description Default Response */
+                /** @description Not a job id, whatever its length, or `wait` out of range (`validation_failed`) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -924,6 +1059,15 @@ export interface paths {
                 };
                 /** @description Default Response */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -978,7 +1122,7 @@ export interface paths {
                         "application/json": components["schemas"]["Job"];
                     };
                 };
-                /** @description Default Response */
+                /** @description Not a job id, whatever its length (`validation_failed`) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1007,6 +1151,33 @@ export interface paths {
                 };
                 /** @description Default Response */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The body is over 1 MiB (`payload_too_large`) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description The body is neither absent nor `application/json` (`unsupported_media_type`) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1118,7 +1289,7 @@ export interface paths {
                         "text/csv": string;
                     };
                 };
-                /** @description Default Response */
+                /** @description Not a job id, whatever its length (`validation_failed`) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1156,6 +1327,15 @@ export interface paths {
                 };
                 /** @description Default Response */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1225,7 +1405,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description The id is not a job id (`validation_failed`) */
+                /** @description The id is not a job id, whatever its length (`validation_failed`) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1254,6 +1434,15 @@ export interface paths {
                 };
                 /** @description The job has not finished, or failed or was cancelled (`job_not_finished`; `error.status` says which) */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1323,7 +1512,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description The id is not a job id (`validation_failed`) */
+                /** @description The id is not a job id, whatever its length (`validation_failed`) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1352,6 +1541,15 @@ export interface paths {
                 };
                 /** @description The job has not finished, or failed or was cancelled (`job_not_finished`; `error.status` says which) */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1423,7 +1621,7 @@ export interface paths {
                     };
                     content?: never;
                 };
-                /** @description The id is not a job id (`validation_failed`) */
+                /** @description The id is not a job id, whatever its length (`validation_failed`) */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -1452,6 +1650,15 @@ export interface paths {
                 };
                 /** @description The job has not finished, or failed or was cancelled (`job_not_finished`; `error.status` says which) */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1521,6 +1728,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1562,6 +1778,15 @@ export interface paths {
                 };
                 /** @description API_KEY and API_KEY_PROTECT_READS are set and the request has no or a wrong `Authorization: Bearer <key>` (`unauthorized`) */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
                     headers: {
                         [name: string]: unknown;
                     };

@@ -5,6 +5,7 @@
  */
 import Type from 'typebox';
 import Value from 'typebox/value';
+import { SAFE_TEXT_PATTERN, SAFE_TEXT_RULE, SafeText } from '../schemas.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   analyses,
@@ -19,8 +20,8 @@ const TestSleepParams = Type.Object(
   {
     steps: Type.Integer({ minimum: 1, maximum: 10_000, default: 10, description: 'Steps to sleep, with a checkpoint after each.' }),
     step_ms: Type.Integer({ minimum: 0, maximum: 60_000, default: 100, description: 'Sleep per step in ms.' }),
-    fail: Type.Optional(Type.String({ maxLength: 200, description: 'After the steps, fail with this message.' })),
-    tag: Type.Optional(Type.String({ maxLength: 200, description: 'Free text: distinct tags make otherwise equal requests distinct jobs.' })),
+    fail: Type.Optional(SafeText({ maxLength: 200, description: 'After the steps, fail with this message.' })),
+    tag: Type.Optional(SafeText({ maxLength: 200, description: 'Free text: distinct tags make otherwise equal requests distinct jobs.' })),
   },
   { additionalProperties: false },
 );
@@ -79,7 +80,9 @@ export function catalog(opts: { enableTestAnalyses: boolean }): Catalog {
       }
       // Shallow, as in validateJobRequest: a deep clone of a deeply nested value overflows the stack.
       const filled = Value.Default(analysis.params, { ...(params ?? {}) }) as Record<string, unknown>;
-      const problems = [...Value.Errors(analysis.params, filled)].map((e) => `params${e.instancePath.replace(/\//g, '.')} ${e.message}`);
+      const problems = [...Value.Errors(analysis.params, filled)].map(
+        (e) => `params${e.instancePath.replace(/\//g, '.')} ${e.keyword === 'pattern' && e.params.pattern === SAFE_TEXT_PATTERN ? SAFE_TEXT_RULE : e.message}`,
+      );
       if (problems.length > 0) throw new InvalidParamsError(problems);
       return { analysis, params: Object.fromEntries(Object.keys(filled).sort().map((k) => [k, filled[k]])) };
     },

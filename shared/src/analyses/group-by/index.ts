@@ -5,6 +5,7 @@
  * per-dataset preparation (dimension codes, the mass order) is made once and kept with the data.
  */
 import Type from 'typebox';
+import { SafeText } from '../../schemas.ts';
 import { codeOf, type Columns } from '../../columns.ts';
 import { CLASS_TYPES, classify } from '../classification.ts';
 import { checkFilters, filterParams, hasYearFilter, type Filters } from '../filters.ts';
@@ -32,7 +33,7 @@ export interface GroupByParams extends Filters {
   name_contains?: string;
 }
 
-const Text = (description: string) => Type.Optional(Type.String({ minLength: 1, maxLength: 200, description }));
+const Text = (description: string) => Type.Optional(SafeText({ minLength: 1, maxLength: 200, description }));
 const Degrees = (limit: number, description: string) => Type.Optional(Type.Number({ minimum: -limit, maximum: limit, description }));
 
 const params = Type.Object(
@@ -70,7 +71,7 @@ const params = Type.Object(
     lat_max: Degrees(90, 'Only landings at or south of this latitude.'),
     lon_min: Degrees(180, 'Only landings at or east of this longitude.'),
     lon_max: Degrees(180, 'Only landings at or west of this longitude.'),
-    name_contains: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Only landings whose name contains this text, ignoring case.' })),
+    name_contains: Type.Optional(SafeText({ minLength: 1, maxLength: 100, description: 'Only landings whose name contains this text, ignoring case.' })),
   },
   { additionalProperties: false },
 );
