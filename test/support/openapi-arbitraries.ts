@@ -3,7 +3,7 @@
  * values a schema accepts, and values it must refuse (wrong types, bounds ± 1, lengths ± 1,
  * 10 kB strings, control characters), each refusal labelled with why it must be refused.
  * Only what the service's schemas use is covered: string (lengths, pattern), integer and number
- * (bounds), enum, a union of literals, boolean, flat objects.
+ * (bounds), enum, a union of literals, boolean, flat objects, arrays of those (group-by's `by`).
  */
 import fc from 'fast-check';
 import { SAFE_TEXT_PATTERN } from '@meteorites/shared/schemas';
@@ -59,6 +59,15 @@ export function validArb(schema: Schema, examples: unknown[] = []): fc.Arbitrary
       }
       case 'boolean':
         return fc.boolean();
+      case 'array': {
+        const items = (schema.items ?? {}) as Schema;
+        const minLength = num(schema.minItems) ?? 0;
+        const maxLength = Math.min(num(schema.maxItems) ?? 5, 5);
+        const element = validArb(items);
+        return schema.uniqueItems
+          ? fc.uniqueArray(element, { minLength, maxLength, selector: (v) => JSON.stringify(v) })
+          : fc.array(element, { minLength, maxLength });
+      }
       case 'string': {
         const minLength = num(schema.minLength) ?? 0;
         const maxLength = Math.min(num(schema.maxLength) ?? 64, 64);
@@ -119,6 +128,18 @@ export function invalidArb(schema: Schema, where: 'query' | 'json'): fc.Arbitrar
     case 'boolean':
       add(where === 'query' ? 'maybe' : 'true', 'text for a boolean');
       break;
+    case 'array': {
+      const items = (schema.items ?? {}) as Schema;
+      const good = (literalsOf(items) ?? [])[0] ?? 'x';
+      const minItems = num(schema.minItems);
+      const maxItems = num(schema.maxItems);
+      if (minItems !== undefined && minItems > 0) add([], 'fewer items than minItems');
+      if (maxItems !== undefined) add(Array.from({ length: maxItems + 1 }, (_, k) => (literalsOf(items) ?? [good])[k % (literalsOf(items)?.length ?? 1)]), 'maxItems + 1');
+      if (schema.uniqueItems) add([good, good], 'the same item twice');
+      if (literalsOf(items)) add(['not-one-of-them'], 'an item not one of the allowed values');
+      if (where === 'json') add({ a: 1 }, 'an object for an array');
+      break;
+    }
     case 'object':
       add('x', 'a string for an object');
       add([1], 'an array for an object');
