@@ -25,7 +25,7 @@ const deploy = join(root, 'deploy/kubernetes');
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
 
 /**
- * Settings issue 18 declares (its design fixes their names) that shared/src/config.ts does not
+ * Settings the design declares for Sentinel and Cluster support (their names are fixed) that shared/src/config.ts does not
  * have yet: only the sentinel and cluster overlays use them. Once config.ts declares them, they
  * leave this list (the test below fails until they do).
  */
