@@ -18,6 +18,7 @@ import { ScaledObject, TriggerAuthentication } from '@kubernetes-models/keda/ked
 import { ConfigSchema, loadConfig } from '@meteorites/shared/config';
 import { keys } from '@meteorites/shared/keys';
 import { REDIS_SERVER_ARGS } from '@meteorites/shared/redis-server';
+import { fieldErrors } from './support/kube-fields.ts';
 import { containersOf, render, type Manifest } from './support/kustomize.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -99,6 +100,15 @@ describe('deploy/kubernetes', () => {
     expect(orphans, 'manifest files no overlay uses').toEqual([]);
   });
 
+  it('the field check finds a misspelt or mistyped field at any depth', () => {
+    const api = structuredClone(find('single-redis', 'Deployment', 'meteorites-api'));
+    api.spec.template.spec.containers[0].readinesProbe = api.spec.template.spec.containers[0].readinessProbe;
+    api.spec.replicas = '2';
+    const errors = fieldErrors([api], root);
+    expect(errors).toHaveLength(2);
+    expect(errors.join('\n')).toMatch(/Deployment meteorites-api: .*'"readinesProbe"' does not exist/);
+  });
+
   describe.each(OVERLAYS)('overlay %s', (overlay) => {
     const manifests = manifestsOf(overlay);
 
@@ -108,6 +118,10 @@ describe('deploy/kubernetes', () => {
         expect(Model, `a schema for ${m.apiVersion} ${m.kind}`).toBeDefined();
         expect(() => new Model!(m).validate(), `${m.kind} ${m.metadata.name}`).not.toThrow();
       }
+    });
+
+    it('names only fields its kinds have (the schemas above let unknown ones through)', () => {
+      expect(fieldErrors(manifests, root)).toEqual([]);
     });
 
     it('puts everything in the one namespace that KEDA addresses name', () => {
