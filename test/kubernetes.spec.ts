@@ -51,6 +51,17 @@ const MODELS: Record<string, new (data: any) => { validate(): void }> = {
   'keda.sh/v1alpha1/TriggerAuthentication': TriggerAuthentication,
 };
 
+/**
+ * The metadata each KEDA Redis list scaler reads (keda.sh/docs, "Redis Lists" and its Sentinel and
+ * Cluster pages): trigger metadata is a free map in the schema, so a misspelt key would pass.
+ */
+const LIST_KEYS = ['listName', 'listLength', 'activationListLength', 'enableTLS', 'unsafeSsl'];
+const TRIGGER_KEYS: Record<string, string[]> = {
+  redis: ['address', 'host', 'port', 'databaseIndex', ...LIST_KEYS],
+  'redis-sentinel': ['addresses', 'hosts', 'ports', 'sentinelMaster', 'databaseIndex', ...LIST_KEYS],
+  'redis-cluster': ['addresses', 'hosts', 'ports', ...LIST_KEYS],
+};
+
 const find = (overlay: string, kind: string, name: string) => {
   const m = manifestsOf(overlay).find((x) => x.kind === kind && x.metadata.name === name);
   if (!m) throw new Error(`${overlay}: no ${kind} ${name}`);
@@ -212,6 +223,7 @@ describe('deploy/kubernetes', () => {
       expect(auth.spec.secretTargetRef.map((r: any) => r.parameter)).toContain('password');
       const type = { sentinel: 'redis-sentinel', cluster: 'redis-cluster' }[overlay] ?? 'redis';
       expect(trigger.type).toBe(type);
+      for (const key of Object.keys(trigger.metadata)) expect(TRIGGER_KEYS[type], `${type} trigger: ${key}`).toContain(key);
     });
 
     it('locks down every container: non-root, read-only root, no escalation, no capabilities, seccomp', () => {
