@@ -12,7 +12,7 @@ import type { Meteorite } from '@meteorites/shared/schemas';
 import { storeDataset } from '@meteorites/shared/store';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { fullDataset } from '@meteorites/test-utils/env';
-import { groupByReference } from '@meteorites/test-utils/group-by-reference';
+import { expectClose, groupByReference } from '@meteorites/test-utils/group-by-reference';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { byNumericId, loadable, readNasaCsv, splitCsvLine } from '@meteorites/test-utils/source-csv';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
@@ -43,15 +43,6 @@ async function run(params: Record<string, unknown>) {
   expect(ended.json()).toMatchObject({ status: 'finished', error: null });
   const result = await app.inject(`/results/${id}`);
   return { id, result: result.json() as { params: Record<string, unknown>; groups: Record<string, unknown>[]; matched: number; excluded: Record<string, number> } };
-}
-
-function expectClose(actual: unknown, expected: unknown, path = ''): void {
-  if (typeof expected === 'number' && typeof actual === 'number') {
-    expect(Math.abs(actual - expected), `${path}: ${actual} vs ${expected}`).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(expected)));
-  } else if (expected && typeof expected === 'object') {
-    expect(Object.keys(actual as object), path).toEqual(Object.keys(expected));
-    for (const [k, v] of Object.entries(expected)) expectClose((actual as Record<string, unknown>)[k], v, `${path}.${k}`);
-  } else expect(actual, path).toEqual(expected);
 }
 
 describe('group-by through the API, on the full dataset', () => {

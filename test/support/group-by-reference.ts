@@ -3,6 +3,7 @@
  * words and not from the engine: the reference the engine's unit tests and the API's integration
  * test compare against.
  */
+import { expect } from 'vitest';
 import { classify } from '@meteorites/shared/analyses/classification';
 import type { Meteorite } from '@meteorites/shared/schemas';
 
@@ -128,3 +129,13 @@ export function groupByReference(records: Partial<Meteorite>[], p: ReferencePara
   };
 }
 
+
+/** Equal, numbers within 1e-9 relative (sums added in another order differ in the last bits). */
+export function expectClose(actual: unknown, expected: unknown, path = ''): void {
+  if (typeof expected === 'number' && typeof actual === 'number') {
+    expect(Math.abs(actual - expected), `${path}: ${actual} vs ${expected}`).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(expected)));
+  } else if (expected && typeof expected === 'object') {
+    expect(Object.keys(actual as object), path).toEqual(Object.keys(expected));
+    for (const [k, v] of Object.entries(expected)) expectClose((actual as Record<string, unknown>)[k], v, `${path}.${k}`);
+  } else expect(actual, path).toEqual(expected);
+}

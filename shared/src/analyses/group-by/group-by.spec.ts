@@ -5,7 +5,7 @@ import type { Meteorite } from '../../schemas.ts';
 import { AnalysisResult, InvalidParamsError, validateJobRequest, type AnalysisContext } from '../index.ts';
 import { DIMENSIONS, massDecade } from './dimensions.ts';
 import { MEASURES, quantile } from './measures.ts';
-import { groupByReference as reference, type ReferenceParams as P } from '@meteorites/test-utils/group-by-reference';
+import { expectClose, groupByReference as reference, type ReferenceParams as P } from '@meteorites/test-utils/group-by-reference';
 
 const ctx: AnalysisContext = { datasetVersion: 3, checkpoint: async () => {}, now: () => new Date('2026-01-02T03:04:05Z') };
 
@@ -43,16 +43,6 @@ async function both(params: Record<string, unknown>) {
   const result = await request.analysis.run(columns, request.params, ctx);
   expect(Value.Check({}, AnalysisResult, result)).toBe(true);
   return { result, expected: reference(records, request.params as P) };
-}
-
-/** Equal, numbers within 1e-9 relative (sums added in another order differ in the last bits). */
-function expectClose(actual: unknown, expected: unknown, path = '') {
-  if (typeof expected === 'number' && typeof actual === 'number') {
-    expect(Math.abs(actual - expected), `${path}: ${actual} vs ${expected}`).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(expected)));
-  } else if (expected && typeof expected === 'object') {
-    expect(Object.keys(actual as object), path).toEqual(Object.keys(expected));
-    for (const [k, v] of Object.entries(expected)) expectClose((actual as Record<string, unknown>)[k], v, `${path}.${k}`);
-  } else expect(actual, path).toEqual(expected);
 }
 
 describe('group-by against a brute-force reference', () => {
