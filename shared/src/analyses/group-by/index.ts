@@ -118,6 +118,23 @@ function prepareFilters(columns: Columns, p: GroupByParams) {
   };
 }
 
+/**
+ * Per-record scratch arrays, kept per dataset and reused: allocating (and zeroing) 4 MB per query
+ * at a million records costs more than the query's own work. A run takes one and gives it back,
+ * so runs that overlap (a worker's concurrent jobs) never share one.
+ */
+const scratch = new WeakMap<Columns, Int32Array[]>();
+function takeScratch(columns: Columns, length: number): Int32Array {
+  const free = scratch.get(columns)?.pop();
+  return free && free.length === length ? free : new Int32Array(length);
+}
+function giveScratch(columns: Columns, array: Int32Array): void {
+  if (array.length === 0) return;
+  let free = scratch.get(columns);
+  if (!free) scratch.set(columns, (free = []));
+  if (free.length < 4) free.push(array);
+}
+
 /** Records per synchronous block: a few ms at most, so a cancel is prompt, and no await in the hot loop. */
 const BLOCK = 65_536;
 
@@ -154,34 +171,40 @@ class Grouper {
     // Only percentiles and stddev need each group's masses in order.
     const ordered = needsOrder(p.measures) || (p.sort !== 'key' && needsOrder([p.sort]));
     this.rank = ordered ? massOrder(columns).rank : undefined;
-    this.groupByRank = ordered ? new Int32Array(massOrder(columns).mass.length).fill(-1) : new Int32Array(0);
+    this.groupByRank = ordered ? takeScratch(columns, massOrder(columns).mass.length).fill(-1) : new Int32Array(0);
     this.filters = prepareFilters(columns, p);
   }
 
   /** Filters and groups records [from, to); sums in record order. */
   block(from: number, to: number): void {
     const { columns, width, slotGroup, groupByRank, rank, reasons } = this;
-    const f = this.filters;
+    // Everything the loop reads, in locals: V8 does not hoist property loads out of it.
+    const { classAllowed, fall, nametype, needle, yearFiltered, boxed } = this.filters;
+    const [yearFrom, yearTo] = [this.filters.from, this.filters.to];
+    const [latMin, latMax, lonMin, lonMax] = this.filters.box;
+    const classCodes = columns.recclass.codes;
+    const fallCodes = columns.fall.codes;
+    const nametypeCodes = columns.nametype.codes;
     const c1s = this.dims[0]!.codes;
     const c2s = this.dims[1]?.codes;
     const { year, lat, lon, mass } = columns;
-    const [latMin, latMax, lonMin, lonMax] = f.box;
-    let { matched, sums } = this;
+    let { matched } = this;
+    let { count, withMass, sum, min, max } = this.sums;
     for (let i = from; i < to; i++) {
-      if (f.classAllowed !== undefined && f.classAllowed[columns.recclass.codes[i]!] !== 1) continue;
-      if (f.fall !== -1 && columns.fall.codes[i] !== f.fall) continue;
-      if (f.nametype !== -1 && columns.nametype.codes[i] !== f.nametype) continue;
-      if (f.needle !== undefined && !columns.name.at(i).toLowerCase().includes(f.needle)) continue;
-      if (f.yearFiltered) {
+      if (classAllowed !== undefined && classAllowed[classCodes[i]!] !== 1) continue;
+      if (fall !== -1 && fallCodes[i] !== fall) continue;
+      if (nametype !== -1 && nametypeCodes[i] !== nametype) continue;
+      if (needle !== undefined && !columns.name.at(i).toLowerCase().includes(needle)) continue;
+      if (yearFiltered) {
         const y = year[i]!;
         if (y !== y) {
           matched++;
           reasons[3]! += 1; // missing_year
           continue;
         }
-        if (y < f.from || y > f.to) continue;
+        if (y < yearFrom || y > yearTo) continue;
       }
-      if (f.boxed) {
+      if (boxed) {
         const la = lat[i]!;
         const lo = lon[i]!;
         if (la !== la || lo !== lo || (la === 0 && lo === 0)) {
@@ -210,20 +233,20 @@ class Grouper {
       if (g < 0) {
         g = slotGroup[slot] = this.keys.length;
         this.keys.push(c2s !== undefined ? [c1, slot - c1 * width] : [c1]);
-        if (g === sums.count.length) sums = this.sums = grow(sums);
+        if (g === count.length) ({ count, withMass, sum, min, max } = this.sums = grow(this.sums));
       }
       if (rank !== undefined) {
         // A scattered write here saves the percentile pass a scattered read per mass.
         const r = rank[i]!;
         if (r >= 0) groupByRank[r] = g;
       }
-      sums.count[g]! += 1;
+      count[g]! += 1;
       const m = mass[i]!;
       if (m === m) {
-        sums.withMass[g]! += 1;
-        sums.sum[g]! += m;
-        if (m < sums.min[g]!) sums.min[g] = m;
-        if (m > sums.max[g]!) sums.max[g] = m;
+        withMass[g]! += 1;
+        sum[g]! += m;
+        if (m < min[g]!) min[g] = m;
+        if (m > max[g]!) max[g] = m;
       }
     }
     this.matched = matched;
@@ -311,7 +334,11 @@ export const groupBy: Analysis<GroupByParams> = {
   check,
   async run(columns, p, ctx): Promise<AnalysisResult> {
     const grouping = await group(columns, p, ctx);
-    const groups = rows(columns, grouping, p, order(columns, grouping, p));
-    return { ...resultHead('group-by', p, columns, ctx, grouping.matched, grouping.excluded), groups: groups as never };
+    try {
+      const groups = rows(columns, grouping, p, order(columns, grouping, p));
+      return { ...resultHead('group-by', p, columns, ctx, grouping.matched, grouping.excluded), groups: groups as never };
+    } finally {
+      giveScratch(columns, grouping.groupByRank);
+    }
   },
 };
