@@ -367,7 +367,15 @@ export class Worker {
 
   /** Puts a job that never started back in the queue; its claim does not count as an attempt. */
   #handBack(a: Active): void {
-    this.#track(this.#release(a, { delayMs: 0, refund: true }, { job: a.job.id }).finally(() => this.#active.delete(a.job.id)));
+    this.#track(this.#release(a, { delayMs: 0, refund: true }, { job: a.job.id }).finally(() => this.#forget(a)));
+  }
+
+  /**
+   * Drops a run from #active, but only that run: by the time a hand-back or settle completes, a
+   * later claim (whose reply came in the same read) may hold the same id with a new token.
+   */
+  #forget(a: Active): void {
+    if (this.#active.get(a.job.id) === a) this.#active.delete(a.job.id);
   }
 
   #track(call: Promise<void>): void {
@@ -399,7 +407,7 @@ export class Worker {
     if (a.stopped) {
       // Its lease was taken while it waited for a slot: it is another worker's now.
       this.#running.delete(a);
-      this.#active.delete(job.id);
+      this.#forget(a);
       this.log.warn(log, 'lease lost before the job started; nothing written');
       this.#wake();
       return;
@@ -425,7 +433,7 @@ export class Worker {
       this.#settle(a, settlement, log);
     } else {
       // No settle will claim for the freed slot: the claimer does.
-      this.#active.delete(job.id);
+      this.#forget(a);
       this.#wake();
     }
   }
@@ -515,12 +523,12 @@ export class Worker {
         err = e;
       }
     }
-    this.#active.delete(p.a.job.id);
+    this.#forget(p.a);
     this.log.error({ ...p.log, err: (err as Error).message }, 'could not settle the job; its lease will expire and it will run again');
   }
 
   #ended(p: PendingSettle, outcome: SettleOutcome): void {
-    this.#active.delete(p.a.job.id);
+    this.#forget(p.a);
     if (outcome === 'lost') this.log.warn(p.log, 'lease lost before the job could be settled; nothing written');
     else if (this.log.isLevelEnabled('info')) this.log.info({ ...p.log, status: outcome, ms: Date.now() - p.a.started }, 'job ended');
     this.#onJobEnd?.(p.a.job, outcome);
