@@ -24,6 +24,7 @@ export const ConfigSchema = Type.Object({
   }),
   BODY_LIMIT_MB: Int(1, 4096, 64, 'Largest request body the API accepts, in MiB (POST /data).'),
   REDIS_CONNECT_TIMEOUT_MS: Int(100, 600_000, 5000, 'How long a process waits for Redis at start before it gives up.'),
+  REDIS_COMMAND_TIMEOUT_MS: Int(100, 600_000, 2000, 'How long any Redis command may take before it fails as "Redis unavailable" (the API answers 503, a worker treats the reply as lost).'),
   WORKER_CONCURRENCY: Int(1, 256, 2, 'Jobs one worker process runs at once.'),
   WORKER_PREFETCH_BELOW_MS: Int(
     0,

@@ -15,6 +15,8 @@ import { once } from 'node:events';
 export interface SwallowOptions {
   /** Tested against the command as text (its arguments joined by spaces); default: any command. */
   match?: RegExp;
+  /** Tested against the reply as text (raw RESP): e.g. only a claim whose reply names a job. */
+  reply?: RegExp;
   /** After the reply is swallowed: 'close' cuts the connection, 'silent' leaves it hanging (default). */
   then?: 'close' | 'silent';
 }
@@ -90,8 +92,8 @@ interface Rule extends Required<SwallowOptions> {
 }
 
 class Link {
-  /** Commands sent and not yet answered, oldest first; `swallow` marks the one whose reply goes. */
-  readonly pending: { text: string; rule?: Rule }[] = [];
+  /** Commands sent and not yet answered, oldest first. */
+  readonly pending: string[] = [];
   fromClient = Buffer.alloc(0);
   fromServer = Buffer.alloc(0);
   readonly heldToServer: Buffer[] = [];
@@ -119,8 +121,7 @@ class Link {
     for (;;) {
       const end = valueEnd(this.fromClient, at);
       if (end < 0) break;
-      const text = commandText(this.fromClient, at, end);
-      this.pending.push({ text, rule: this.proxy.ruleFor(text) });
+      this.pending.push(commandText(this.fromClient, at, end));
       at = end;
     }
     this.fromClient = this.fromClient.subarray(at);
@@ -137,10 +138,11 @@ class Link {
       if (end < 0) break;
       const isPush = this.fromServer[at] === 0x3e; /* > */
       const command = isPush ? undefined : this.pending.shift();
-      if (command?.rule) {
+      const rule = command === undefined || this.broken ? undefined : this.proxy.ruleFor(command, this.fromServer.toString('latin1', at, end));
+      if (rule) {
         this.broken = true;
-        command.rule.resolve(command.text);
-        if (command.rule.then === 'close') {
+        rule.resolve(command!);
+        if (rule.then === 'close') {
           // Replies before it still arrive; then the client sees the connection end.
           if (out.length > 0) this.client.write(Buffer.concat(out));
           this.client.end();
@@ -182,8 +184,8 @@ class Proxy {
   readonly rules: Rule[] = [];
   silent = false;
 
-  ruleFor(text: string): Rule | undefined {
-    const i = this.rules.findIndex((r) => r.match.test(text));
+  ruleFor(command: string, reply: string): Rule | undefined {
+    const i = this.rules.findIndex((r) => r.match.test(command) && r.reply.test(reply));
     return i < 0 ? undefined : this.rules.splice(i, 1)[0];
   }
 }
@@ -214,7 +216,7 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
       return state.links.size;
     },
     swallowReply(opts = {}) {
-      return new Promise<string>((resolve) => state.rules.push({ match: opts.match ?? /[\s\S]*/, then: opts.then ?? 'silent', resolve }));
+      return new Promise<string>((resolve) => state.rules.push({ match: opts.match ?? /[\s\S]*/, reply: opts.reply ?? /[\s\S]*/, then: opts.then ?? 'silent', resolve }));
     },
     silence() {
       state.silent = true;

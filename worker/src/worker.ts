@@ -24,7 +24,8 @@ import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import type { Config } from '@meteorites/shared/config';
-import { closeRedis, connectRedis, UNTIMED, type Redis } from '@meteorites/shared/redis';
+import { closeRedis, connectRedis, deadline, UNTIMED, type Redis } from '@meteorites/shared/redis';
+import { closeWithin, withReplyTimeout } from './timed-redis.ts';
 import {
   DeferJobError,
   isTransientError,
@@ -34,6 +35,7 @@ import {
   LeaseLostError,
   ShutdownError,
   type ClaimedJob,
+  type HeldJob,
   type LeaseState,
   type Settlement,
   type SettleOutcome,
@@ -183,6 +185,13 @@ export class Worker {
   #closing?: Promise<void>;
   #claimer?: Promise<void>;
   #wakeClaimer?: () => void;
+  /** A blocking claim (BLMOVE, then the start of what it moved) is on its way; counted up at each. */
+  #blockingClaim = false;
+  #blockingClaims = 0;
+  /** Runs this process started whose end it could not write (`id token`): a sweep does not refund them. */
+  readonly #unsettled = new Set<string>();
+  #sweeping?: Promise<void>;
+  #sweepAgain = false;
   readonly #timers: NodeJS.Timeout[] = [];
 
   constructor(opts: WorkerOptions) {
@@ -208,15 +217,20 @@ export class Worker {
       await closeRedis(this.#redis);
       throw err;
     }
-    // No per-command timeout on the hot path: node-redis arms an AbortSignal timer per command for
-    // it, a large share of a no-op job's cost. Leases and fencing already cover a stuck Redis.
-    const fast = this.#redis.withCommandOptions(UNTIMED) as unknown as Redis;
+    // No node-redis command timeout on the hot path (it arms an AbortSignal per command, a large
+    // share of a no-op job's cost): a plain timer per call instead (timed-redis.ts).
+    const fast = withReplyTimeout(this.#redis.withCommandOptions(UNTIMED) as unknown as Redis, c.REDIS_COMMAND_TIMEOUT_MS);
     this.#queue = new JobQueue(fast, { resultTtlSeconds: c.RESULT_TTL_SECONDS });
     this.#handler = this.#makeHandler(this.#redis);
     await this.#checkRedisSettings();
     await this.#queue.renew(this.id, c.JOB_LEASE_MS, []);
     this.#timers.push(setInterval(() => void this.#renew(), Math.max(100, Math.floor(c.JOB_LEASE_MS / 3))));
-    this.#timers.push(setInterval(() => void this.#recover(), c.JOB_RECOVERY_INTERVAL_MS));
+    this.#timers.push(
+      setInterval(() => {
+        void this.#recover();
+        this.#sweep();
+      }, c.JOB_RECOVERY_INTERVAL_MS),
+    );
     void this.#recover();
     this.#slots = Array.from({ length: c.WORKER_CONCURRENCY }, () =>
       this.#slot().catch((err: unknown) => this.log.error({ err }, 'job slot failed')),
@@ -304,16 +318,21 @@ export class Worker {
             continue;
           }
           this.#asked++;
-          let id: string | null;
+          this.#blockingClaim = true;
+          this.#blockingClaims++;
           try {
-            id = await JobQueue.waitForJob(this.#blocking!, this.id, CLAIM_BLOCK_SECONDS);
+            const id = await deadline(
+              JobQueue.waitForJob(this.#blocking!, this.id, CLAIM_BLOCK_SECONDS),
+              CLAIM_BLOCK_SECONDS * 1000 + c.REDIS_COMMAND_TIMEOUT_MS,
+            );
+            if (!id) continue;
+            if (this.#stopping) break; // the final sweep puts it back
+            const job = await this.#queue.start(this.id, c.JOB_LEASE_MS, id);
+            if (job) jobs.push(job);
           } finally {
             this.#asked--;
+            this.#blockingClaim = false;
           }
-          if (!id) continue;
-          if (this.#stopping) break; // the final sweep puts it back
-          const job = await this.#queue.start(this.id, c.JOB_LEASE_MS, id);
-          if (job) jobs.push(job);
         }
         backoff = 0;
         this.#offer(jobs);
@@ -322,8 +341,8 @@ export class Worker {
         backoff = Math.min(2000, backoff ? backoff * 2 : 100);
         this.log.warn({ err: (err as Error).message, retry_ms: backoff }, 'claiming failed');
         await sleep(backoff);
-        // A claim whose reply was lost left its id in our processing list, unstarted.
-        await this.#queue.sweep(this.id, false).catch(() => {});
+        // A claim whose reply was lost left its jobs in our processing list, started or not.
+        this.#sweep();
       }
     }
   }
@@ -502,7 +521,9 @@ export class Worker {
       batch.forEach((p, i) => this.#ended(p, r.outcomes[i]!));
       next = r.next;
     } catch (err) {
-      // Retried one by one and claiming nothing: the reply (and any job it claimed) may be lost.
+      // Retried one by one and claiming nothing: the reply (and any job it claimed) may be lost;
+      // the sweep hands back what it claimed.
+      this.#sweep();
       await Promise.all(batch.map((p) => this.#settleAlone(p, err)));
     } finally {
       this.#asked -= want;
@@ -524,7 +545,9 @@ export class Worker {
       }
     }
     this.#forget(p.a);
-    this.log.error({ ...p.log, err: (err as Error).message }, 'could not settle the job; its lease will expire and it will run again');
+    this.#unsettled.add(`${p.a.job.id} ${p.a.job.token}`);
+    this.#sweep();
+    this.log.error({ ...p.log, err: (err as Error).message }, 'could not settle the job; it will run again');
   }
 
   #ended(p: PendingSettle, outcome: SettleOutcome): void {
@@ -542,7 +565,9 @@ export class Worker {
         t.unref();
       }
     } catch (err) {
-      this.log.error({ ...log, err: (err as Error).message }, 'could not hand the job back; its lease will expire and it will run again');
+      this.#unsettled.add(`${a.job.id} ${a.job.token}`);
+      this.#sweep();
+      this.log.error({ ...log, err: (err as Error).message }, 'could not hand the job back; it will run again');
     }
   }
 
@@ -554,6 +579,7 @@ export class Worker {
       states.forEach((state, i) => active[i]!.apply(state));
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'lease renewal failed');
+      this.#sweep();
     }
   }
 
@@ -565,6 +591,58 @@ export class Worker {
       else if (r.promoted) this.log.debug(r, 'delayed jobs queued');
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'recovery failed');
+    }
+  }
+
+  /**
+   * Hands back what this worker's processing list holds and the process does not know of: jobs a
+   * call claimed whose reply was lost (they run under this worker in Redis, unrenewed), ids a
+   * blocking claim moved in and never started, runs whose end could not be written. Runs after
+   * every failed call and periodically; one at a time, and once more if asked meanwhile.
+   */
+  #sweep(): void {
+    if (!this.#queue || this.#closing) return;
+    if (this.#sweeping) {
+      this.#sweepAgain = true;
+      return;
+    }
+    this.#sweeping = (async () => {
+      do {
+        this.#sweepAgain = false;
+        try {
+          await this.#sweepOnce(false);
+        } catch (err) {
+          this.log.warn({ err: (err as Error).message }, 'sweep of the processing list failed');
+          break; // the next failed call or period tries again
+        }
+      } while (this.#sweepAgain && !this.#closing);
+    })().finally(() => (this.#sweeping = undefined));
+  }
+
+  async #sweepOnce(retire: boolean): Promise<void> {
+    const blockingClaims = this.#blockingClaims;
+    const blockingBefore = this.#blockingClaim;
+    const held = await this.#queue.held(this.id);
+    // Replies come in order on this connection: by the next turn of the event loop, every call
+    // sent before held() (and whatever it claimed) has been handled, so what is still unknown was
+    // claimed by a call whose reply was lost.
+    await yieldToLoop();
+    const known = new Set<string>();
+    for (const a of this.#active.values()) known.add(`${a.job.id} ${a.job.token}`);
+    // An id a blocking claim moved in is queued until its start: not ours to put back while one is on its way.
+    const blocking = blockingBefore || this.#blockingClaim || blockingClaims !== this.#blockingClaims;
+    const unknown: (HeldJob & { refund: boolean })[] = [];
+    for (const h of held) {
+      const key = `${h.id} ${h.token}`;
+      if (h.status === 'running' ? h.worker !== this.id || known.has(key) : h.status === 'queued' && blocking) continue;
+      unknown.push({ ...h, refund: !this.#unsettled.has(key) });
+    }
+    if (unknown.length === 0 && !retire) return;
+    const requeued = await this.#queue.sweep(this.id, retire, unknown);
+    for (const h of unknown) this.#unsettled.delete(`${h.id} ${h.token}`);
+    const running = unknown.filter((h) => h.status === 'running');
+    if (running.length > 0) {
+      this.log.warn({ jobs: running.map((h) => h.id), requeued }, 'jobs claimed by a call whose reply was lost: handed back');
     }
   }
 
@@ -601,13 +679,15 @@ export class Worker {
     this.#flushSettles();
     await this.#handBackWaiting();
     for (const t of this.#timers) clearInterval(t);
+    await this.#sweeping;
     try {
-      await this.#queue.sweep(this.id, true);
+      await this.#sweepOnce(true);
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not deregister; recovery will clean up after the lease');
     }
-    await closeRedis(this.#blocking);
-    await closeRedis(this.#redis);
+    // A connection gone half-open would hold a graceful close for ever.
+    await closeWithin(this.#blocking, c.REDIS_COMMAND_TIMEOUT_MS);
+    await closeWithin(this.#redis, c.REDIS_COMMAND_TIMEOUT_MS);
     this.log.info('worker stopped');
   }
 }

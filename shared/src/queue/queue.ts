@@ -7,7 +7,7 @@
  * lease expires (worker died); after JOB_MAX_ATTEMPTS lost leases it fails with "worker lost".
  */
 import type { Redis } from '../redis.ts';
-import { keys } from '../keys.ts';
+import { keyPrefixes, keys } from '../keys.ts';
 import type { Job, JobStatus } from '../schemas.ts';
 import { InvalidCursorError } from './errors.ts';
 import { scripts, type LuaScript } from './scripts.ts';
@@ -32,6 +32,14 @@ export type Settlement =
   | { status: 'cancelled' };
 
 export type LeaseState = 'ok' | 'cancel' | 'lost';
+
+/** An id in a worker's processing list and its job as Redis has it ('' for a field it lacks). */
+export interface HeldJob {
+  id: string;
+  status: string;
+  token: string;
+  worker: string;
+}
 
 export type SettleOutcome = 'finished' | 'failed' | 'cancelled' | 'lost';
 
@@ -294,8 +302,40 @@ export class JobQueue {
     return { requeued: requeued!, lost: lost!, promoted: promoted!, deadWorkers: deadWorkers! };
   }
 
-  /** Puts back ids claimed but never started; `retire` also drops the worker's list and heartbeat. */
-  async sweep(workerId: string, retire: boolean): Promise<number> {
-    return (await this.#run(scripts.sweep, [workerId, retire ? '1' : '0'], keys.processing(workerId))) as number;
+  /** What the worker's processing list holds, with each job's status, token and worker as Redis has them now. */
+  async held(workerId: string): Promise<HeldJob[]> {
+    const flat = (await this.#run(scripts.held, [], keys.processing(workerId))) as string[];
+    const jobs: HeldJob[] = [];
+    for (let i = 0; i + 4 <= flat.length; i += 4) jobs.push({ id: flat[i]!, status: flat[i + 1]!, token: flat[i + 2]!, worker: flat[i + 3]! });
+    return jobs;
+  }
+
+  /**
+   * Puts back what the worker's processing list holds and the worker does not know (`unknown`, as
+   * held() saw it; by default everything held() sees now, refunded): a running job of this worker
+   * goes back to the front of the queue (its attempt refunded when `refund`), an unstarted id to
+   * the queue; an entry whose job changed since it was seen is left alone. `retire` also drops
+   * the list and the heartbeat. Returns how many jobs went back to the queue.
+   */
+  async sweep(workerId: string, retire: boolean, unknown?: readonly (HeldJob & { refund: boolean })[]): Promise<number> {
+    const entries = unknown ?? (await this.held(workerId)).map((h) => ({ ...h, refund: true }));
+    const args: string[] = [workerId, retire ? '1' : '0'];
+    for (const e of entries) args.push(e.id, e.status, e.token, e.refund ? '1' : '0');
+    return (await this.#run(scripts.sweep, args, keys.processing(workerId))) as number;
+  }
+
+  /**
+   * Recovery of a processing list found by a scan whose worker has no live heartbeat: its
+   * unstarted ids go back to the queue. Returns how many, or -1 when the worker is alive.
+   */
+  async recoverList(workerId: string): Promise<number> {
+    return (await this.#run(scripts.recoverList, [workerId], keys.processing(workerId))) as number;
+  }
+
+  /** Worker ids that have a processing list, found by SCAN (a list outlives a heartbeat recovery dropped). */
+  async *processingLists(): AsyncGenerator<string> {
+    for await (const batch of this.redis.scanIterator({ MATCH: `${keyPrefixes.processing}*`, COUNT: 1000 })) {
+      for (const key of batch as unknown as string[]) yield key.slice(keyPrefixes.processing.length);
+    }
   }
 }

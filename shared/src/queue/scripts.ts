@@ -506,25 +506,84 @@ return { requeued, lost, promoted, #dead }
 `;
 
 /**
- * Puts back ids in the worker's own processing list that were claimed but never started (a
- * reply lost with a dropped connection, or a claim that landed while shutting down).
- * ARGV[3..]: worker id, retire ('1': also drop the list and the heartbeat). Reply: ids put back.
+ * What the worker's processing list holds, read-only: the first half of a sweep. The worker
+ * compares it with what it knows once every reply sent before this one has been handled.
+ * ARGV[3..]: none. Reply: id, status, token, worker for each id in PROC (false fields as '').
+ */
+const HELD = `
+local reply = {}
+for _, id in ipairs(redis.call('LRANGE', PROC, 0, -1)) do
+  local f = redis.call('HMGET', JOB .. id, 'status', 'token', 'worker')
+  local r = #reply
+  reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4] = id, f[1] or '', f[2] or '', f[3] or ''
+end
+return reply
+`;
+
+/**
+ * The second half of a sweep of the worker's own processing list. ARGV[3..]: worker id, retire
+ * ('1': also drop the list and the heartbeat), then id, status, token, refund ('1'/'0') for each
+ * id the worker does not know, as HELD saw it. An id whose job changed since is left alone (a
+ * claim or recovery moved it on). A job still running under this worker with that token goes back
+ * to the front of the queue (attempt refunded unless the worker ran it); a queued one (moved in by
+ * BLMOVE, never started) goes back to the queue; any other leaves the list.
+ * Reply: how many jobs went back to the queue.
  */
 const SWEEP = `
+local worker = ARGV[3]
+local n = 0
+for i = 5, #ARGV, 4 do
+  local j = load(ARGV[i], 'status', 'token', 'worker', 'attempts', 'seq', 'cancel', 'dv', 'analysis')
+  if (j.status or '') == ARGV[i + 1] and (j.token or '') == ARGV[i + 2] then
+    if j.status == 'running' then
+      if j.worker == worker then
+        if j.cancel == '1' then
+          conclude(j, 'cancelled', PROC, {})
+        else
+          local fields = {}
+          if ARGV[i + 3] == '1' then fields = { 'attempts', math.max(0, tonumber(j.attempts) - 1) } end
+          requeue(j, PROC, 0, fields)
+          n = n + 1
+        end
+      end
+    else
+      unlist(PROC, j.id)
+      if j.status == 'queued' and not redis.call('ZSCORE', DELAYED, j.id) then
+        redis.call('RPUSH', QUEUE, j.id)
+        n = n + 1
+      end
+    end
+  end
+end
+if ARGV[4] == '1' then
+  flushProc()
+  procDropCount, procAdds = 0, {}
+  redis.call('DEL', PROC)
+  redis.call('ZREM', WORKERS, worker)
+end
+return n
+`;
+
+/**
+ * Recovery of one processing list found by a scan, whose worker has no live heartbeat: a worker
+ * that died between a BLMOVE and the start of what it moved, after recovery had already dropped
+ * its heartbeat, leaves ids nothing else looks at. KEYS[1]: the list. ARGV[3..]: its worker id.
+ * Queued ids go back to the queue and ended ones leave; running ones wait for their lease. The
+ * list goes once it holds nothing running. Reply: ids put back, or -1 when the worker is alive.
+ */
+const RECOVER_LIST = `
+local alive = redis.call('ZSCORE', WORKERS, ARGV[3])
+if alive and tonumber(alive) > now() then return -1 end
 local n = 0
 for _, id in ipairs(redis.call('LRANGE', PROC, 0, -1)) do
   local status = redis.call('HGET', JOB .. id, 'status')
   if status ~= 'running' then
-    redis.call('LREM', PROC, 1, id)
+    unlist(PROC, id)
     if status == 'queued' and not redis.call('ZSCORE', DELAYED, id) then
       redis.call('RPUSH', QUEUE, id)
       n = n + 1
     end
   end
-end
-if ARGV[4] == '1' then
-  redis.call('DEL', PROC)
-  redis.call('ZREM', WORKERS, ARGV[3])
 end
 return n
 `;
@@ -583,5 +642,7 @@ export const scripts = {
   renew: new LuaScript('renew', RENEW),
   cancel: new LuaScript('cancel', CANCEL),
   recover: new LuaScript('recover', RECOVER),
+  held: new LuaScript('held', HELD, true),
   sweep: new LuaScript('sweep', SWEEP, true),
+  recoverList: new LuaScript('recoverList', RECOVER_LIST, true),
 } as const;
