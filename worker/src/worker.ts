@@ -24,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import type { Config } from '@meteorites/shared/config';
+import { InvalidIdError, keys } from '@meteorites/shared/keys';
 import { closeRedis, connectRedis, deadline, UNTIMED, type Redis } from '@meteorites/shared/redis';
 import { closeWithin, withReplyTimeout } from './timed-redis.ts';
 import {
@@ -63,6 +64,11 @@ const PROGRESS_INTERVAL_MS = 250;
 /** How long one BLMOVE waits: also how long close() may wait for the claimer to notice. */
 const CLAIM_BLOCK_SECONDS = 1;
 const SETTLE_TRIES = 3;
+/**
+ * Every this many recovery rounds, one worker (a lock) scans for every processing list: a list
+ * whose worker's heartbeat recovery already dropped is in no other index.
+ */
+const LIST_SCAN_ROUNDS = 12;
 /**
  * Claiming ahead, a worker holds up to max(WORKER_CONCURRENCY, this) jobs more than it runs, and
  * its settles leave in batches of half of what it holds: two calls on their way at a time, each
@@ -192,6 +198,9 @@ export class Worker {
   readonly #unsettled = new Set<string>();
   #sweeping?: Promise<void>;
   #sweepAgain = false;
+  /** Queued ids the last sweep saw in the processing list (`id token`): still there now, no claim is starting them. */
+  #queuedSeen = new Set<string>();
+  #recoveries = 0;
   readonly #timers: NodeJS.Timeout[] = [];
 
   constructor(opts: WorkerOptions) {
@@ -589,8 +598,28 @@ export class Worker {
       const r = await this.#queue.recover(this.#config.JOB_MAX_ATTEMPTS);
       if (r.requeued || r.lost || r.deadWorkers) this.log.warn(r, 'recovered jobs of lost workers');
       else if (r.promoted) this.log.debug(r, 'delayed jobs queued');
+      if (++this.#recoveries % LIST_SCAN_ROUNDS === 1) await this.#recoverLists();
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'recovery failed');
+    }
+  }
+
+  /** Unstarted ids in the processing list of any worker without a live heartbeat go back to the queue. */
+  async #recoverLists(): Promise<void> {
+    const redis = this.#redis!; // timed by node-redis: a scan is no hot path
+    const period = this.#config.JOB_RECOVERY_INTERVAL_MS * LIST_SCAN_ROUNDS;
+    if ((await redis.set(keys.jobsListScan, this.id, { NX: true, PX: period })) === null) return;
+    const queue = new JobQueue(redis);
+    for await (const worker of queue.processingLists()) {
+      if (worker === this.id) continue;
+      let requeued: number;
+      try {
+        requeued = await queue.recoverList(worker);
+      } catch (err) {
+        if (err instanceof InvalidIdError) continue; // not a list this queue made
+        throw err;
+      }
+      if (requeued > 0) this.log.warn({ dead_worker: worker, requeued }, 'recovered unstarted jobs from the list of a worker without a heartbeat');
     }
   }
 
@@ -629,12 +658,19 @@ export class Worker {
     await yieldToLoop();
     const known = new Set<string>();
     for (const a of this.#active.values()) known.add(`${a.job.id} ${a.job.token}`);
-    // An id a blocking claim moved in is queued until its start: not ours to put back while one is on its way.
+    // An id a blocking claim moved in is queued until its start: while one is on its way, a queued
+    // id goes back only when the previous sweep saw it already.
     const blocking = blockingBefore || this.#blockingClaim || blockingClaims !== this.#blockingClaims;
+    const seen = this.#queuedSeen;
+    this.#queuedSeen = new Set();
     const unknown: (HeldJob & { refund: boolean })[] = [];
     for (const h of held) {
       const key = `${h.id} ${h.token}`;
-      if (h.status === 'running' ? h.worker !== this.id || known.has(key) : h.status === 'queued' && blocking) continue;
+      if (h.status === 'running' && (h.worker !== this.id || known.has(key))) continue;
+      if (h.status === 'queued' && blocking && !seen.has(key)) {
+        this.#queuedSeen.add(key);
+        continue;
+      }
       unknown.push({ ...h, refund: !this.#unsettled.has(key) });
     }
     if (unknown.length === 0 && !retire) return;
@@ -643,6 +679,8 @@ export class Worker {
     const running = unknown.filter((h) => h.status === 'running');
     if (running.length > 0) {
       this.log.warn({ jobs: running.map((h) => h.id), requeued }, 'jobs claimed by a call whose reply was lost: handed back');
+    } else if (requeued > 0) {
+      this.log.warn({ jobs: unknown.map((h) => h.id), requeued }, 'ids moved into the processing list and never started: put back');
     }
   }
 
