@@ -183,6 +183,9 @@ export class Worker {
   readonly #idleSlots: ((a: Active | undefined) => void)[] = [];
   #slots: Promise<void>[] = [];
   #settling: PendingSettle[] = [];
+  /** Held jobs a slot took this turn: Redis learns they started with the next settle call, or one of their own. */
+  #starts: Active[] = [];
+  #startsFlush?: NodeJS.Immediate;
   /** Settle and hand-back calls on their way; shutdown waits for them. */
   readonly #calls = new Set<Promise<void>>();
   #staleCheck?: NodeJS.Timeout;
@@ -316,7 +319,7 @@ export class Worker {
       try {
         let jobs: ClaimedJob[];
         try {
-          jobs = await this.#queue.claim(this.id, c.JOB_LEASE_MS, want);
+          jobs = await this.#queue.claim(this.id, c.JOB_LEASE_MS, want, true);
         } finally {
           this.#asked -= want;
         }
@@ -336,7 +339,7 @@ export class Worker {
             );
             if (!id) continue;
             if (this.#stopping) break; // the final sweep puts it back
-            const job = await this.#queue.start(this.id, c.JOB_LEASE_MS, id);
+            const job = await this.#queue.start(this.id, c.JOB_LEASE_MS, id, true);
             if (job) jobs.push(job);
           } finally {
             this.#asked--;
@@ -421,11 +424,45 @@ export class Worker {
     }
   }
 
-  /** A slot takes the job: counted as running from here, so claims made meanwhile do not overfill. */
+  /**
+   * A slot takes the job: counted as running from here, so claims made meanwhile do not overfill.
+   * Every job is claimed as held (no started_at, see scripts.ts HOLD): its start is written at the
+   * end of this turn, with a settle leaving then or in a call of its own. node-redis writes commands
+   * at the end of the turn too, so nothing the run sends reaches Redis before its start does; a run
+   * that dies before is one Redis never saw, and recovery refunds its attempt.
+   */
   #take(a: Active): Active {
     a.ranAt = performance.now();
     this.#running.add(a);
+    this.#starts.push(a);
+    this.#startsFlush ??= setImmediate(() => {
+      this.#startsFlush = undefined;
+      const started = this.#takeStarts();
+      if (started.length > 0) this.#track(this.#writeStarts(started));
+    });
     return a;
+  }
+
+  /** The starts still to write: runs that ended meanwhile are written by their settle. */
+  #takeStarts(): Active[] {
+    const started = this.#starts.filter((a) => this.#running.has(a) && !a.stopped);
+    this.#starts = [];
+    return started;
+  }
+
+  async #writeStarts(started: Active[]): Promise<void> {
+    try {
+      const r = await this.#queue.settle(this.id, [], undefined, started.map((a) => a.job));
+      this.#applyStarts(started, r.started);
+    } catch (err) {
+      // Not written: the run's settle writes it, or recovery refunds the attempt if this worker dies.
+      this.log.warn({ err: (err as Error).message }, 'could not record the start of jobs');
+      this.#sweep();
+    }
+  }
+
+  #applyStarts(started: Active[], outcomes: readonly string[]): void {
+    outcomes.forEach((o, i) => o === 'lost' && started[i]!.stop(new LeaseLostError()));
   }
 
   /** Runs one job to its end and queues its settle; the slot moves on without waiting for Redis. */
@@ -508,7 +545,7 @@ export class Worker {
     if (batch.length === 0) return;
     const want = Math.max(0, this.#wanted());
     this.#asked += want;
-    this.#track(this.#writeSettles(batch, want));
+    this.#track(this.#writeSettles(batch, want, this.#takeStarts()));
     // Slots wait a turn of the event loop before their next jobs, so that this call leaves now and
     // Redis works on it meanwhile, rather than after them with the next batch's.
     this.#pause ??= new Promise((resolve) =>
@@ -519,15 +556,17 @@ export class Worker {
     );
   }
 
-  async #writeSettles(batch: PendingSettle[], want: number): Promise<void> {
+  async #writeSettles(batch: PendingSettle[], want: number, started: Active[]): Promise<void> {
     let next: ClaimedJob[] = [];
     try {
       const r = await this.#queue.settle(
         this.id,
         batch.map((p) => ({ job: p.a.job, settlement: p.s })),
-        want > 0 ? { leaseMs: this.#config.JOB_LEASE_MS, count: want } : undefined,
+        want > 0 ? { leaseMs: this.#config.JOB_LEASE_MS, count: want, hold: true } : undefined,
+        started.map((a) => a.job),
       );
       batch.forEach((p, i) => this.#ended(p, r.outcomes[i]!));
+      this.#applyStarts(started, r.started);
       next = r.next;
     } catch (err) {
       // Retried one by one and claiming nothing: the reply (and any job it claimed) may be lost;

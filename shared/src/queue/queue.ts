@@ -236,9 +236,12 @@ export class JobQueue {
 
   // ---- worker side ----
 
-  /** Takes up to `count` queued jobs without blocking (none when the queue is empty). */
-  async claim(workerId: string, leaseMs: number, count = 1): Promise<ClaimedJob[]> {
-    return claimedFrom((await this.#run(scripts.claim, [workerId, leaseMs, '', count], keys.processing(workerId))) as unknown[]);
+  /**
+   * Takes up to `count` queued jobs without blocking (none when the queue is empty). `hold`: the
+   * jobs may wait in the worker for a slot, so they count as started only once settle() says so.
+   */
+  async claim(workerId: string, leaseMs: number, count = 1, hold = false): Promise<ClaimedJob[]> {
+    return claimedFrom((await this.#run(scripts.claim, [workerId, leaseMs, '', count, hold ? '1' : '0'], keys.processing(workerId))) as unknown[]);
   }
 
   /** Blocks (on a connection of its own) until a job id can be moved into the worker's processing list. */
@@ -247,29 +250,37 @@ export class JobQueue {
   }
 
   /** Starts an id waitForJob moved into the processing list; null when it is no longer queued. */
-  async start(workerId: string, leaseMs: number, id: string): Promise<ClaimedJob | null> {
-    const reply = (await this.#run(scripts.claim, [workerId, leaseMs, id, 0], keys.processing(workerId))) as unknown[];
+  async start(workerId: string, leaseMs: number, id: string, hold = false): Promise<ClaimedJob | null> {
+    const reply = (await this.#run(scripts.claim, [workerId, leaseMs, id, 0, hold ? '1' : '0'], keys.processing(workerId))) as unknown[];
     return claimedFrom(reply)[0] ?? null;
   }
 
   /**
-   * Ends jobs this worker holds and claims up to `next.count` queued ones in the same step. An
-   * outcome is 'lost' when that job's lease was taken: nothing was written for it.
+   * Ends jobs this worker holds and claims up to `next.count` queued ones in the same step (`hold`
+   * as in claim()); `started` are held jobs a slot took meanwhile. An outcome is 'lost' when that
+   * job's lease was taken: nothing was written for it.
    */
   async settle(
     workerId: string,
     items: readonly { job: ClaimedJob; settlement: Settlement }[],
-    next?: { leaseMs: number; count: number },
-  ): Promise<{ outcomes: SettleOutcome[]; next: ClaimedJob[] }> {
-    const args: (string | number)[] = [workerId, next?.leaseMs ?? 0, items.length];
+    next?: { leaseMs: number; count: number; hold?: boolean },
+    started: readonly ClaimedJob[] = [],
+  ): Promise<{ outcomes: SettleOutcome[]; next: ClaimedJob[]; started: ('started' | 'lost')[] }> {
+    const n = items.length + started.length;
+    const args: (string | number)[] = [workerId, next?.leaseMs ?? 0, n];
     for (const { job, settlement: s } of items) {
       const payload = s.status === 'finished' ? s.result : s.status === 'failed' ? s.error : '';
       const version = s.status === 'cancelled' || s.datasetVersion === undefined ? '' : s.datasetVersion;
       args.push(job.id, job.token, s.status, payload, version);
     }
-    args.push(next?.count ?? 0);
+    for (const job of started) args.push(job.id, job.token, 'started', '', '');
+    args.push(next?.count ?? 0, next?.hold ? '1' : '0');
     const reply = (await this.#run(scripts.settle, args, keys.processing(workerId))) as unknown[];
-    return { outcomes: reply.slice(0, items.length) as SettleOutcome[], next: claimedFrom(reply, items.length) };
+    return {
+      outcomes: reply.slice(0, items.length) as SettleOutcome[],
+      started: reply.slice(items.length, n) as ('started' | 'lost')[],
+      next: claimedFrom(reply, n),
+    };
   }
 
   /**

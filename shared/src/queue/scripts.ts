@@ -217,6 +217,11 @@ local function requeue(j, proc, delay, fields)
   end
 end
 
+-- Set by a claim for a worker that may hold the jobs ahead: they get no started_at until the
+-- worker tells a slot took them (a settle's 'started' item, or the settle of the run), so that
+-- recovery can give back the attempt of a job that never started.
+local HOLD = false
+
 -- Starts a job whose id has left the queue and appends its 5 fields to reply; false (and the id
 -- forgotten) when it is no longer queued: cancelled while it sat in the queue, expired, or
 -- already taken back by recovery. Run once per claimed job: no tables of its own.
@@ -227,8 +232,12 @@ local function begin(id, worker, leaseMs, reply)
   local token = string.format('%d', tonumber(f[3]) + 1)
   -- started_ms (server clock) times the run for the duration histogram, as leases are timed.
   -- progress is already 0: enqueue and requeue leave it so.
-  redis.call('HSET', JOB .. id, 'status', 'running', 'started_at', NOW_ISO, 'started_ms', now(), 'worker', worker,
-    'attempts', attempts, 'token', token)
+  if HOLD then
+    redis.call('HSET', JOB .. id, 'status', 'running', 'started_ms', now(), 'worker', worker, 'attempts', attempts, 'token', token)
+  else
+    redis.call('HSET', JOB .. id, 'status', 'running', 'started_at', NOW_ISO, 'started_ms', now(), 'worker', worker,
+      'attempts', attempts, 'token', token)
+  end
   zrem(ST_QUEUED, id)
   zadd(LEASES, now() + leaseMs, id)
   local r = #reply
@@ -305,9 +314,10 @@ return { 'new', id }
 
 /**
  * ARGV[3..]: worker id, lease ms, then an id (already moved into PROC by BLMOVE) or '' and how
- * many jobs to take from the queue. Reply: the started jobs, 5 fields each.
+ * many jobs to take from the queue, then hold ('1': see HOLD). Reply: the started jobs, 5 fields each.
  */
 const CLAIM = `
+HOLD = ARGV[7] == '1'
 local reply = {}
 if ARGV[5] ~= '' then
   start(ARGV[5], ARGV[3], tonumber(ARGV[4]), reply)
@@ -349,10 +359,13 @@ local reply = {}
 for i = 0, n - 1 do
   local b = 6 + i * 5
   local id = ARGV[b]
-  local f = redis.call('HMGET', JOB .. id, 'status', 'token', 'cancel', 'seq', 'dv', 'error', 'analysis', 'started_ms')
+  local f = redis.call('HMGET', JOB .. id, 'status', 'token', 'cancel', 'seq', 'dv', 'error', 'analysis', 'started_ms', 'started_at')
   local status, payload, version = ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
   local outcome = 'lost'
-  if f[1] == 'running' and f[2] == ARGV[b + 1] then
+  if f[1] == 'running' and f[2] == ARGV[b + 1] and status == 'started' then
+    if not f[9] then redis.call('HSET', JOB .. id, 'started_at', NOW_ISO) end
+    outcome = 'started'
+  elseif f[1] == 'running' and f[2] == ARGV[b + 1] then
     local j = { id = id, status = 'running', seq = f[4], dv = f[5], error = f[6], analysis = f[7], started_ms = f[8] }
     if f[3] == '1' then status = 'cancelled' end
     local fields = {}
@@ -366,6 +379,10 @@ for i = 0, n - 1 do
       fields = { 'error', payload }
       if version ~= '' then fields = { 'error', payload, 'dataset_version', version } end
     end
+    if not f[9] then
+      fields[#fields + 1] = 'started_at'
+      fields[#fields + 1] = NOW_ISO
+    end
     conclude(j, status, PROC, fields, version)
     outcome = status
   end
@@ -377,6 +394,7 @@ for analysis, o in pairs(observed) do
   end
   tally(DURATIONS, analysis .. ':sum_ms', o.sum)
 end
+HOLD = ARGV[7 + n * 5] == '1'
 take(ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[6 + n * 5]), reply)
 return reply
 `;
@@ -467,11 +485,18 @@ const RECOVER = `
 local maxAttempts, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
 local requeued, lost, promoted = 0, 0, 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', LEASES, '-inf', now(), 'LIMIT', 0, limit)) do
-  local j = load(id, 'status', 'worker', 'attempts', 'cancel', 'seq', 'dv', 'token', 'analysis')
+  local j = load(id, 'status', 'worker', 'attempts', 'cancel', 'seq', 'dv', 'token', 'analysis', 'started_at', 'unstarted_losses')
   if j.status == 'running' then
     local proc = j.worker and (PROCP .. j.worker) or nil
+    local unstarted = tonumber(j.unstarted_losses or '0')
     if j.cancel == '1' then
       conclude(j, 'cancelled', proc, {})
+    elseif not j.started_at and unstarted < maxAttempts then
+      -- Held ahead and never started: back without the attempt its claim counted. A run that
+      -- killed its worker before the start was written looks the same; the count of such losses
+      -- bounds how often a job can do that uncharged.
+      requeue(j, proc, 0, { 'attempts', math.max(0, tonumber(j.attempts) - 1), 'unstarted_losses', unstarted + 1 })
+      requeued = requeued + 1
     elseif tonumber(j.attempts) >= maxAttempts then
       conclude(j, 'failed', proc, { 'error', 'worker lost' })
       lost = lost + 1
