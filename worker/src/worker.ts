@@ -112,6 +112,8 @@ class Active implements JobRun {
   constructor(
     readonly job: ClaimedJob,
     private readonly queue: JobQueue,
+    /** Claimed ahead: Redis counts it as started only once the worker says a slot took it. */
+    readonly held: boolean,
   ) {
     this.interrupted = new Promise<never>((_, reject) => (this.#interrupt = reject));
     this.interrupted.catch(() => {});
@@ -316,10 +318,11 @@ export class Worker {
         continue;
       }
       this.#asked += want;
+      let held = this.#claimingAhead();
       try {
         let jobs: ClaimedJob[];
         try {
-          jobs = await this.#queue.claim(this.id, c.JOB_LEASE_MS, want, true);
+          jobs = await this.#queue.claim(this.id, c.JOB_LEASE_MS, want, held);
         } finally {
           this.#asked -= want;
         }
@@ -339,7 +342,8 @@ export class Worker {
             );
             if (!id) continue;
             if (this.#stopping) break; // the final sweep puts it back
-            const job = await this.#queue.start(this.id, c.JOB_LEASE_MS, id, true);
+            held = false; // for a free slot: started at once
+            const job = await this.#queue.start(this.id, c.JOB_LEASE_MS, id);
             if (job) jobs.push(job);
           } finally {
             this.#asked--;
@@ -347,7 +351,7 @@ export class Worker {
           }
         }
         backoff = 0;
-        this.#offer(jobs);
+        this.#offer(jobs, held);
       } catch (err) {
         if (this.#stopping) break;
         backoff = Math.min(2000, backoff ? backoff * 2 : 100);
@@ -366,9 +370,9 @@ export class Worker {
   }
 
   /** Claimed jobs go to idle slots, the rest wait in line. */
-  #offer(jobs: readonly ClaimedJob[]): void {
+  #offer(jobs: readonly ClaimedJob[], held: boolean): void {
     for (const job of jobs) {
-      const a = new Active(job, this.#queue);
+      const a = new Active(job, this.#queue, held);
       this.#active.set(job.id, a);
       const slot = this.#stopping ? undefined : this.#idleSlots.shift();
       if (slot) slot(this.#take(a));
@@ -393,7 +397,7 @@ export class Worker {
       this.log.debug({ jobs: stale.map((a) => a.job.id) }, 'jobs claimed ahead waited too long: handed back');
       for (const a of stale) this.#handBack(a);
     }
-    this.#offer([]);
+    this.#offer([], false);
   }
 
   /** Puts a job that never started back in the queue; its claim does not count as an attempt. */
@@ -426,7 +430,7 @@ export class Worker {
 
   /**
    * A slot takes the job: counted as running from here, so claims made meanwhile do not overfill.
-   * Every job is claimed as held (no started_at, see scripts.ts HOLD): its start is written at the
+   * A job claimed ahead is held (no started_at, see scripts.ts HOLD): its start is written at the
    * end of this turn, with a settle leaving then or in a call of its own. node-redis writes commands
    * at the end of the turn too, so nothing the run sends reaches Redis before its start does; a run
    * that dies before is one Redis never saw, and recovery refunds its attempt.
@@ -434,6 +438,7 @@ export class Worker {
   #take(a: Active): Active {
     a.ranAt = performance.now();
     this.#running.add(a);
+    if (!a.held) return a;
     this.#starts.push(a);
     this.#startsFlush ??= setImmediate(() => {
       this.#startsFlush = undefined;
@@ -558,11 +563,12 @@ export class Worker {
 
   async #writeSettles(batch: PendingSettle[], want: number, started: Active[]): Promise<void> {
     let next: ClaimedJob[] = [];
+    const hold = this.#claimingAhead();
     try {
       const r = await this.#queue.settle(
         this.id,
         batch.map((p) => ({ job: p.a.job, settlement: p.s })),
-        want > 0 ? { leaseMs: this.#config.JOB_LEASE_MS, count: want, hold: true } : undefined,
+        want > 0 ? { leaseMs: this.#config.JOB_LEASE_MS, count: want, hold } : undefined,
         started.map((a) => a.job),
       );
       batch.forEach((p, i) => this.#ended(p, r.outcomes[i]!));
@@ -576,7 +582,7 @@ export class Worker {
     } finally {
       this.#asked -= want;
     }
-    this.#offer(next);
+    this.#offer(next, hold);
     this.#wake();
   }
 
