@@ -68,12 +68,26 @@ describe('faults: the network between a worker and Redis', () => {
     await worker.stop();
   });
 
+  it('a connection that stalls for a few seconds: the run goes on through failed progress writes and finishes once', async () => {
+    const { proxy, worker } = await proxiedWorker({ WORKER_CONCURRENCY: '1' });
+    const id = await sleepJob('stall', 30, 100);
+    await expect.poll(async () => Number((await q.get(id))!.progress), POLL).toBeGreaterThan(0);
+    proxy.silence();
+    // Long enough for calls to time out (the periodic sweep's among them, one after the other), progress writes too.
+    const failedSweeps = () => worker.logs.filter((l) => l.msg === 'sweep of the processing list failed').length;
+    await expect.poll(failedSweeps, { timeout: 15_000, interval: 100 }).toBeGreaterThanOrEqual(3);
+    proxy.resume();
+    await expect.poll(async () => (await q.get(id))!.status, POLL).toBe('finished');
+    expect((await q.get(id))!.attempts).toBe(1);
+    expect(runsOf(worker, id)).toBe(1);
+    await worker.stop();
+  });
+
   it('a half-open connection: calls time out instead of hanging, SIGTERM still ends the worker, and the job finishes once', async () => {
     const { proxy, worker } = await proxiedWorker({ WORKER_CONCURRENCY: '1', WORKER_SHUTDOWN_GRACE_MS: '1000' });
     const id = await sleepJob('half-open', 10, 100);
     await expect.poll(async () => Number((await q.get(id))!.progress), POLL).toBeGreaterThan(0);
     proxy.silence();
-    // The run's next progress write times out: a lost reply, so the worker stops the run.
     const stopped = worker.stop();
     const exit = await Promise.race([stopped, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 20_000).unref())]);
     expect(exit).not.toBe('hung');

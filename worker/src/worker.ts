@@ -130,7 +130,7 @@ class Active implements JobRun {
   }
 
   async begin(datasetVersion: number): Promise<void> {
-    this.apply(await this.queue.progress(this.job, 0, datasetVersion));
+    await this.#report(0, datasetVersion);
   }
 
   async checkpoint(progress: number): Promise<void> {
@@ -140,9 +140,21 @@ class Active implements JobRun {
       await yieldToLoop();
     } else {
       this.lastProgress = now;
-      this.apply(await this.queue.progress(this.job, Math.min(1, Math.max(0, progress))));
+      await this.#report(Math.min(1, Math.max(0, progress)));
     }
     this.#throwIfStopped();
+  }
+
+  /**
+   * Progress is for show: a write that fails (Redis stalled, reply lost) does not stop the run.
+   * Whether the job is still ours is the renewals' and the settle's to tell.
+   */
+  async #report(progress: number, datasetVersion?: number): Promise<void> {
+    try {
+      this.apply(await this.queue.progress(this.job, progress, datasetVersion));
+    } catch (err) {
+      if (!isTransientError(err)) throw err;
+    }
   }
 
   #throwIfStopped(): void {
