@@ -83,6 +83,19 @@ describe('faults: the network between a worker and Redis', () => {
     await worker.stop();
   });
 
+  it('connections gone half-open: the worker replaces them and goes on working', async () => {
+    const { proxy, worker } = await proxiedWorker({ WORKER_CONCURRENCY: '1' });
+    const before = await sleepJob('before half-open');
+    await expect.poll(async () => (await q.get(before))!.status, POLL).toBe('finished');
+    proxy.silence({ existingOnly: true });
+    const after = await sleepJob('after half-open');
+    await expect.poll(async () => (await q.get(after))!.status, POLL).toBe('finished');
+    expect((await q.get(after))!.attempts).toBe(1);
+    expect(runsOf(worker, after)).toBe(1);
+    await worker.stop();
+    proxy.resume();
+  });
+
   it('a half-open connection: calls time out instead of hanging, SIGTERM still ends the worker, and the job finishes once', async () => {
     const { proxy, worker } = await proxiedWorker({ WORKER_CONCURRENCY: '1', WORKER_SHUTDOWN_GRACE_MS: '1000' });
     const id = await sleepJob('half-open', 10, 100);

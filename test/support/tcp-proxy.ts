@@ -29,8 +29,11 @@ export interface TcpProxy {
   readonly connections: number;
   /** Arms a one-shot rule; resolves with the command's text once its reply was swallowed. */
   swallowReply(opts?: SwallowOptions): Promise<string>;
-  /** Stops forwarding on every connection, current and new, without closing any. */
-  silence(): void;
+  /**
+   * Stops forwarding on every connection without closing any: current and new ones, or with
+   * `existingOnly` the current ones alone (they went half-open; a reconnect would work).
+   */
+  silence(opts?: { existingOnly?: boolean }): void;
   /** Forwards again (held bytes first); connections that lost a reply are cut. */
   resume(): void;
   /** Cuts every connection (the client sees a reset) and keeps listening. */
@@ -111,8 +114,11 @@ class Link {
     for (const s of [client, server]) s.on('error', end).on('close', end);
   }
 
+  /** Set by silence({ existingOnly }) on the links it found. */
+  stalled = false;
+
   get silent(): boolean {
-    return this.broken || this.proxy.silent;
+    return this.broken || this.stalled || this.proxy.silent;
   }
 
   #onClient(d: Buffer): void {
@@ -167,6 +173,7 @@ class Link {
   }
 
   resume(): void {
+    this.stalled = false;
     if (this.broken) return this.destroy();
     for (const d of this.heldToServer.splice(0)) this.server.write(d);
     for (const d of this.heldToClient.splice(0)) this.client.write(d);
@@ -218,8 +225,9 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
     swallowReply(opts = {}) {
       return new Promise<string>((resolve) => state.rules.push({ match: opts.match ?? /[\s\S]*/, reply: opts.reply ?? /[\s\S]*/, then: opts.then ?? 'silent', resolve }));
     },
-    silence() {
-      state.silent = true;
+    silence(opts = {}) {
+      if (opts.existingOnly) for (const link of state.links) link.stalled = true;
+      else state.silent = true;
     },
     resume() {
       state.silent = false;

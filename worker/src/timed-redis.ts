@@ -8,18 +8,28 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeRedis, RedisUnavailableError, type Redis } from '@meteorites/shared/redis';
 
-/** A view of `client` (the same connection) whose sendCommand fails after `ms` without a reply. */
-export function withReplyTimeout(client: Redis, ms: number): Redis {
+/**
+ * A view of `client` (the same connection) whose sendCommand fails after `ms` without a reply.
+ * `onSilent` is called when a call times out and the connection answered nothing at all for as
+ * long: it may be half-open, and only a new connection can tell.
+ */
+export function withReplyTimeout(client: Redis, ms: number, onSilent?: () => void): Redis {
   const view = Object.create(client) as Redis;
+  let lastAnswer = performance.now();
   view.sendCommand = ((args: Parameters<Redis['sendCommand']>[0], options?: Parameters<Redis['sendCommand']>[1]) =>
     new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new RedisUnavailableError(`no reply from Redis within ${ms} ms`)), ms);
+      const timer = setTimeout(() => {
+        reject(new RedisUnavailableError(`no reply from Redis within ${ms} ms`));
+        if (performance.now() - lastAnswer >= ms) onSilent?.();
+      }, ms);
       client.sendCommand(args, options).then(
         (reply) => {
+          lastAnswer = performance.now();
           clearTimeout(timer);
           resolve(reply);
         },
         (err: unknown) => {
+          lastAnswer = performance.now();
           clearTimeout(timer);
           reject(err);
         },

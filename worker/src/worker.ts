@@ -111,7 +111,8 @@ class Active implements JobRun {
 
   constructor(
     readonly job: ClaimedJob,
-    private readonly queue: JobQueue,
+    /** The worker's queue on its current connection (replaced when one goes silent). */
+    private readonly queue: () => JobQueue,
     /** Claimed ahead: Redis counts it as started only once the worker says a slot took it. */
     readonly held: boolean,
   ) {
@@ -151,7 +152,7 @@ class Active implements JobRun {
    */
   async #report(progress: number, datasetVersion?: number): Promise<void> {
     try {
-      this.apply(await this.queue.progress(this.job, progress, datasetVersion));
+      this.apply(await this.queue().progress(this.job, progress, datasetVersion));
     } catch (err) {
       if (!isTransientError(err)) throw err;
     }
@@ -180,6 +181,8 @@ export class Worker {
   #redis?: Redis;
   #blocking?: Redis;
   #queue!: JobQueue;
+  #connect!: (name: string) => Promise<Redis>;
+  #reconnecting?: Promise<void>;
   #handler!: JobHandler;
   /** Every job this worker holds, from its claim until its settle (or hand-back) is written. */
   readonly #active = new Map<string, Active>();
@@ -236,18 +239,14 @@ export class Worker {
     if (!c.REDIS_URL) throw new WorkerNotConfiguredError('REDIS_URL is not set: the worker needs the Redis the API uses');
     const onError = (err: Error) => this.log.warn({ err: err.message }, 'redis connection error');
     const connect = (name: string) => connectRedis(c.REDIS_URL!, { connectTimeoutMs: c.REDIS_CONNECT_TIMEOUT_MS, name, onError });
+    this.#connect = connect;
     try {
-      this.#redis = await connect(`worker:${this.id}`);
+      this.#use(await connect(`worker:${this.id}`));
       this.#blocking = await connect(`worker:${this.id}:claim`);
     } catch (err) {
       await closeRedis(this.#redis);
       throw err;
     }
-    // No node-redis command timeout on the hot path (it arms an AbortSignal per command, a large
-    // share of a no-op job's cost): a plain timer per call instead (timed-redis.ts).
-    const fast = withReplyTimeout(this.#redis.withCommandOptions(UNTIMED) as unknown as Redis, c.REDIS_COMMAND_TIMEOUT_MS);
-    this.#queue = new JobQueue(fast, { resultTtlSeconds: c.RESULT_TTL_SECONDS });
-    this.#handler = this.#makeHandler(this.#redis);
     await this.#checkRedisSettings();
     await this.#queue.renew(this.id, c.JOB_LEASE_MS, []);
     this.#timers.push(setInterval(() => void this.#renew(), Math.max(100, Math.floor(c.JOB_LEASE_MS / 3))));
@@ -272,6 +271,65 @@ export class Worker {
       },
       'worker started',
     );
+  }
+
+  /**
+   * Makes `redis` the command connection. No node-redis command timeout on the hot path (it arms
+   * an AbortSignal per command, a large share of a no-op job's cost): a plain timer per call
+   * instead (timed-redis.ts), which also tells when the connection went silent.
+   */
+  #use(redis: Redis): void {
+    const c = this.#config;
+    this.#redis = redis;
+    const fast = withReplyTimeout(redis.withCommandOptions(UNTIMED) as unknown as Redis, c.REDIS_COMMAND_TIMEOUT_MS, () => this.#reconnect());
+    this.#queue = new JobQueue(fast, { resultTtlSeconds: c.RESULT_TTL_SECONDS });
+    this.#handler = this.#makeHandler(redis);
+  }
+
+  /**
+   * A connection that answered nothing for REDIS_COMMAND_TIMEOUT_MS may be half-open (its peer
+   * gone without a word): it would hang until the kernel gives up, minutes later. A new one
+   * replaces it once it connects; the calls left on the old one fail as lost replies, and the
+   * sweeps (on the new one) find what they did.
+   */
+  #reconnect(): void {
+    if (this.#reconnecting || this.#closing) return;
+    this.#reconnecting = (async () => {
+      for (let backoff = 100; !this.#closing; backoff = Math.min(2000, backoff * 2)) {
+        try {
+          const fresh = await this.#connectWithin(`worker:${this.id}`);
+          if (this.#closing) return void fresh.destroy();
+          const old = this.#redis!;
+          this.#use(fresh);
+          old.destroy();
+          this.log.warn({ timeout_ms: this.#config.REDIS_COMMAND_TIMEOUT_MS }, 'Redis connection silent: replaced');
+          this.#sweep();
+          return;
+        } catch (err) {
+          this.log.warn({ err: (err as Error).message }, 'could not open a new Redis connection');
+          await sleep(backoff);
+        }
+      }
+    })().finally(() => (this.#reconnecting = undefined));
+  }
+
+  /** A new connection, or an error after REDIS_CONNECT_TIMEOUT_MS: a silent server would hold its handshake for ever. */
+  async #connectWithin(name: string): Promise<Redis> {
+    const pending = this.#connect(name);
+    try {
+      return await deadline(pending, this.#config.REDIS_CONNECT_TIMEOUT_MS);
+    } catch (err) {
+      pending.then((late) => late.destroy(), () => {});
+      throw err;
+    }
+  }
+
+  /** The blocking connection answered nothing within its block time and the timeout: a new one replaces it. */
+  async #replaceBlocking(): Promise<void> {
+    const old = this.#blocking;
+    this.#blocking = await this.#connectWithin(`worker:${this.id}:claim`);
+    old?.destroy();
+    this.log.warn('Redis blocking connection silent: replaced');
   }
 
   /** Stops claiming, lets running jobs finish within the grace period, hands back the rest, closes Redis. */
@@ -351,7 +409,11 @@ export class Worker {
             const id = await deadline(
               JobQueue.waitForJob(this.#blocking!, this.id, CLAIM_BLOCK_SECONDS),
               CLAIM_BLOCK_SECONDS * 1000 + c.REDIS_COMMAND_TIMEOUT_MS,
-            );
+            ).catch(async (err: unknown) => {
+              // Failed while the connection says it is up: no reply came, it may be half-open.
+              if (this.#blocking?.isReady && !this.#stopping) await this.#replaceBlocking();
+              throw err;
+            });
             if (!id) continue;
             if (this.#stopping) break; // the final sweep puts it back
             held = false; // for a free slot: started at once
@@ -384,7 +446,7 @@ export class Worker {
   /** Claimed jobs go to idle slots, the rest wait in line. */
   #offer(jobs: readonly ClaimedJob[], held: boolean): void {
     for (const job of jobs) {
-      const a = new Active(job, this.#queue, held);
+      const a = new Active(job, () => this.#queue, held);
       this.#active.set(job.id, a);
       const slot = this.#stopping ? undefined : this.#idleSlots.shift();
       if (slot) slot(this.#take(a));
@@ -775,6 +837,7 @@ export class Worker {
     await this.#handBackWaiting();
     for (const t of this.#timers) clearInterval(t);
     await this.#sweeping;
+    await this.#reconnecting;
     try {
       await this.#sweepOnce(true);
     } catch (err) {
