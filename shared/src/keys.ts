@@ -73,7 +73,10 @@ export const keys = {
   snapshotPattern: 'dataset:snapshot:*',
 
   // ---- jobs ----
-  /** hash: one job (see the Job schema) plus the queue's own fields (`token seq worker cancel dv started_ms`). */
+  /**
+   * hash: one job (see the Job schema) plus the queue's own fields (`token seq worker cancel dv
+   * started_ms`, and `unstarted_losses`: leases lost before a slot took the job, refunded).
+   */
   job: (id: string) => `${keyPrefixes.job}${checked('job', jobIdRe, id)}`,
   /** list: ids of queued jobs; the API pushes on the left, workers BLMOVE from the right. */
   jobsQueue: 'jobs:queue',

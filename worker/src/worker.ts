@@ -770,6 +770,7 @@ export class Worker {
   async #sweepOnce(retire: boolean): Promise<void> {
     const blockingClaims = this.#blockingClaims;
     const blockingBefore = this.#blockingClaim;
+    const unsettledBefore = [...this.#unsettled];
     const held = await this.#queue.held(this.id);
     // Replies come in order on this connection: by the next turn of the event loop, every call
     // sent before held() (and whatever it claimed) has been handled, so what is still unknown was
@@ -792,6 +793,9 @@ export class Worker {
       }
       unknown.push({ ...h, refund: !this.#unsettled.has(key) });
     }
+    // Unsettled runs no longer in the list were taken over (recovery, cancel): nothing to remember.
+    const inList = new Set(held.map((h) => `${h.id} ${h.token}`));
+    for (const key of unsettledBefore) if (!inList.has(key)) this.#unsettled.delete(key);
     if (unknown.length === 0 && !retire) return;
     const requeued = await this.#queue.sweep(this.id, retire, unknown);
     for (const h of unknown) this.#unsettled.delete(`${h.id} ${h.token}`);
