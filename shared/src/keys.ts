@@ -98,8 +98,6 @@ export const keys = {
   jobsDedup: 'jobs:dedup',
   /** zset: live worker ids, scored by their heartbeat deadline (server ms). */
   jobsWorkers: 'jobs:workers',
-  /** string: which worker scans every processing list for recovery this period (SET NX PX). */
-  jobsListScan: 'jobs:recovery:scan',
   /** pub/sub channel: `<job id> <status>` whenever a job ends, one line per job ended in the same step. */
   jobEvents: 'jobs:events',
 

@@ -65,8 +65,8 @@ const PROGRESS_INTERVAL_MS = 250;
 const CLAIM_BLOCK_SECONDS = 1;
 const SETTLE_TRIES = 3;
 /**
- * Every this many recovery rounds, one worker (a lock) scans for every processing list: a list
- * whose worker's heartbeat recovery already dropped is in no other index.
+ * Every this many recovery rounds, one worker scans for every processing list: a list whose
+ * worker's heartbeat recovery already dropped is in no other index.
  */
 const LIST_SCAN_ROUNDS = 12;
 /**
@@ -723,11 +723,15 @@ export class Worker {
     }
   }
 
-  /** Unstarted ids in the processing list of any worker without a live heartbeat go back to the queue. */
+  /**
+   * Unstarted ids in the processing list of any worker without a live heartbeat go back to the
+   * queue. One worker scans: the first by id among those with a heartbeat (no key of its own to
+   * coordinate; when it dies, recovery drops it and the next one takes over).
+   */
   async #recoverLists(): Promise<void> {
     const redis = this.#redis!; // timed by node-redis: a scan is no hot path
-    const period = this.#config.JOB_RECOVERY_INTERVAL_MS * LIST_SCAN_ROUNDS;
-    if ((await redis.set(keys.jobsListScan, this.id, { NX: true, PX: period })) === null) return;
+    const workers = await redis.zRange(keys.jobsWorkers, 0, -1);
+    if (workers.length > 0 && workers.reduce((a, b) => (b < a ? b : a)) !== this.id) return;
     const queue = new JobQueue(redis);
     for await (const worker of queue.processingLists()) {
       if (worker === this.id) continue;
