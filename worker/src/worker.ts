@@ -24,7 +24,9 @@ import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import type { Config } from '@meteorites/shared/config';
-import { closeRedis, connectRedis, UNTIMED, type Redis } from '@meteorites/shared/redis';
+import { InvalidIdError, keys } from '@meteorites/shared/keys';
+import { closeRedis, connectRedis, deadline, UNTIMED, type Redis } from '@meteorites/shared/redis';
+import { closeWithin, withReplyTimeout } from './timed-redis.ts';
 import {
   DeferJobError,
   isTransientError,
@@ -35,6 +37,7 @@ import {
   LeaseLostError,
   ShutdownError,
   type ClaimedJob,
+  type HeldJob,
   type LeaseState,
   type Settlement,
   type SettleOutcome,
@@ -64,6 +67,11 @@ const PROGRESS_INTERVAL_MS = 250;
 /** How long one BLMOVE waits: also how long close() may wait for the claimer to notice. */
 const CLAIM_BLOCK_SECONDS = 1;
 const SETTLE_TRIES = 3;
+/**
+ * Every this many recovery rounds, one worker scans for every processing list: a list whose
+ * worker's heartbeat recovery already dropped is in no other index.
+ */
+const LIST_SCAN_ROUNDS = 12;
 /**
  * Claiming ahead, a worker holds up to max(WORKER_CONCURRENCY, this) jobs more than it runs, and
  * its settles leave in batches of half of what it holds: two calls on their way at a time, each
@@ -106,7 +114,10 @@ class Active implements JobRun {
 
   constructor(
     readonly job: ClaimedJob,
-    private readonly queue: JobQueue,
+    /** The worker's queue on its current connection (replaced when one goes silent). */
+    private readonly queue: () => JobQueue,
+    /** Claimed ahead: Redis counts it as started only once the worker says a slot took it. */
+    readonly held: boolean,
   ) {
     this.interrupted = new Promise<never>((_, reject) => (this.#interrupt = reject));
     this.interrupted.catch(() => {});
@@ -123,7 +134,7 @@ class Active implements JobRun {
   }
 
   async begin(datasetVersion: number): Promise<void> {
-    this.apply(await this.queue.progress(this.job, 0, datasetVersion));
+    await this.#report(0, datasetVersion);
   }
 
   async checkpoint(progress: number): Promise<void> {
@@ -133,9 +144,21 @@ class Active implements JobRun {
       await yieldToLoop();
     } else {
       this.lastProgress = now;
-      this.apply(await this.queue.progress(this.job, Math.min(1, Math.max(0, progress))));
+      await this.#report(Math.min(1, Math.max(0, progress)));
     }
     this.#throwIfStopped();
+  }
+
+  /**
+   * Progress is for show: a write that fails (Redis stalled, reply lost) does not stop the run.
+   * Whether the job is still ours is the renewals' and the settle's to tell.
+   */
+  async #report(progress: number, datasetVersion?: number): Promise<void> {
+    try {
+      this.apply(await this.queue().progress(this.job, progress, datasetVersion));
+    } catch (err) {
+      if (!isTransientError(err)) throw err;
+    }
   }
 
   #throwIfStopped(): void {
@@ -161,6 +184,8 @@ export class Worker {
   #redis?: Redis;
   #blocking?: Redis;
   #queue!: JobQueue;
+  #connect!: (name: string) => Promise<Redis>;
+  #reconnecting?: Promise<void>;
   #handler!: JobHandler;
   /** Every job this worker holds, from its claim until its settle (or hand-back) is written. */
   readonly #active = new Map<string, Active>();
@@ -178,6 +203,9 @@ export class Worker {
   readonly #idleSlots: ((a: Active | undefined) => void)[] = [];
   #slots: Promise<void>[] = [];
   #settling: PendingSettle[] = [];
+  /** Held jobs a slot took this turn: Redis learns they started with the next settle call, or one of their own. */
+  #starts: Active[] = [];
+  #startsFlush?: NodeJS.Immediate;
   /** Settle and hand-back calls on their way; shutdown waits for them. */
   readonly #calls = new Set<Promise<void>>();
   #staleCheck?: NodeJS.Timeout;
@@ -186,6 +214,16 @@ export class Worker {
   #closing?: Promise<void>;
   #claimer?: Promise<void>;
   #wakeClaimer?: () => void;
+  /** A blocking claim (BLMOVE, then the start of what it moved) is on its way; counted up at each. */
+  #blockingClaim = false;
+  #blockingClaims = 0;
+  /** Runs this process started whose end it could not write (`id token`): a sweep does not refund them. */
+  readonly #unsettled = new Set<string>();
+  #sweeping?: Promise<void>;
+  #sweepAgain = false;
+  /** Queued ids the last sweep saw in the processing list (`id token`): still there now, no claim is starting them. */
+  #queuedSeen = new Set<string>();
+  #recoveries = 0;
   readonly #timers: NodeJS.Timeout[] = [];
 
   constructor(opts: WorkerOptions) {
@@ -204,22 +242,23 @@ export class Worker {
     if (!c.REDIS_URL) throw new WorkerNotConfiguredError('REDIS_URL is not set: the worker needs the Redis the API uses');
     const onError = (err: Error) => this.log.warn({ err: err.message }, 'redis connection error');
     const connect = (name: string) => connectRedis(c.REDIS_URL!, { connectTimeoutMs: c.REDIS_CONNECT_TIMEOUT_MS, name, onError });
+    this.#connect = connect;
     try {
-      this.#redis = await connect(`worker:${this.id}`);
+      this.#use(await connect(`worker:${this.id}`));
       this.#blocking = await connect(`worker:${this.id}:claim`);
     } catch (err) {
       await closeRedis(this.#redis);
       throw err;
     }
-    // No per-command timeout on the hot path: node-redis arms an AbortSignal timer per command for
-    // it, a large share of a no-op job's cost. Leases and fencing already cover a stuck Redis.
-    const fast = this.#redis.withCommandOptions(UNTIMED) as unknown as Redis;
-    this.#queue = new JobQueue(fast, queueOptions(c));
-    this.#handler = this.#makeHandler(this.#redis);
     await this.#checkRedisSettings();
     await this.#queue.renew(this.id, c.JOB_LEASE_MS, []);
     this.#timers.push(setInterval(() => void this.#renew(), Math.max(100, Math.floor(c.JOB_LEASE_MS / 3))));
-    this.#timers.push(setInterval(() => void this.#recover(), c.JOB_RECOVERY_INTERVAL_MS));
+    this.#timers.push(
+      setInterval(() => {
+        void this.#recover();
+        this.#sweep();
+      }, c.JOB_RECOVERY_INTERVAL_MS),
+    );
     void this.#recover();
     this.#slots = Array.from({ length: c.WORKER_CONCURRENCY }, () =>
       this.#slot().catch((err: unknown) => this.log.error({ err }, 'job slot failed')),
@@ -235,6 +274,65 @@ export class Worker {
       },
       'worker started',
     );
+  }
+
+  /**
+   * Makes `redis` the command connection. No node-redis command timeout on the hot path (it arms
+   * an AbortSignal per command, a large share of a no-op job's cost): a plain timer per call
+   * instead (timed-redis.ts), which also tells when the connection went silent.
+   */
+  #use(redis: Redis): void {
+    const c = this.#config;
+    this.#redis = redis;
+    const fast = withReplyTimeout(redis.withCommandOptions(UNTIMED) as unknown as Redis, c.REDIS_COMMAND_TIMEOUT_MS, () => this.#reconnect());
+    this.#queue = new JobQueue(fast, queueOptions(c));
+    this.#handler = this.#makeHandler(redis);
+  }
+
+  /**
+   * A connection that answered nothing for REDIS_COMMAND_TIMEOUT_MS may be half-open (its peer
+   * gone without a word): it would hang until the kernel gives up, minutes later. A new one
+   * replaces it once it connects; the calls left on the old one fail as lost replies, and the
+   * sweeps (on the new one) find what they did.
+   */
+  #reconnect(): void {
+    if (this.#reconnecting || this.#closing) return;
+    this.#reconnecting = (async () => {
+      for (let backoff = 100; !this.#closing; backoff = Math.min(2000, backoff * 2)) {
+        try {
+          const fresh = await this.#connectWithin(`worker:${this.id}`);
+          if (this.#closing) return void fresh.destroy();
+          const old = this.#redis!;
+          this.#use(fresh);
+          old.destroy();
+          this.log.warn({ timeout_ms: this.#config.REDIS_COMMAND_TIMEOUT_MS }, 'Redis connection silent: replaced');
+          this.#sweep();
+          return;
+        } catch (err) {
+          this.log.warn({ err: (err as Error).message }, 'could not open a new Redis connection');
+          await sleep(backoff);
+        }
+      }
+    })().finally(() => (this.#reconnecting = undefined));
+  }
+
+  /** A new connection, or an error after REDIS_CONNECT_TIMEOUT_MS: a silent server would hold its handshake for ever. */
+  async #connectWithin(name: string): Promise<Redis> {
+    const pending = this.#connect(name);
+    try {
+      return await deadline(pending, this.#config.REDIS_CONNECT_TIMEOUT_MS);
+    } catch (err) {
+      pending.then((late) => late.destroy(), () => {});
+      throw err;
+    }
+  }
+
+  /** The blocking connection answered nothing within its block time and the timeout: a new one replaces it. */
+  async #replaceBlocking(): Promise<void> {
+    const old = this.#blocking;
+    this.#blocking = await this.#connectWithin(`worker:${this.id}:claim`);
+    old?.destroy();
+    this.log.warn('Redis blocking connection silent: replaced');
   }
 
   /** Stops claiming, lets running jobs finish within the grace period, hands back the rest, closes Redis. */
@@ -293,10 +391,11 @@ export class Worker {
         continue;
       }
       this.#asked += want;
+      let held = this.#claimingAhead();
       try {
         let jobs: ClaimedJob[];
         try {
-          jobs = await this.#queue.claim(this.id, c.JOB_LEASE_MS, want);
+          jobs = await this.#queue.claim(this.id, c.JOB_LEASE_MS, want, held);
         } finally {
           this.#asked -= want;
         }
@@ -307,26 +406,36 @@ export class Worker {
             continue;
           }
           this.#asked++;
-          let id: string | null;
+          this.#blockingClaim = true;
+          this.#blockingClaims++;
           try {
-            id = await JobQueue.waitForJob(this.#blocking!, this.id, CLAIM_BLOCK_SECONDS);
+            const id = await deadline(
+              JobQueue.waitForJob(this.#blocking!, this.id, CLAIM_BLOCK_SECONDS),
+              CLAIM_BLOCK_SECONDS * 1000 + c.REDIS_COMMAND_TIMEOUT_MS,
+            ).catch(async (err: unknown) => {
+              // Failed while the connection says it is up: no reply came, it may be half-open.
+              if (this.#blocking?.isReady && !this.#stopping) await this.#replaceBlocking();
+              throw err;
+            });
+            if (!id) continue;
+            if (this.#stopping) break; // the final sweep puts it back
+            held = false; // for a free slot: started at once
+            const job = await this.#queue.start(this.id, c.JOB_LEASE_MS, id);
+            if (job) jobs.push(job);
           } finally {
             this.#asked--;
+            this.#blockingClaim = false;
           }
-          if (!id) continue;
-          if (this.#stopping) break; // the final sweep puts it back
-          const job = await this.#queue.start(this.id, c.JOB_LEASE_MS, id);
-          if (job) jobs.push(job);
         }
         backoff = 0;
-        this.#offer(jobs);
+        this.#offer(jobs, held);
       } catch (err) {
         if (this.#stopping) break;
         backoff = Math.min(2000, backoff ? backoff * 2 : 100);
         this.log.warn({ err: (err as Error).message, retry_ms: backoff }, 'claiming failed');
         await sleep(backoff);
-        // A claim whose reply was lost left its id in our processing list, unstarted.
-        await this.#queue.sweep(this.id, false).catch(() => {});
+        // A claim whose reply was lost left its jobs in our processing list, started or not.
+        this.#sweep();
       }
     }
   }
@@ -338,9 +447,9 @@ export class Worker {
   }
 
   /** Claimed jobs go to idle slots, the rest wait in line. */
-  #offer(jobs: readonly ClaimedJob[]): void {
+  #offer(jobs: readonly ClaimedJob[], held: boolean): void {
     for (const job of jobs) {
-      const a = new Active(job, this.#queue);
+      const a = new Active(job, () => this.#queue, held);
       this.#active.set(job.id, a);
       const slot = this.#stopping ? undefined : this.#idleSlots.shift();
       if (slot) slot(this.#take(a));
@@ -365,12 +474,20 @@ export class Worker {
       this.log.debug({ jobs: stale.map((a) => a.job.id) }, 'jobs claimed ahead waited too long: handed back');
       for (const a of stale) this.#handBack(a);
     }
-    this.#offer([]);
+    this.#offer([], false);
   }
 
   /** Puts a job that never started back in the queue; its claim does not count as an attempt. */
   #handBack(a: Active): void {
-    this.#track(this.#release(a, { delayMs: 0, refund: true }, { job: a.job.id }).finally(() => this.#active.delete(a.job.id)));
+    this.#track(this.#release(a, { delayMs: 0, refund: true }, { job: a.job.id }).finally(() => this.#forget(a)));
+  }
+
+  /**
+   * Drops a run from #active, but only that run: by the time a hand-back or settle completes, a
+   * later claim (whose reply came in the same read) may hold the same id with a new token.
+   */
+  #forget(a: Active): void {
+    if (this.#active.get(a.job.id) === a) this.#active.delete(a.job.id);
   }
 
   #track(call: Promise<void>): void {
@@ -388,11 +505,46 @@ export class Worker {
     }
   }
 
-  /** A slot takes the job: counted as running from here, so claims made meanwhile do not overfill. */
+  /**
+   * A slot takes the job: counted as running from here, so claims made meanwhile do not overfill.
+   * A job claimed ahead is held (no started_at, see scripts.ts HOLD): its start is written at the
+   * end of this turn, with a settle leaving then or in a call of its own. node-redis writes commands
+   * at the end of the turn too, so nothing the run sends reaches Redis before its start does; a run
+   * that dies before is one Redis never saw, and recovery refunds its attempt.
+   */
   #take(a: Active): Active {
     a.ranAt = performance.now();
     this.#running.add(a);
+    if (!a.held) return a;
+    this.#starts.push(a);
+    this.#startsFlush ??= setImmediate(() => {
+      this.#startsFlush = undefined;
+      const started = this.#takeStarts();
+      if (started.length > 0) this.#track(this.#writeStarts(started));
+    });
     return a;
+  }
+
+  /** The starts still to write: runs that ended meanwhile are written by their settle. */
+  #takeStarts(): Active[] {
+    const started = this.#starts.filter((a) => this.#running.has(a) && !a.stopped);
+    this.#starts = [];
+    return started;
+  }
+
+  async #writeStarts(started: Active[]): Promise<void> {
+    try {
+      const r = await this.#queue.settle(this.id, [], undefined, started.map((a) => a.job));
+      this.#applyStarts(started, r.started);
+    } catch (err) {
+      // Not written: the run's settle writes it, or recovery refunds the attempt if this worker dies.
+      this.log.warn({ err: (err as Error).message }, 'could not record the start of jobs');
+      this.#sweep();
+    }
+  }
+
+  #applyStarts(started: Active[], outcomes: readonly string[]): void {
+    outcomes.forEach((o, i) => o === 'lost' && started[i]!.stop(new LeaseLostError()));
   }
 
   /** Runs one job to its end and queues its settle; the slot moves on without waiting for Redis. */
@@ -402,7 +554,7 @@ export class Worker {
     if (a.stopped) {
       // Its lease was taken while it waited for a slot: it is another worker's now.
       this.#running.delete(a);
-      this.#active.delete(job.id);
+      this.#forget(a);
       this.log.warn(log, 'lease lost before the job started; nothing written');
       this.#wake();
       return;
@@ -428,7 +580,7 @@ export class Worker {
       this.#settle(a, settlement, log);
     } else {
       // No settle will claim for the freed slot: the claimer does.
-      this.#active.delete(job.id);
+      this.#forget(a);
       this.#wake();
     }
   }
@@ -475,7 +627,7 @@ export class Worker {
     if (batch.length === 0) return;
     const want = Math.max(0, this.#wanted());
     this.#asked += want;
-    this.#track(this.#writeSettles(batch, want));
+    this.#track(this.#writeSettles(batch, want, this.#takeStarts()));
     // Slots wait a turn of the event loop before their next jobs, so that this call leaves now and
     // Redis works on it meanwhile, rather than after them with the next batch's.
     this.#pause ??= new Promise((resolve) =>
@@ -486,23 +638,28 @@ export class Worker {
     );
   }
 
-  async #writeSettles(batch: PendingSettle[], want: number): Promise<void> {
+  async #writeSettles(batch: PendingSettle[], want: number, started: Active[]): Promise<void> {
     let next: ClaimedJob[] = [];
+    const hold = this.#claimingAhead();
     try {
       const r = await this.#queue.settle(
         this.id,
         batch.map((p) => ({ job: p.a.job, settlement: p.s })),
-        want > 0 ? { leaseMs: this.#config.JOB_LEASE_MS, count: want } : undefined,
+        want > 0 ? { leaseMs: this.#config.JOB_LEASE_MS, count: want, hold } : undefined,
+        started.map((a) => a.job),
       );
       batch.forEach((p, i) => this.#ended(p, r.outcomes[i]!));
+      this.#applyStarts(started, r.started);
       next = r.next;
     } catch (err) {
-      // Retried one by one and claiming nothing: the reply (and any job it claimed) may be lost.
+      // Retried one by one and claiming nothing: the reply (and any job it claimed) may be lost;
+      // the sweep hands back what it claimed.
+      this.#sweep();
       await Promise.all(batch.map((p) => this.#settleAlone(p, err)));
     } finally {
       this.#asked -= want;
     }
-    this.#offer(next);
+    this.#offer(next, hold);
     this.#wake();
   }
 
@@ -518,12 +675,14 @@ export class Worker {
         err = e;
       }
     }
-    this.#active.delete(p.a.job.id);
-    this.log.error({ ...p.log, err: (err as Error).message }, 'could not settle the job; its lease will expire and it will run again');
+    this.#forget(p.a);
+    this.#unsettled.add(`${p.a.job.id} ${p.a.job.token}`);
+    this.#sweep();
+    this.log.error({ ...p.log, err: (err as Error).message }, 'could not settle the job; it will run again');
   }
 
   #ended(p: PendingSettle, outcome: SettleOutcome): void {
-    this.#active.delete(p.a.job.id);
+    this.#forget(p.a);
     if (outcome === 'lost') this.log.warn(p.log, 'lease lost before the job could be settled; nothing written');
     else if (outcome === 'stale') this.log.info(p.log, 'the dataset was replaced while the job ran: result dropped, the job is queued again');
     else if (this.log.isLevelEnabled('info')) this.log.info({ ...p.log, status: outcome, ms: Date.now() - p.a.started }, 'job ended');
@@ -538,7 +697,9 @@ export class Worker {
         t.unref();
       }
     } catch (err) {
-      this.log.error({ ...log, err: (err as Error).message }, 'could not hand the job back; its lease will expire and it will run again');
+      this.#unsettled.add(`${a.job.id} ${a.job.token}`);
+      this.#sweep();
+      this.log.error({ ...log, err: (err as Error).message }, 'could not hand the job back; it will run again');
     }
   }
 
@@ -550,6 +711,7 @@ export class Worker {
       states.forEach((state, i) => active[i]!.apply(state));
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'lease renewal failed');
+      this.#sweep();
     }
   }
 
@@ -559,8 +721,97 @@ export class Worker {
       const r = await this.#queue.recover(this.#config.JOB_MAX_ATTEMPTS);
       if (r.requeued || r.lost || r.deadWorkers) this.log.warn(r, 'recovered jobs of lost workers');
       else if (r.promoted) this.log.debug(r, 'delayed jobs queued');
+      if (++this.#recoveries % LIST_SCAN_ROUNDS === 1) await this.#recoverLists();
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'recovery failed');
+    }
+  }
+
+  /**
+   * Unstarted ids in the processing list of any worker without a live heartbeat go back to the
+   * queue. One worker scans: the first by id among those with a heartbeat (no key of its own to
+   * coordinate; when it dies, recovery drops it and the next one takes over).
+   */
+  async #recoverLists(): Promise<void> {
+    const redis = this.#redis!; // timed by node-redis: a scan is no hot path
+    const workers = await redis.zRange(keys.jobsWorkers, 0, -1);
+    if (workers.length > 0 && workers.reduce((a, b) => (b < a ? b : a)) !== this.id) return;
+    const queue = new JobQueue(redis);
+    for await (const worker of queue.processingLists()) {
+      if (worker === this.id) continue;
+      let requeued: number;
+      try {
+        requeued = await queue.recoverList(worker);
+      } catch (err) {
+        if (err instanceof InvalidIdError) continue; // not a list this queue made
+        throw err;
+      }
+      if (requeued > 0) this.log.warn({ dead_worker: worker, requeued }, 'recovered unstarted jobs from the list of a worker without a heartbeat');
+    }
+  }
+
+  /**
+   * Hands back what this worker's processing list holds and the process does not know of: jobs a
+   * call claimed whose reply was lost (they run under this worker in Redis, unrenewed), ids a
+   * blocking claim moved in and never started, runs whose end could not be written. Runs after
+   * every failed call and periodically; one at a time, and once more if asked meanwhile.
+   */
+  #sweep(): void {
+    if (!this.#queue || this.#closing) return;
+    if (this.#sweeping) {
+      this.#sweepAgain = true;
+      return;
+    }
+    this.#sweeping = (async () => {
+      do {
+        this.#sweepAgain = false;
+        try {
+          await this.#sweepOnce(false);
+        } catch (err) {
+          this.log.warn({ err: (err as Error).message }, 'sweep of the processing list failed');
+          break; // the next failed call or period tries again
+        }
+      } while (this.#sweepAgain && !this.#closing);
+    })().finally(() => (this.#sweeping = undefined));
+  }
+
+  async #sweepOnce(retire: boolean): Promise<void> {
+    const blockingClaims = this.#blockingClaims;
+    const blockingBefore = this.#blockingClaim;
+    const unsettledBefore = [...this.#unsettled];
+    const held = await this.#queue.held(this.id);
+    // Replies come in order on this connection: by the next turn of the event loop, every call
+    // sent before held() (and whatever it claimed) has been handled, so what is still unknown was
+    // claimed by a call whose reply was lost.
+    await yieldToLoop();
+    const known = new Set<string>();
+    for (const a of this.#active.values()) known.add(`${a.job.id} ${a.job.token}`);
+    // An id a blocking claim moved in is queued until its start: while one is on its way, a queued
+    // id goes back only when the previous sweep saw it already.
+    const blocking = blockingBefore || this.#blockingClaim || blockingClaims !== this.#blockingClaims;
+    const seen = this.#queuedSeen;
+    this.#queuedSeen = new Set();
+    const unknown: (HeldJob & { refund: boolean })[] = [];
+    for (const h of held) {
+      const key = `${h.id} ${h.token}`;
+      if (h.status === 'running' && (h.worker !== this.id || known.has(key))) continue;
+      if (h.status === 'queued' && blocking && !seen.has(key)) {
+        this.#queuedSeen.add(key);
+        continue;
+      }
+      unknown.push({ ...h, refund: !this.#unsettled.has(key) });
+    }
+    // Unsettled runs no longer in the list were taken over (recovery, cancel): nothing to remember.
+    const inList = new Set(held.map((h) => `${h.id} ${h.token}`));
+    for (const key of unsettledBefore) if (!inList.has(key)) this.#unsettled.delete(key);
+    if (unknown.length === 0 && !retire) return;
+    const requeued = await this.#queue.sweep(this.id, retire, unknown);
+    for (const h of unknown) this.#unsettled.delete(`${h.id} ${h.token}`);
+    const running = unknown.filter((h) => h.status === 'running');
+    if (running.length > 0) {
+      this.log.warn({ jobs: running.map((h) => h.id), requeued }, 'jobs claimed by a call whose reply was lost: handed back');
+    } else if (requeued > 0) {
+      this.log.warn({ jobs: unknown.map((h) => h.id), requeued }, 'ids moved into the processing list and never started: put back');
     }
   }
 
@@ -597,13 +848,16 @@ export class Worker {
     this.#flushSettles();
     await this.#handBackWaiting();
     for (const t of this.#timers) clearInterval(t);
+    await this.#sweeping;
+    await this.#reconnecting;
     try {
-      await this.#queue.sweep(this.id, true);
+      await this.#sweepOnce(true);
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not deregister; recovery will clean up after the lease');
     }
-    await closeRedis(this.#blocking);
-    await closeRedis(this.#redis);
+    // A connection gone half-open would hold a graceful close for ever.
+    await closeWithin(this.#blocking, c.REDIS_COMMAND_TIMEOUT_MS);
+    await closeWithin(this.#redis, c.REDIS_COMMAND_TIMEOUT_MS);
     this.log.info('worker stopped');
   }
 }

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.ts';
 import type { Redis } from '../redis.ts';
-import { keys } from '../keys.ts';
+import { keyPrefixes, keys } from '../keys.ts';
 import type { Job, JobStatus } from '../schemas.ts';
 import { InvalidCursorError } from './errors.ts';
 import { PRUNE_BATCH, scripts, type LuaScript } from './scripts.ts';
@@ -48,6 +48,14 @@ export type Settlement =
   | { status: 'cancelled' };
 
 export type LeaseState = 'ok' | 'cancel' | 'lost';
+
+/** An id in a worker's processing list and its job as Redis has it ('' for a field it lacks). */
+export interface HeldJob {
+  id: string;
+  status: string;
+  token: string;
+  worker: string;
+}
 
 /** 'stale': the result was computed on a load that is no longer current; the job is queued again. */
 export type SettleOutcome = 'finished' | 'failed' | 'cancelled' | 'stale' | 'lost';
@@ -260,9 +268,12 @@ export class JobQueue {
 
   // ---- worker side ----
 
-  /** Takes up to `count` queued jobs without blocking (none when the queue is empty). */
-  async claim(workerId: string, leaseMs: number, count = 1): Promise<ClaimedJob[]> {
-    return claimedFrom((await this.#run(scripts.claim, [workerId, leaseMs, '', count, this.#tokenBase()], keys.processing(workerId))) as unknown[]);
+  /**
+   * Takes up to `count` queued jobs without blocking (none when the queue is empty). `hold`: the
+   * jobs may wait in the worker for a slot, so they count as started only once settle() says so.
+   */
+  async claim(workerId: string, leaseMs: number, count = 1, hold = false): Promise<ClaimedJob[]> {
+    return claimedFrom((await this.#run(scripts.claim, [workerId, leaseMs, '', count, this.#tokenBase(), hold ? '1' : '0'], keys.processing(workerId))) as unknown[]);
   }
 
   /** Blocks (on a connection of its own) until a job id can be moved into the worker's processing list. */
@@ -271,31 +282,39 @@ export class JobQueue {
   }
 
   /** Starts an id waitForJob moved into the processing list; null when it is no longer queued. */
-  async start(workerId: string, leaseMs: number, id: string): Promise<ClaimedJob | null> {
-    const reply = (await this.#run(scripts.claim, [workerId, leaseMs, id, 0, this.#tokenBase()], keys.processing(workerId))) as unknown[];
+  async start(workerId: string, leaseMs: number, id: string, hold = false): Promise<ClaimedJob | null> {
+    const reply = (await this.#run(scripts.claim, [workerId, leaseMs, id, 0, this.#tokenBase(), hold ? '1' : '0'], keys.processing(workerId))) as unknown[];
     return claimedFrom(reply)[0] ?? null;
   }
 
   /**
-   * Ends jobs this worker holds and claims up to `next.count` queued ones in the same step. An
-   * outcome is 'lost' when that job's lease was taken: nothing was written for it; 'stale' when
-   * its result was computed on a dataset load that is no longer current: it is queued again.
+   * Ends jobs this worker holds and claims up to `next.count` queued ones in the same step (`hold`
+   * as in claim()); `started` are held jobs a slot took meanwhile. An outcome is 'lost' when that
+   * job's lease was taken: nothing was written for it; 'stale' when its result was computed on a
+   * dataset load that is no longer current: it is queued again.
    */
   async settle(
     workerId: string,
     items: readonly { job: ClaimedJob; settlement: Settlement }[],
-    next?: { leaseMs: number; count: number },
-  ): Promise<{ outcomes: SettleOutcome[]; next: ClaimedJob[] }> {
-    const args: (string | number)[] = [workerId, next?.leaseMs ?? 0, items.length];
+    next?: { leaseMs: number; count: number; hold?: boolean },
+    started: readonly ClaimedJob[] = [],
+  ): Promise<{ outcomes: SettleOutcome[]; next: ClaimedJob[]; started: ('started' | 'lost')[] }> {
+    const n = items.length + started.length;
+    const args: (string | number)[] = [workerId, next?.leaseMs ?? 0, n];
     for (const { job, settlement: s } of items) {
       const payload = s.status === 'finished' ? s.result : s.status === 'failed' ? s.error : '';
       const version = s.status === 'cancelled' || s.datasetVersion === undefined ? '' : s.datasetVersion;
       const generation = s.status === 'finished' ? (s.datasetGeneration ?? '*') : '';
       args.push(job.id, job.token, s.status, payload, version, generation);
     }
-    args.push(next?.count ?? 0, this.#tokenBase());
+    for (const job of started) args.push(job.id, job.token, 'started', '', '', '');
+    args.push(next?.count ?? 0, this.#tokenBase(), next?.hold ? '1' : '0');
     const reply = (await this.#run(scripts.settle, args, keys.processing(workerId))) as unknown[];
-    return { outcomes: reply.slice(0, items.length) as SettleOutcome[], next: claimedFrom(reply, items.length) };
+    return {
+      outcomes: reply.slice(0, items.length) as SettleOutcome[],
+      started: reply.slice(items.length, n) as ('started' | 'lost')[],
+      next: claimedFrom(reply, n),
+    };
   }
 
   /**
@@ -338,8 +357,40 @@ export class JobQueue {
     return (await this.#run(scripts.prune, [limit])) as number;
   }
 
-  /** Puts back ids claimed but never started; `retire` also drops the worker's list and heartbeat. */
-  async sweep(workerId: string, retire: boolean): Promise<number> {
-    return (await this.#run(scripts.sweep, [workerId, retire ? '1' : '0'], keys.processing(workerId))) as number;
+  /** What the worker's processing list holds, with each job's status, token and worker as Redis has them now. */
+  async held(workerId: string): Promise<HeldJob[]> {
+    const flat = (await this.#run(scripts.held, [], keys.processing(workerId))) as string[];
+    const jobs: HeldJob[] = [];
+    for (let i = 0; i + 4 <= flat.length; i += 4) jobs.push({ id: flat[i]!, status: flat[i + 1]!, token: flat[i + 2]!, worker: flat[i + 3]! });
+    return jobs;
+  }
+
+  /**
+   * Puts back what the worker's processing list holds and the worker does not know (`unknown`, as
+   * held() saw it; by default everything held() sees now, refunded): a running job of this worker
+   * goes back to the front of the queue (its attempt refunded when `refund`), an unstarted id to
+   * the queue; an entry whose job changed since it was seen is left alone. `retire` also drops
+   * the list and the heartbeat. Returns how many jobs went back to the queue.
+   */
+  async sweep(workerId: string, retire: boolean, unknown?: readonly (HeldJob & { refund: boolean })[]): Promise<number> {
+    const entries = unknown ?? (await this.held(workerId)).map((h) => ({ ...h, refund: true }));
+    const args: string[] = [workerId, retire ? '1' : '0'];
+    for (const e of entries) args.push(e.id, e.status, e.token, e.refund ? '1' : '0');
+    return (await this.#run(scripts.sweep, args, keys.processing(workerId))) as number;
+  }
+
+  /**
+   * Recovery of a processing list found by a scan whose worker has no live heartbeat: its
+   * unstarted ids go back to the queue. Returns how many, or -1 when the worker is alive.
+   */
+  async recoverList(workerId: string): Promise<number> {
+    return (await this.#run(scripts.recoverList, [workerId], keys.processing(workerId))) as number;
+  }
+
+  /** Worker ids that have a processing list, found by SCAN (a list outlives a heartbeat recovery dropped). */
+  async *processingLists(): AsyncGenerator<string> {
+    for await (const batch of this.redis.scanIterator({ MATCH: `${keyPrefixes.processing}*`, COUNT: 1000 })) {
+      for (const key of batch as unknown as string[]) yield key.slice(keyPrefixes.processing.length);
+    }
   }
 }

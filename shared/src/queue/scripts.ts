@@ -283,6 +283,11 @@ local function newToken()
   return tokenBase .. tokensIssued
 end
 
+-- Set by a claim for a worker that may hold the jobs ahead: they get no started_at until the
+-- worker tells a slot took them (a settle's 'started' item, or the settle of the run), so that
+-- recovery can give back the attempt of a job that never started.
+local HOLD = false
+
 -- Starts a job whose id has left the queue and appends its 5 fields to reply; false (and the id
 -- forgotten) when it is no longer queued: cancelled while it sat in the queue, expired, or
 -- already taken back by recovery. Run once per claimed job: no tables of its own.
@@ -293,8 +298,12 @@ local function begin(id, worker, leaseMs, reply)
   local token = newToken()
   -- started_ms (server clock) times the run for the duration histogram, as leases are timed.
   -- progress is already 0: enqueue and requeue leave it so.
-  redis.call('HSET', JOB .. id, 'status', 'running', 'started_at', NOW_ISO, 'started_ms', now(), 'worker', worker,
-    'attempts', attempts, 'token', token)
+  if HOLD then
+    redis.call('HSET', JOB .. id, 'status', 'running', 'started_ms', now(), 'worker', worker, 'attempts', attempts, 'token', token)
+  else
+    redis.call('HSET', JOB .. id, 'status', 'running', 'started_at', NOW_ISO, 'started_ms', now(), 'worker', worker,
+      'attempts', attempts, 'token', token)
+  end
   zrem(ST_QUEUED, id)
   zadd(LEASES, now() + leaseMs, id)
   local r = #reply
@@ -374,11 +383,12 @@ return { 'new', id }
 
 /**
  * ARGV[3..]: worker id, lease ms, then an id (already moved into PROC by BLMOVE) or '' and how
- * many jobs to take from the queue, then the call's unique token prefix. Reply: the started jobs,
- * 5 fields each.
+ * many jobs to take from the queue, then the call's unique token prefix, then hold ('1': see
+ * HOLD). Reply: the started jobs, 5 fields each.
  */
 const CLAIM = `
 tokenBase = ARGV[7]
+HOLD = ARGV[8] == '1'
 local reply = {}
 if ARGV[5] ~= '' then
   start(ARGV[5], ARGV[3], tonumber(ARGV[4]), reply)
@@ -392,8 +402,8 @@ return reply
  * Settles jobs the worker holds and claims up to k next ones, in one step (several slots that end
  * together share one round trip). ARGV[3..]: worker id, lease ms, n, then n times (id, token,
  * status finished|failed|cancelled, payload: result JSON or error, dataset version, dataset
- * generation, '*' when the result depends on none: not checked), then k and the call's unique
- * token prefix.
+ * generation, '*' when the result depends on none: not checked), or (id, token, 'started', '',
+ * '', '') for a held job a slot took; then k, the call's unique token prefix and hold ('1': see HOLD).
  * A job asked to cancel ends `cancelled` even when its result arrives. A result computed on a
  * load that is no longer the current one (`dataset.generation` moved on: a new load, or writes
  * lost since) is refused: the job goes back to the front of the queue, its attempt refunded.
@@ -427,10 +437,14 @@ local reply = {}
 for i = 0, n - 1 do
   local b = 6 + i * 6
   local id = ARGV[b]
-  local f = redis.call('HMGET', JOB .. id, 'status', 'token', 'cancel', 'seq', 'dv', 'error', 'analysis', 'started_ms', 'worker', 'dg', 'attempts', 'dk')
+  local f = redis.call('HMGET', JOB .. id, 'status', 'token', 'cancel', 'seq', 'dv', 'error', 'analysis', 'started_ms', 'worker', 'dg', 'attempts', 'dk', 'started_at')
   local status, payload, version, generation = ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
   local outcome = 'lost'
-  if f[1] == 'running' and f[2] == ARGV[b + 1] and f[9] == ARGV[3] then
+  local owned = f[1] == 'running' and f[2] == ARGV[b + 1] and f[9] == ARGV[3]
+  if owned and status == 'started' then
+    if not f[13] then redis.call('HSET', JOB .. id, 'started_at', NOW_ISO) end
+    outcome = 'started'
+  elseif owned then
     local j = { id = id, status = 'running', seq = f[4], dv = f[5], error = f[6], analysis = f[7], started_ms = f[8], dg = f[10], dk = f[12] }
     if f[3] == '1' then status = 'cancelled' end
     if status == 'finished' then
@@ -458,7 +472,13 @@ for i = 0, n - 1 do
       fields = { 'error', payload }
       if version ~= '' then fields = { 'error', payload, 'dataset_version', version } end
     end
-    if status ~= 'stale' then conclude(j, status, PROC, fields, version .. ':' .. generation) end
+    if status ~= 'stale' then
+      if not f[13] then
+        fields[#fields + 1] = 'started_at'
+        fields[#fields + 1] = NOW_ISO
+      end
+      conclude(j, status, PROC, fields, version .. ':' .. generation)
+    end
     outcome = status
   end
   reply[#reply + 1] = outcome
@@ -471,6 +491,7 @@ for analysis, o in pairs(observed) do
 end
 -- Retention keeps pace with the jobs ending: a step prunes what aged out since the last one.
 prune(${PRUNE_BATCH})
+HOLD = ARGV[8 + n * 6] == '1'
 take(ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[6 + n * 6]), reply)
 return reply
 `;
@@ -561,11 +582,18 @@ const RECOVER = `
 local maxAttempts, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
 local requeued, lost, promoted = 0, 0, 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', LEASES, '-inf', now(), 'LIMIT', 0, limit)) do
-  local j = load(id, 'status', 'worker', 'attempts', 'cancel', 'seq', 'dv', 'token', 'analysis')
+  local j = load(id, 'status', 'worker', 'attempts', 'cancel', 'seq', 'dv', 'token', 'analysis', 'started_at', 'unstarted_losses')
   if j.status == 'running' then
     local proc = j.worker and (PROCP .. j.worker) or nil
+    local unstarted = tonumber(j.unstarted_losses or '0')
     if j.cancel == '1' then
       conclude(j, 'cancelled', proc, {})
+    elseif not j.started_at and unstarted < maxAttempts then
+      -- Held ahead and never started: back without the attempt its claim counted. A run that
+      -- killed its worker before the start was written looks the same; the count of such losses
+      -- bounds how often a job can do that uncharged.
+      requeue(j, proc, 0, { 'attempts', math.max(0, tonumber(j.attempts) - 1), 'unstarted_losses', unstarted + 1 })
+      requeued = requeued + 1
     elseif tonumber(j.attempts) >= maxAttempts then
       conclude(j, 'failed', proc, { 'error', 'worker lost' })
       lost = lost + 1
@@ -600,25 +628,84 @@ return { requeued, lost, promoted, #dead }
 `;
 
 /**
- * Puts back ids in the worker's own processing list that were claimed but never started (a
- * reply lost with a dropped connection, or a claim that landed while shutting down).
- * ARGV[3..]: worker id, retire ('1': also drop the list and the heartbeat). Reply: ids put back.
+ * What the worker's processing list holds, read-only: the first half of a sweep. The worker
+ * compares it with what it knows once every reply sent before this one has been handled.
+ * ARGV[3..]: none. Reply: id, status, token, worker for each id in PROC (false fields as '').
+ */
+const HELD = `
+local reply = {}
+for _, id in ipairs(redis.call('LRANGE', PROC, 0, -1)) do
+  local f = redis.call('HMGET', JOB .. id, 'status', 'token', 'worker')
+  local r = #reply
+  reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4] = id, f[1] or '', f[2] or '', f[3] or ''
+end
+return reply
+`;
+
+/**
+ * The second half of a sweep of the worker's own processing list. ARGV[3..]: worker id, retire
+ * ('1': also drop the list and the heartbeat), then id, status, token, refund ('1'/'0') for each
+ * id the worker does not know, as HELD saw it. An id whose job changed since is left alone (a
+ * claim or recovery moved it on). A job still running under this worker with that token goes back
+ * to the front of the queue (attempt refunded unless the worker ran it); a queued one (moved in by
+ * BLMOVE, never started) goes back to the queue; any other leaves the list.
+ * Reply: how many jobs went back to the queue.
  */
 const SWEEP = `
+local worker = ARGV[3]
+local n = 0
+for i = 5, #ARGV, 4 do
+  local j = load(ARGV[i], 'status', 'token', 'worker', 'attempts', 'seq', 'cancel', 'dv', 'analysis')
+  if (j.status or '') == ARGV[i + 1] and (j.token or '') == ARGV[i + 2] then
+    if j.status == 'running' then
+      if j.worker == worker then
+        if j.cancel == '1' then
+          conclude(j, 'cancelled', PROC, {})
+        else
+          local fields = {}
+          if ARGV[i + 3] == '1' then fields = { 'attempts', math.max(0, tonumber(j.attempts) - 1) } end
+          requeue(j, PROC, 0, fields)
+          n = n + 1
+        end
+      end
+    else
+      unlist(PROC, j.id)
+      if j.status == 'queued' and not redis.call('ZSCORE', DELAYED, j.id) then
+        redis.call('RPUSH', QUEUE, j.id)
+        n = n + 1
+      end
+    end
+  end
+end
+if ARGV[4] == '1' then
+  flushProc()
+  procDropCount, procAdds = 0, {}
+  redis.call('DEL', PROC)
+  redis.call('ZREM', WORKERS, worker)
+end
+return n
+`;
+
+/**
+ * Recovery of one processing list found by a scan, whose worker has no live heartbeat: a worker
+ * that died between a BLMOVE and the start of what it moved, after recovery had already dropped
+ * its heartbeat, leaves ids nothing else looks at. KEYS[1]: the list. ARGV[3..]: its worker id.
+ * Queued ids go back to the queue and ended ones leave; running ones wait for their lease. The
+ * list goes once it holds nothing running. Reply: ids put back, or -1 when the worker is alive.
+ */
+const RECOVER_LIST = `
+local alive = redis.call('ZSCORE', WORKERS, ARGV[3])
+if alive and tonumber(alive) > now() then return -1 end
 local n = 0
 for _, id in ipairs(redis.call('LRANGE', PROC, 0, -1)) do
   local status = redis.call('HGET', JOB .. id, 'status')
   if status ~= 'running' then
-    redis.call('LREM', PROC, 1, id)
+    unlist(PROC, id)
     if status == 'queued' and not redis.call('ZSCORE', DELAYED, id) then
       redis.call('RPUSH', QUEUE, id)
       n = n + 1
     end
   end
-end
-if ARGV[4] == '1' then
-  redis.call('DEL', PROC)
-  redis.call('ZREM', WORKERS, ARGV[3])
 end
 return n
 `;
@@ -682,6 +769,8 @@ export const scripts = {
   renew: new LuaScript('renew', RENEW),
   cancel: new LuaScript('cancel', CANCEL),
   recover: new LuaScript('recover', RECOVER),
+  held: new LuaScript('held', HELD, true),
   sweep: new LuaScript('sweep', SWEEP, true),
   prune: new LuaScript('prune', PRUNE),
+  recoverList: new LuaScript('recoverList', RECOVER_LIST, true),
 } as const;
