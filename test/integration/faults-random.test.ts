@@ -251,7 +251,7 @@ describe('faults: random faults under load', () => {
     for await (const batch of r.scanIterator({ MATCH: `${keys.result('00000000-0000-4000-8000-000000000000').slice(0, -36)}*`, COUNT: 1000 })) {
       resultKeys += (batch as unknown as string[]).length;
     }
-    const { bad: badRuns, runs } = checkRuns(jobs, everyWorker);
+    const { bad: badRuns, runs, allowed: unchargedRuns } = checkRuns(jobs, everyWorker);
     const violations = [
       ...badAnswers,
       ...leaseViolations,
@@ -266,8 +266,13 @@ describe('faults: random faults under load', () => {
     console.log(
       `faults-random seed ${SEED}: ${jobs.length} jobs (${ackd.size} acknowledged; ${by('finished')} finished, ${by('failed')} failed ${JSON.stringify(failedWhy)}, ` +
         `${by('cancelled')} cancelled); ${answers.filter((a) => a.status === 503).length} answers 503, ${answers.filter((a) => a.status === 200).length} deduplicated; ` +
-        `${runs} runs logged by ${everyWorker.length} workers; drained in ${drainSeconds.toFixed(1)} s`,
+        `${runs} runs logged by ${everyWorker.length} workers (${unchargedRuns} jobs with a refunded unstarted run); ${events.length} job events; drained in ${drainSeconds.toFixed(1)} s`,
     );
+    // A failed job is not a violation (JOB_MAX_ATTEMPTS lost leases or transient errors end it so), but its story is worth reading.
+    for (const j of jobs.filter((x) => x.fields.status === 'failed')) {
+      const story = everyWorker.flatMap((w) => w.logs.filter((l) => l.job === j.id).map((l) => `${w.id.slice(-6)}: ${l.msg}${l.err ? ` (${String(l.err)})` : ''}`));
+      console.log(`faults-random seed ${SEED}: failed ${j.id} ${j.fields.analysis} after ${j.fields.attempts} attempts: ${j.fields.error}; ${story.join(' | ')}`);
+    }
     if (violations.length > 0) {
       console.log(`faults-random seed ${SEED}: faults ${JSON.stringify(faults)}`);
       throw new Error(`faults-random seed ${SEED} (replay: FAULTS_SEED=${SEED}): ${violations.length} violations:\n${violations.slice(0, 40).join('\n')}`);
