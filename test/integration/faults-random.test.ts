@@ -193,12 +193,14 @@ describe('faults: random faults under load', () => {
           return 'redis';
         case 'proxy-swallow': {
           const then = pick(['close', 'silent'] as const);
-          const swallowed = slot.proxy!.swallowReply({ then });
+          // Half the time the lost reply is one that names a job (a claim, a BLMOVE, a settle that claimed more): Redis moved the job, the worker never heard.
+          const namesJob = rand() < 0.5;
+          const swallowed = slot.proxy!.swallowReply({ then, ...(namesJob ? { reply: /[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-/ } : {}) });
           const which = await Promise.race([swallowed, sleep(3000).then(() => 'nothing yet')]);
           // A silent connection stays so until the worker gives up on it (REDIS_COMMAND_TIMEOUT_MS) or resume() cuts it.
           if (then === 'silent') await sleep(between(500, 2000));
           slot.proxy!.resume();
-          return `${slot.name} ${then}: ${which.split(' ').slice(0, 2).join(' ')}`;
+          return `${slot.name} ${then}${namesJob ? ' (a reply naming a job)' : ''}: ${which.split(' ').slice(0, 2).join(' ')}`;
         }
         case 'proxy-silence': {
           slot.proxy!.silence({ existingOnly: rand() < 0.5 });
@@ -231,6 +233,7 @@ describe('faults: random faults under load', () => {
     if (failure) throw failure;
     const counts = Object.fromEntries(FAULTS.map((k) => [k, faults.filter((f) => f.kind === k).length]));
     console.log(`faults-random seed ${SEED}: ${faults.length} faults ${JSON.stringify(counts)}; ${answers.length} POST /jobs answered`);
+    console.log(`faults-random seed ${SEED}: faults ${faults.map((f) => `${f.at}ms ${f.kind} ${f.target} (${f.ms} ms)`).join('; ')}`);
 
     // ---- the drain: every job that exists ends (the faults are over, the workers healthy) ----
     const drainStart = Date.now();
@@ -274,7 +277,6 @@ describe('faults: random faults under load', () => {
       console.log(`faults-random seed ${SEED}: failed ${j.id} ${j.fields.analysis} after ${j.fields.attempts} attempts: ${j.fields.error}; ${story.join(' | ')}`);
     }
     if (violations.length > 0) {
-      console.log(`faults-random seed ${SEED}: faults ${JSON.stringify(faults)}`);
       throw new Error(`faults-random seed ${SEED} (replay: FAULTS_SEED=${SEED}): ${violations.length} violations:\n${violations.slice(0, 40).join('\n')}`);
     }
     await sub.close().catch(() => {});
