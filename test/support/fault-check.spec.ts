@@ -57,18 +57,22 @@ describe('the randomized fault test checker', () => {
     expect(checkEndedOnce([`${ID(1)} finished`, `${ID(2)} failed`, `${ID(1)} finished`])).toEqual([expect.stringMatching(/-0+1: announced ended 2 times/)]);
   });
 
-  it('finds more runs logged than attempts counted', () => {
+  it('finds more runs logged than attempts counted, allowing a refunded unstarted run only in a fault', () => {
     const logs = [
-      { level: 20, msg: 'job started', job: ID(1), attempt: 1 },
-      { level: 20, msg: 'job started', job: ID(1), attempt: 1 },
-      { level: 20, msg: 'job started', job: ID(2), attempt: 1 },
+      { level: 20, msg: 'job started', job: ID(1), attempt: 1, time: 10_000 },
+      { level: 20, msg: 'job started', job: ID(1), attempt: 1, time: 20_000 },
+      { level: 20, msg: 'job started', job: ID(2), attempt: 1, time: 20_000 },
     ];
-    const { bad, runs } = checkRuns([job(1, 'finished'), job(2, 'finished')], [{ id: 'w1', logs }]);
+    const { bad, runs } = checkRuns([job(1, 'finished'), job(2, 'finished')], [{ id: 'w1', logs }], []);
     expect(runs).toBe(3);
     expect(bad).toEqual([expect.stringMatching(/-0+1 \(heaviest, finished\): 2 runs logged/)]);
-    // A run refunded as never started (its start lost with a stalled or killed worker) is the one allowed extra.
-    const refunded = checkRuns([job(1, 'finished', {}, { unstarted_losses: '1' }), job(2, 'finished')], [{ id: 'w1', logs }]);
-    expect(refunded).toMatchObject({ bad: [], allowed: 1 });
+    // Refunded as never started (unstarted_losses), and the first run began as its worker was stopped: allowed.
+    const refunded = [job(1, 'finished', {}, { unstarted_losses: '1' }), job(2, 'finished')];
+    expect(checkRuns(refunded, [{ id: 'w1', logs }], [{ from: 10_500, to: 12_000, workers: ['w1'] }])).toMatchObject({ bad: [], allowed: 1 });
+    expect(checkRuns(refunded, [{ id: 'w1', logs }], [{ from: 10_500, to: 12_000, workers: '*' }])).toMatchObject({ bad: [], allowed: 1 });
+    // The same refund with no fault near either run, or a fault on another worker: not allowed.
+    expect(checkRuns(refunded, [{ id: 'w1', logs }], [{ from: 13_000, to: 15_000, workers: ['w1'] }]).bad).toHaveLength(1);
+    expect(checkRuns(refunded, [{ id: 'w1', logs }], [{ from: 10_500, to: 12_000, workers: ['w2'] }]).bad).toHaveLength(1);
   });
 
   it('holds the metrics counters to the job states', () => {
