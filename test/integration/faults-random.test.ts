@@ -90,9 +90,11 @@ describe('faults: random faults under load', () => {
     console.log(`faults-random: seed ${SEED}, ${SECONDS} s of faults (replay: FAULTS_SEED=${SEED})`);
     redis = await startRedis({ appendfsync: 'always' });
     if (!redis.pausable) ctx.skip();
+    // The faults draw from a stream of their own, each client from its own: the fault sequence
+    // (kinds, targets, durations) is then the seed's whatever the clients' timing does.
     const rand = prng(SEED);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
-    const between = (lo: number, hi: number) => lo + rand() * (hi - lo);
+    const between = (lo: number, hi: number, r = rand) => lo + r() * (hi - lo);
     const t0 = Date.now();
     const since = () => Date.now() - t0;
 
@@ -135,7 +137,7 @@ describe('faults: random faults under load', () => {
     // ---- the load: 20 clients, each request distinct (its own tag or params) ----
     const answers: Answer[] = [];
     let serial = 0;
-    const nextRequest = (client: number): JobRequest => {
+    const nextRequest = (client: number, rand: () => number): JobRequest => {
       const i = serial++;
       const kind = rand();
       if (kind < 0.2) return { analysis: 'test-sleep', params: { steps: 1 + Math.floor(rand() * 4), step_ms: 100, tag: `short ${client}/${i}` } };
@@ -150,15 +152,16 @@ describe('faults: random faults under load', () => {
       return res.statusCode;
     };
     const clients = Array.from({ length: CLIENTS }, async (_, c) => {
-      await sleep(between(0, 1000));
+      const own = prng(SEED + 1 + c);
+      await sleep(between(0, 1000, own));
       while (loadOn) {
-        const req = nextRequest(c);
+        const req = nextRequest(c, own);
         // A 503 is asked again once, the same request: the job may exist (the reply was lost), then it is deduplicated.
         if ((await post(req)) === 503) {
           await sleep(300);
           await post(req);
         }
-        await sleep(between(500, 2500));
+        await sleep(between(500, 2500, own));
       }
     });
 
