@@ -288,7 +288,10 @@ describe('faults: random faults under load', () => {
     );
     // A failed job is not a violation (JOB_MAX_ATTEMPTS lost leases or transient errors end it so), but its story is worth reading.
     for (const j of jobs.filter((x) => x.fields.status === 'failed')) {
-      const story = everyWorker.flatMap((w) => w.logs.filter((l) => l.job === j.id).map((l) => `${w.id.slice(-6)}: ${l.msg}${l.err ? ` (${String(l.err)})` : ''}`));
+      const story = everyWorker
+        .flatMap((w) => w.logs.filter((l) => l.job === j.id).map((l) => ({ t: Number(l.time), text: `${w.id.slice(-6)}: ${l.msg}${l.err ? ` (${String(l.err)})` : ''}` })))
+        .sort((a, b) => a.t - b.t)
+        .map((l) => l.text);
       console.log(`faults-random seed ${SEED}: failed ${j.id} ${j.fields.analysis} after ${j.fields.attempts} attempts: ${j.fields.error}; ${story.join(' | ')}`);
     }
     if (violations.length > 0) {
