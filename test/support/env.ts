@@ -18,6 +18,10 @@ export interface TestEnv {
   PROPERTY_RUNS?: number;
   /** Seed of the property-based API test, to replay a failure it printed; random unless set. */
   PROPERTY_SEED?: number;
+  /** Seed of the randomized fault test (test/integration/faults-random.test.ts), to replay a failure it printed; random unless set. */
+  FAULTS_SEED?: number;
+  /** Seconds of faults the randomized fault test injects; 60 unless set. */
+  FAULTS_SECONDS?: number;
 }
 
 const integerOrUndefined = (name: string, value: string | undefined): number | undefined => {
@@ -33,6 +37,8 @@ export function testEnv(env: NodeJS.ProcessEnv = process.env): TestEnv {
     E2E_API_URL: env.E2E_API_URL || undefined,
     PROPERTY_RUNS: integerOrUndefined('PROPERTY_RUNS', env.PROPERTY_RUNS),
     PROPERTY_SEED: integerOrUndefined('PROPERTY_SEED', env.PROPERTY_SEED),
+    FAULTS_SEED: integerOrUndefined('FAULTS_SEED', env.FAULTS_SEED),
+    FAULTS_SECONDS: integerOrUndefined('FAULTS_SECONDS', env.FAULTS_SECONDS),
   };
 }
 
