@@ -29,8 +29,11 @@ const midRow = (() => {
   return at;
 })();
 
-/** Sends `body` then closes the connection without finishing the answer. */
-const breakOff = (res: ServerResponse, body: Buffer) => res.write(body, () => res.socket?.destroy());
+/**
+ * Sends `body` then closes the connection without finishing the answer: with a FIN, not a reset,
+ * which may drop bytes already sent and make the count the CLI reports vary.
+ */
+const breakOff = (res: ServerResponse, body: Buffer) => res.write(body, () => res.socket?.end());
 
 const routes: Record<string, (res: ServerResponse) => void> = {
   '/rows.csv': (res) => res.writeHead(200, { 'content-type': 'text/csv', 'content-length': csv.length }).end(csv),
