@@ -8,17 +8,8 @@ import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
 import type { LogLine } from './worker.ts';
 
-/** A 32-bit seeded PRNG (mulberry32): the same seed gives the same faults, loads and waits. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG the faults, loads and waits draw from: a seed replays them. */
+export { mulberry32 as prng } from './prng.ts';
 
 export interface Answer {
   status: number;
