@@ -6,7 +6,7 @@
  * the next page starts after that id, so pages stay consistent even across a reload.
  */
 import { createHash } from 'node:crypto';
-import { classify } from './analyses/classification.ts';
+import { classMask } from './analyses/classification.ts';
 import { codeOf, idAt, meteoriteAt, type Columns } from './columns.ts';
 import { isMeteoriteId } from './keys.ts';
 import type { Redis } from './redis.ts';
@@ -79,15 +79,7 @@ function firstAfter(ids: Float64Array, id: number): number {
 
 /** The filters of a query as one test per record index, over the snapshot's columns. */
 function matcher(c: Columns, q: MeteoriteFilters): (i: number) => boolean {
-  const recclass = q.recclass === undefined ? undefined : codeOf(c.recclass, q.recclass);
-  const byClass = q.class_type !== undefined || q.class_group !== undefined;
-  // Per class code: does its classification pass? One look-up per record instead of a classify.
-  const classAllowed = byClass
-    ? Uint8Array.from(c.recclass.values, (v) => {
-        const k = classify(v);
-        return Number(k !== null && (q.class_type === undefined || k.class_type === q.class_type) && (q.class_group === undefined || k.class_group === q.class_group));
-      })
-    : undefined;
+  const classAllowed = classMask(c.recclass.values, q);
   const fall = q.fall === undefined ? undefined : codeOf(c.fall, q.fall);
   const classes = c.recclass.codes;
   const falls = c.fall.codes;
@@ -99,7 +91,6 @@ function matcher(c: Columns, q: MeteoriteFilters): (i: number) => boolean {
   const massMax = q.mass_max ?? Infinity;
   // NaN (missing) fails every comparison, so a record without a year or mass drops out of a bound on it.
   return (i) =>
-    (recclass === undefined || classes[i] === recclass) &&
     (classAllowed === undefined || classAllowed[classes[i]!] === 1) &&
     (fall === undefined || falls[i] === fall) &&
     (!byYear || (c.year[i]! >= yearFrom && c.year[i]! <= yearTo)) &&

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classify, ruleFor } from './classification.ts';
+import { classify, classMask, ruleFor } from './classification.ts';
 
 describe('classification of recclass names', () => {
   it.each([
@@ -58,5 +58,21 @@ describe('classification of recclass names', () => {
     expect(ruleFor('HL6')).toBeUndefined();
     expect(ruleFor('Iron, IIX')).toBeUndefined();
     expect(ruleFor('CZ3')).toBeUndefined();
+  });
+});
+
+describe('classMask', () => {
+  const values = [null, 'L6', 'Iron, IIIAB', 'Iron, IAB-sLL', 'H5', 'Xenolith-9'];
+
+  it('marks the codes whose class passes every filter set, none for a missing class', () => {
+    expect(classMask(values, { class_type: 'Iron' })).toEqual(Uint8Array.from([0, 0, 1, 1, 0, 0]));
+    expect(classMask(values, { class_type: 'Iron', class_group: 'IAB' })).toEqual(Uint8Array.from([0, 0, 0, 1, 0, 0]));
+    expect(classMask(values, { recclass: 'L6', class_type: 'Chondrite' })).toEqual(Uint8Array.from([0, 1, 0, 0, 0, 0]));
+    expect(classMask(values, { recclass: 'L6', class_type: 'Iron' })).toEqual(Uint8Array.from([0, 0, 0, 0, 0, 0]));
+    expect(classMask(values, { class_group: 'Unknown' })).toEqual(Uint8Array.from([0, 0, 0, 0, 0, 1]));
+  });
+
+  it('is undefined when no class filter is set', () => {
+    expect(classMask(values, {})).toBeUndefined();
   });
 });

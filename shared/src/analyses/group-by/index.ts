@@ -7,7 +7,7 @@
 import Type from 'typebox';
 import { SafeText } from '../../schemas.ts';
 import { codeOf, type Columns } from '../../columns.ts';
-import { CLASS_TYPES, classify } from '../classification.ts';
+import { CLASS_TYPES, classMask } from '../classification.ts';
 import { checkFilters, filterParams, hasYearFilter, type Filters } from '../filters.ts';
 import { resultHead } from '../result.ts';
 import type { Analysis, AnalysisContext, AnalysisResult } from '../types.ts';
@@ -98,15 +98,8 @@ function coerce(given: Record<string, unknown>): Record<string, unknown> {
 
 /** The filters as tests over codes, prepared once per query; undefined where a filter is not set. */
 function prepareFilters(columns: Columns, p: GroupByParams) {
-  const byClass = p.recclass !== undefined || p.class_group !== undefined || p.class_type !== undefined;
-  const allowed = (v: string | null) => {
-    if (v === null) return 0;
-    const c = classify(v)!;
-    const ok = (p.recclass === undefined || v === p.recclass) && (p.class_group === undefined || c.class_group === p.class_group);
-    return Number(ok && (p.class_type === undefined || c.class_type === p.class_type));
-  };
   return {
-    classAllowed: byClass ? Uint8Array.from(columns.recclass.values, allowed) : undefined,
+    classAllowed: classMask(columns.recclass.values, p),
     fall: p.fall === undefined ? -1 : codeOf(columns.fall, p.fall),
     nametype: p.nametype === undefined ? -1 : codeOf(columns.nametype, p.nametype),
     needle: p.name_contains?.toLowerCase(),
