@@ -42,28 +42,10 @@ import {
   type Settlement,
   type SettleOutcome,
 } from '@meteorites/shared/queue/index';
+import { RunningJob, type JobHandler } from './running-job.ts';
 
-export interface JobRun {
-  job: ClaimedJob;
-  /** Reports progress (0..1); throws once the job is cancelled, timed out, lost or handed back. */
-  checkpoint(progress: number): Promise<void>;
-  /** Records the dataset version the job runs on (shown on the job while it runs). */
-  begin(datasetVersion: number): Promise<void>;
-}
+export type { JobHandler, JobOutput, JobRun } from './running-job.ts';
 
-export interface JobOutput {
-  /** The result as a JSON string, stored as it is. */
-  result: string;
-  datasetVersion: number;
-  /** The dataset load it was computed on (Snapshot.generation): a result on a replaced load is refused and the job runs again. */
-  datasetGeneration?: string;
-}
-
-/** Throws DeferJobError to be tried again later, any other error to fail (or retry, if transient). */
-export type JobHandler = (run: JobRun) => Promise<JobOutput>;
-
-/** Progress is written at most this often per job; checkpoints in between only yield. */
-const PROGRESS_INTERVAL_MS = 250;
 /** How long one BLMOVE waits: also how long close() may wait for the claimer to notice. */
 const CLAIM_BLOCK_SECONDS = 1;
 const SETTLE_TRIES = 3;
@@ -94,78 +76,11 @@ export interface WorkerOptions {
 type LogContext = Record<string, unknown>;
 
 interface PendingSettle {
-  a: Active;
+  a: RunningJob;
   s: Settlement;
   log: LogContext;
 }
 
-/** A job this worker holds: what Redis told it about its lease, and the JobRun its handler sees. */
-class Active implements JobRun {
-  cancel = false;
-  /** Set when the run must stop: timeout, lease lost, shutdown. */
-  stopped?: Error;
-  lastProgress = Date.now();
-  readonly started = Date.now();
-  /** performance.now() when a slot started it; unset while it waits for one. */
-  ranAt?: number;
-  /** Rejects once the run is stopped, so the worker need not wait for the handler's next checkpoint. */
-  readonly interrupted: Promise<never>;
-  #interrupt!: (reason: Error) => void;
-
-  constructor(
-    readonly job: ClaimedJob,
-    /** The worker's queue on its current connection (replaced when one goes silent). */
-    private readonly queue: () => JobQueue,
-    /** Claimed ahead: Redis counts it as started only once the worker says a slot took it. */
-    readonly held: boolean,
-  ) {
-    this.interrupted = new Promise<never>((_, reject) => (this.#interrupt = reject));
-    this.interrupted.catch(() => {});
-  }
-
-  stop(reason: Error): void {
-    this.stopped ??= reason;
-    this.#interrupt(this.stopped);
-  }
-
-  apply(state: LeaseState): void {
-    if (state === 'cancel') this.cancel = true;
-    else if (state === 'lost') this.stop(new LeaseLostError());
-  }
-
-  async begin(datasetVersion: number): Promise<void> {
-    await this.#report(0, datasetVersion);
-  }
-
-  async checkpoint(progress: number): Promise<void> {
-    this.#throwIfStopped();
-    const now = Date.now();
-    if (now - this.lastProgress < PROGRESS_INTERVAL_MS) {
-      await yieldToLoop();
-    } else {
-      this.lastProgress = now;
-      await this.#report(Math.min(1, Math.max(0, progress)));
-    }
-    this.#throwIfStopped();
-  }
-
-  /**
-   * Progress is for show: a write that fails (Redis stalled, reply lost) does not stop the run.
-   * Whether the job is still ours is the renewals' and the settle's to tell.
-   */
-  async #report(progress: number, datasetVersion?: number): Promise<void> {
-    try {
-      this.apply(await this.queue().progress(this.job, progress, datasetVersion));
-    } catch (err) {
-      if (!isTransientError(err)) throw err;
-    }
-  }
-
-  #throwIfStopped(): void {
-    if (this.stopped) throw this.stopped;
-    if (this.cancel) throw new JobCancelledError();
-  }
-}
 
 export class WorkerNotConfiguredError extends Error {
   override name = 'WorkerNotConfiguredError';
@@ -188,10 +103,10 @@ export class Worker {
   #reconnecting?: Promise<void>;
   #handler!: JobHandler;
   /** Every job this worker holds, from its claim until its settle (or hand-back) is written. */
-  readonly #active = new Map<string, Active>();
+  readonly #active = new Map<string, RunningJob>();
   /** Claimed, waiting for a slot. */
-  readonly #ready: Active[] = [];
-  readonly #running = new Set<Active>();
+  readonly #ready: RunningJob[] = [];
+  readonly #running = new Set<RunningJob>();
   /** Jobs asked for by claims still on their way: counted so that two claims never overfill. */
   #asked = 0;
   /** Jobs held at most while claiming ahead: one per slot, and as many again (at least MIN_AHEAD) waiting. */
@@ -200,11 +115,11 @@ export class Worker {
   readonly #fullBatch: number;
   /** Mean run time of recent jobs (ms); unknown at first, so nothing is claimed ahead before a job has run. */
   #meanRunMs = Infinity;
-  readonly #idleSlots: ((a: Active | undefined) => void)[] = [];
+  readonly #idleSlots: ((a: RunningJob | undefined) => void)[] = [];
   #slots: Promise<void>[] = [];
   #settling: PendingSettle[] = [];
   /** Held jobs a slot took this turn: Redis learns they started with the next settle call, or one of their own. */
-  #starts: Active[] = [];
+  #starts: RunningJob[] = [];
   #startsFlush?: NodeJS.Immediate;
   /** Settle and hand-back calls on their way; shutdown waits for them. */
   readonly #calls = new Set<Promise<void>>();
@@ -449,7 +364,7 @@ export class Worker {
   /** Claimed jobs go to idle slots, the rest wait in line. */
   #offer(jobs: readonly ClaimedJob[], held: boolean): void {
     for (const job of jobs) {
-      const a = new Active(job, () => this.#queue, held);
+      const a = new RunningJob(job, () => this.#queue, held);
       this.#active.set(job.id, a);
       const slot = this.#stopping ? undefined : this.#idleSlots.shift();
       if (slot) slot(this.#take(a));
@@ -466,8 +381,8 @@ export class Worker {
     this.#staleCheck = undefined;
     const limit = this.#config.WORKER_PREFETCH_BELOW_MS;
     const now = Date.now();
-    const stale: Active[] = [];
-    const fresh: Active[] = [];
+    const stale: RunningJob[] = [];
+    const fresh: RunningJob[] = [];
     for (const a of this.#ready) (now - a.started >= limit ? stale : fresh).push(a);
     if (stale.length > 0) {
       this.#ready.splice(0, this.#ready.length, ...fresh);
@@ -478,7 +393,7 @@ export class Worker {
   }
 
   /** Puts a job that never started back in the queue; its claim does not count as an attempt. */
-  #handBack(a: Active): void {
+  #handBack(a: RunningJob): void {
     this.#track(this.#release(a, { delayMs: 0, refund: true }, { job: a.job.id }).finally(() => this.#forget(a)));
   }
 
@@ -486,7 +401,7 @@ export class Worker {
    * Drops a run from #active, but only that run: by the time a hand-back or settle completes, a
    * later claim (whose reply came in the same read) may hold the same id with a new token.
    */
-  #forget(a: Active): void {
+  #forget(a: RunningJob): void {
     if (this.#active.get(a.job.id) === a) this.#active.delete(a.job.id);
   }
 
@@ -499,7 +414,7 @@ export class Worker {
     while (!this.#stopping) {
       if (this.#pause) await this.#pause;
       const waiting = this.#ready.shift();
-      const a = waiting ? this.#take(waiting) : await new Promise<Active | undefined>((resolve) => this.#idleSlots.push(resolve));
+      const a = waiting ? this.#take(waiting) : await new Promise<RunningJob | undefined>((resolve) => this.#idleSlots.push(resolve));
       if (!a) return;
       await this.#execute(a);
     }
@@ -512,7 +427,7 @@ export class Worker {
    * at the end of the turn too, so nothing the run sends reaches Redis before its start does; a run
    * that dies before is one Redis never saw, and recovery refunds its attempt.
    */
-  #take(a: Active): Active {
+  #take(a: RunningJob): RunningJob {
     a.ranAt = performance.now();
     this.#running.add(a);
     if (!a.held) return a;
@@ -526,13 +441,13 @@ export class Worker {
   }
 
   /** The starts still to write: runs that ended meanwhile are written by their settle. */
-  #takeStarts(): Active[] {
+  #takeStarts(): RunningJob[] {
     const started = this.#starts.filter((a) => this.#running.has(a) && !a.stopped);
     this.#starts = [];
     return started;
   }
 
-  async #writeStarts(started: Active[]): Promise<void> {
+  async #writeStarts(started: RunningJob[]): Promise<void> {
     try {
       const r = await this.#queue.settle(this.id, [], undefined, started.map((a) => a.job));
       this.#applyStarts(started, r.started);
@@ -543,12 +458,12 @@ export class Worker {
     }
   }
 
-  #applyStarts(started: Active[], outcomes: readonly string[]): void {
+  #applyStarts(started: RunningJob[], outcomes: readonly string[]): void {
     outcomes.forEach((o, i) => o === 'lost' && started[i]!.stop(new LeaseLostError()));
   }
 
   /** Runs one job to its end and queues its settle; the slot moves on without waiting for Redis. */
-  async #execute(a: Active): Promise<void> {
+  async #execute(a: RunningJob): Promise<void> {
     const job = a.job;
     const log: LogContext = { job: job.id, analysis: job.analysis, attempt: job.attempts };
     if (a.stopped) {
@@ -586,7 +501,7 @@ export class Worker {
   }
 
   /** Decides what a failed run means; returns the settlement to write, or null when it was handed back. */
-  async #onError(a: Active, err: unknown, log: LogContext): Promise<Settlement | null> {
+  async #onError(a: RunningJob, err: unknown, log: LogContext): Promise<Settlement | null> {
     const c = this.#config;
     if (err instanceof LeaseLostError) {
       this.log.warn(log, 'lease lost: another worker owns the job now; nothing written');
@@ -616,7 +531,7 @@ export class Worker {
    * call, which also claims the next ones. A batch leaves at once when it is full (the
    * concurrency, or half of what the worker holds ahead) or when no job could join it.
    */
-  #settle(a: Active, s: Settlement, log: LogContext): void {
+  #settle(a: RunningJob, s: Settlement, log: LogContext): void {
     this.#settling.push({ a, s, log });
     if (this.#settling.length >= this.#fullBatch || (this.#running.size === 0 && this.#ready.length === 0)) this.#flushSettles();
     else if (this.#settling.length === 1) setImmediate(() => this.#flushSettles());
@@ -638,7 +553,7 @@ export class Worker {
     );
   }
 
-  async #writeSettles(batch: PendingSettle[], want: number, started: Active[]): Promise<void> {
+  async #writeSettles(batch: PendingSettle[], want: number, started: RunningJob[]): Promise<void> {
     let next: ClaimedJob[] = [];
     const hold = this.#claimingAhead();
     try {
@@ -689,7 +604,7 @@ export class Worker {
     this.#onJobEnd?.(p.a.job, outcome);
   }
 
-  async #release(a: Active, opts: { delayMs: number; refund: boolean; error?: string }, log: LogContext): Promise<void> {
+  async #release(a: RunningJob, opts: { delayMs: number; refund: boolean; error?: string }, log: LogContext): Promise<void> {
     try {
       const outcome = await this.#queue.release(this.id, a.job, opts);
       if (outcome === 'released' && opts.delayMs > 0) {
