@@ -25,7 +25,7 @@ import { csvChunks } from './generate.ts';
 
 const RUNS = 20;
 const TARGET = 0.5;
-const ctx: AnalysisContext = { datasetVersion: 1, checkpoint: async () => {}, now: () => new Date() };
+const ctx: AnalysisContext = { datasetVersion: 1, progress: async () => {}, now: () => new Date() };
 
 interface Query {
   name: string;

@@ -23,7 +23,7 @@ const PARAMS: Record<string, Record<string, unknown>> = {
 /** Every analysis' result on the full dataset, in the registry's order. */
 export async function fullDatasetResults(): Promise<AnalysisResult[]> {
   const { columns } = await parseDataset(createReadStream(fullDataset().csv), 'csv');
-  const ctx = { datasetVersion: 1, checkpoint: async () => {}, now: () => new Date() };
+  const ctx = { datasetVersion: 1, progress: async () => {}, now: () => new Date() };
   const results: AnalysisResult[] = [];
   for (const name of analyses.keys()) {
     const { analysis, params } = validateJobRequest(name, PARAMS[name] ?? {});

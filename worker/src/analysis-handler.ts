@@ -33,7 +33,7 @@ export function analysisHandler(redis: Redis, analyses: Catalog): JobHandler {
     await run.begin(snapshot.version);
     const result = await analysis.run(snapshot.columns, params, {
       datasetVersion: snapshot.version,
-      checkpoint: (p) => run.checkpoint(p),
+      progress: (p) => run.progress(p),
       now: () => new Date(),
     });
     return { result: JSON.stringify(result), datasetVersion: snapshot.version, datasetGeneration: snapshot.generation };

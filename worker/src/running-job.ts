@@ -16,7 +16,7 @@ import {
 export interface JobRun {
   job: ClaimedJob;
   /** Reports progress (0..1); throws once the job is cancelled, timed out, lost or handed back. */
-  checkpoint(progress: number): Promise<void>;
+  progress(fraction: number): Promise<void>;
   /** Records the dataset version the job runs on (shown on the job while it runs). */
   begin(datasetVersion: number): Promise<void>;
 }
@@ -32,7 +32,7 @@ export interface JobOutput {
 /** Throws DeferJobError to be tried again later, any other error to fail (or retry, if transient). */
 export type JobHandler = (run: JobRun) => Promise<JobOutput>;
 
-/** Progress is written at most this often per job; checkpoints in between only yield. */
+/** Progress is written at most this often per job; calls in between only yield. */
 const PROGRESS_INTERVAL_MS = 250;
 
 /** A job this worker holds: what Redis told it about its lease, and the JobRun its handler sees. */
@@ -44,7 +44,7 @@ export class RunningJob implements JobRun {
   readonly started = Date.now();
   /** performance.now() when a slot started it; unset while it waits for one. */
   ranAt?: number;
-  /** Rejects once the run is stopped, so the worker need not wait for the handler's next checkpoint. */
+  /** Rejects once the run is stopped, so the worker need not wait for the handler's next progress call. */
   readonly interrupted: Promise<never>;
   #interrupt!: (reason: Error) => void;
 
@@ -73,14 +73,14 @@ export class RunningJob implements JobRun {
     await this.#report(0, datasetVersion);
   }
 
-  async checkpoint(progress: number): Promise<void> {
+  async progress(fraction: number): Promise<void> {
     this.#throwIfStopped();
     const now = Date.now();
     if (now - this.lastProgress < PROGRESS_INTERVAL_MS) {
       await yieldToLoop();
     } else {
       this.lastProgress = now;
-      await this.#report(Math.min(1, Math.max(0, progress)));
+      await this.#report(Math.min(1, Math.max(0, fraction)));
     }
     this.#throwIfStopped();
   }
@@ -89,9 +89,9 @@ export class RunningJob implements JobRun {
    * Progress is for show: a write that fails (Redis stalled, reply lost) does not stop the run.
    * Whether the job is still ours is the renewals' and the settle's to tell.
    */
-  async #report(progress: number, datasetVersion?: number): Promise<void> {
+  async #report(fraction: number, datasetVersion?: number): Promise<void> {
     try {
-      this.apply(await this.queue().progress(this.job, progress, datasetVersion));
+      this.apply(await this.queue().progress(this.job, fraction, datasetVersion));
     } catch (err) {
       if (!isTransientError(err)) throw err;
     }

@@ -8,7 +8,7 @@ import { AnalysisResult, validateJobRequest, type AnalysisContext } from './inde
 const NOW = new Date('2024-05-06T07:08:09.000Z');
 const ctx = (over: Partial<AnalysisContext> = {}): AnalysisContext => ({
   datasetVersion: 7,
-  checkpoint: async () => {},
+  progress: async () => {},
   now: () => NOW,
   ...over,
 });
@@ -297,20 +297,20 @@ describe('edges', () => {
 describe('progress and cancellation', () => {
   const big = columnsFromRecords(Array.from({ length: 20_000 }, (_, i) => ({ recclass: i % 2 ? 'A' : 'B', mass_g: i })));
 
-  it('checkpoints every 8192 records with the progress so far', async () => {
+  it('reports progress every 8192 records', async () => {
     const seen: number[] = [];
-    await run('mass-by-class', big, {}, ctx({ checkpoint: async (p) => void seen.push(p) }));
+    await run('mass-by-class', big, {}, ctx({ progress: async (p) => void seen.push(p) }));
     expect(seen).toEqual([0, 8192 / 20_000, 16_384 / 20_000]);
   });
 
-  it('stops when a checkpoint throws', async () => {
+  it('stops when progress throws', async () => {
     class Cancelled extends Error {}
     for (const name of ['mass-by-class', 'mass-by-year', 'mass-by-fall', 'heaviest', 'geo-grid']) {
       let calls = 0;
-      const checkpoint = async () => {
+      const progress = async () => {
         if (++calls === 2) throw new Cancelled();
       };
-      await expect(run(name, big, {}, ctx({ checkpoint }))).rejects.toBeInstanceOf(Cancelled);
+      await expect(run(name, big, {}, ctx({ progress }))).rejects.toBeInstanceOf(Cancelled);
       expect(calls).toBe(2);
     }
   });

@@ -57,7 +57,7 @@ export async function scan(columns: Columns, params: Filters, ctx: AnalysisConte
   let visited = 0;
   let missingYear = 0;
   for (let i = 0; i < n; i++) {
-    if ((i & CHECKPOINT_MASK) === 0) await ctx.checkpoint(i / n);
+    if ((i & CHECKPOINT_MASK) === 0) await ctx.progress(i / n);
     if (recclass !== undefined && classes[i] !== recclass) continue;
     if (fall !== undefined && falls[i] !== fall) continue;
     if (yearFiltered) {

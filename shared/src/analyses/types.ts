@@ -4,8 +4,8 @@ import type { Meteorite } from '../schemas.ts';
 
 export interface AnalysisContext {
   datasetVersion: number;
-  /** Called every few thousand records with progress 0..1; awaits it (it yields to the event loop, and may throw to cancel). */
-  checkpoint(progress: number): Promise<void>;
+  /** Called every few thousand records with the fraction done (0..1); awaits it (it yields to the event loop, and may throw to cancel). */
+  progress(fraction: number): Promise<void>;
   /** Clock for computed_at (tests pass a fixed one). */
   now(): Date;
 }

@@ -5,7 +5,7 @@ import { columnsFromRecords, type Columns } from '../columns.ts';
 import type { Meteorite } from '../schemas.ts';
 import { CHART_WIDTH, renderChart, renderSvg, UnsupportedChartError } from './index.ts';
 
-const ctx = { datasetVersion: 3, checkpoint: async () => {}, now: () => new Date('2024-01-01T00:00:00Z') };
+const ctx = { datasetVersion: 3, progress: async () => {}, now: () => new Date('2024-01-01T00:00:00Z') };
 
 async function result(name: string, columns: Columns, params: Record<string, unknown> = {}): Promise<AnalysisResult> {
   const request = validateJobRequest(name, params);

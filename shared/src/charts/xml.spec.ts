@@ -28,7 +28,7 @@ function firstNotXml(text: string): string | undefined {
   return undefined;
 }
 
-const ctx = { datasetVersion: 1, checkpoint: async () => {}, now: () => new Date('2024-01-01T00:00:00Z') };
+const ctx = { datasetVersion: 1, progress: async () => {}, now: () => new Date('2024-01-01T00:00:00Z') };
 
 /** A result of `name` over landings whose every text field holds every bad character, with filters holding them too (as a job stored before requests were checked). */
 async function hostileResult(name: string): Promise<AnalysisResult> {

@@ -7,7 +7,7 @@ import { DIMENSIONS, massDecade } from './dimensions.ts';
 import { MEASURES, quantile } from './measures.ts';
 import { expectClose, groupByReference as reference, type ReferenceParams as P } from '@meteorites/test-utils/group-by-reference';
 
-const ctx: AnalysisContext = { datasetVersion: 3, checkpoint: async () => {}, now: () => new Date('2026-01-02T03:04:05Z') };
+const ctx: AnalysisContext = { datasetVersion: 3, progress: async () => {}, now: () => new Date('2026-01-02T03:04:05Z') };
 
 /** A seeded dataset with every kind of missing value and the edge coordinates. */
 function generate(n: number, seed: number): Partial<Meteorite>[] {

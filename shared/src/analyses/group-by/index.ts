@@ -251,7 +251,7 @@ async function group(columns: Columns, p: GroupByParams, ctx: AnalysisContext): 
   const grouper = new Grouper(columns, p);
   const n = columns.length;
   for (let from = 0; from < n; from += BLOCK) {
-    await ctx.checkpoint(from / n);
+    await ctx.progress(from / n);
     grouper.block(from, Math.min(n, from + BLOCK));
   }
   const excluded: Record<string, number> = {};
