@@ -45,7 +45,7 @@ export const testSleep: Analysis<TestSleepParams> = {
   async run(columns, params, ctx): Promise<AnalysisResult> {
     for (let i = 1; i <= params.steps; i++) {
       await sleep(params.step_ms);
-      await ctx.checkpoint(i / params.steps);
+      await ctx.progress(i / params.steps);
     }
     if (params.fail !== undefined) throw new TestAnalysisFailure(params.fail);
     return {
