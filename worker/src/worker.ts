@@ -42,6 +42,7 @@ import {
   type Settlement,
   type SettleOutcome,
 } from '@meteorites/shared/queue/index';
+import { claimingAhead, claimPlan, mayBlock, settleBatchSize, type ClaimView } from './claimer.ts';
 import { RunningJob, type JobHandler } from './running-job.ts';
 
 export type { JobHandler, JobOutput, JobRun } from './running-job.ts';
@@ -54,14 +55,6 @@ const SETTLE_TRIES = 3;
  * worker's heartbeat recovery already dropped is in no other index.
  */
 const LIST_SCAN_ROUNDS = 12;
-/**
- * Claiming ahead, a worker holds up to max(WORKER_CONCURRENCY, this) jobs more than it runs, and
- * its settles leave in batches of half of what it holds: two calls on their way at a time, each
- * shared by several jobs even at concurrency 1 (a call's own cost in Redis is most of a short
- * job's; measured in bench/queue.ts, 5 to 9 all did about as well).
- */
-const MIN_AHEAD = 8;
-
 export interface WorkerOptions {
   config: Config;
   logger?: Logger;
@@ -109,9 +102,7 @@ export class Worker {
   readonly #running = new Set<RunningJob>();
   /** Jobs asked for by claims still on their way: counted so that two claims never overfill. */
   #asked = 0;
-  /** Jobs held at most while claiming ahead: one per slot, and as many again (at least MIN_AHEAD) waiting. */
-  readonly #holdAhead: number;
-  /** A settle batch this large leaves at once: half of #holdAhead, so two calls are on their way. */
+  /** A settle batch this large leaves at once (settleBatchSize). */
   readonly #fullBatch: number;
   /** Mean run time of recent jobs (ms); unknown at first, so nothing is claimed ahead before a job has run. */
   #meanRunMs = Infinity;
@@ -147,9 +138,7 @@ export class Worker {
     this.log = (opts.logger ?? pino({ level: opts.config.LOG_LEVEL })).child({ worker: this.id });
     this.#makeHandler = opts.handler;
     this.#onJobEnd = opts.onJobEnd;
-    const c = opts.config.WORKER_CONCURRENCY;
-    this.#holdAhead = c + Math.max(c, MIN_AHEAD);
-    this.#fullBatch = Math.ceil(this.#holdAhead / 2);
+    this.#fullBatch = settleBatchSize(opts.config.WORKER_CONCURRENCY);
   }
 
   async start(): Promise<void> {
@@ -281,19 +270,26 @@ export class Worker {
     }
   }
 
-  /** How many more jobs to claim now: free slots, and while jobs run short, those to hold ahead. */
+  /** How many more jobs to claim now, by claimPlan() (claimer.ts). */
   #wanted(): number {
-    if (this.#stopping) return 0;
-    const held = this.#ready.length + this.#running.size + this.#asked;
-    return (this.#claimingAhead() ? this.#holdAhead : this.#config.WORKER_CONCURRENCY) - held;
+    return claimPlan(this.#claimView()).want;
   }
 
   #claimingAhead(): boolean {
-    const limit = this.#config.WORKER_PREFETCH_BELOW_MS;
-    if (!(this.#meanRunMs < limit)) return false;
-    const now = performance.now();
-    for (const a of this.#running) if (now - a.ranAt! >= limit) return false;
-    return true;
+    return claimingAhead(this.#claimView());
+  }
+
+  #claimView(): ClaimView {
+    return {
+      concurrency: this.#config.WORKER_CONCURRENCY,
+      prefetchBelowMs: this.#config.WORKER_PREFETCH_BELOW_MS,
+      meanRunMs: this.#meanRunMs,
+      runningSince: Array.from(this.#running, (a) => a.ranAt!),
+      now: performance.now(),
+      waiting: this.#ready.length,
+      asked: this.#asked,
+      stopping: this.#stopping,
+    };
   }
 
   async #claimLoop(): Promise<void> {
@@ -315,8 +311,7 @@ export class Worker {
           this.#asked -= want;
         }
         if (jobs.length === 0) {
-          // Blocking is for a free slot only: jobs claimed ahead come from a busy queue, never from a wait.
-          if (this.#running.size + this.#ready.length >= c.WORKER_CONCURRENCY) {
+          if (!mayBlock({ concurrency: c.WORKER_CONCURRENCY, running: this.#running.size, waiting: this.#ready.length })) {
             await new Promise<void>((resolve) => (this.#wakeClaimer = resolve));
             continue;
           }
