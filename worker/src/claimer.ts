@@ -1,7 +1,7 @@
 /**
- * The claimer fills the slots that settles leave free (a settle claims the next jobs in the same
- * call, settler.ts). It takes queued jobs with a non-blocking script and, when the queue is empty,
- * blocks on a connection of its own (BLMOVE).
+ * The claimer fills the free slots no settle claims for (a settle claims the next jobs in the
+ * same call, settler.ts). It takes queued jobs with a non-blocking script and, when the queue is
+ * empty, blocks on a connection of its own (BLMOVE).
  *
  * Claiming ahead: while jobs run short (WORKER_PREFETCH_BELOW_MS), the worker holds more jobs than
  * it runs (MIN_AHEAD), so a slot starts its next job while the previous settle is still on its
