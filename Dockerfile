@@ -6,6 +6,7 @@ COPY package.json package-lock.json ./
 COPY shared/package.json shared/
 COPY api/package.json api/
 COPY worker/package.json worker/
+COPY client/package.json client/
 COPY test/package.json test/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
@@ -19,6 +20,7 @@ COPY package.json tsconfig.base.json ./
 COPY shared shared
 COPY api api
 COPY worker worker
+COPY client client
 COPY scripts scripts
 COPY data data
 USER node

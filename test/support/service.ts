@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '@meteorites/shared/redis-server';
-import { ENDED, ok, type ApiClient, type Job } from '@meteorites/shared/client/index';
+import { ENDED, ok, type ApiClient, type Job } from '@meteorites/client';
 import { testEnv } from './env.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

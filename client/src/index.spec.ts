@@ -4,7 +4,7 @@ import { ApiRequestError, createApiClient, ok } from './index.ts';
 /** A fetch that records the request and answers with the given response. */
 function fakeFetch(answer: () => Response) {
   const seen: Request[] = [];
-  const fetch = async (input: RequestInfo | URL) => {
+  const fetch = async (input: Parameters<typeof globalThis.fetch>[0]) => {
     seen.push(input as Request);
     return answer();
   };
