@@ -7,6 +7,7 @@ COPY shared/package.json shared/
 COPY api/package.json api/
 COPY worker/package.json worker/
 COPY client/package.json client/
+COPY charts/package.json charts/
 COPY test/package.json test/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
@@ -21,6 +22,7 @@ COPY shared shared
 COPY api api
 COPY worker worker
 COPY client client
+COPY charts charts
 COPY scripts scripts
 COPY data data
 USER node

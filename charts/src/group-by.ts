@@ -5,7 +5,7 @@
  * the world map of geo-grid. The bars show the measure the rows were sorted by (else the first asked).
  */
 import type { TopLevelSpec } from 'vega-lite';
-import type { AnalysisResult } from '../analyses/index.ts';
+import type { AnalysisResult } from '@meteorites/shared/analyses/index';
 
 type Row = Record<string, string | number | null>;
 

@@ -1,9 +1,9 @@
 import Value from 'typebox/value';
 import { XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
-import { analyses, type AnalysisResult } from '../analyses/index.ts';
-import { columnsFromRecords } from '../columns.ts';
-import type { Meteorite } from '../schemas.ts';
+import { analyses, type AnalysisResult } from '@meteorites/shared/analyses/index';
+import { columnsFromRecords } from '@meteorites/shared/columns';
+import type { Meteorite } from '@meteorites/shared/schemas';
 import { renderSvg, svgToPng } from './index.ts';
 import { xmlSafe } from './xml.ts';
 

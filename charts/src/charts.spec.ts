@@ -1,8 +1,8 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
-import { analyses, validateJobRequest, type AnalysisResult } from '../analyses/index.ts';
-import { columnsFromRecords, type Columns } from '../columns.ts';
-import type { Meteorite } from '../schemas.ts';
+import { analyses, validateJobRequest, type AnalysisResult } from '@meteorites/shared/analyses/index';
+import { columnsFromRecords, type Columns } from '@meteorites/shared/columns';
+import type { Meteorite } from '@meteorites/shared/schemas';
 import { CHART_WIDTH, renderChart, renderSvg, UnsupportedChartError } from './index.ts';
 
 const ctx = { datasetVersion: 3, checkpoint: async () => {}, now: () => new Date('2024-01-01T00:00:00Z') };

@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { TopLevelSpec } from 'vega-lite';
-import type { AnalysisResult, Cell } from '../analyses/index.ts';
-import type { Meteorite } from '../schemas.ts';
+import type { AnalysisResult, Cell } from '@meteorites/shared/analyses/index';
+import type { Meteorite } from '@meteorites/shared/schemas';
 import { FONT_FAMILY } from './fonts.ts';
 import { groupByChart } from './group-by.ts';
 

@@ -6,13 +6,14 @@
 import { renderAsync } from '@resvg/resvg-js';
 import { parse, View } from 'vega';
 import { compile } from 'vega-lite';
-import type { AnalysisResult } from '../analyses/index.ts';
+import type { AnalysisResult } from '@meteorites/shared/analyses/index';
 import { FONT_FAMILY, fontFiles } from './fonts.ts';
 import { CHART_WIDTH, chartSpec } from './specs.ts';
 import { xmlSafe } from './xml.ts';
 
 export { chartSpec, UnsupportedChartError, CHART_WIDTH } from './specs.ts';
 export { xmlSafe } from './xml.ts';
+export { FONT_FAMILY } from './fonts.ts';
 
 export interface Chart {
   svg: string;
