@@ -8,6 +8,7 @@ COPY api/package.json api/
 COPY worker/package.json worker/
 COPY client/package.json client/
 COPY charts/package.json charts/
+COPY dataset/package.json dataset/
 COPY test/package.json test/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
@@ -23,6 +24,7 @@ COPY api api
 COPY worker worker
 COPY client client
 COPY charts charts
+COPY dataset dataset
 COPY scripts scripts
 COPY data data
 USER node

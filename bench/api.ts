@@ -16,8 +16,7 @@ import Fastify from 'fastify';
 import { loadConfig } from '@meteorites/shared/config';
 import { connectRedis, closeRedis, type Redis } from '@meteorites/shared/redis';
 import { RedisServer } from '@meteorites/shared/redis-server';
-import { parseDataset } from '@meteorites/shared/ingest/index';
-import { storeDataset } from '@meteorites/shared/store';
+import { parseDataset, storeDataset } from '@meteorites/dataset';
 import { fullDataset } from '@meteorites/test-utils/env';
 
 const CONNECTIONS = 50;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { loadConfig } from '@meteorites/shared/config';
 import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
 import { backupFileName, backupRdb } from '@meteorites/shared/backup';
-import { getSummary } from '@meteorites/shared/store';
+import { getSummary } from '@meteorites/dataset';
 
 const say = (msg: string) => process.stdout.write(`[backup] ${msg}\n`);
 

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Meteorite } from '@meteorites/shared/schemas';
-import type { MeteoriteFilters } from '@meteorites/shared/meteorites';
+import type { MeteoriteFilters } from '@meteorites/dataset';
 import type { Redis } from '@meteorites/shared/redis';
 import type { App } from '@meteorites/api/app';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';

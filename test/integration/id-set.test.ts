@@ -12,7 +12,7 @@ import { keys } from '@meteorites/shared/keys';
 import { connectRedis, type Redis } from '@meteorites/shared/redis';
 import { INTSET_MAX_ENTRIES } from '@meteorites/shared/redis-server';
 import type { Meteorite } from '@meteorites/shared/schemas';
-import { getSummary, storeDataset } from '@meteorites/shared/store';
+import { getSummary, storeDataset } from '@meteorites/dataset';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { projectRoot } from '@meteorites/test-utils/process';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';

@@ -12,7 +12,7 @@ import type { App } from '@meteorites/api/app';
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
 import { columnsFromRecords } from '@meteorites/shared/columns';
-import { storeDataset } from '@meteorites/shared/store';
+import { storeDataset } from '@meteorites/dataset';
 import type { Job } from '@meteorites/shared/schemas';
 import { JobQueue } from '@meteorites/shared/queue/index';
 

@@ -17,8 +17,7 @@ import type {} from '@meteorites/api/plugins/queue';
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
 import { columnsFromRecords, meteoriteAt } from '@meteorites/shared/columns';
-import { parseDataset, type ParsedDataset } from '@meteorites/shared/ingest/index';
-import { storeDataset } from '@meteorites/shared/store';
+import { parseDataset, storeDataset, type ParsedDataset } from '@meteorites/dataset';
 import type { Meteorite } from '@meteorites/shared/schemas';
 
 interface Stats {

@@ -6,12 +6,12 @@
  * the next page starts after that id, so pages stay consistent even across a reload.
  */
 import { createHash } from 'node:crypto';
-import { classMask } from './analyses/classification.ts';
-import { codeOf, idAt, meteoriteAt, type Columns } from './columns.ts';
-import { isMeteoriteId } from './keys.ts';
-import type { Redis } from './redis.ts';
-import type { Meteorite } from './schemas.ts';
-import type { SnapshotCache } from './snapshot.ts';
+import { classMask } from '@meteorites/shared/analyses/classification';
+import { codeOf, idAt, meteoriteAt, type Columns } from '@meteorites/shared/columns';
+import { isMeteoriteId } from '@meteorites/shared/keys';
+import type { Redis } from '@meteorites/shared/redis';
+import type { Meteorite } from '@meteorites/shared/schemas';
+import type { SnapshotCache } from '@meteorites/shared/snapshot';
 import { getMeteorites } from './store.ts';
 
 export interface MeteoriteQuery {

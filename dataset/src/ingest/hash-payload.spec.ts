@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { columnsFromRecords } from '../columns.ts';
-import { keys } from '../keys.ts';
-import type { Meteorite } from '../schemas.ts';
+import { columnsFromRecords } from '@meteorites/shared/columns';
+import { keys } from '@meteorites/shared/keys';
+import type { Meteorite } from '@meteorites/shared/schemas';
 import { crc64, dumpRdbVersion, HashPayloadEncoder, MAX_PAYLOAD_BYTES, MAX_RESTORE_BYTES } from './hash-payload.ts';
 
 const AACHEN: Partial<Meteorite> = { id: '1', name: 'Aachen', nametype: 'Valid', recclass: 'L5', mass_g: 21, fall: 'Fell', year: 1880, reclat: 50.775, reclong: 6.08333 };

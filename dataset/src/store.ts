@@ -13,16 +13,16 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ErrorReply, RESP_TYPES } from 'redis';
-import { columnsFromRecords, idAt, textAt, type Columns } from './columns.ts';
+import { columnsFromRecords, idAt, textAt, type Columns } from '@meteorites/shared/columns';
 import type { ParsedDataset } from './ingest/index.ts';
 import { EmptyDatasetError } from './ingest/errors.ts';
 import { BulkWriter } from './ingest/bulk-writer.ts';
 import { dumpRdbVersion, HASH_FIELDS, HashPayloadEncoder, MAX_RESTORE_BYTES, RDB_TYPE_HASH_LISTPACK } from './ingest/hash-payload.ts';
-import { keys, SNAPSHOT_COLUMNS } from './keys.ts';
-import { UNTIMED, type Redis } from './redis.ts';
-import { classify } from './analyses/classification.ts';
-import type { DatasetState, DatasetSummary, Meteorite } from './schemas.ts';
-import { DatasetNotReadyError, datasetStatus, encodeSnapshot, idOrder, readSnapshotIds } from './snapshot.ts';
+import { keys, SNAPSHOT_COLUMNS } from '@meteorites/shared/keys';
+import { UNTIMED, type Redis } from '@meteorites/shared/redis';
+import { classify } from '@meteorites/shared/analyses/classification';
+import type { DatasetState, DatasetSummary, Meteorite } from '@meteorites/shared/schemas';
+import { DatasetNotReadyError, datasetStatus, encodeSnapshot, idOrder, readSnapshotIds } from '@meteorites/shared/snapshot';
 
 /** Another load or delete holds the lock (API: 409). */
 export class DatasetBusyError extends Error {

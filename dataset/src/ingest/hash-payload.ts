@@ -12,8 +12,8 @@
  * another encoding, or an integer beyond 2^53) gets 0 from encode() and is written with HSET.
  * The store checks the encoder against the server before trusting it (see store.ts).
  */
-import { textAt, type Columns } from '../columns.ts';
-import { keyPrefixes } from '../keys.ts';
+import { textAt, type Columns } from '@meteorites/shared/columns';
+import { keyPrefixes } from '@meteorites/shared/keys';
 
 /** RDB type byte of a hash stored as a listpack (Redis 7.0 and later). */
 export const RDB_TYPE_HASH_LISTPACK = 16;

@@ -13,7 +13,7 @@
 import type { Socket } from 'node:net';
 import { once } from 'node:events';
 import { SocketClosedUnexpectedlyError } from 'redis';
-import { afterPendingIo, commandTimeoutOf, openRawConnection, RedisTimeoutError, type Redis } from '../redis.ts';
+import { afterPendingIo, commandTimeoutOf, openRawConnection, RedisTimeoutError, type Redis } from '@meteorites/shared/redis';
 
 export class BulkWriteError extends Error {
   override name = 'BulkWriteError';
