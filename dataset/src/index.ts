@@ -16,17 +16,9 @@ export {
   type Skipped,
 } from './ingest/index.ts';
 export { BulkWriteError, BulkWriter } from './ingest/bulk-writer.ts';
-export {
-  DatasetBusyError,
-  DatasetLockLostError,
-  deleteDataset,
-  getMeteorite,
-  getMeteorites,
-  getSummary,
-  iterateMeteorites,
-  storeDataset,
-  type StoreOptions,
-} from './store.ts';
+export { DatasetBusyError, DatasetLockLostError } from './store/lock.ts';
+export { deleteDataset, storeDataset, type StoreOptions } from './store/write.ts';
+export { getMeteorite, getMeteorites, getSummary, iterateMeteorites } from './store/read.ts';
 export {
   filteredMeteorites,
   InvalidCursorError,

@@ -12,7 +12,7 @@ import { isMeteoriteId } from '@meteorites/shared/keys';
 import type { Redis } from '@meteorites/shared/redis';
 import type { Meteorite } from '@meteorites/shared/schemas';
 import type { SnapshotCache } from '@meteorites/shared/snapshot';
-import { getMeteorites } from './store.ts';
+import { getMeteorites } from './store/read.ts';
 
 export interface MeteoriteQuery {
   recclass?: string;

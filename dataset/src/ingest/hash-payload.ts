@@ -10,7 +10,7 @@
  * integers, in the narrowest of its integer encodings. Fields are in the HSET order the store
  * uses. A record this encoder does not cover (a value of 64 bytes or more, where Redis may choose
  * another encoding, or an integer beyond 2^53) gets 0 from encode() and is written with HSET.
- * The store checks the encoder against the server before trusting it (see store.ts).
+ * The store checks the encoder against the server before trusting it (see store/record-writes.ts).
  */
 import { textAt, type Columns } from '@meteorites/shared/columns';
 import { keyPrefixes } from '@meteorites/shared/keys';
