@@ -19,6 +19,7 @@ import { DatasetFormatError } from './errors.ts';
 import type { RawRecord } from './normalise.ts';
 import { readHeader } from './csv-header.ts';
 import { plainDecimal } from './plain-decimal.ts';
+import { RepeatedTexts } from './repeated-texts.ts';
 
 export { plainDecimal } from './plain-decimal.ts';
 
@@ -51,13 +52,6 @@ const IN_PLAIN = 1;
 const IN_QUOTES = 2;
 const AFTER_QUOTE = 3;
 
-
-/** Slots of the cache of repeated texts; a power of two. */
-const SHARED_SLOTS = 4096;
-/** Longest text the cache holds (classes, nametype and fall are a few bytes). */
-const SHARED_MAX_BYTES = 32;
-
-
 export type CsvRecordHandler = (raw: RawRecord, index: number) => void;
 /** A data row whose field count differs from the header's: reported as a skipped record. */
 export type CsvBadRowHandler = (index: number, id: string | null, reason: string) => void;
@@ -87,8 +81,7 @@ export class CsvReader {
   readonly #end: number[] = [];
   readonly #kind: number[] = [];
   readonly #ascii: boolean[] = [];
-  /** Repeated short texts by a hash of their bytes: one string each, and no decoding when seen before. */
-  readonly #shared: (string | undefined)[] = new Array<string | undefined>(SHARED_SLOTS);
+  readonly #shared = new RepeatedTexts();
 
   constructor(
     private readonly onRecord: CsvRecordHandler,
@@ -291,21 +284,7 @@ export class CsvReader {
    * for the same bytes before, when the cache still has it.
    */
   #sharedText(buf: Bytes, f: number): string {
-    const start = this.#start[f]!;
-    const end = this.#end[f]!;
-    if (!this.#ascii[f] || end - start > SHARED_MAX_BYTES) return this.#text(buf, f);
-    let h = 0x811c9dc5;
-    for (let k = start; k < end; k++) h = Math.imul(h ^ buf[k]!, 0x01000193);
-    const slot = (h ^ (h >>> 15)) & (SHARED_SLOTS - 1);
-    const known = this.#shared[slot];
-    if (known !== undefined && known.length === end - start) {
-      let k = 0;
-      while (k < known.length && known.charCodeAt(k) === buf[start + k]) k++;
-      if (k === known.length) return known;
-    }
-    const s = buf.latin1Slice(start, end);
-    this.#shared[slot] = s;
-    return s;
+    return (this.#ascii[f] ? this.#shared.get(buf, this.#start[f]!, this.#end[f]!) : undefined) ?? this.#text(buf, f);
   }
 
   /** Field f as a number when it is a plain decimal, else as text (validated later); null when empty. */

@@ -9,6 +9,7 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import { DatasetFormatError } from './errors.ts';
+import { couldBeScalar, isSpace, parseBatch, stringEnd } from './json-text.ts';
 
 const RECORDS_KEY = 'meteorite_landings';
 /** Records parsed per JSON.parse call. */
@@ -19,8 +20,6 @@ const BATCH = 512;
  * rather than buffered up to the body limit and reported as too large.
  */
 export const MAX_VALUE_CHARS = 1 << 20;
-const NUMBER_CHARS = /^[-+.0-9eE]*$/;
-const LITERAL_PREFIX = /^(t(r(ue?)?)?|f(a(l(se?)?)?)?|n(u(ll?)?)?)$/;
 
 type State =
   | 'start'
@@ -34,18 +33,6 @@ type State =
   | 'end';
 
 export type JsonRecordHandler = (value: unknown, index: number) => void;
-
-const isSpace = (c: number) => c === 32 || c === 10 || c === 13 || c === 9;
-
-/**
- * Whether the unfinished scalar t[start, to) can still become a number, true, false or null;
- * only t[from, to) is new since the last look, so a long run of digits is checked once.
- */
-function couldBeScalar(t: string, start: number, from: number, to: number): boolean {
-  const c = t.charCodeAt(start);
-  if (c === 45 || (c >= 48 && c <= 57)) return NUMBER_CHARS.test(t.slice(Math.max(from, start), to));
-  return to - start <= 5 && LITERAL_PREFIX.test(t.slice(start, to));
-}
 
 export class JsonReader {
   readonly #decoder = new StringDecoder('utf8');
@@ -198,7 +185,7 @@ export class JsonReader {
   #member(eof: boolean): { name: string; start: number } | undefined {
     const t = this.#text;
     const start = this.#pos;
-    const close = this.#stringEnd(start + 1 + this.#searched);
+    const close = stringEnd(t, start + 1 + this.#searched);
     this.#searched = close === -1 ? t.length - start - 1 : 0;
     if (close === -1) {
       if (eof) this.#fail('ends inside a member name');
@@ -222,20 +209,6 @@ export class JsonReader {
       this.#fail('has a malformed member name', start);
     }
     return { name, start };
-  }
-
-  /** Index of the quote that closes the string whose contents start at `from`, or -1. */
-  #stringEnd(from: number): number {
-    const t = this.#text;
-    let q = from;
-    for (;;) {
-      q = t.indexOf('"', q);
-      if (q === -1) return -1;
-      let backslashes = 0;
-      while (t.charCodeAt(q - 1 - backslashes) === 92) backslashes++;
-      if (backslashes % 2 === 0) return q;
-      q++;
-    }
   }
 
   #startValueAfterComma(): void {
@@ -270,7 +243,7 @@ export class JsonReader {
       let inString = this.#inString;
       while (p < n) {
         if (inString) {
-          const q = this.#stringEnd(p);
+          const q = stringEnd(t, p);
           if (q === -1) {
             p = n;
             break;
@@ -287,13 +260,13 @@ export class JsonReader {
           break;
         }
       }
-      // Resuming inside a string is safe: #stringEnd looks back at the kept text for escapes.
+      // Resuming inside a string is safe: stringEnd looks back at the kept text for escapes.
       this.#depth = depth;
       this.#inString = inString;
     } else {
       // A string, number, true, false or null: up to the next delimiter.
       if (first === 34) {
-        const q = this.#stringEnd(this.#valueStart + 1 + this.#searched);
+        const q = stringEnd(t, this.#valueStart + 1 + this.#searched);
         this.#searched = q === -1 ? n - this.#valueStart - 1 : 0;
         p = q === -1 ? n : q + 1;
       }
@@ -335,32 +308,12 @@ export class JsonReader {
     return true;
   }
 
-  /**
-   * Parses the records found so far with one JSON.parse over their stretch of text (only commas
-   * and spaces lie between them), which costs less than a call per record; on a syntax error each
-   * is parsed alone to name the broken one.
-   */
+  /** Parses the records found so far (parseBatch) and hands them on. */
   #flush(): void {
     const starts = this.#batch;
     if (starts.length === 0) return;
-    const t = this.#text;
-    let values: unknown[] | undefined;
-    try {
-      values = JSON.parse(`[${t.slice(this.#batchStart, this.#batchEnd)}]`) as unknown[];
-    } catch {
-      // found below
-    }
-    if (!values || values.length !== starts.length) {
-      values = starts.map((start, k) => {
-        const index = this.#index + k;
-        const end = k + 1 < starts.length ? t.lastIndexOf(',', starts[k + 1]!) : this.#batchEnd;
-        try {
-          return JSON.parse(t.slice(start, end));
-        } catch (err) {
-          return this.#fail(`has a malformed record: ${(err as Error).message}`, start, index);
-        }
-      });
-    }
+    const fail = (what: string, start: number, k: number) => this.#fail(what, start, this.#index + k);
+    const values = parseBatch(this.#text, starts, this.#batchStart, this.#batchEnd, fail);
     this.#batch = [];
     for (const value of values) this.onRecord(value, this.#index++);
   }
