@@ -9,6 +9,7 @@ COPY worker/package.json worker/
 COPY client/package.json client/
 COPY charts/package.json charts/
 COPY dataset/package.json dataset/
+COPY tools/package.json tools/
 COPY test/package.json test/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
@@ -25,6 +26,7 @@ COPY worker worker
 COPY client client
 COPY charts charts
 COPY dataset dataset
+COPY tools tools
 COPY scripts scripts
 COPY data data
 USER node

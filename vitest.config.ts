@@ -8,7 +8,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: [
-            ...['shared', 'dataset', 'charts', 'api', 'worker', 'client'].map((w) => `${w}/src/**/*.spec.ts`),
+            ...['shared', 'dataset', 'charts', 'api', 'worker', 'client', 'tools'].map((w) => `${w}/src/**/*.spec.ts`),
             'test/support/**/*.spec.ts',
             'test/*.spec.ts',
             'scripts/**/*.spec.ts',

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '@meteorites/shared/config';
 import { closeRedis, connectRedis } from '@meteorites/shared/redis';
-import { RedisServer } from '@meteorites/shared/redis-server';
+import { RedisServer } from '@meteorites/tools';
 import { parseDataset, storeDataset } from '@meteorites/dataset';
 import { buildApp } from '@meteorites/api/app';
 import { fullDataset } from '@meteorites/test-utils/env';

@@ -15,7 +15,7 @@ import autocannon from 'autocannon';
 import Fastify from 'fastify';
 import { loadConfig } from '@meteorites/shared/config';
 import { connectRedis, closeRedis, type Redis } from '@meteorites/shared/redis';
-import { RedisServer } from '@meteorites/shared/redis-server';
+import { RedisServer } from '@meteorites/tools';
 import { parseDataset, storeDataset } from '@meteorites/dataset';
 import { fullDataset } from '@meteorites/test-utils/env';
 

@@ -27,7 +27,7 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import { FONT_FAMILY, svgToPng } from '@meteorites/charts';
 import { keys, SNAPSHOT_COLUMNS } from '@meteorites/shared/keys';
 import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
-import { RedisServer } from '@meteorites/shared/redis-server';
+import { RedisServer } from '@meteorites/tools';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import { writeCsvFile } from './generate.ts';

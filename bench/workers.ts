@@ -22,7 +22,7 @@ import { parseDataset, storeDataset } from '@meteorites/dataset';
 import { keys } from '@meteorites/shared/keys';
 import { JobQueue } from '@meteorites/shared/queue/index';
 import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
-import { RedisServer } from '@meteorites/shared/redis-server';
+import { RedisServer } from '@meteorites/tools';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { spawnWorker, type WorkerProcess } from '@meteorites/test-utils/worker';
 import { BenchStepError, cpuSecondsOf, redisCpuSeconds, round, writeResult } from './support.ts';

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { keys } from '@meteorites/shared/keys';
 import { connectRedis, type Redis } from '@meteorites/shared/redis';
-import { INTSET_MAX_ENTRIES } from '@meteorites/shared/redis-server';
+import { INTSET_MAX_ENTRIES } from '@meteorites/tools';
 import type { Meteorite } from '@meteorites/shared/schemas';
 import { getSummary, storeDataset } from '@meteorites/dataset';
 import { fullDataset } from '@meteorites/test-utils/env';

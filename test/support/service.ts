@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '@meteorites/shared/redis-server';
+import { freePort } from '@meteorites/tools';
 import { ENDED, ok, type ApiClient, type Job } from '@meteorites/client';
 import { testEnv } from './env.ts';
 

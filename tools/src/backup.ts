@@ -16,7 +16,7 @@ import { once } from 'node:events';
 import { closeSync, copyFileSync, createWriteStream, existsSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openRawConnection, closeRedis, connectRedis, type Redis } from './redis.ts';
+import { openRawConnection, closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
 import { RedisServer } from './redis-server.ts';
 
 export class BackupError extends Error {
