@@ -15,7 +15,7 @@ import { loadConfig } from '@meteorites/shared/config';
 import { closeRedis, connectRedis } from '@meteorites/shared/redis';
 import { RedisServer } from '@meteorites/tools';
 import { parseDataset, storeDataset } from '@meteorites/dataset';
-import { buildApp } from '@meteorites/api/app';
+import { buildApp } from '@meteorites/api';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 

@@ -40,7 +40,7 @@ async function serve(kind: Kind, redisUrl: string): Promise<void> {
     port = (hello.server.address() as { port: number }).port;
     close = () => hello.close();
   } else {
-    const { buildApp } = await import('@meteorites/api/app');
+    const { buildApp } = await import('@meteorites/api');
     const app = await buildApp({ config: loadConfig({ REDIS_URL: redisUrl, LOG_LEVEL: 'silent' }) });
     await app.listen({ host: '127.0.0.1', port: 0 });
     port = (app.server.address() as { port: number }).port;

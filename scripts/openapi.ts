@@ -8,7 +8,7 @@ import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import openapiTS, { astToString } from 'openapi-typescript';
 import { loadConfig } from '@meteorites/shared/config';
-import { buildApp } from '@meteorites/api/app';
+import { buildApp } from '@meteorites/api';
 import type {} from '@fastify/swagger';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

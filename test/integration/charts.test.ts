@@ -12,7 +12,7 @@ import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import { parseSvg } from '@meteorites/test-utils/svg';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
 import { parseDataset, storeDataset } from '@meteorites/dataset';

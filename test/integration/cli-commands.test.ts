@@ -16,7 +16,7 @@ import { fullDataset } from '@meteorites/test-utils/env';
 import { loadable, readNasaCsv } from '@meteorites/test-utils/source-csv';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import { runCli } from '@meteorites/test-utils/cli';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 
 let redis: TestRedis;
 let app: App;

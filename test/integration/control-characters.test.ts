@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 import type { Redis } from '@meteorites/shared/redis';
 import { parseDataset, storeDataset } from '@meteorites/dataset';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 import type { Job } from '@meteorites/shared/schemas';
 import { closeRedis, connectRedis, isRedisUnavailable, RedisTimeoutError } from '@meteorites/shared/redis';
 import { BulkWriter } from '@meteorites/dataset';

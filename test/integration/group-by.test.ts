@@ -5,7 +5,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 import { classify } from '@meteorites/shared/analyses/classification';
 import { parseDataset, storeDataset } from '@meteorites/dataset';
 import type { Meteorite } from '@meteorites/shared/schemas';

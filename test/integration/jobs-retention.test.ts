@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
 import { columnsFromRecords } from '@meteorites/shared/columns';
