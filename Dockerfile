@@ -6,6 +6,10 @@ COPY package.json package-lock.json ./
 COPY shared/package.json shared/
 COPY api/package.json api/
 COPY worker/package.json worker/
+COPY client/package.json client/
+COPY charts/package.json charts/
+COPY dataset/package.json dataset/
+COPY tools/package.json tools/
 COPY test/package.json test/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
@@ -19,6 +23,10 @@ COPY package.json tsconfig.base.json ./
 COPY shared shared
 COPY api api
 COPY worker worker
+COPY client client
+COPY charts charts
+COPY dataset dataset
+COPY tools tools
 COPY scripts scripts
 COPY data data
 USER node

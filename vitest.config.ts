@@ -7,7 +7,13 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['shared/src/**/*.spec.ts', 'api/src/**/*.spec.ts', 'worker/src/**/*.spec.ts', 'test/support/**/*.spec.ts', 'test/*.spec.ts', 'scripts/**/*.spec.ts', 'bench/**/*.spec.ts'],
+          include: [
+            ...['shared', 'dataset', 'charts', 'api', 'worker', 'client', 'tools'].map((w) => `${w}/src/**/*.spec.ts`),
+            'test/support/**/*.spec.ts',
+            'test/*.spec.ts',
+            'scripts/**/*.spec.ts',
+            'bench/**/*.spec.ts',
+          ],
         },
       },
       {

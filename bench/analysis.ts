@@ -13,10 +13,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '@meteorites/shared/config';
 import { closeRedis, connectRedis } from '@meteorites/shared/redis';
-import { RedisServer } from '@meteorites/shared/redis-server';
-import { parseDataset } from '@meteorites/shared/ingest/index';
-import { storeDataset } from '@meteorites/shared/store';
-import { buildApp } from '@meteorites/api/app';
+import { RedisServer } from '@meteorites/tools';
+import { parseDataset, storeDataset } from '@meteorites/dataset';
+import { buildApp } from '@meteorites/api';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 

@@ -15,9 +15,8 @@ import autocannon from 'autocannon';
 import Fastify from 'fastify';
 import { loadConfig } from '@meteorites/shared/config';
 import { connectRedis, closeRedis, type Redis } from '@meteorites/shared/redis';
-import { RedisServer } from '@meteorites/shared/redis-server';
-import { parseDataset } from '@meteorites/shared/ingest/index';
-import { storeDataset } from '@meteorites/shared/store';
+import { RedisServer } from '@meteorites/tools';
+import { parseDataset, storeDataset } from '@meteorites/dataset';
 import { fullDataset } from '@meteorites/test-utils/env';
 
 const CONNECTIONS = 50;
@@ -41,7 +40,7 @@ async function serve(kind: Kind, redisUrl: string): Promise<void> {
     port = (hello.server.address() as { port: number }).port;
     close = () => hello.close();
   } else {
-    const { buildApp } = await import('@meteorites/api/app');
+    const { buildApp } = await import('@meteorites/api');
     const app = await buildApp({ config: loadConfig({ REDIS_URL: redisUrl, LOG_LEVEL: 'silent' }) });
     await app.listen({ host: '127.0.0.1', port: 0 });
     port = (app.server.address() as { port: number }).port;

@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { renderSvg, svgToPng } from '@meteorites/shared/charts/index';
+import { renderSvg, svgToPng } from '@meteorites/charts';
 import { fullDatasetResults } from '../scripts/render-docs-charts.ts';
 
 const RUNS = 20;

@@ -18,8 +18,8 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
-import { RedisServer } from '@meteorites/shared/redis-server';
-import { parseDataset, type InputFormat } from '@meteorites/shared/ingest/index';
+import { RedisServer } from '@meteorites/tools';
+import { parseDataset, type InputFormat } from '@meteorites/dataset';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { cpuSecondsOf, round, startApi, writeResult, type ApiProcess } from './support.ts';
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { textAt, textsOf } from '@meteorites/shared/columns';
-import { parseDataset, type ParsedDataset } from '@meteorites/shared/ingest/index';
+import { parseDataset, type ParsedDataset } from '@meteorites/dataset';
 import { CLASSES, csvChunks, expectedDistinctClasses, HEADER } from './generate.ts';
 
 const N = 20_000;

@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { validateJobRequest, type AnalysisContext } from '@meteorites/shared/analyses/index';
 import { idAt, textAt, type Columns } from '@meteorites/shared/columns';
-import { parseDataset } from '@meteorites/shared/ingest/index';
+import { parseDataset } from '@meteorites/dataset';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { csvChunks } from './generate.ts';
 

@@ -25,10 +25,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectRedis, closeRedis, type Redis } from '@meteorites/shared/redis';
-import { RedisServer } from '@meteorites/shared/redis-server';
-import { parseDataset, type InputFormat, type ParsedDataset } from '@meteorites/shared/ingest/index';
+import { RedisServer } from '@meteorites/tools';
+import { parseDataset, storeDataset, type InputFormat, type ParsedDataset } from '@meteorites/dataset';
 import { idAt, textAt } from '@meteorites/shared/columns';
-import { storeDataset } from '@meteorites/shared/store';
 import { keys, SNAPSHOT_COLUMNS } from '@meteorites/shared/keys';
 import { fullDataset } from '@meteorites/test-utils/env';
 

@@ -20,9 +20,9 @@ import { Redis as IORedis } from 'ioredis';
 import { pino } from 'pino';
 import { loadConfig } from '@meteorites/shared/config';
 import { closeRedis, connectRedis, UNTIMED, type Redis } from '@meteorites/shared/redis';
-import { RedisServer } from '@meteorites/shared/redis-server';
+import { RedisServer } from '@meteorites/tools';
 import { JobQueue } from '@meteorites/shared/queue/index';
-import { Worker } from '@meteorites/worker/worker';
+import { Worker } from '@meteorites/worker';
 
 const JOBS = 10_000;
 const WARMUP_JOBS = 500;

@@ -8,7 +8,7 @@ import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from '@meteorites/shared/redis';
-import { freePort } from '@meteorites/shared/redis-server';
+import { freePort } from '@meteorites/tools';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
 const CLOCK_TICKS = 100;

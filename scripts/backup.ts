@@ -1,13 +1,13 @@
 /**
  * `npm run backup`: writes a consistent snapshot of the Redis at REDIS_URL (every key, as of one
  * instant) to BACKUP_DIR/meteorites-<UTC time>.rdb. Works against a remote Redis; see
- * shared/src/backup.ts for how, and docs/operations.md ("Backups and restore") for the schedule to run it on.
+ * tools/src/backup.ts for how, and docs/operations.md ("Backups and restore") for the schedule to run it on.
  */
 import { join } from 'node:path';
 import { loadConfig } from '@meteorites/shared/config';
 import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
-import { backupFileName, backupRdb } from '@meteorites/shared/backup';
-import { getSummary } from '@meteorites/shared/store';
+import { backupFileName, backupRdb } from '@meteorites/tools';
+import { getSummary } from '@meteorites/dataset';
 
 const say = (msg: string) => process.stdout.write(`[backup] ${msg}\n`);
 

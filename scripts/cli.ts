@@ -5,7 +5,7 @@
  * failed or was cancelled, 2 a usage error, 124 `wait` ran out of time, 130 `fetch` interrupted.
  */
 import { loadConfig } from '@meteorites/shared/config';
-import { ApiRequestError, createApiClient } from '@meteorites/shared/client/index';
+import { ApiRequestError, createApiClient } from '@meteorites/client';
 import { commandHelp, parseCommand, UsageError, USAGE } from './cli/args.ts';
 import { run } from './cli/commands.ts';
 import { InterruptedError } from './cli/fetch.ts';

@@ -11,8 +11,7 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '@meteorites/shared/config';
 import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
-import { formatFromName, parseDataset, type InputFormat, type Skipped } from '@meteorites/shared/ingest/index';
-import { storeDataset } from '@meteorites/shared/store';
+import { formatFromName, parseDataset, storeDataset, type InputFormat, type Skipped } from '@meteorites/dataset';
 
 const USAGE = 'usage: npm run load -- <file.csv|file.json|-> [--format csv|json]';
 const REASONS_SHOWN = 10;

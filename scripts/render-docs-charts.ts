@@ -7,8 +7,8 @@
 import { createReadStream, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { analyses, validateJobRequest, type AnalysisResult } from '@meteorites/shared/analyses/index';
-import { renderChart } from '@meteorites/shared/charts/index';
-import { parseDataset } from '@meteorites/shared/ingest/index';
+import { renderChart } from '@meteorites/charts';
+import { parseDataset } from '@meteorites/dataset';
 import { fullDataset } from '@meteorites/test-utils/env';
 
 /**

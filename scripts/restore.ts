@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '@meteorites/shared/config';
-import { restoreRdb } from '@meteorites/shared/backup';
+import { restoreRdb } from '@meteorites/tools';
 
 const USAGE = 'usage: npm run restore -- <file.rdb> [--data-dir <redis data directory>]';
 const say = (msg: string) => process.stdout.write(`[restore] ${msg}\n`);

@@ -15,7 +15,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { childEnv, loadConfig, type Config } from '@meteorites/shared/config';
 import { logFormat } from '@meteorites/shared/logging';
-import { RedisServer, RedisServerNotFoundError } from '@meteorites/shared/redis-server';
+import { RedisServer, RedisServerNotFoundError } from '@meteorites/tools';
 import { redactUrl } from '@meteorites/shared/redis';
 
 const say = (msg: string) => process.stdout.write(`[start] ${msg}\n`);

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { ConfigSchema, loadConfig } from '@meteorites/shared/config';
-import { REDIS_SERVER_ARGS } from '@meteorites/shared/redis-server';
+import { REDIS_SERVER_ARGS } from '@meteorites/tools';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const read = (path: string) => readFileSync(`${root}${path}`, 'utf8');

@@ -17,7 +17,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ScaledObject, TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { ConfigSchema, loadConfig } from '@meteorites/shared/config';
 import { keys } from '@meteorites/shared/keys';
-import { REDIS_SERVER_ARGS } from '@meteorites/shared/redis-server';
+import { REDIS_SERVER_ARGS } from '@meteorites/tools';
 import { fieldErrors } from './support/kube-fields.ts';
 import { containersOf, render, type Manifest } from './support/kustomize.ts';
 

@@ -1,6 +1,6 @@
 /** The command line's grammar: argv in, one typed command out, or a UsageError saying what is wrong. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ENDED, type JobStatus } from '@meteorites/shared/client/index';
+import { ENDED, type JobStatus } from '@meteorites/client';
 
 /** NASA's open data portal: the CSV export of the Meteorite Landings dataset (gh4g-9sfh). */
 export const NASA_CSV_URL = 'https://data.nasa.gov/api/views/gh4g-9sfh/rows.csv?accessType=DOWNLOAD';

@@ -1,6 +1,6 @@
 /** What each command does, over the generated client. Each returns the process' exit code. */
 import { writeFileSync } from 'node:fs';
-import { ENDED, ok, type ApiClient, type Job } from '@meteorites/shared/client/index';
+import { ENDED, ok, type ApiClient, type Job } from '@meteorites/client';
 import { commandHelp, USAGE, type Command } from './args.ts';
 import { fetchDataset } from './fetch.ts';
 import { load } from './load.ts';

@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
-import type { ApiClient } from '@meteorites/shared/client/index';
-import { DatasetFormatError, EmptyDatasetError, formatFromName, parseDataset, type InputFormat, type ParsedDataset } from '@meteorites/shared/ingest/index';
+import type { ApiClient } from '@meteorites/client';
+import { DatasetFormatError, EmptyDatasetError, formatFromName, parseDataset, type InputFormat, type ParsedDataset } from '@meteorites/dataset';
 import { load } from './load.ts';
 import { mib, out } from './output.ts';
 

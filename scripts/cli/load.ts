@@ -3,7 +3,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import cliProgress from 'cli-progress';
-import { ok, type ApiClient } from '@meteorites/shared/client/index';
+import { ok, type ApiClient } from '@meteorites/client';
 import { mib, out } from './output.ts';
 
 async function* counted(source: AsyncIterable<Buffer>, onBytes: (n: number) => void): AsyncGenerator<Buffer> {

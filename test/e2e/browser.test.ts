@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiClient, ok, type ApiClient } from '@meteorites/shared/client/index';
+import { createApiClient, ok, type ApiClient } from '@meteorites/client';
 import { checkedFetch } from '@meteorites/test-utils/response-check';
 import { serviceUnderTest, waitForJob, type StartedService } from '@meteorites/test-utils/service';
 

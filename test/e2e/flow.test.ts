@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiRequestError, createApiClient, ok, type ApiClient } from '@meteorites/shared/client/index';
+import { ApiRequestError, createApiClient, ok, type ApiClient } from '@meteorites/client';
 import { checkedFetch } from '@meteorites/test-utils/response-check';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { byNumericId, loadable, readNasaCsv } from '@meteorites/test-utils/source-csv';

@@ -10,9 +10,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '@meteorites/shared/keys';
-import { MAX_ROW_BYTES } from '@meteorites/shared/ingest/index';
+import { MAX_ROW_BYTES } from '@meteorites/dataset';
 import type { Redis } from '@meteorites/shared/redis';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
 

@@ -6,7 +6,7 @@ import { keys } from '@meteorites/shared/keys';
 import type { Meteorite } from '@meteorites/shared/schemas';
 import type { Redis } from '@meteorites/shared/redis';
 import type { InjectOptions } from 'fastify';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { fullDataset } from '@meteorites/test-utils/env';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from '@meteorites/shared/redis';
 import type { InjectOptions } from 'fastify';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
 

@@ -17,10 +17,10 @@ import { fullDataset } from '@meteorites/test-utils/env';
 import { loadable, readNasaCsv } from '@meteorites/test-utils/source-csv';
 import { killAllWorkers, spawnWorker, type WorkerProcess } from '@meteorites/test-utils/worker';
 import { runToExit } from '@meteorites/test-utils/process';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
-import { BackupError, backupRdb, checkRdb, restoreRdb } from '@meteorites/shared/backup';
+import { BackupError, backupRdb, checkRdb, restoreRdb } from '@meteorites/tools';
 
 
 const runScript = (script: string, args: string[], env: Record<string, string>) => runToExit([`scripts/${script}.ts`, ...args], env);

@@ -12,11 +12,10 @@ import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import { parseSvg } from '@meteorites/test-utils/svg';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
-import { parseDataset } from '@meteorites/shared/ingest/index';
-import { storeDataset } from '@meteorites/shared/store';
+import { parseDataset, storeDataset } from '@meteorites/dataset';
 import type { AnalysisResult } from '@meteorites/shared/analyses/index';
 
 const SAMPLE = fileURLToPath(new URL('../../data/sample.json', import.meta.url));

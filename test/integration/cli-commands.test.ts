@@ -9,14 +9,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiClient, ok, type ApiClient } from '@meteorites/shared/client/index';
+import { createApiClient, ok, type ApiClient } from '@meteorites/client';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { loadable, readNasaCsv } from '@meteorites/test-utils/source-csv';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import { runCli } from '@meteorites/test-utils/cli';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 
 let redis: TestRedis;
 let app: App;

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DatasetBusyError, DatasetLockLostError, deleteDataset, getSummary, iterateMeteorites, storeDataset } from '@meteorites/shared/store';
+import { DatasetBusyError, DatasetLockLostError, deleteDataset, getSummary, iterateMeteorites, storeDataset } from '@meteorites/dataset';
 import { DatasetNotReadyError, SnapshotCache } from '@meteorites/shared/snapshot';
 import { keys } from '@meteorites/shared/keys';
 import type { Redis } from '@meteorites/shared/redis';

@@ -5,11 +5,22 @@
  */
 import { createReadStream, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDataset, DatasetFormatError, EmptyDatasetError, type InputFormat } from '@meteorites/shared/ingest/index';
-import { deleteDataset, getMeteorite, getSummary, iterateMeteorites, storeDataset } from '@meteorites/shared/store';
+import {
+  parseDataset,
+  DatasetFormatError,
+  EmptyDatasetError,
+  deleteDataset,
+  getMeteorite,
+  getSummary,
+  iterateMeteorites,
+  storeDataset,
+  InvalidCursorError,
+  queryMeteorites,
+  type InputFormat,
+  type MeteoriteQuery,
+} from '@meteorites/dataset';
 import { idsOf } from '@meteorites/shared/columns';
 import { DatasetNotReadyError, SnapshotCache } from '@meteorites/shared/snapshot';
-import { InvalidCursorError, queryMeteorites, type MeteoriteQuery } from '@meteorites/shared/meteorites';
 import { keys } from '@meteorites/shared/keys';
 import type { Redis } from '@meteorites/shared/redis';
 import type { Meteorite } from '@meteorites/shared/schemas';

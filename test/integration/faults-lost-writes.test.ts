@@ -12,11 +12,11 @@ import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { canLoseTail, loseWritesSince, mark } from '@meteorites/test-utils/aof';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
 import { columnsFromRecords } from '@meteorites/shared/columns';
-import { storeDataset } from '@meteorites/shared/store';
+import { storeDataset } from '@meteorites/dataset';
 import type { Job, Meteorite } from '@meteorites/shared/schemas';
 import { JobQueue } from '@meteorites/shared/queue/index';
 

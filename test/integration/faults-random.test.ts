@@ -38,7 +38,7 @@ import {
   type Answer,
   type FaultWindow,
 } from '@meteorites/test-utils/fault-check';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
 

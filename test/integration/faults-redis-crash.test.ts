@@ -18,7 +18,7 @@ import { fullDataset } from '@meteorites/test-utils/env';
 import { loadable, readNasaCsv } from '@meteorites/test-utils/source-csv';
 import { killAllWorkers, spawnWorker, type WorkerProcess } from '@meteorites/test-utils/worker';
 import { mixedJobRequests } from '@meteorites/test-utils/job-requests';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
 import type { Job } from '@meteorites/shared/schemas';

@@ -12,7 +12,7 @@ import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import { mixedJobRequests } from '@meteorites/test-utils/job-requests';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 import type { Job } from '@meteorites/shared/schemas';
 import { closeRedis, connectRedis, RedisUnavailableError } from '@meteorites/shared/redis';
 

@@ -12,10 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 import type { Job } from '@meteorites/shared/schemas';
 import { closeRedis, connectRedis, isRedisUnavailable, RedisTimeoutError } from '@meteorites/shared/redis';
-import { BulkWriter } from '@meteorites/shared/ingest/bulk-writer';
+import { BulkWriter } from '@meteorites/dataset';
 
 const COMMAND_TIMEOUT_MS = 1000;
 /** The bound ("every route that needs Redis answers 503 within 3 s"). */

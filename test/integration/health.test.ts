@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 
 describe('GET /health and /ready', () => {
   let redis: TestRedis;

@@ -8,11 +8,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
 import { columnsFromRecords } from '@meteorites/shared/columns';
-import { storeDataset } from '@meteorites/shared/store';
+import { storeDataset } from '@meteorites/dataset';
 import type { Job } from '@meteorites/shared/schemas';
 import { JobQueue } from '@meteorites/shared/queue/index';
 

@@ -12,13 +12,12 @@ import { fullDataset } from '@meteorites/test-utils/env';
 import { loadable, readNasaCsv } from '@meteorites/test-utils/source-csv';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import type { InjectOptions } from 'fastify';
-import type { App } from '@meteorites/api/app';
-import type {} from '@meteorites/api/plugins/queue';
+import type { App } from '@meteorites/api';
+import type {} from '@meteorites/api';
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
 import { columnsFromRecords, meteoriteAt } from '@meteorites/shared/columns';
-import { parseDataset, type ParsedDataset } from '@meteorites/shared/ingest/index';
-import { storeDataset } from '@meteorites/shared/store';
+import { parseDataset, storeDataset, type ParsedDataset } from '@meteorites/dataset';
 import type { Meteorite } from '@meteorites/shared/schemas';
 
 interface Stats {

@@ -15,7 +15,7 @@ import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import { parsePrometheus, sampleValue, samples, type Exposition } from '@meteorites/test-utils/prometheus';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 import type { Redis } from '@meteorites/shared/redis';
 import { JobQueue } from '@meteorites/shared/queue/index';
 import { JOB_DURATION_BUCKETS, JOB_EVENTS, readMetrics, type JobEvent } from '@meteorites/shared/metrics';

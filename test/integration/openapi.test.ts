@@ -5,7 +5,7 @@ import fp from 'fastify-plugin';
 import { compileErrors, validate } from '@readme/openapi-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@meteorites/shared/config';
-import appPlugin, { serverOptions } from '@meteorites/api/app';
+import { appPlugin, serverOptions } from '@meteorites/api';
 import { generateOpenApi } from '../../scripts/openapi.ts';
 
 type Operation = {

@@ -21,9 +21,9 @@ import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { checkedFetch } from '@meteorites/test-utils/response-check';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
-import type { App } from '@meteorites/api/app';
+import type { App } from '@meteorites/api';
 import { connectRedis, closeRedis, RedisRejectedError, type Redis } from '@meteorites/shared/redis';
-import { freePort } from '@meteorites/shared/redis-server';
+import { freePort } from '@meteorites/tools';
 import { keys } from '@meteorites/shared/keys';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

@@ -13,7 +13,7 @@ import type { Redis } from '@meteorites/shared/redis';
 import { loadConfig } from '@meteorites/shared/config';
 import { keys } from '@meteorites/shared/keys';
 import { JobQueue } from '@meteorites/shared/queue/index';
-import { Worker, type JobHandler } from '@meteorites/worker/worker';
+import { Worker, type JobHandler } from '@meteorites/worker';
 
 const POLL = { timeout: 10_000, interval: 20 };
 

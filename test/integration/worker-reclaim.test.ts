@@ -13,7 +13,7 @@ import type { Redis } from '@meteorites/shared/redis';
 import { loadConfig } from '@meteorites/shared/config';
 import { keys } from '@meteorites/shared/keys';
 import { JobQueue } from '@meteorites/shared/queue/index';
-import { Worker, type JobHandler } from '@meteorites/worker/worker';
+import { Worker, type JobHandler } from '@meteorites/worker';
 import { logSink } from '@meteorites/test-utils/log-sink';
 
 describe('a job handed back and claimed again in the same read', () => {

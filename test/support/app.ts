@@ -1,5 +1,5 @@
 import { loadConfig, type Config } from '@meteorites/shared/config';
-import { buildApp, type App } from '@meteorites/api/app';
+import { buildApp, type App } from '@meteorites/api';
 import { addResponseCheck } from './response-check.ts';
 
 export interface TestAppOptions {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { connectRedis, type Redis } from '@meteorites/shared/redis';
-import { REDIS_SERVER_ARGS, RedisServer, type RedisServerOptions } from '@meteorites/shared/redis-server';
+import { REDIS_SERVER_ARGS, RedisServer, type RedisServerOptions } from '@meteorites/tools';
 import { testEnv } from './env.ts';
 
 export interface TestRedis {

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createApiClient } from '@meteorites/shared/client/index';
+import { createApiClient } from '@meteorites/client';
 import { checkedFetch, responseChecker, takeViolations, type ResponseChecker, type SeenResponse } from './response-check.ts';
 
 const job = {

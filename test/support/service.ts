@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '@meteorites/shared/redis-server';
-import { ENDED, ok, type ApiClient, type Job } from '@meteorites/shared/client/index';
+import { freePort } from '@meteorites/tools';
+import { ENDED, ok, type ApiClient, type Job } from '@meteorites/client';
 import { testEnv } from './env.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

@@ -4,12 +4,11 @@
  */
 import { expect } from 'vitest';
 import { idsOf } from '@meteorites/shared/columns';
-import { parseDataset, type InputFormat, type ParsedDataset } from '@meteorites/shared/ingest/index';
+import { parseDataset, getSummary, type InputFormat, type ParsedDataset } from '@meteorites/dataset';
 import { keys } from '@meteorites/shared/keys';
 import type { Redis } from '@meteorites/shared/redis';
 import type { Meteorite } from '@meteorites/shared/schemas';
 import { SnapshotCache } from '@meteorites/shared/snapshot';
-import { getSummary } from '@meteorites/shared/store';
 
 /** Parses a whole text as the service would a request body. */
 export function parseText(text: string, format: InputFormat = 'csv'): Promise<ParsedDataset> {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { FastifySchemaValidationError } from 'fastify';
 import Fastify from 'fastify';
 import { ClientOfflineError, TimeoutError } from 'redis';
-import { DatasetLockLostError } from '@meteorites/shared/store';
+import { DatasetLockLostError } from '@meteorites/dataset';
 import { RedisTimeoutError } from '@meteorites/shared/redis';
 import Type from 'typebox';
 import { MeteoriteId } from '@meteorites/shared/schemas';

@@ -5,10 +5,8 @@
 import fp from 'fastify-plugin';
 import type { FastifyError, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { InvalidIdError } from '@meteorites/shared/keys';
-import { DatasetFormatError, EmptyDatasetError } from '@meteorites/shared/ingest/index';
-import { DatasetBusyError, DatasetLockLostError } from '@meteorites/shared/store';
+import { DatasetFormatError, EmptyDatasetError, DatasetBusyError, DatasetLockLostError, InvalidCursorError } from '@meteorites/dataset';
 import { DatasetNotReadyError } from '@meteorites/shared/snapshot';
-import { InvalidCursorError } from '@meteorites/shared/meteorites';
 import { isRedisUnavailable } from '@meteorites/shared/redis';
 import { SAFE_TEXT_PATTERN, SAFE_TEXT_RULE } from '@meteorites/shared/schemas';
 import { ApiError, errorResponse } from '../errors.ts';

@@ -22,7 +22,7 @@ import type { Redis } from '@meteorites/shared/redis';
 import { JobId } from '@meteorites/shared/schemas';
 import type { JobQueue } from '@meteorites/shared/queue/index';
 import type { AnalysisResult } from '@meteorites/shared/analyses/index';
-import { renderSvg, svgToPng, UnsupportedChartError, xmlSafe } from '@meteorites/shared/charts/index';
+import { renderSvg, svgToPng, UnsupportedChartError, xmlSafe } from '@meteorites/charts';
 import { ApiError, conflict, errorResponse, notFound } from '../errors.ts';
 
 /** Browsers may keep a chart this long when its result never expires (RESULT_TTL_SECONDS=0). */

@@ -5,7 +5,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { getSummary } from '@meteorites/shared/store';
+import { getSummary } from '@meteorites/dataset';
 import { renderFrontPage, type DatasetView } from '../front-page.ts';
 import { helpText, type OpenApiLike } from '../help-text.ts';
 import { OPENAPI_INFO } from '../plugins/swagger.ts';

@@ -4,8 +4,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { getMeteorite } from '@meteorites/shared/store';
-import { filteredMeteorites, queryMeteorites } from '@meteorites/shared/meteorites';
+import { getMeteorite, filteredMeteorites, queryMeteorites } from '@meteorites/dataset';
 import { Readable } from 'node:stream';
 import { MeteoriteId, SafeText } from '@meteorites/shared/schemas';
 import { CLASS_TYPES } from '@meteorites/shared/analyses/classification';
