@@ -17,7 +17,7 @@ import { ApiError, errorResponse } from '../errors.ts';
  * the front page and help, which say how to use the API (the page shows no data to a caller
  * that would need a key).
  */
-const OPEN_ROUTES = /^\/(|help|health|ready|openapi\.json|docs(\/.*)?)$/;
+const OPEN_ROUTES = /^\/(|help|health|ready|openapi\.json|docs(\/.*)?|ui\/app\.(js|css))$/;
 const READ_METHODS = new Set(['GET', 'HEAD']);
 
 /** The `components.securitySchemes` of the OpenAPI document. */
