@@ -33,6 +33,8 @@ let api: ApiClient;
 let browser: Browser;
 let page: Page;
 let problems: string[];
+/** The group-by job the form asked, for the result page's screenshot. */
+let groupById: string;
 
 /** A view's screenshot for the artifacts, and for the docs when they are being regenerated. */
 async function shot(name: string, docsName?: string): Promise<void> {
@@ -80,7 +82,7 @@ describe('the dashboard in headless chromium', () => {
     expect(await page.locator('[data-field="version"]').textContent()).toBe(String(summary.version));
     await expect.poll(() => page.locator('[data-field="workers"]').textContent(), { timeout: 30_000 }).toBe('1');
     expect(await page.locator('h1').textContent()).toBe('Overview');
-    await shot('overview', 'dashboard');
+    await shot('overview');
     expect(problems).toEqual([]);
   });
 
@@ -140,7 +142,8 @@ describe('the dashboard in headless chromium', () => {
     await countHeader.click();
     await countHeader.click();
     expect(await page.locator('.result-table th[aria-sort="descending"]').textContent()).toContain('count');
-    await shot('result', 'result');
+    await shot('ask-result');
+    groupById = id;
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download CSV' }).click()]);
     expect(download.suggestedFilename()).toBe(`group-by-${id}.csv`);
@@ -177,6 +180,21 @@ describe('the dashboard in headless chromium', () => {
     await expect.poll(() => page.locator('.job-panel [data-status]').getAttribute('data-status'), { timeout: 60_000 }).toBe('finished');
     expect(await progressOf(page.locator('.job-panel'))).toBe(100);
     await page.locator('.result').waitFor();
+    expect(problems).toEqual([]);
+  });
+
+  it("shows a job's result page, and the overview with the latest jobs", async () => {
+    await page.goto(`${url}/#/result/${groupById}`);
+    await page.locator('img.chart').waitFor({ timeout: 30_000 });
+    expect(await page.locator('.result-table tbody tr').count()).toBe(2);
+    await shot('result', 'result');
+
+    await view('Overview');
+    const latest = page.locator(`section[aria-labelledby="ov-recent"] tr[data-job="${groupById}"]`);
+    await latest.waitFor({ timeout: 30_000 });
+    expect(await latest.locator('[data-status]').getAttribute('data-status')).toBe('finished');
+    await expect.poll(() => page.locator('[data-field="finished"]').textContent(), { timeout: 30_000 }).toBe('2');
+    await shot('overview-jobs', 'dashboard');
     expect(problems).toEqual([]);
   });
 });

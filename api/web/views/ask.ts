@@ -121,6 +121,14 @@ export function Ask({ analysis, preset }: { analysis: string; preset: string | n
 
   if (!analyses) return html`<h1 tabindex="-1">Ask a question</h1><${ErrorNote} error=${error} />`;
   const schema = chosen?.params ?? {};
+  const required = (name: string) => schema.required?.includes(name) ?? false;
+  // What shapes the answer (required, or with a default) comes first; the filters, all optional, fold away.
+  const props = Object.entries(schema.properties ?? {});
+  const main = props.filter(([name, prop]) => required(name) || prop.default !== undefined);
+  const filters = props.filter(([name, prop]) => !required(name) && prop.default === undefined);
+  const field = ([name, prop]: [string, JsonSchema]) =>
+    html`<${Field} key=${`${chosen?.name}.${name}`} name=${name} prop=${prop} required=${required(name)}
+      value=${values[name] ?? ''} set=${(v: string | string[]) => setValues((old) => ({ ...old, [name]: v }))} />`;
   return html`
     <h1 tabindex="-1">Ask a question</h1>
     <form class="ask" onSubmit=${submit}>
@@ -131,10 +139,11 @@ export function Ask({ analysis, preset }: { analysis: string; preset: string | n
         </select>
         <small class="help">${chosen?.description}</small>
       </div>
-      ${Object.entries(schema.properties ?? {}).map(
-        ([name, prop]) => html`<${Field} key=${`${chosen?.name}.${name}`} name=${name} prop=${prop} required=${schema.required?.includes(name) ?? false}
-          value=${values[name] ?? ''} set=${(v: string | string[]) => setValues((old) => ({ ...old, [name]: v }))} />`,
-      )}
+      ${main.map(field)}
+      ${filters.length > 0 &&
+      (main.length
+        ? html`<details class="filters-box" open=${filters.some(([n]) => (values[n] ?? '').length > 0)}><summary>Filters (optional): which landings count</summary>${filters.map(field)}</details>`
+        : filters.map(field))}
       <button type="submit" disabled=${busy}>Submit</button>
     </form>
     <${ErrorNote} error=${error} />

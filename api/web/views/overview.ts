@@ -7,8 +7,8 @@ import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 import { getJson, send } from '../api.ts';
 import { useLive } from '../live.ts';
-import { ErrorNote } from './parts.ts';
-import { fmtNumber, fmtTime, type DatasetSummary, type Job } from '../types.ts';
+import { ErrorNote, ProgressBar, StatusBadge } from './parts.ts';
+import { duration, fmtNumber, fmtTime, type DatasetSummary, type Job } from '../types.ts';
 
 interface QueueView {
   ready: number;
@@ -24,6 +24,7 @@ export function metric(text: string, series: string): number {
 }
 
 const PAGE = 1000;
+const RECENT = 8;
 
 /** Jobs with this status that ended within the last hour; `more` when the first page did not reach past the hour. */
 async function lastHour(status: 'finished' | 'failed'): Promise<{ count: number; more: boolean }> {
@@ -38,16 +39,19 @@ export function Overview() {
   const [dataset, setDataset] = useState<DatasetSummary>();
   const [queue, setQueue] = useState<QueueView>();
   const [hour, setHour] = useState<{ finished: string; failed: string }>();
+  const [recent, setRecent] = useState<Job[]>();
   const [error, setError] = useState<unknown>();
 
   const refresh = async () => {
     try {
-      const [summary, text, finished, failed] = await Promise.all([
+      const [summary, text, finished, failed, latest] = await Promise.all([
         getJson<DatasetSummary>('data/summary'),
         send('metrics', { headers: { accept: 'text/plain' } }).then((r) => r.text()),
         lastHour('finished'),
         lastHour('failed'),
+        getJson<{ items: Job[] }>(`jobs?limit=${RECENT}`),
       ]);
+      setRecent(latest.items);
       setDataset(summary);
       setQueue({
         ready: metric(text, 'meteorites_queue_depth{state="ready"}'),
@@ -65,6 +69,8 @@ export function Overview() {
   useEffect(() => void refresh(), []);
   useLive({
     refresh,
+    job: (e) =>
+      setRecent((jobs) => jobs?.map((j) => (j.id === e.id ? { ...j, status: e.status, progress: e.progress ?? j.progress, attempts: e.attempts ?? j.attempts } : j))),
     dataset: (e) => setDataset((d) => d && { ...d, state: e.state, version: e.version ?? d.version, records: e.records ?? d.records }),
   });
 
@@ -106,5 +112,21 @@ export function Overview() {
         <p><a href="#/jobs">All jobs</a> · <a href="#/ask">Ask a question</a></p>
       </section>
     </div>
+    <section aria-labelledby="ov-recent">
+      <h2 id="ov-recent">Latest jobs</h2>
+      ${recent && !recent.length && html`<p>No jobs yet: <a href="#/ask">ask a question</a>.</p>`}
+      ${recent?.length
+        ? html`<div class="table-wrap"><table>
+            <thead><tr><th scope="col">Analysis</th><th scope="col">Status</th><th scope="col">Progress</th><th scope="col">Created</th><th scope="col">Duration</th></tr></thead>
+            <tbody>${recent.map(
+              (j) => html`<tr data-job=${j.id}>
+                <td><a href=${`#/result/${j.id}`} title=${j.id}>${j.analysis}</a></td><td><${StatusBadge} job=${j} /></td>
+                <td><${ProgressBar} job=${j} label=${`Progress of ${j.analysis} ${j.id.slice(0, 8)}`} /></td>
+                <td>${fmtTime(j.created_at)}</td><td class="num">${duration(j)}</td>
+              </tr>`,
+            )}</tbody>
+          </table></div>`
+        : null}
+    </section>
   `;
 }

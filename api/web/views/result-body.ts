@@ -113,6 +113,8 @@ export function ResultBody({ job }: { job: Job }) {
         <button type="button" onClick=${save(`results/${job.id}?format=json`, `${base}.json`)}>Download JSON</button>
         <a href=${again}>Ask the same again</a>
       </div>
+      ${rows.length ? html`<${SortableTable} columns=${columns} rows=${rows} />` : html`<p>The result has no table.</p>`}
+      <h3>Computed on</h3>
       <dl class="inline">
         <dt>Dataset version</dt><dd data-field="dataset_version">${result.dataset_version}</dd>
         ${result.records !== undefined && html`<dt>Records</dt><dd>${fmtNumber(result.records)}</dd>`}
@@ -120,8 +122,9 @@ export function ResultBody({ job }: { job: Job }) {
         ${Object.entries(result.excluded ?? {}).map(([k, v]) => html`<dt>Excluded: ${k}</dt><dd>${fmtNumber(v)}</dd>`)}
       </dl>
       <h3>Params</h3>
-      <pre class="params">${JSON.stringify(result.params, null, 2)}</pre>
-      ${rows.length ? html`<${SortableTable} columns=${columns} rows=${rows} />` : html`<p>The result has no table.</p>`}
+      <dl class="inline params">
+        ${Object.entries(result.params).map(([k, v]) => html`<dt>${k}</dt><dd><code>${Array.isArray(v) ? v.join(', ') : String(v)}</code></dd>`)}
+      </dl>
     </section>
   `;
 }
