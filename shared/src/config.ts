@@ -77,7 +77,7 @@ export const ConfigSchema = Type.Object({
   ),
   API_KEY_PROTECT_READS: Type.Boolean({
     default: false,
-    description: 'With API_KEY: GET routes need the key too, except /health, /ready, /docs, /openapi.json, / and /help (/ then leaves out the dataset summary).',
+    description: 'With API_KEY: GET routes need the key too, except /health, /ready, /docs, /openapi.json, /help and the dashboard (/ and /ui/), which then asks for the key.',
   }),
   RATE_LIMIT_JOBS_PER_MIN: Int(0, 1_000_000, 0, 'POST /jobs requests one client (IP address) may make per minute, counted in Redis across every API process (0: no limit).'),
   RATE_LIMIT_DATA_PER_MIN: Int(0, 1_000_000, 0, 'POST /data requests one client (IP address) may make per minute, counted like RATE_LIMIT_JOBS_PER_MIN (0: no limit).'),

@@ -12,8 +12,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Front page for a browser: what the service is, the dataset, links to the documentation
-         * @description An HTML page for a browser, without scripts. The dataset summary is left out when API_KEY_PROTECT_READS guards reads (the page itself stays open), and replaced by a note while Redis does not answer.
+         * The dashboard: the dataset, the queue, asking questions, jobs, results and data, live
+         * @description An HTML page for a browser; its script (`ui/app.js`) and stylesheet (`ui/app.css`) draw the dashboard from this API's own routes, with relative URLs, so it works behind a proxy under a path prefix.
          */
         get: {
             parameters: {
@@ -31,6 +31,96 @@ export interface paths {
                     };
                     content: {
                         "text/html": string;
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ui/app.js": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The dashboard's script (one ES module) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The dashboard's script (one ES module) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/javascript": string;
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ui/app.css": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The dashboard's stylesheet */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The dashboard's stylesheet */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/css": string;
                     };
                 };
                 /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
