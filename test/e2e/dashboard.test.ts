@@ -11,6 +11,8 @@
  * (`npm run docs:screenshots`) the dashboard and result ones are also written to docs/images/.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Locator, Page } from 'playwright-core';
@@ -50,6 +52,28 @@ async function shot(name: string, docsName?: string): Promise<void> {
 const view = (name: string) => page.getByRole('navigation', { name: 'Views' }).getByRole('link', { name, exact: true }).click();
 
 const progressOf = (scope: Locator) => scope.locator('progress').first().getAttribute('value').then(Number);
+
+/** A reverse proxy that serves the service under `/api/`, as one in front of a deployment might. */
+async function prefixProxy(target: string): Promise<{ url: string; server: Server }> {
+  const upstream = new URL(target);
+  const server = createServer((req, res) => {
+    if (!req.url?.startsWith('/api/')) {
+      res.writeHead(404).end('not under /api/');
+      return;
+    }
+    const out = httpRequest(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url.slice('/api'.length), headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    out.on('error', () => res.destroy());
+    req.pipe(out);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
 
 async function submitTestSleep(params: Record<string, unknown>): Promise<string> {
   const job = await ok(api.POST('/jobs', { body: { analysis: 'test-sleep', params } }));
@@ -196,5 +220,29 @@ describe('the dashboard in headless chromium', () => {
     await expect.poll(() => page.locator('[data-field="finished"]').textContent(), { timeout: 30_000 }).toBe('2');
     await shot('overview-jobs', 'dashboard');
     expect(problems).toEqual([]);
+  });
+
+  it('works behind a proxy that serves the service under a path prefix: every request stays under it', async () => {
+    const proxy = await prefixProxy(url);
+    const behind = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+    try {
+      const trouble = watchProblems(behind);
+      const paths: string[] = [];
+      behind.on('request', (req) => paths.push(new URL(req.url()).pathname));
+      await behind.goto(`${proxy.url}/api/`);
+      const summary = await ok(api.GET('/data/summary'));
+      await expect.poll(() => behind.locator('[data-field="records"]').textContent(), { timeout: 30_000 }).toBe(String(summary.records));
+      await behind.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: 'Jobs', exact: true }).click();
+      await behind.locator(`tr[data-job="${groupById}"]`).waitFor({ timeout: 30_000 });
+      await behind.goto(`${proxy.url}/api/#/result/${groupById}`);
+      await behind.locator('img.chart').waitFor({ timeout: 30_000 });
+      expect(paths.filter((p) => !p.startsWith('/api/'))).toEqual([]);
+      expect(paths).toEqual(expect.arrayContaining(['/api/ui/app.js', '/api/jobs', `/api/results/${groupById}`]));
+      expect(trouble).toEqual([]);
+    } finally {
+      await behind.close();
+      proxy.server.closeAllConnections();
+      await new Promise((resolve) => proxy.server.close(resolve));
+    }
   });
 });
