@@ -9,7 +9,8 @@
  * the id set swapped in (RENAME) → one MULTI bumps `version`, draws a new `generation`, sets
  * `state=ready` and the counts, and drops the previous snapshot. A failure part way leaves `state=loading`, which is the
  * truth, and the next load repairs whatever it finds without trusting it: it deletes every
- * `meteorite:*` key that is not in its own input.
+ * `meteorite:*` key that is not in its own input. Each change of `state` appends its dataset
+ * event (events.ts) in the same step.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ErrorReply, RESP_TYPES } from 'redis';
@@ -19,6 +20,7 @@ import { EmptyDatasetError } from './ingest/errors.ts';
 import { BulkWriter } from './ingest/bulk-writer.ts';
 import { dumpRdbVersion, HASH_FIELDS, HashPayloadEncoder, MAX_RESTORE_BYTES, RDB_TYPE_HASH_LISTPACK } from './ingest/hash-payload.ts';
 import { keys, SNAPSHOT_COLUMNS } from './keys.ts';
+import { addDatasetEvent } from './events.ts';
 import { UNTIMED, type Redis } from './redis.ts';
 import { classify } from './analyses/classification.ts';
 import type { DatasetState, DatasetSummary, Meteorite } from './schemas.ts';
@@ -55,6 +57,8 @@ export interface StoreOptions {
    * `hset`: always HSET.
    */
   hashWrites?: 'restore' | 'hset';
+  /** EVENTS_STREAM_MAXLEN: the event stream the dataset events join is trimmed to about this many entries. */
+  eventsMaxLen?: number;
 }
 
 const LOCK_TTL_MS = 30_000;
@@ -290,6 +294,13 @@ async function deleteSnapshots(redis: Redis): Promise<void> {
   }
 }
 
+/** `state=loading`, and its event in the same step. */
+async function setLoading(redis: Redis, version: number, eventsMaxLen: number | undefined): Promise<void> {
+  const multi = redis.multi().hSet(keys.dataset, { version, state: 'loading' });
+  addDatasetEvent(multi, 'loading', { version }, eventsMaxLen);
+  await multi.exec();
+}
+
 /**
  * Replaces the dataset with `parsed` (already validated). Throws DatasetBusyError when another
  * load or delete runs, EmptyDatasetError when there is nothing to store (nothing is written).
@@ -307,7 +318,7 @@ export async function storeDataset(
     // `empty` means no record key exists: a fresh database or a finished delete.
     const mode: WriteMode = before.state === 'ready' ? 'replace' : before.state === 'empty' && idSets === 0 ? 'fresh' : 'repair';
     const starting = Promise.all([
-      redis.hSet(keys.dataset, { version: before.version, state: 'loading' }),
+      setLoading(redis, before.version, opts.eventsMaxLen),
       opts.hashWrites === 'hset' ? null : payloadEncoder(redis),
       intsetMaxEntries(redis),
     ]);
@@ -382,21 +393,25 @@ export async function storeDataset(
     // UNLINK frees the old set in the background; RENAME over it would free it inline, a second at a million ids.
     await redis.multi().unlink(keys.meteoriteIds).rename(keys.meteoriteIdsNext, keys.meteoriteIds).exec();
     lock.check();
-    await redis
+    const ready = redis
       .multi()
       .hSet(keys.dataset, { version, generation: newGeneration(), state: 'ready', records: n, loaded_at: new Date().toISOString(), source: opts.source })
-      .unlink(SNAPSHOT_COLUMNS.map((column) => keys.snapshot(before.version, column)))
-      .exec();
+      .unlink(SNAPSHOT_COLUMNS.map((column) => keys.snapshot(before.version, column)));
+    addDatasetEvent(ready, 'ready', { version, records: n }, opts.eventsMaxLen);
+    await ready.exec();
     // No other snapshot can be left: a failed load wrote `version`'s keys, which this one just overwrote.
     return { version, records: n };
   });
 }
 
 /** Removes every meteorite key, the id sets and the snapshots; the dataset becomes `empty` under a new version. */
-export async function deleteDataset(redis: Redis, opts: { lockTtlMs?: number } = {}): Promise<{ version: number; removed: number }> {
+export async function deleteDataset(
+  redis: Redis,
+  opts: { lockTtlMs?: number; eventsMaxLen?: number } = {},
+): Promise<{ version: number; removed: number }> {
   return withLock(redis, opts.lockTtlMs ?? LOCK_TTL_MS, async (lock) => {
     const before = await datasetStatus(redis);
-    await redis.hSet(keys.dataset, { version: before.version, state: 'loading' });
+    await setLoading(redis, before.version, opts.eventsMaxLen);
     let removed = 0;
     for await (const ids of scanMeteoriteIds(redis)) {
       removed += await unlinkMeteorites(redis, ids);
@@ -405,11 +420,12 @@ export async function deleteDataset(redis: Redis, opts: { lockTtlMs?: number } =
     await redis.unlink([keys.meteoriteIds, keys.meteoriteIdsNext]);
     await deleteSnapshots(redis);
     const version = before.version + 1;
-    await redis
+    const empty = redis
       .multi()
       .hSet(keys.dataset, { version, generation: newGeneration(), state: 'empty', records: 0 })
-      .hDel(keys.dataset, ['loaded_at', 'source'])
-      .exec();
+      .hDel(keys.dataset, ['loaded_at', 'source']);
+    addDatasetEvent(empty, 'empty', { version, records: 0 }, opts.eventsMaxLen);
+    await empty.exec();
     return { version, removed };
   });
 }

@@ -40,6 +40,7 @@ export default fp(
           { name: 'meteorites', description: 'Browse and filter landings' },
           { name: 'jobs', description: 'Analyses run as jobs' },
           { name: 'results', description: 'Results and charts of finished jobs' },
+          { name: 'events', description: 'Live job and dataset events (Server-Sent Events)' },
         ],
         components: { securitySchemes },
       },
