@@ -30,7 +30,7 @@ export interface DatasetEvent {
 }
 
 const JOB_EVENTS = ['queued', 'started', 'progress', 'finished', 'failed', 'cancelled', 'retrying'];
-const DATASET_EVENTS = ['loading', 'ready'];
+const DATASET_EVENTS = ['loading', 'ready', 'empty'];
 const POLL_MS = 2000;
 const LAST_ID_ITEM = 'meteorites.last-event-id';
 
@@ -103,7 +103,15 @@ export function startLive(): void {
  * events (batched) and on a reset; `job` and `dataset` see each event as it arrives, for
  * changes that should show at once (a progress bar).
  */
-export function useLive(handlers: Partial<Omit<Listener, 'refresh'>> & { refresh(): void; jobRefresh?: boolean }): void {
+export function useLive(
+  handlers: Partial<Omit<Listener, 'refresh'>> & {
+    refresh(): void;
+    /** false: job events do not call refresh (the handler reads what it needs). */
+    jobRefresh?: boolean;
+    /** With a stream, refresh this often anyway: for what no event announces (workers, durations). */
+    everyMs?: number;
+  },
+): void {
   const current = useRef(handlers);
   current.current = handlers;
   useEffect(() => {
@@ -127,9 +135,12 @@ export function useLive(handlers: Partial<Omit<Listener, 'refresh'>> & { refresh
       },
     };
     listeners.add(listener);
+    const every = current.current.everyMs;
+    const slow = every && liveMode === 'sse' ? setInterval(() => liveState.get() !== 'polling' && current.current.refresh(), every) : undefined;
     return () => {
       listeners.delete(listener);
       clearTimeout(pending);
+      clearInterval(slow);
     };
   }, []);
 }

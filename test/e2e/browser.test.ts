@@ -91,7 +91,8 @@ describe('the front page in headless chromium', () => {
       expect(await front.title()).toBe('Meteorite analysis service');
       if (own) expect(summary.records).toBe(45_716);
 
-      await front.waitForLoadState('networkidle');
+      // Not networkidle: the dashboard holds its event stream open for as long as it is shown.
+      await front.locator('[data-field="workers"]').waitFor();
       expect(problems).toEqual([]);
 
       // Followed as a click would (redirects too: docs goes on to docs/). Chromium asks the text

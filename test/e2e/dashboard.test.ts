@@ -3,9 +3,10 @@
  * service as `npm start` runs it with the 38-landing sample and the test analyses. A user looks
  * at the overview, uploads data/sample.json, asks a group-by from the form and watches it reach
  * 100 % and its chart appear without a reload, downloads its CSV, cancels a running test-sleep
- * job from the Jobs table, and reloads in the middle of a job to see it go on. The page must say
- * nothing wrong all along: no script or console error (chromium reports CSP violations there),
- * no failed request, no error response.
+ * job from the Jobs table, reloads in the middle of a job to see it go on from the last event it
+ * had (GET /events?last_event_id=), and opens the page behind a proxy under a path prefix. The
+ * page must say nothing wrong all along: no script or console error (chromium reports CSP
+ * violations there), no failed request, no error response.
  *
  * Screenshots of each view go to test-results/dashboard/; with DOCS_SCREENSHOTS=1
  * (`npm run docs:screenshots`) the dashboard and result ones are also written to docs/images/.
@@ -106,6 +107,8 @@ describe('the dashboard in headless chromium', () => {
     expect(await page.locator('[data-field="version"]').textContent()).toBe(String(summary.version));
     await expect.poll(() => page.locator('[data-field="workers"]').textContent(), { timeout: 30_000 }).toBe('1');
     expect(await page.locator('h1').textContent()).toBe('Overview');
+    // The service streams its events (GET /events): the page listens instead of polling.
+    await expect.poll(() => page.locator('.live').textContent(), { timeout: 30_000 }).toBe('live');
     await shot('overview');
     expect(problems).toEqual([]);
   });
@@ -199,11 +202,15 @@ describe('the dashboard in headless chromium', () => {
     await expect.poll(() => progressOf(panel), { timeout: 60_000 }).toBeGreaterThan(0);
     const beforeReload = await progressOf(panel);
     expect(beforeReload).toBeLessThan(100);
+    const streams: string[] = [];
+    page.on('request', (req) => req.resourceType() === 'eventsource' && streams.push(new URL(req.url()).search));
     await page.reload();
     await expect.poll(() => progressOf(page.locator('.job-panel')), { timeout: 60_000 }).toBeGreaterThan(beforeReload);
     await expect.poll(() => page.locator('.job-panel [data-status]').getAttribute('data-status'), { timeout: 60_000 }).toBe('finished');
     expect(await progressOf(page.locator('.job-panel'))).toBe(100);
     await page.locator('.result').waitFor();
+    // The reloaded page went on from the last event it had seen, not from now.
+    expect(streams[0]).toMatch(/^\?last_event_id=\d+-\d+$/);
     expect(problems).toEqual([]);
   });
 

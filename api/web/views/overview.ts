@@ -69,6 +69,8 @@ export function Overview() {
   useEffect(() => void refresh(), []);
   useLive({
     refresh,
+    // Workers come and go without an event.
+    everyMs: 10_000,
     job: (e) =>
       setRecent((jobs) => jobs?.map((j) => (j.id === e.id ? { ...j, status: e.status, progress: e.progress ?? j.progress, attempts: e.attempts ?? j.attempts } : j))),
     dataset: (e) => setDataset((d) => d && { ...d, state: e.state, version: e.version ?? d.version, records: e.records ?? d.records }),
