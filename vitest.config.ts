@@ -7,7 +7,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['shared/src/**/*.spec.ts', 'api/src/**/*.spec.ts', 'worker/src/**/*.spec.ts', 'test/support/**/*.spec.ts', 'test/*.spec.ts', 'scripts/**/*.spec.ts', 'bench/**/*.spec.ts'],
+          include: ['shared/src/**/*.spec.ts', 'api/src/**/*.spec.ts', 'api/web/**/*.spec.ts', 'worker/src/**/*.spec.ts', 'test/support/**/*.spec.ts', 'test/*.spec.ts', 'scripts/**/*.spec.ts', 'bench/**/*.spec.ts'],
         },
       },
       {

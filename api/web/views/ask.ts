@@ -11,35 +11,7 @@ import { announce } from '../store.ts';
 import type { AnalysisInfo, Job, JsonSchema } from '../types.ts';
 import { ErrorNote } from './parts.ts';
 import { JobPanel } from './job-panel.ts';
-
-type Values = Record<string, string | string[]>;
-
-/** The form's starting values: the schema defaults, then what a "same again" link carries. */
-function initialValues(schema: JsonSchema, preset: Record<string, unknown>): Values {
-  const values: Values = {};
-  for (const [name, prop] of Object.entries(schema.properties ?? {})) {
-    const v = name in preset ? preset[name] : prop.default;
-    if (prop.type === 'array') values[name] = Array.isArray(v) ? v.map(String) : [];
-    else values[name] = v === undefined || v === null ? '' : String(v);
-  }
-  return values;
-}
-
-/** The params to send: what the user filled in, typed as the schema says. */
-export function paramsOf(schema: JsonSchema, values: Values): Record<string, unknown> {
-  const params: Record<string, unknown> = {};
-  for (const [name, prop] of Object.entries(schema.properties ?? {})) {
-    const v = values[name];
-    if (Array.isArray(v)) {
-      if (v.length) params[name] = prop.items?.enum?.filter((e) => v.includes(String(e))) ?? v;
-      continue;
-    }
-    if (v === undefined || v === '') continue;
-    const numeric = prop.type === 'integer' || prop.type === 'number' || (prop.enum ?? []).every((e) => typeof e === 'number');
-    params[name] = numeric ? Number(v) : v;
-  }
-  return params;
-}
+import { initialValues, paramsOf, type Values } from '../logic.ts';
 
 function Field({ name, prop, required, value, set }: { name: string; prop: JsonSchema; required: boolean; value: string | string[]; set(v: string | string[]): void }) {
   const id = `f-${name}`;

@@ -7,6 +7,7 @@ import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 import { getJson, send } from '../api.ts';
 import { useLive } from '../live.ts';
+import { metric } from '../logic.ts';
 import { ErrorNote, ProgressBar, StatusBadge } from './parts.ts';
 import { duration, fmtNumber, fmtTime, type DatasetSummary, type Job } from '../types.ts';
 
@@ -15,12 +16,6 @@ interface QueueView {
   delayed: number;
   running: number;
   workers: number;
-}
-
-/** The value of one series in Prometheus text, e.g. `meteorites_queue_depth{state="ready"}`. */
-export function metric(text: string, series: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line ? Number(line.slice(series.length + 1)) : NaN;
 }
 
 const PAGE = 1000;

@@ -10,8 +10,9 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { download, getJson, send } from '../api.ts';
 import { fmtNumber, type Job, type Row } from '../types.ts';
 import { ErrorNote } from './parts.ts';
+import { sortRows, tableOf, type ResultTable } from '../logic.ts';
 
-interface Result {
+interface Result extends ResultTable {
   analysis: string;
   params: Record<string, unknown>;
   dataset_version: number;
@@ -19,36 +20,14 @@ interface Result {
   records?: number;
   matched?: number;
   excluded?: Record<string, number>;
-  groups?: Row[];
-  items?: Row[];
-  cells?: Row[];
-}
-
-/** The rows of a result and their columns, in the order the first row has them. */
-export function tableOf(result: Result): { columns: string[]; rows: Row[] } {
-  const rows = result.groups ?? result.items ?? result.cells ?? [];
-  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-  return { columns, rows };
 }
 
 const cell = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'number' ? fmtNumber(v) : typeof v === 'object' ? JSON.stringify(v) : String(v));
 
-function compare(a: unknown, b: unknown): number {
-  if (a === b) return 0;
-  if (a === null || a === undefined) return 1; // empty cells last, either way
-  if (b === null || b === undefined) return -1;
-  return typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b), 'en', { numeric: true });
-}
-
 function SortableTable({ columns, rows }: { columns: string[]; rows: Row[] }) {
   const [sort, setSort] = useState<{ col: string; dir: 1 | -1 } | null>(null);
-  const sorted = useMemo(() => {
-    if (!sort) return rows;
-    return [...rows].sort((a, b) => {
-      const c = compare(a[sort.col], b[sort.col]);
-      return a[sort.col] == null || b[sort.col] == null ? c : c * sort.dir;
-    });
-  }, [rows, sort]);
+  const sorted = useMemo(() => (sort ? sortRows(rows, sort.col, sort.dir) : rows), [rows, sort]);
+  const numeric = new Set(columns.filter((c) => typeof rows.find((r) => r[c] !== null && r[c] !== undefined)?.[c] === 'number'));
   const toggle = (col: string) => setSort((s) => (s?.col === col ? { col, dir: s.dir === 1 ? -1 : 1 } : { col, dir: 1 }));
   const ariaSort = (col: string) => (sort?.col !== col ? 'none' : sort.dir === 1 ? 'ascending' : 'descending');
   return html`
@@ -58,7 +37,7 @@ function SortableTable({ columns, rows }: { columns: string[]; rows: Row[] }) {
         <thead>
           <tr>
             ${columns.map(
-              (c) => html`<th scope="col" aria-sort=${ariaSort(c)}>
+              (c) => html`<th scope="col" class=${numeric.has(c) ? 'num' : ''} aria-sort=${ariaSort(c)}>
                 <button type="button" onClick=${() => toggle(c)}>${c}<span aria-hidden="true">${sort?.col === c ? (sort.dir === 1 ? ' ▲' : ' ▼') : ''}</span></button>
               </th>`,
             )}
