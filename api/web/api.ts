@@ -55,8 +55,8 @@ async function failure(res: Response): Promise<ApiError> {
   } catch {
     // not JSON: the status line says it
   }
-  // A wrong or missing key: ask again.
-  if (res.status === 401 && apiKey.get()) forgetApiKey();
+  // A wrong key, or none where one is needed (read-only, then a write): ask for it again.
+  if (res.status === 401) forgetApiKey();
   return new ApiError(res.status, code, message, details);
 }
 
@@ -114,7 +114,7 @@ export function upload<T>(path: string, file: File, contentType: string, onProgr
         body = undefined;
       }
       if (xhr.status >= 200 && xhr.status < 300) return resolve(body as T);
-      if (xhr.status === 401 && apiKey.get()) forgetApiKey();
+      if (xhr.status === 401) forgetApiKey();
       const err = (body as { error?: { code: string; message: string } } | undefined)?.error;
       reject(new ApiError(xhr.status, err?.code ?? 'http_error', err?.message ?? `${xhr.status} ${xhr.statusText}`));
     };

@@ -8,6 +8,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { html } from 'htm/preact';
 import { announcement, useStore } from './store.ts';
 import { liveState, startLive } from './live.ts';
+import { apiKey, authMode } from './api.ts';
 import { KeyPrompt, KeyStatus } from './views/key.ts';
 import { Overview } from './views/overview.ts';
 import { Ask } from './views/ask.ts';
@@ -55,6 +56,7 @@ function App() {
   const [route, setRoute] = useState(parseHash);
   const said = useStore(announcement);
   const live = useStore(liveState);
+  const key = useStore(apiKey);
   useEffect(() => {
     const onHash = () => {
       setRoute(parseHash());
@@ -80,7 +82,9 @@ function App() {
     </header>
     <${KeyPrompt} />
     <main id="main">
-      <${View} route=${route} />
+      ${authMode === 'reads' && !key
+        ? html`<h1 tabindex="-1">Meteorite analysis</h1><p>Everything here needs the service's API key: enter it above.</p>`
+        : html`<${View} route=${route} />`}
     </main>
     <div class="sr-status" role="status" aria-live="polite">${said}</div>
   `;
