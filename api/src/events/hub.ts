@@ -285,8 +285,7 @@ function pairs<T = unknown>(reply: unknown): [string, T][] {
 
 interface StreamInfo {
   lastGenerated: string;
-  /** Redis 7: the highest id trimmed or deleted ('0-0': none). */
-  maxDeleted?: string;
+  /** The oldest entry kept; none when the stream is empty. */
   firstEntry?: string;
 }
 
@@ -301,23 +300,21 @@ async function streamInfo(redis: Redis): Promise<StreamInfo | null> {
   }
   const fields = new Map(pairs(reply));
   const first = fields.get('first-entry') as [string, unknown] | null | undefined;
-  const maxDeleted = fields.get('max-deleted-entry-id');
-  return {
-    lastGenerated: String(fields.get('last-generated-id')),
-    ...(maxDeleted !== undefined && { maxDeleted: String(maxDeleted) }),
-    ...(first && { firstEntry: first[0] }),
-  };
+  return { lastGenerated: String(fields.get('last-generated-id')), ...(first && { firstEntry: first[0] }) };
 }
 
 /**
- * Whether the stream no longer holds every entry after `id`: one after it was trimmed, or the
- * stream is behind `id` (it was lost and written anew, or `id` never came from it).
+ * Whether the stream may no longer hold every entry after `id`: its oldest entry is newer than
+ * `id` (trimming takes the oldest first, so while `id` itself is kept, everything after it is),
+ * or the stream is behind `id` (it was lost and written anew, or `id` never came from it). Redis
+ * does not record what trimming removed (XINFO's max-deleted-entry-id counts XDEL only), so an
+ * `id` that was itself the last entry trimmed counts as behind too: a reset too many, never one
+ * too few.
  */
 async function lostAfter(redis: Redis, id: string): Promise<boolean> {
   const info = await streamInfo(redis);
   if (!info) return id !== '0-0';
   if (compareStreamIds(id, info.lastGenerated) > 0) return true;
-  if (info.maxDeleted !== undefined) return compareStreamIds(info.maxDeleted, id) > 0;
-  // Before Redis 7 only the first entry tells: past the id, something may be gone.
-  return info.firstEntry !== undefined && compareStreamIds(info.firstEntry, id) > 0;
+  if (info.firstEntry === undefined) return compareStreamIds(id, info.lastGenerated) < 0;
+  return compareStreamIds(info.firstEntry, id) > 0;
 }
