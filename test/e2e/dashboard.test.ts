@@ -178,6 +178,11 @@ describe('the dashboard in headless chromium', () => {
     const served = await (await checkedFetch(`${url}/results/${id}?format=csv`)).text();
     expect(csv).toBe(served);
     expect(csv.split('\n')[0]).toBe('fall,count,total_mass_g');
+
+    // The same question again: the service answers the job it has, and the page says so.
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await page.locator('[data-field="deduplicated"]').waitFor({ timeout: 30_000 });
+    expect(await page.locator('.job-panel').getAttribute('data-job')).toBe(id);
     expect(problems).toEqual([]);
   });
 
@@ -226,6 +231,24 @@ describe('the dashboard in headless chromium', () => {
     expect(await latest.locator('[data-status]').getAttribute('data-status')).toBe('finished');
     await expect.poll(() => page.locator('[data-field="finished"]').textContent(), { timeout: 30_000 }).toBe('2');
     await shot('overview-jobs', 'dashboard');
+    expect(problems).toEqual([]);
+  });
+
+  it('names every control of every view, for screen readers and keyboard users', async () => {
+    for (const hash of ['#/overview', '#/ask/group-by', '#/jobs', `#/result/${groupById}`, '#/data']) {
+      await page.goto(`${url}/${hash}`);
+      await page.locator('main h1').waitFor();
+      await page.locator('main :is(dl, table, form)').first().waitFor({ timeout: 30_000 });
+      const unnamed = await page.locator('input, select, button, progress, textarea').evaluateAll((els) =>
+        els
+          .filter((el) => {
+            const e = el as unknown as { labels?: ArrayLike<unknown>; textContent: string | null; getAttribute(n: string): string | null };
+            return !(e.labels?.length || e.getAttribute('aria-label') || e.getAttribute('aria-labelledby') || e.textContent?.trim());
+          })
+          .map((el) => (el as unknown as { outerHTML: string }).outerHTML.slice(0, 120)),
+      );
+      expect(unnamed, hash).toEqual([]);
+    }
     expect(problems).toEqual([]);
   });
 

@@ -119,6 +119,8 @@ export function Ask({ analysis, preset }: { analysis: string; preset: string | n
       <button type="submit" disabled=${busy}>Submit</button>
     </form>
     <${ErrorNote} error=${error} />
+    ${job?.deduplicated &&
+    html`<p class="note" data-field="deduplicated">The same question on the same data was asked before: this is that job.</p>`}
     ${job && html`<${JobPanel} key=${job.id} id=${job.id} initial=${job} />`}
   `;
 }

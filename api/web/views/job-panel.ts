@@ -58,7 +58,6 @@ export function JobPanel({ initial, id }: { initial?: Job; id: string }) {
   return html`
     <section class="job-panel" aria-labelledby="job-title" data-job=${job.id}>
       <h2 id="job-title">${job.analysis} <${StatusBadge} job=${job} /></h2>
-      ${job.deduplicated && html`<p class="note">The same question on the same data was asked before: this is that job.</p>`}
       <${ProgressBar} job=${job} label=${`Progress of job ${job.analysis}`} />
       <dl class="inline">
         <dt>Job</dt><dd><code>${job.id}</code></dd>
