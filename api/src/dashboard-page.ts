@@ -49,7 +49,8 @@ export function renderDashboardPage(page: DashboardPage): string {
 <script type="module" src="ui/app.js"></script>
 </head>
 <body>
-<div id="app"><main><h1>${title}</h1><noscript><p>The dashboard needs JavaScript; the links below work without it.</p></noscript></main></div>
+<div id="app"><main><h1>${title}</h1>
+<noscript><p>The dashboard needs JavaScript; the links below work without it.</p></noscript></main></div>
 <footer class="links">
 <ul>
 ${LINKS.map((l) => `  <li><a href="${l.href}">${l.label}</a> <span>(${l.note})</span></li>`).join('\n')}

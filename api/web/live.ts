@@ -136,7 +136,9 @@ export function useLive(
     };
     listeners.add(listener);
     const every = current.current.everyMs;
-    const slow = every && liveMode === 'sse' ? setInterval(() => liveState.get() !== 'polling' && current.current.refresh(), every) : undefined;
+    // Polling refreshes anyway; only a stream needs the extra reads.
+    const slowly = () => liveState.get() !== 'polling' && current.current.refresh();
+    const slow = every && liveMode === 'sse' ? setInterval(slowly, every) : undefined;
     return () => {
       listeners.delete(listener);
       clearTimeout(pending);

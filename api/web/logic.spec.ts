@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { initialValues, metric, paramsOf, sortRows, tableOf } from './logic.ts';
+import { initialValues, metric, paramsOf, sortRows, tableOf, withEvent } from './logic.ts';
 import type { JsonSchema } from './types.ts';
 
 /** A schema shaped like group-by's: a required list of enums, numeric enums, ranges, optional text. */
@@ -33,6 +33,16 @@ describe('the Ask form', () => {
   });
 });
 
+describe('a job event', () => {
+  const job = { id: 'j', status: 'running', progress: 0.25, attempts: 1, analysis: 'group-by' };
+  it('changes what it carries and keeps the rest', () => {
+    expect(withEvent(job, { status: 'running', progress: 0.5 })).toEqual({ ...job, progress: 0.5 });
+    expect(withEvent(job, { status: 'queued', attempts: 2 })).toEqual({ ...job, status: 'queued', attempts: 2 });
+    expect(withEvent(job, { status: 'finished' })).toEqual({ ...job, status: 'finished', progress: 1 });
+    expect(withEvent(job, { status: 'cancelled' }).progress).toBe(0.25);
+  });
+});
+
 describe('reading /metrics', () => {
   const text = [
     '# HELP meteorites_queue_depth Queued jobs',
@@ -57,7 +67,8 @@ describe('the result table', () => {
   ];
   it('takes groups, items or cells, with every column any row has', () => {
     expect(tableOf({ groups: rows }).columns).toEqual(['fall', 'count', 'mean']);
-    expect(tableOf({ cells: [{ lat: 0, lon: 10, count: 3 }] })).toEqual({ columns: ['lat', 'lon', 'count'], rows: [{ lat: 0, lon: 10, count: 3 }] });
+    const cells = [{ lat: 0, lon: 10, count: 3 }];
+    expect(tableOf({ cells })).toEqual({ columns: ['lat', 'lon', 'count'], rows: cells });
     expect(tableOf({})).toEqual({ columns: [], rows: [] });
   });
 

@@ -30,10 +30,21 @@ export function paramsOf(schema: JsonSchema, values: Values): Record<string, unk
       continue;
     }
     if (v === undefined || v === '') continue;
-    const numeric = prop.type === 'integer' || prop.type === 'number' || (prop.enum !== undefined && prop.enum.every((e) => typeof e === 'number'));
+    const numericEnum = prop.enum !== undefined && prop.enum.every((e) => typeof e === 'number');
+    const numeric = prop.type === 'integer' || prop.type === 'number' || numericEnum;
     params[name] = numeric ? Number(v) : v;
   }
   return params;
+}
+
+/** A job as an event says it is now: the event carries what changed (status, progress, attempts), not the whole job. */
+export function withEvent<J extends { status: string; progress: number; attempts: number }>(
+  job: J,
+  e: { status: J['status']; progress?: number; attempts?: number },
+): J {
+  // A finished job's bar is full, whatever the last progress event said.
+  const progress = e.progress ?? (e.status === 'finished' ? 1 : job.progress);
+  return { ...job, status: e.status, progress, attempts: e.attempts ?? job.attempts };
 }
 
 /** The value of one series in Prometheus text, e.g. `meteorites_queue_depth{state="ready"}`; NaN when absent. */

@@ -116,15 +116,32 @@ describe('the dashboard in headless chromium', () => {
   it('uploads data/sample.json from the Data view, with the outcome, and the overview follows live', async () => {
     const before = await ok(api.GET('/data/summary'));
     await view('Data');
+    const loaded = page.locator('[data-field="loaded-records"]');
+
+    // First a file with two records that cannot be used: the page lists them with their reasons.
+    const sample = JSON.parse(readFileSync(SAMPLE, 'utf8')) as { meteorite_landings: object[] };
+    const landings = [...sample.meteorite_landings, { name: 'No id at all' }, sample.meteorite_landings[0]!];
+    const buffer = Buffer.from(JSON.stringify({ meteorite_landings: landings }));
+    await page.getByLabel('File').setInputFiles({ name: 'with-bad-rows.json', mimeType: 'application/json', buffer });
+    await page.getByRole('button', { name: 'Upload' }).click();
+    await expect.poll(() => page.locator('[data-field="skipped-total"]').textContent(), { timeout: 60_000 }).toBe('2');
+    const reasons = await page
+      .locator('.outcome tbody tr')
+      .evaluateAll((rows) => rows.map((r) => (r as unknown as { innerText: string }).innerText));
+    expect(reasons.map((r) => r.split('\t'))).toEqual([
+      [String(SAMPLE_RECORDS), '—', 'missing id'],
+      [String(SAMPLE_RECORDS + 1), expect.any(String), 'duplicate id'],
+    ]);
+    await shot('data-skipped');
+
     await page.getByLabel('File').setInputFiles(SAMPLE);
     await page.getByRole('button', { name: 'Upload' }).click();
-    const loaded = page.locator('[data-field="loaded-records"]');
-    await loaded.waitFor({ timeout: 60_000 });
+    await expect.poll(() => page.locator('[data-field="skipped-total"]').textContent(), { timeout: 60_000 }).toBe('0');
     expect(await loaded.textContent()).toBe(String(SAMPLE_RECORDS));
     expect(await page.locator('[data-field="skipped-total"]').textContent()).toBe('0');
     expect(await page.locator('#upload-progress').getAttribute('value')).toBe('100');
     const after = await ok(api.GET('/data/summary'));
-    expect(after).toMatchObject({ version: before.version + 1, records: SAMPLE_RECORDS, source: 'sample.json' });
+    expect(after).toMatchObject({ version: before.version + 2, records: SAMPLE_RECORDS, source: 'sample.json' });
     // The landings table lists the loaded records, each linking to its page.
     await page.locator('table a').first().waitFor();
     await shot('data');
@@ -137,7 +154,7 @@ describe('the dashboard in headless chromium', () => {
     expect(problems).toEqual([]);
   });
 
-  it('asks a group-by from the form: the progress bar reaches 100 % and the chart appears without a reload; its CSV downloads', async () => {
+  it('asks a group-by from the form: its progress bar reaches 100 %, its chart appears without a reload, its CSV downloads', async () => {
     await view('Ask');
     await page.getByLabel('Analysis').selectOption('group-by');
     // Dimensions and measures are checkbox groups generated from the schema's enums.
@@ -145,7 +162,9 @@ describe('the dashboard in headless chromium', () => {
     await by.getByLabel('class_type', { exact: true }).uncheck();
     await by.getByLabel('fall', { exact: true }).check();
     const measures = page.getByRole('group', { name: /^measures/ });
-    for (const m of ['with_mass', 'mean_mass_g', 'median_mass_g', 'min_mass_g', 'max_mass_g']) await measures.getByLabel(m, { exact: true }).uncheck();
+    for (const m of ['with_mass', 'mean_mass_g', 'median_mass_g', 'min_mass_g', 'max_mass_g']) {
+      await measures.getByLabel(m, { exact: true }).uncheck();
+    }
     await page.getByLabel('sort', { exact: true }).selectOption('key');
     await page.evaluate(() => ((globalThis as unknown as { notReloaded: boolean }).notReloaded = true));
     await shot('ask');
@@ -161,7 +180,8 @@ describe('the dashboard in headless chromium', () => {
     expect(await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
 
     const job = await ok(api.GET('/jobs/{id}', { params: { path: { id }, query: {} } }));
-    expect(job).toMatchObject({ analysis: 'group-by', status: 'finished', params: { by: ['fall'], measures: ['count', 'total_mass_g'], sort: 'key' } });
+    const asked = { by: ['fall'], measures: ['count', 'total_mass_g'], sort: 'key' };
+    expect(job).toMatchObject({ analysis: 'group-by', status: 'finished', params: asked });
     // The table shows the result's rows, sortable: Fell before Found by key, Found first by count descending.
     const firstCell = () => page.locator('.result-table tbody tr').first().locator('td').first().textContent();
     expect(await firstCell()).toBe('Fell');

@@ -31,6 +31,9 @@ export function watchProblems(page: Page): string[] {
   page.on('console', (msg) => msg.type() === 'error' && problems.push(`console: ${msg.text()}`));
   page.on('response', (res) => res.status() >= 400 && problems.push(`${res.status()} ${res.request().method()} ${res.url()}`));
   // A reload or navigation aborts what is in flight (net::ERR_ABORTED): the page's doing, not a failure.
-  page.on('requestfailed', (req) => req.failure()?.errorText !== 'net::ERR_ABORTED' && problems.push(`failed: ${req.url()} ${req.failure()?.errorText}`));
+  page.on('requestfailed', (req) => {
+    const error = req.failure()?.errorText;
+    if (error !== 'net::ERR_ABORTED') problems.push(`failed: ${req.url()} ${error}`);
+  });
   return problems;
 }

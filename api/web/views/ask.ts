@@ -13,7 +13,15 @@ import { ErrorNote } from './parts.ts';
 import { JobPanel } from './job-panel.ts';
 import { initialValues, paramsOf, type Values } from '../logic.ts';
 
-function Field({ name, prop, required, value, set }: { name: string; prop: JsonSchema; required: boolean; value: string | string[]; set(v: string | string[]): void }) {
+interface FieldProps {
+  name: string;
+  prop: JsonSchema;
+  required: boolean;
+  value: string | string[];
+  set(v: string | string[]): void;
+}
+
+function Field({ name, prop, required, value, set }: FieldProps) {
   const id = `f-${name}`;
   const help = prop.description && html`<small id=${`${id}-help`} class="help">${prop.description}</small>`;
   const described = prop.description ? `${id}-help` : undefined;
@@ -27,7 +35,9 @@ function Field({ name, prop, required, value, set }: { name: string; prop: JsonS
           ${prop.items.enum.map((opt) => {
             const o = String(opt);
             const toggle = (e: Event) => set((e.target as HTMLInputElement).checked ? [...chosen, o] : chosen.filter((c) => c !== o));
-            return html`<label class="choice"><input type="checkbox" name=${name} value=${o} checked=${chosen.includes(o)} onChange=${toggle} /> ${o}</label>`;
+            return html`<label class="choice">
+              <input type="checkbox" name=${name} value=${o} checked=${chosen.includes(o)} onChange=${toggle} /> ${o}
+            </label>`;
           })}
         </div>
         ${help}
@@ -47,7 +57,8 @@ function Field({ name, prop, required, value, set }: { name: string; prop: JsonS
       step=${prop.type === 'integer' ? 1 : 'any'} value=${value} placeholder=${prop.default !== undefined ? String(prop.default) : ''}
       onInput=${onInput} aria-describedby=${described} required=${required} /><span class="range">${range}</span>`;
   } else {
-    control = html`<input id=${id} name=${name} type="text" value=${value} onInput=${onInput} aria-describedby=${described} required=${required} />`;
+    control = html`<input id=${id} name=${name} type="text" value=${value} onInput=${onInput}
+      aria-describedby=${described} required=${required} />`;
   }
   return html`<div class="field"><label for=${id}>${name}${required ? ' (required)' : ''}</label>${control}${help}</div>`;
 }
@@ -98,6 +109,7 @@ export function Ask({ analysis, preset }: { analysis: string; preset: string | n
   const props = Object.entries(schema.properties ?? {});
   const main = props.filter(([name, prop]) => required(name) || prop.default !== undefined);
   const filters = props.filter(([name, prop]) => !required(name) && prop.default === undefined);
+  const pick = (e: Event) => (location.hash = `#/ask/${(e.target as HTMLSelectElement).value}`);
   const field = ([name, prop]: [string, JsonSchema]) =>
     html`<${Field} key=${`${chosen?.name}.${name}`} name=${name} prop=${prop} required=${required(name)}
       value=${values[name] ?? ''} set=${(v: string | string[]) => setValues((old) => ({ ...old, [name]: v }))} />`;
@@ -106,7 +118,7 @@ export function Ask({ analysis, preset }: { analysis: string; preset: string | n
     <form class="ask" onSubmit=${submit}>
       <div class="field">
         <label for="analysis">Analysis</label>
-        <select id="analysis" value=${chosen?.name} onChange=${(e: Event) => (location.hash = `#/ask/${(e.target as HTMLSelectElement).value}`)}>
+        <select id="analysis" value=${chosen?.name} onChange=${pick}>
           ${analyses.map((a) => html`<option value=${a.name}>${a.name}</option>`)}
         </select>
         <small class="help">${chosen?.description}</small>
@@ -114,7 +126,10 @@ export function Ask({ analysis, preset }: { analysis: string; preset: string | n
       ${main.map(field)}
       ${filters.length > 0 &&
       (main.length
-        ? html`<details class="filters-box" open=${filters.some(([n]) => (values[n] ?? '').length > 0)}><summary>Filters (optional): which landings count</summary>${filters.map(field)}</details>`
+        ? html`<details class="filters-box" open=${filters.some(([n]) => (values[n] ?? '').length > 0)}>
+            <summary>Filters (optional): which landings count</summary>
+            ${filters.map(field)}
+          </details>`
         : filters.map(field))}
       <button type="submit" disabled=${busy}>Submit</button>
     </form>

@@ -16,6 +16,9 @@ const NUMBER_FILTERS = ['year_from', 'year_to', 'mass_min', 'mass_max'] as const
 const PAGE_SIZE = 25;
 const FIELDS = ['id', 'name', 'recclass', 'class_type', 'class_group', 'mass_g', 'fall', 'year', 'reclat', 'reclong', 'nametype'];
 
+/** A field for a table: numbers grouped, missing ones a dash. */
+const shown = (v: unknown) => (v === null || v === undefined ? '—' : typeof v === 'number' ? fmtNumber(v) : String(v));
+
 interface LoadOutcome {
   version: number;
   records: number;
@@ -64,9 +67,12 @@ function Upload() {
         <p>Loaded <strong data-field="loaded-records">${fmtNumber(outcome.records)}</strong> records as version ${outcome.version};
           <strong data-field="skipped-total">${fmtNumber(outcome.skipped_total)}</strong> skipped.</p>
         ${outcome.skipped.length > 0 &&
-        html`<table><caption>Skipped records${outcome.skipped_total > outcome.skipped.length ? ` (the first ${outcome.skipped.length})` : ''}</caption>
+        html`<table>
+          <caption>Skipped records${outcome.skipped_total > outcome.skipped.length ? `, the first ${outcome.skipped.length}` : ''}</caption>
           <thead><tr><th scope="col">Position</th><th scope="col">Id</th><th scope="col">Reason</th></tr></thead>
-          <tbody>${outcome.skipped.map((s) => html`<tr><td class="num">${s.index}</td><td>${s.id ?? '—'}</td><td>${s.reason}</td></tr>`)}</tbody>
+          <tbody>
+            ${outcome.skipped.map((s) => html`<tr><td class="num">${s.index}</td><td>${s.id ?? '—'}</td><td>${s.reason}</td></tr>`)}
+          </tbody>
         </table>`}
       </div>`}
     </section>
@@ -90,6 +96,9 @@ export function DataView() {
     }, setError);
   }, [applied, cursor]);
   const set = (k: string) => (e: Event) => setFilters((f) => ({ ...f, [k]: (e.target as HTMLInputElement).value }));
+  const filterInput = (k: string, type: string) =>
+    html`<span><label for=${`m-${k}`}>${k}</label><input id=${`m-${k}`} type=${type} value=${filters[k] ?? ''} onInput=${set(k)} /></span>`;
+  const next = () => page?.next_cursor && setCursors((c) => [...c, page.next_cursor]);
   const apply = (e: Event) => {
     e.preventDefault();
     setApplied(filters);
@@ -101,7 +110,7 @@ export function DataView() {
     <section aria-labelledby="browse-title">
       <h2 id="browse-title">Landings</h2>
       <form class="filters" onSubmit=${apply}>
-        ${TEXT_FILTERS.map((k) => html`<span><label for=${`m-${k}`}>${k}</label><input id=${`m-${k}`} type="text" value=${filters[k] ?? ''} onInput=${set(k)} /></span>`)}
+        ${TEXT_FILTERS.map((k) => filterInput(k, 'text'))}
         <span><label for="m-class_type">class_type</label>
           <select id="m-class_type" value=${filters.class_type ?? ''} onChange=${set('class_type')}>
             <option value="">any</option>${CLASS_TYPES.map((c) => html`<option value=${c}>${c}</option>`)}
@@ -110,7 +119,7 @@ export function DataView() {
           <select id="m-fall" value=${filters.fall ?? ''} onChange=${set('fall')}>
             <option value="">any</option><option value="Fell">Fell</option><option value="Found">Found</option>
           </select></span>
-        ${NUMBER_FILTERS.map((k) => html`<span><label for=${`m-${k}`}>${k}</label><input id=${`m-${k}`} type="number" value=${filters[k] ?? ''} onInput=${set(k)} /></span>`)}
+        ${NUMBER_FILTERS.map((k) => filterInput(k, 'number'))}
         <button type="submit">Filter</button>
       </form>
       <${ErrorNote} error=${error} />
@@ -121,8 +130,8 @@ export function DataView() {
           <tbody>
             ${(page?.items ?? []).map(
               (m) => html`<tr>
-                <td><a href=${`#/landing/${m.id}`}>${m.name}</a></td><td>${m.recclass ?? '—'}</td>
-                <td class="num">${typeof m.mass_g === 'number' ? fmtNumber(m.mass_g) : '—'}</td><td>${m.fall ?? '—'}</td><td class="num">${m.year ?? '—'}</td>
+                <td><a href=${`#/landing/${m.id}`}>${m.name}</a></td><td>${shown(m.recclass)}</td>
+                <td class="num">${shown(m.mass_g)}</td><td>${shown(m.fall)}</td><td class="num">${shown(m.year)}</td>
               </tr>`,
             )}
           </tbody>
@@ -132,7 +141,7 @@ export function DataView() {
       <nav class="pager" aria-label="Landing pages">
         <button type="button" disabled=${cursors.length < 2} onClick=${() => setCursors((c) => c.slice(0, -1))}>Previous</button>
         <span>Page ${cursors.length}</span>
-        <button type="button" disabled=${!page?.next_cursor} onClick=${() => page?.next_cursor && setCursors((c) => [...c, page.next_cursor])}>Next</button>
+        <button type="button" disabled=${!page?.next_cursor} onClick=${next}>Next</button>
       </nav>
     </section>
   `;
@@ -150,7 +159,7 @@ export function LandingView({ id }: { id: string }) {
     <${ErrorNote} error=${error} />
     ${landing &&
     html`<dl class="card">
-      ${FIELDS.map((f) => html`<dt>${f}</dt><dd>${landing[f] === null || landing[f] === undefined ? '—' : typeof landing[f] === 'number' ? fmtNumber(landing[f] as number) : String(landing[f])}</dd>`)}
+      ${FIELDS.map((f) => html`<dt>${f}</dt><dd>${shown(landing[f])}</dd>`)}
     </dl>`}
   `;
 }

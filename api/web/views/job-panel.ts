@@ -10,6 +10,7 @@ import { announce } from '../store.ts';
 import { duration, ENDED, fmtTime, type Job } from '../types.ts';
 import { ErrorNote, ProgressBar, StatusBadge } from './parts.ts';
 import { ResultBody } from './result-body.ts';
+import { withEvent } from '../logic.ts';
 
 export function JobPanel({ initial, id }: { initial?: Job; id: string }) {
   const [job, setJob] = useState<Job | undefined>(initial);
@@ -37,7 +38,7 @@ export function JobPanel({ initial, id }: { initial?: Job; id: string }) {
     jobRefresh: false,
     job: (e) => {
       if (e.id !== id) return;
-      setJob((j) => j && { ...j, status: e.status, progress: e.progress ?? (e.status === 'finished' ? 1 : j.progress), attempts: e.attempts ?? j.attempts });
+      setJob((j) => j && withEvent(j, e));
       // The event says what changed; the job itself has the times and the error.
       if (e.type !== 'progress') void refresh();
     },

@@ -10,6 +10,7 @@ import { useLive, type JobStatus } from '../live.ts';
 import { announce } from '../store.ts';
 import { duration, fmtTime, type AnalysisInfo, type Job } from '../types.ts';
 import { ErrorNote, ProgressBar, StatusBadge } from './parts.ts';
+import { withEvent } from '../logic.ts';
 
 const STATUSES: JobStatus[] = ['queued', 'running', 'finished', 'failed', 'cancelled'];
 const PAGE_SIZE = 20;
@@ -41,10 +42,7 @@ export function Jobs() {
   useLive({
     refresh,
     job: (e) =>
-      setPage((p) => p && {
-        ...p,
-        items: p.items.map((j) => (j.id === e.id ? { ...j, status: e.status, progress: e.progress ?? j.progress, attempts: e.attempts ?? j.attempts } : j)),
-      }),
+      setPage((p) => p && { ...p, items: p.items.map((j) => (j.id === e.id ? withEvent(j, e) : j)) }),
   });
 
   const cancel = async (job: Job) => {
@@ -56,6 +54,7 @@ export function Jobs() {
       setError(err);
     }
   };
+  const older = () => page?.next_cursor && setCursors((c) => [...c, page.next_cursor]);
   const filterStatus = (e: Event) => {
     setStatus((e.target as HTMLSelectElement).value);
     setCursors([null]);
@@ -95,7 +94,8 @@ export function Jobs() {
               <td class="num">${duration(j)}</td>
               <td>
                 ${(j.status === 'queued' || j.status === 'running') &&
-                html`<button type="button" onClick=${() => cancel(j)} disabled=${j.cancel_requested} aria-label=${`Cancel ${j.analysis} ${j.id.slice(0, 8)}`}>Cancel</button>`}
+                html`<button type="button" onClick=${() => cancel(j)} disabled=${j.cancel_requested}
+                  aria-label=${`Cancel ${j.analysis} ${j.id.slice(0, 8)}`}>Cancel</button>`}
                 ${j.status === 'finished' && html`<a href=${`#/result/${j.id}`}>Result</a>`}
               </td>
             </tr>`,
@@ -107,7 +107,7 @@ export function Jobs() {
     <nav class="pager" aria-label="Job pages">
       <button type="button" disabled=${cursors.length < 2} onClick=${() => setCursors((c) => c.slice(0, -1))}>Newer</button>
       <span>Page ${cursors.length}</span>
-      <button type="button" disabled=${!page?.next_cursor} onClick=${() => page?.next_cursor && setCursors((c) => [...c, page.next_cursor])}>Older</button>
+      <button type="button" disabled=${!page?.next_cursor} onClick=${older}>Older</button>
     </nav>
   `;
 }

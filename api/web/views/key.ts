@@ -26,7 +26,8 @@ export function KeyPrompt() {
       </p>
       <form onSubmit=${submit}>
         <label for="api-key">Key</label>
-        <input id="api-key" type="password" autocomplete="off" value=${value} onInput=${(e: Event) => setValue((e.target as HTMLInputElement).value)} />
+        <input id="api-key" type="password" autocomplete="off" value=${value}
+          onInput=${(e: Event) => setValue((e.target as HTMLInputElement).value)} />
         <button type="submit">Use this key</button>
         ${authMode === 'writes' && html`<button type="button" onClick=${() => setApiKey('')}>Go on read-only</button>`}
       </form>
@@ -37,5 +38,7 @@ export function KeyPrompt() {
 export function KeyStatus() {
   const key = useStore(apiKey);
   if (authMode === 'none' || key === null) return null;
-  return html`<span class="key-status">${key ? 'key set' : 'read-only'} <button type="button" onClick=${forgetApiKey}>${key ? 'Forget key' : 'Enter key'}</button></span>`;
+  return html`<span class="key-status">
+    ${key ? 'key set' : 'read-only'} <button type="button" onClick=${forgetApiKey}>${key ? 'Forget key' : 'Enter key'}</button>
+  </span>`;
 }

@@ -7,7 +7,7 @@ import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 import { getJson, send } from '../api.ts';
 import { useLive } from '../live.ts';
-import { metric } from '../logic.ts';
+import { metric, withEvent } from '../logic.ts';
 import { ErrorNote, ProgressBar, StatusBadge } from './parts.ts';
 import { duration, fmtNumber, fmtTime, type DatasetSummary, type Job } from '../types.ts';
 
@@ -67,7 +67,7 @@ export function Overview() {
     // Workers come and go without an event.
     everyMs: 10_000,
     job: (e) =>
-      setRecent((jobs) => jobs?.map((j) => (j.id === e.id ? { ...j, status: e.status, progress: e.progress ?? j.progress, attempts: e.attempts ?? j.attempts } : j))),
+      setRecent((jobs) => jobs?.map((j) => (j.id === e.id ? withEvent(j, e) : j))),
     dataset: (e) => setDataset((d) => d && { ...d, state: e.state, version: e.version ?? d.version, records: e.records ?? d.records }),
   });
 
@@ -114,7 +114,7 @@ export function Overview() {
       ${recent && !recent.length && html`<p>No jobs yet: <a href="#/ask">ask a question</a>.</p>`}
       ${recent?.length
         ? html`<div class="table-wrap"><table>
-            <thead><tr><th scope="col">Analysis</th><th scope="col">Status</th><th scope="col">Progress</th><th scope="col">Created</th><th scope="col">Duration</th></tr></thead>
+            <thead><tr>${['Analysis', 'Status', 'Progress', 'Created', 'Duration'].map((c) => html`<th scope="col">${c}</th>`)}</tr></thead>
             <tbody>${recent.map(
               (j) => html`<tr data-job=${j.id}>
                 <td><a href=${`#/result/${j.id}`} title=${j.id}>${j.analysis}</a></td><td><${StatusBadge} job=${j} /></td>

@@ -22,13 +22,17 @@ interface Result extends ResultTable {
   excluded?: Record<string, number>;
 }
 
-const cell = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'number' ? fmtNumber(v) : typeof v === 'object' ? JSON.stringify(v) : String(v));
+function cell(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  return typeof v === 'number' ? fmtNumber(v) : typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
 
 function SortableTable({ columns, rows }: { columns: string[]; rows: Row[] }) {
   const [sort, setSort] = useState<{ col: string; dir: 1 | -1 } | null>(null);
   const sorted = useMemo(() => (sort ? sortRows(rows, sort.col, sort.dir) : rows), [rows, sort]);
   const numeric = new Set(columns.filter((c) => typeof rows.find((r) => r[c] !== null && r[c] !== undefined)?.[c] === 'number'));
   const toggle = (col: string) => setSort((s) => (s?.col === col ? { col, dir: s.dir === 1 ? -1 : 1 } : { col, dir: 1 }));
+  const arrow = (col: string) => (sort?.col !== col ? '' : sort.dir === 1 ? ' ▲' : ' ▼');
   const ariaSort = (col: string) => (sort?.col !== col ? 'none' : sort.dir === 1 ? 'ascending' : 'descending');
   return html`
     <div class="table-wrap">
@@ -38,13 +42,13 @@ function SortableTable({ columns, rows }: { columns: string[]; rows: Row[] }) {
           <tr>
             ${columns.map(
               (c) => html`<th scope="col" class=${numeric.has(c) ? 'num' : ''} aria-sort=${ariaSort(c)}>
-                <button type="button" onClick=${() => toggle(c)}>${c}<span aria-hidden="true">${sort?.col === c ? (sort.dir === 1 ? ' ▲' : ' ▼') : ''}</span></button>
+                <button type="button" onClick=${() => toggle(c)}>${c}<span aria-hidden="true">${arrow(c)}</span></button>
               </th>`,
             )}
           </tr>
         </thead>
         <tbody>
-          ${sorted.map((r) => html`<tr>${columns.map((c) => html`<td class=${typeof r[c] === 'number' ? 'num' : ''}>${cell(r[c])}</td>`)}</tr>`)}
+          ${sorted.map((r) => html`<tr>${columns.map((c) => html`<td class=${numeric.has(c) ? 'num' : ''}>${cell(r[c])}</td>`)}</tr>`)}
         </tbody>
       </table>
     </div>
@@ -102,7 +106,9 @@ export function ResultBody({ job }: { job: Job }) {
       </dl>
       <h3>Params</h3>
       <dl class="inline params">
-        ${Object.entries(result.params).map(([k, v]) => html`<dt>${k}</dt><dd><code>${Array.isArray(v) ? v.join(', ') : String(v)}</code></dd>`)}
+        ${Object.entries(result.params).map(
+          ([k, v]) => html`<dt>${k}</dt><dd><code>${Array.isArray(v) ? v.join(', ') : String(v)}</code></dd>`,
+        )}
       </dl>
     </section>
   `;
