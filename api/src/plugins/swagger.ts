@@ -35,7 +35,7 @@ export default fp(
         openapi: '3.1.0',
         info: OPENAPI_INFO,
         tags: [
-          { name: 'service', description: 'The front page, help, liveness, readiness and metrics' },
+          { name: 'service', description: 'The dashboard, help, liveness, readiness and metrics' },
           { name: 'data', description: 'The loaded dataset' },
           { name: 'meteorites', description: 'Browse and filter landings' },
           { name: 'jobs', description: 'Analyses run as jobs' },
