@@ -27,7 +27,7 @@ const STREAMS = 200;
 const LATENCY_JOBS = 100;
 const BURST_JOBS = 500;
 const TARGET_MEDIAN_MS = 20;
-const ENV = { ENABLE_TEST_ANALYSES: 'true', SSE_MAX_STREAMS: '1000', SSE_MAX_STREAMS_PER_CLIENT: '1000', LOG_LEVEL: 'warn' };
+const ENV = { ENABLE_TEST_ANALYSES: 'true', SSE_MAX_STREAMS: '1000', SSE_MAX_STREAMS_PER_CLIENT: '1000' };
 
 const idMs = (id: string) => Number(id.slice(0, id.indexOf('-')));
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   await server.start();
   const db = await connectRedis(server.url);
   const redisVersion = /redis_version:(\S+)/.exec(await db.info('server'))![1]!;
-  const [api] = await Promise.all([spawnApi(server.url, ENV), spawnWorker(server.url, { ...ENV, WORKER_CONCURRENCY: '2', JOB_LEASE_MS: '30000' })]);
+  const [api] = await Promise.all([spawnApi(server.url, { ...ENV, LOG_LEVEL: 'warn' }), spawnWorker(server.url, { ...ENV, WORKER_CONCURRENCY: '2', JOB_LEASE_MS: '30000' })]);
   const streams: SseStream[] = [];
   try {
     const loaded = await fetch(`${api.url}/data`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: readFileSync(join(root, 'data/sample.json')) });

@@ -17,6 +17,7 @@ import { parsePrometheus, sampleValue } from '@meteorites/test-utils/prometheus'
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { compareStreamIds, STREAM_ID_PATTERN } from '@meteorites/shared/events';
 import { keys } from '@meteorites/shared/keys';
+import { JobQueue } from '@meteorites/shared/queue/index';
 import type { Redis } from '@meteorites/shared/redis';
 import type { StreamLimits } from '@meteorites/api/plugins/events';
 
@@ -245,6 +246,18 @@ describe('job and dataset events across API processes', () => {
     await expect.poll(metric, { timeout: 20_000 }).toBe(0);
   });
 
+  it('a dataset delete is a loading then an empty event', async () => {
+    const s = await sse(`${a.url}/events`);
+    await connected(s);
+    const res = await fetch(`${b.url}/data`, { method: 'DELETE' });
+    expect(res.status).toBe(200);
+    await s.waitFor((m) => m.event === 'empty');
+    const dataset = parsed(s.messages);
+    expect(dataset.map((m) => m.event)).toEqual(['loading', 'empty']);
+    expect(dataset[1]!.data).toMatchObject({ state: 'empty', version: 2, records: 0 });
+    expect(dataset.map((m) => m.id)).toEqual((await stored(db)).filter((e) => e.message.state !== undefined).slice(-2).map((e) => e.id));
+  });
+
   it("SIGTERM ends B's open streams and B exits cleanly", async () => {
     const s = await sse(`${b.url}/events`);
     await connected(s);
@@ -296,6 +309,32 @@ describe('stream caps, heartbeats and shutdown (in-process API)', () => {
       await Promise.all([app.close(), c2.ended, c4.ended, c6.ended]);
       expect([c2, c4, c6].every((s) => s.isEnded())).toBe(true);
       expect(streams.open).toBe(0);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("the reader's connection dropped while jobs are queued: the client still gets every event, once, in order", async () => {
+    const app = await buildTestApp(redis.url, { ENABLE_TEST_ANALYSES: true });
+    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    const db = await redis.client();
+    const queue = new JobQueue(db);
+    try {
+      const s = await openSse(`${base}/events`);
+      await connected(s);
+      const ids: string[] = [];
+      for (let round = 0; round < 3; round++) {
+        const clients = (await db.clientList()).filter((c) => c.name === 'api:events-reader');
+        expect(clients).toHaveLength(1);
+        await db.sendCommand(['CLIENT', 'KILL', 'ID', String(clients[0]!.id)]);
+        // Written while the reader is down or reconnecting.
+        for (let i = 0; i < 20; i++) ids.push((await queue.enqueue('test-sleep', { tag: randomUUID() })).job.id);
+        await expect.poll(async () => (await db.clientList()).filter((c) => c.name === 'api:events-reader').length, { timeout: 20_000 }).toBe(1);
+      }
+      await s.until(() => ids.every((id) => ofJob(s, id).length === 1), 'every queued event', 30_000);
+      const all = await stored(db);
+      expect(s.messages.map((m) => m.id)).toEqual(all.map((e) => e.id));
+      expect(s.messages.every((m) => m.event === 'queued')).toBe(true);
     } finally {
       await app.close();
     }

@@ -287,6 +287,8 @@ interface StreamInfo {
   lastGenerated: string;
   /** The oldest entry kept; none when the stream is empty. */
   firstEntry?: string;
+  /** Redis 7: whether trimming ever removed an entry (more were added than it holds). */
+  trimmed?: boolean;
 }
 
 /** XINFO STREAM's fields we use; null when the stream does not exist. */
@@ -300,7 +302,12 @@ async function streamInfo(redis: Redis): Promise<StreamInfo | null> {
   }
   const fields = new Map(pairs(reply));
   const first = fields.get('first-entry') as [string, unknown] | null | undefined;
-  return { lastGenerated: String(fields.get('last-generated-id')), ...(first && { firstEntry: first[0] }) };
+  const added = fields.get('entries-added');
+  return {
+    lastGenerated: String(fields.get('last-generated-id')),
+    ...(first && { firstEntry: first[0] }),
+    ...(added !== undefined && { trimmed: Number(added) > Number(fields.get('length')) }),
+  };
 }
 
 /**
@@ -315,6 +322,7 @@ async function lostAfter(redis: Redis, id: string): Promise<boolean> {
   const info = await streamInfo(redis);
   if (!info) return id !== '0-0';
   if (compareStreamIds(id, info.lastGenerated) > 0) return true;
+  if (info.trimmed === false) return false;
   if (info.firstEntry === undefined) return compareStreamIds(id, info.lastGenerated) < 0;
   return compareStreamIds(info.firstEntry, id) > 0;
 }
