@@ -16,8 +16,8 @@ const NUMBER_FILTERS = ['year_from', 'year_to', 'mass_min', 'mass_max'] as const
 const PAGE_SIZE = 25;
 const FIELDS = ['id', 'name', 'recclass', 'class_type', 'class_group', 'mass_g', 'fall', 'year', 'reclat', 'reclong', 'nametype'];
 
-/** A field for a table: numbers grouped, missing ones a dash. */
-const shown = (v: unknown) => (v === null || v === undefined ? '—' : typeof v === 'number' ? fmtNumber(v) : String(v));
+/** A field for a table: masses grouped by thousands (years and coordinates not), missing ones a dash. */
+const shown = (v: unknown, field = '') => (v === null || v === undefined ? '—' : field === 'mass_g' ? fmtNumber(v as number) : String(v));
 
 interface LoadOutcome {
   version: number;
@@ -64,12 +64,12 @@ function Upload() {
       <${ErrorNote} error=${error} />
       ${outcome &&
       html`<div class="outcome" role="status">
-        <p>Loaded <strong data-field="loaded-records">${fmtNumber(outcome.records)}</strong> records as version ${outcome.version};
+        <p>Loaded <strong data-field="loaded-records">${fmtNumber(outcome.records)}</strong> records as version ${outcome.version};${' '}
           <strong data-field="skipped-total">${fmtNumber(outcome.skipped_total)}</strong> skipped.</p>
         ${outcome.skipped.length > 0 &&
         html`<table>
           <caption>Skipped records${outcome.skipped_total > outcome.skipped.length ? `, the first ${outcome.skipped.length}` : ''}</caption>
-          <thead><tr><th scope="col">Position</th><th scope="col">Id</th><th scope="col">Reason</th></tr></thead>
+          <thead><tr><th scope="col" class="num">Position</th><th scope="col">Id</th><th scope="col">Reason</th></tr></thead>
           <tbody>
             ${outcome.skipped.map((s) => html`<tr><td class="num">${s.index}</td><td>${s.id ?? '—'}</td><td>${s.reason}</td></tr>`)}
           </tbody>
@@ -131,7 +131,7 @@ export function DataView() {
             ${(page?.items ?? []).map(
               (m) => html`<tr>
                 <td><a href=${`#/landing/${m.id}`}>${m.name}</a></td><td>${shown(m.recclass)}</td>
-                <td class="num">${shown(m.mass_g)}</td><td>${shown(m.fall)}</td><td class="num">${shown(m.year)}</td>
+                <td class="num">${shown(m.mass_g, 'mass_g')}</td><td>${shown(m.fall)}</td><td class="num">${shown(m.year)}</td>
               </tr>`,
             )}
           </tbody>
@@ -159,7 +159,7 @@ export function LandingView({ id }: { id: string }) {
     <${ErrorNote} error=${error} />
     ${landing &&
     html`<dl class="card">
-      ${FIELDS.map((f) => html`<dt>${f}</dt><dd>${shown(landing[f])}</dd>`)}
+      ${FIELDS.map((f) => html`<dt>${f}</dt><dd>${shown(landing[f], f)}</dd>`)}
     </dl>`}
   `;
 }

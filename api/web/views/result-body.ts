@@ -22,9 +22,13 @@ interface Result extends ResultTable {
   excluded?: Record<string, number>;
 }
 
-function cell(v: unknown): string {
+/** Counts and masses are grouped by thousands; keys (years, bands, decades) are shown as they are. */
+const GROUPED = /(count|with_mass|_g)$/;
+
+function cell(v: unknown, column: string): string {
   if (v === null || v === undefined) return '';
-  return typeof v === 'number' ? fmtNumber(v) : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  if (typeof v === 'number') return GROUPED.test(column) ? fmtNumber(v) : String(v);
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
 function SortableTable({ columns, rows }: { columns: string[]; rows: Row[] }) {
@@ -48,7 +52,7 @@ function SortableTable({ columns, rows }: { columns: string[]; rows: Row[] }) {
           </tr>
         </thead>
         <tbody>
-          ${sorted.map((r) => html`<tr>${columns.map((c) => html`<td class=${numeric.has(c) ? 'num' : ''}>${cell(r[c])}</td>`)}</tr>`)}
+          ${sorted.map((r) => html`<tr>${columns.map((c) => html`<td class=${numeric.has(c) ? 'num' : ''}>${cell(r[c], c)}</td>`)}</tr>`)}
         </tbody>
       </table>
     </div>
