@@ -245,6 +245,14 @@ describe('the dashboard in headless chromium', () => {
     expect(await page.locator('.result-table tbody tr').count()).toBe(2);
     await shot('result', 'result');
 
+    // "Ask the same again" opens the form filled in with this job's params.
+    await page.getByRole('link', { name: 'Ask the same again' }).click();
+    await expect.poll(() => page.getByLabel('Analysis').inputValue()).toBe('group-by');
+    const by = page.getByRole('group', { name: /^by/ });
+    expect(await by.getByLabel('fall', { exact: true }).isChecked()).toBe(true);
+    expect(await by.getByLabel('class_type', { exact: true }).isChecked()).toBe(false);
+    expect(await page.getByLabel('sort', { exact: true }).inputValue()).toBe('key');
+
     await view('Overview');
     const latest = page.locator(`section[aria-labelledby="ov-recent"] tr[data-job="${groupById}"]`);
     await latest.waitFor({ timeout: 30_000 });
