@@ -217,6 +217,17 @@ describe('the dashboard in headless chromium', () => {
     await expect.poll(() => row.locator('[data-status]').getAttribute('data-status'), { timeout: 60_000 }).toBe('cancelled');
     expect((await waitForJob(api, id)).status).toBe('cancelled');
     expect(await row.getByRole('button', { name: /^Cancel/ }).count()).toBe(0);
+
+    // Filters: by analysis (on the page read), by status (on the server).
+    const analyses = async () => (await page.locator('table.jobs tbody tr td:first-child').allTextContents()).sort();
+    await page.getByLabel('Analysis').selectOption('group-by');
+    await expect.poll(analyses).toEqual(['group-by']);
+    await page.getByLabel('Analysis').selectOption('');
+    await page.getByLabel('Status').selectOption('cancelled');
+    const ids = () => page.locator('table.jobs tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-job')));
+    await expect.poll(ids).toEqual([id]);
+    await page.getByLabel('Status').selectOption('');
+    await expect.poll(analyses).toEqual(['group-by', 'test-sleep']);
     expect(problems).toEqual([]);
   });
 

@@ -1,7 +1,7 @@
 /**
  * Jobs: the job index, newest first, live. Status filters on the server (GET /jobs?status=);
- * the analysis filter applies to the page shown, as GET /jobs has no analysis parameter. Pages
- * follow the cursor; a stack of the cursors seen leads back.
+ * the analysis filter applies to the page read, as GET /jobs has no analysis parameter (a larger
+ * page then). Pages follow the cursor; a stack of the cursors seen leads back.
  */
 import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
@@ -14,6 +14,7 @@ import { withEvent } from '../logic.ts';
 
 const STATUSES: JobStatus[] = ['queued', 'running', 'finished', 'failed', 'cancelled'];
 const PAGE_SIZE = 20;
+const FILTERED_PAGE_SIZE = 200;
 
 export function Jobs() {
   const [status, setStatus] = useState('');
@@ -25,7 +26,8 @@ export function Jobs() {
   const cursor = cursors.at(-1) ?? null;
 
   const refresh = async () => {
-    const q = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    // GET /jobs has no analysis parameter: a filtered page reads more jobs to have enough of that analysis.
+    const q = new URLSearchParams({ limit: String(analysis ? FILTERED_PAGE_SIZE : PAGE_SIZE) });
     if (status) q.set('status', status);
     if (cursor) q.set('cursor', cursor);
     try {
@@ -35,7 +37,7 @@ export function Jobs() {
       setError(err);
     }
   };
-  useEffect(() => void refresh(), [status, cursor]);
+  useEffect(() => void refresh(), [status, cursor, analysis]);
   useEffect(() => {
     getJson<AnalysisInfo[]>('analyses').then((a) => setAnalyses(a.map((x) => x.name)), setError);
   }, []);
@@ -55,6 +57,10 @@ export function Jobs() {
     }
   };
   const older = () => page?.next_cursor && setCursors((c) => [...c, page.next_cursor]);
+  const filterAnalysis = (e: Event) => {
+    setAnalysis((e.target as HTMLSelectElement).value);
+    setCursors([null]);
+  };
   const filterStatus = (e: Event) => {
     setStatus((e.target as HTMLSelectElement).value);
     setCursors([null]);
@@ -70,7 +76,7 @@ export function Jobs() {
         ${STATUSES.map((s) => html`<option value=${s}>${s}</option>`)}
       </select>
       <label for="jobs-analysis">Analysis</label>
-      <select id="jobs-analysis" value=${analysis} onChange=${(e: Event) => setAnalysis((e.target as HTMLSelectElement).value)}>
+      <select id="jobs-analysis" value=${analysis} onChange=${filterAnalysis}>
         <option value="">any</option>
         ${analyses.map((a) => html`<option value=${a}>${a}</option>`)}
       </select>
