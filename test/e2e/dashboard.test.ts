@@ -221,13 +221,13 @@ describe('the dashboard in headless chromium', () => {
     // Filters: by analysis (on the page read), by status (on the server).
     const analyses = async () => (await page.locator('table.jobs tbody tr td:first-child').allTextContents()).sort();
     await page.getByLabel('Analysis').selectOption('group-by');
-    await expect.poll(analyses).toEqual(['group-by']);
+    await expect.poll(analyses, { timeout: 30_000 }).toEqual(['group-by']);
     await page.getByLabel('Analysis').selectOption('');
     await page.getByLabel('Status').selectOption('cancelled');
     const ids = () => page.locator('table.jobs tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-job')));
-    await expect.poll(ids).toEqual([id]);
+    await expect.poll(ids, { timeout: 30_000 }).toEqual([id]);
     await page.getByLabel('Status').selectOption('');
-    await expect.poll(analyses).toEqual(['group-by', 'test-sleep']);
+    await expect.poll(analyses, { timeout: 30_000 }).toEqual(['group-by', 'test-sleep']);
     expect(problems).toEqual([]);
   });
 
@@ -258,9 +258,9 @@ describe('the dashboard in headless chromium', () => {
 
     // "Ask the same again" opens the form filled in with this job's params.
     await page.getByRole('link', { name: 'Ask the same again' }).click();
-    await expect.poll(() => page.getByLabel('Analysis').inputValue()).toBe('group-by');
+    await expect.poll(() => page.getByLabel('Analysis').inputValue(), { timeout: 30_000 }).toBe('group-by');
     const by = page.getByRole('group', { name: /^by/ });
-    expect(await by.getByLabel('fall', { exact: true }).isChecked()).toBe(true);
+    await expect.poll(() => by.getByLabel('fall', { exact: true }).isChecked(), { timeout: 30_000 }).toBe(true);
     expect(await by.getByLabel('class_type', { exact: true }).isChecked()).toBe(false);
     expect(await page.getByLabel('sort', { exact: true }).inputValue()).toBe('key');
 
