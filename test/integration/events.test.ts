@@ -255,7 +255,7 @@ describe('job and dataset events across API processes', () => {
     const dataset = parsed(s.messages);
     expect(dataset.map((m) => m.event)).toEqual(['loading', 'empty']);
     expect(dataset[1]!.data).toMatchObject({ state: 'empty', version: 2, records: 0 });
-    expect(dataset.map((m) => m.id)).toEqual((await stored(db)).filter((e) => e.message.state !== undefined).slice(-2).map((e) => e.id));
+    expect(dataset.map((m) => m.id)).toEqual((await stored(db)).filter((e) => e.message.id === undefined).slice(-2).map((e) => e.id));
   });
 
   it("SIGTERM ends B's open streams and B exits cleanly", async () => {
