@@ -69,7 +69,8 @@ const lua = (s: string) => JSON.stringify(s);
 export const PRUNE_BATCH = 1000;
 
 const COMMON = `
-local JOB, RESULT, CHART, PROCP, EVENTS, STREAM = ${lua(keyPrefixes.job)}, ${lua(keyPrefixes.result)}, ${lua(keyPrefixes.chart)}, ${lua(keyPrefixes.processing)}, ${lua(keys.jobEvents)}, ${lua(keys.events)}
+local JOB, RESULT, CHART, PROCP, EVENTS = ${lua(keyPrefixes.job)}, ${lua(keyPrefixes.result)}, ${lua(keyPrefixes.chart)}, ${lua(keyPrefixes.processing)}, ${lua(keys.jobEvents)}
+local STREAM = ${lua(keys.events)}
 local CHART_SUFFIXES = { ${CHART_FORMATS.map((f) => lua(`:${f}`)).join(', ')} }
 local TTL, AGE, KEEP, MAXLEN = string.match(ARGV[1], '^(%d+) (%d+) (%d+) ?(%d*)$')
 TTL, AGE, KEEP, MAXLEN = tonumber(TTL), tonumber(AGE), tonumber(KEEP), tonumber(MAXLEN) or ${DEFAULT_EVENTS_MAXLEN}
