@@ -51,7 +51,10 @@ class Finished {
   constructor(readonly stream: SseStream) {}
   has(job: string): boolean {
     const messages = this.stream.messages;
-    for (; this.#at < messages.length; this.#at++) if (messages[this.#at]!.event === 'finished') this.ids.set(jobOf(messages[this.#at]!.data)!, this.#at);
+    for (; this.#at < messages.length; this.#at++) {
+      const m = messages[this.#at]!;
+      if (m.event === 'finished') this.ids.set(jobOf(m.data)!, this.#at);
+    }
     return this.ids.has(job);
   }
 }
@@ -62,16 +65,22 @@ async function main(): Promise<void> {
   await server.start();
   const db = await connectRedis(server.url);
   const redisVersion = /redis_version:(\S+)/.exec(await db.info('server'))![1]!;
-  const [api] = await Promise.all([spawnApi(server.url, { ...ENV, LOG_LEVEL: 'warn' }), spawnWorker(server.url, { ...ENV, WORKER_CONCURRENCY: '2', JOB_LEASE_MS: '30000' })]);
+  const [api] = await Promise.all([
+    spawnApi(server.url, { ...ENV, LOG_LEVEL: 'warn' }),
+    spawnWorker(server.url, { ...ENV, WORKER_CONCURRENCY: '2', JOB_LEASE_MS: '30000' }),
+  ]);
   const streams: SseStream[] = [];
   try {
-    const loaded = await fetch(`${api.url}/data`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: readFileSync(join(root, 'data/sample.json')) });
+    const sample = readFileSync(join(root, 'data/sample.json'));
+    const loaded = await fetch(`${api.url}/data`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: sample });
     if (loaded.status !== 201) throw new BenchStepError(`POST /data answered ${loaded.status}`);
     const before = { ...memoryOf(api.pid), cpu: cpuSecondsOf(api.pid) };
-    for (let i = 0; i < STREAMS; i += 50) streams.push(...(await Promise.all(Array.from({ length: 50 }, () => openSse(`${api.url}/events`)))));
+    for (let i = 0; i < STREAMS; i += 50) {
+      streams.push(...(await Promise.all(Array.from({ length: 50 }, () => openSse(`${api.url}/events`)))));
+    }
     await Promise.all(streams.map((s) => s.until(() => s.comments.includes('connected'), 'the first line')));
     const finished = streams.map((s) => new Finished(s));
-    console.log(`${STREAMS} streams open on the API (pid ${api.pid}); Redis ${redisVersion}, node ${process.version}, ${cpus().length} cpus`);
+    console.log(`${STREAMS} streams open on the API; Redis ${redisVersion}, node ${process.version}, ${cpus().length} cpus`);
 
     // Latency, one job at a time.
     const latencies: number[] = [];
@@ -90,7 +99,9 @@ async function main(): Promise<void> {
     const cpu0 = cpuSecondsOf(api.pid);
     const t0 = performance.now();
     const jobs: string[] = [];
-    for (let i = 0; i < BURST_JOBS; i += 50) jobs.push(...(await Promise.all(Array.from({ length: Math.min(50, BURST_JOBS - i) }, () => submit(api.url)))));
+    for (let i = 0; i < BURST_JOBS; i += 50) {
+      jobs.push(...(await Promise.all(Array.from({ length: Math.min(50, BURST_JOBS - i) }, () => submit(api.url)))));
+    }
     await Promise.all(finished.map((f) => f.stream.until(() => jobs.every((id) => f.has(id)), 'every job to finish', 300_000)));
     const seconds = (performance.now() - t0) / 1000;
     const cpu = cpuSecondsOf(api.pid) - cpu0;
@@ -132,7 +143,8 @@ async function main(): Promise<void> {
       target_median_ms: TARGET_MEDIAN_MS,
     };
     console.log(
-      `settle to SSE client, ${STREAMS} streams: median ${result.latency.median_ms} ms, p95 ${result.latency.p95_ms} ms, max ${result.latency.max_ms} ms ` +
+      `settle to SSE client, ${STREAMS} streams: median ${result.latency.median_ms} ms, ` +
+        `p95 ${result.latency.p95_ms} ms, max ${result.latency.max_ms} ms ` +
         `(${latencies.length} deliveries)\nburst of ${BURST_JOBS} jobs: ${expected.length} events in ${result.rate.seconds} s, ` +
         `${result.rate.events_per_s} events/s, ${result.rate.deliveries_per_s} deliveries/s; API CPU ${result.rate.api_cpu_s} s; ` +
         `streams with a lost, extra or misordered event: ${lost}; API RSS ${before.rss_mb} -> ${after.rss_mb} MB`,

@@ -40,20 +40,35 @@ export interface ServiceEvent {
   data: Record<string, unknown>;
 }
 
-/** An entry as XREAD and XRANGE reply with it (RESP2): its id and its fields as a flat list. */
+/** A job's status after each job event. */
+const STATUS_AFTER: Record<string, string> = {
+  queued: 'queued',
+  started: 'running',
+  progress: 'running',
+  retrying: 'queued',
+  finished: 'finished',
+  failed: 'failed',
+  cancelled: 'cancelled',
+};
+
+/**
+ * An entry as XREAD and XRANGE reply with it: its id and its fields as a flat list. Entries hold
+ * only what the event adds: the status follows from the event, the time is the id's (Redis' clock).
+ */
 export function eventFromEntry(id: string, flat: readonly string[]): ServiceEvent {
   const f: Record<string, string> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
   const event = f.event ?? 'unknown';
+  const at = new Date(Number(id.slice(0, id.indexOf('-')))).toISOString();
   if (DATASET_EVENTS.has(event)) {
     return {
       id,
       event,
       data: {
-        state: f.state,
+        state: event,
         ...(f.version !== undefined && { version: Number(f.version) }),
         ...(f.records !== undefined && { records: Number(f.records) }),
-        at: f.at,
+        at,
       },
     };
   }
@@ -64,10 +79,10 @@ export function eventFromEntry(id: string, flat: readonly string[]): ServiceEven
     data: {
       id: f.id,
       analysis: f.analysis,
-      status: f.status,
+      status: STATUS_AFTER[event] ?? event,
       ...(f.progress !== undefined && { progress: Number(f.progress) }),
       ...(f.attempts !== undefined && { attempts: Number(f.attempts) }),
-      at: f.at,
+      at,
     },
   };
 }
@@ -82,9 +97,8 @@ export function addDatasetEvent(
   info: { version?: number; records?: number },
   maxLen = DEFAULT_EVENTS_MAXLEN,
 ): void {
-  const fields: Record<string, string> = { event: state, state };
+  const fields: Record<string, string> = { event: state };
   if (info.version !== undefined) fields.version = String(info.version);
   if (info.records !== undefined) fields.records = String(info.records);
-  fields.at = new Date().toISOString();
   multi.xAdd(keys.events, '*', fields, { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: maxLen } });
 }

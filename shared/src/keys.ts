@@ -117,9 +117,9 @@ export const keys = {
   jobEvents: 'jobs:events',
   /**
    * stream: every job and dataset event (`event` queued started progress finished failed cancelled
-   * retrying, or loading ready empty; then the job's `id analysis status progress attempts` or the
-   * dataset's `state version records`; `at`), written by the step that changed the state, trimmed
-   * to about EVENTS_STREAM_MAXLEN entries. GET /events serves it; its entry ids are the SSE ids.
+   * retrying, then the job's `id analysis` and `progress` or `attempts` where the event has one; or
+   * `event` loading ready empty, `version records`), written by the step that changed the state,
+   * trimmed to about EVENTS_STREAM_MAXLEN entries. GET /events serves it; its entry ids are the SSE ids.
    */
   events: 'events',
 

@@ -320,7 +320,13 @@ describe(`the API against its own OpenAPI document: ${RUNS} generated requests, 
         const started = performance.now();
         // An event stream that is admitted stays open: its head is checked, its body dropped.
         const streams = 'text/event-stream' in (o.op.responses?.['200']?.content ?? {});
-        const res = await app.inject({ method: req.method as 'GET', url: req.url, headers: req.headers, payload: req.body, payloadAsStream: streams });
+        const res = await app.inject({
+          method: req.method as 'GET',
+          url: req.url,
+          headers: req.headers,
+          payload: req.body,
+          payloadAsStream: streams,
+        });
         if (streams) await bodyOf(res);
         const elapsed = performance.now() - started;
         counts.set(res.statusCode, (counts.get(res.statusCode) ?? 0) + 1);

@@ -58,7 +58,8 @@ async function stored(db: Redis, job?: string, after = '-'): Promise<{ id: strin
 }
 
 const ofJob = (s: SseStream, job: string) => parsed(s.messages).filter((m) => m.data.id === job);
-const ended = (s: SseStream, job: string) => s.messages.some((m) => m.event === 'finished' && (JSON.parse(m.data) as { id: string }).id === job);
+const jobOf = (data: string) => (JSON.parse(data) as { id?: string }).id;
+const ended = (s: SseStream, job: string) => s.messages.some((m) => m.event === 'finished' && jobOf(m.data) === job);
 const connected = (s: SseStream) => s.until(() => s.comments.includes('connected'), 'the first line');
 
 function expectIncreasing(ids: (string | undefined)[]): void {
@@ -255,7 +256,7 @@ describe('job and dataset events across API processes', () => {
     const dataset = parsed(s.messages);
     expect(dataset.map((m) => m.event)).toEqual(['loading', 'empty']);
     expect(dataset[1]!.data).toMatchObject({ state: 'empty', version: 2, records: 0 });
-    expect(dataset.map((m) => m.id)).toEqual((await stored(db)).filter((e) => e.message.state !== undefined).slice(-2).map((e) => e.id));
+    expect(dataset.map((m) => m.id)).toEqual((await stored(db)).filter((e) => e.message.id === undefined).slice(-2).map((e) => e.id));
   });
 
   it("SIGTERM ends B's open streams and B exits cleanly", async () => {
@@ -329,7 +330,8 @@ describe('stream caps, heartbeats and shutdown (in-process API)', () => {
         await db.sendCommand(['CLIENT', 'KILL', 'ID', String(clients[0]!.id)]);
         // Written while the reader is down or reconnecting.
         for (let i = 0; i < 20; i++) ids.push((await queue.enqueue('test-sleep', { tag: randomUUID() })).job.id);
-        await expect.poll(async () => (await db.clientList()).filter((c) => c.name === 'api:events-reader').length, { timeout: 20_000 }).toBe(1);
+        const readers = async () => (await db.clientList()).filter((c) => c.name === 'api:events-reader').length;
+        await expect.poll(readers, { timeout: 20_000 }).toBe(1);
       }
       await s.until(() => ids.every((id) => ofJob(s, id).length === 1), 'every queued event', 30_000);
       const all = await stored(db);

@@ -171,7 +171,10 @@ export class EventHub {
    * buffers until start(). Throws what Redis throws (the caller answers 503): then nothing stays
    * registered.
    */
-  async subscribe(sink: Sink, opts: { job?: string; since?: string }): Promise<{ sub: Subscription; backlog: Formatted[]; behind: boolean }> {
+  async subscribe(
+    sink: Sink,
+    opts: { job?: string; since?: string },
+  ): Promise<{ sub: Subscription; backlog: Formatted[]; behind: boolean }> {
     const sub = new Subscription(this, sink, opts.job, this.#last);
     if (opts.job === undefined) this.#all.add(sub);
     else {
@@ -220,7 +223,8 @@ export class EventHub {
     const backlog: Formatted[] = [];
     let from = since;
     for (;;) {
-      const entries = ((await this.opts.redis.sendCommand(['XRANGE', keys.events, `(${from}`, '+', 'COUNT', String(BATCH)])) ?? []) as Entry[];
+      const range = ['XRANGE', keys.events, `(${from}`, '+', 'COUNT', String(BATCH)];
+      const entries = ((await this.opts.redis.sendCommand(range)) ?? []) as Entry[];
       // Read after the entries: if nothing after `from` had been trimmed by now, the read above saw it all.
       if (await lostAfter(this.opts.redis, from)) return { backlog: [], behind: true };
       for (const [id, flat] of entries) {
@@ -252,7 +256,9 @@ export class EventHub {
         if (this.#closed) return;
         this.#interrupted = true;
         failures++;
-        if (failures === 1 || !isRedisUnavailable(err)) this.opts.log.warn({ err: (err as Error).message }, 'event reader: read failed, retrying');
+        if (failures === 1 || !isRedisUnavailable(err)) {
+          this.opts.log.warn({ err: (err as Error).message }, 'event reader: read failed, retrying');
+        }
         await sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)));
       }
     }

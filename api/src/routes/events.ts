@@ -179,7 +179,8 @@ const events: FastifyPluginAsyncTypebox = async (app) => {
           throw notFound('job', { id });
         }
         if (isEnded(job.status)) {
-          const data = { id, analysis: job.analysis, status: job.status, progress: job.progress, attempts: job.attempts, at: job.finished_at };
+          const { analysis, status, progress, attempts, finished_at: at } = job;
+          const data = { id, analysis, status, progress, attempts, at };
           sub.finish(formatEvent({ id: sub.from, event: job.status, job: id, data }));
           return;
         }

@@ -69,7 +69,8 @@ const lua = (s: string) => JSON.stringify(s);
 export const PRUNE_BATCH = 1000;
 
 const COMMON = `
-local JOB, RESULT, CHART, PROCP, EVENTS, STREAM = ${lua(keyPrefixes.job)}, ${lua(keyPrefixes.result)}, ${lua(keyPrefixes.chart)}, ${lua(keyPrefixes.processing)}, ${lua(keys.jobEvents)}, ${lua(keys.events)}
+local JOB, RESULT, CHART, PROCP, EVENTS = ${lua(keyPrefixes.job)}, ${lua(keyPrefixes.result)}, ${lua(keyPrefixes.chart)}, ${lua(keyPrefixes.processing)}, ${lua(keys.jobEvents)}
+local STREAM = ${lua(keys.events)}
 local CHART_SUFFIXES = { ${CHART_FORMATS.map((f) => lua(`:${f}`)).join(', ')} }
 local TTL, AGE, KEEP, MAXLEN = string.match(ARGV[1], '^(%d+) (%d+) (%d+) ?(%d*)$')
 TTL, AGE, KEEP, MAXLEN = tonumber(TTL), tonumber(AGE), tonumber(KEEP), tonumber(MAXLEN) or ${DEFAULT_EVENTS_MAXLEN}
@@ -138,11 +139,12 @@ end
 local function announce(id, status)
   events[#events + 1] = id .. ' ' .. status
 end
--- Entries of the event stream (GET /events), XADDed at flush in the order they happened:
--- event, the job's id, analysis and status (as it is after the event), extra fields, the time.
+-- Entries of the event stream (GET /events), XADDed at flush in the order they happened: the
+-- event, the job's id and analysis, extra fields. The reader derives the status from the event
+-- and the time from the entry id, so each entry stays small: every job writes several.
 local streamed = {}
-local function emit(event, id, analysis, status, ...)
-  streamed[#streamed + 1] = { 'event', event, 'id', id, 'analysis', analysis or '', 'status', status, 'at', NOW_ISO, ... }
+local function emit(event, id, analysis, ...)
+  streamed[#streamed + 1] = { 'event', event, 'id', id, 'analysis', analysis or '', ... }
 end
 -- Ids leaving a processing list: the caller's own list (PROC) is edited at the end, another
 -- worker's (recovery) at once.
@@ -234,7 +236,7 @@ local function conclude(j, status, proc, fields, stamp)
   -- Retention prunes from here; the dedup digest rides along, as the hash may have expired by then.
   zadd(ENDED, now(), j.id .. ':' .. (j.dk or ''))
   announce(j.id, status)
-  emit(status, j.id, j.analysis, status)
+  emit(status, j.id, j.analysis)
 end
 
 -- Retention: ended jobs older than AGE seconds, and the oldest beyond the KEEP newest, go with
@@ -286,7 +288,7 @@ local function requeue(j, proc, delay, fields)
   else
     redis.call('RPUSH', QUEUE, j.id)
   end
-  emit('retrying', j.id, j.analysis, 'queued')
+  emit('retrying', j.id, j.analysis)
 end
 
 -- Claim tokens: the caller's unique prefix (set by the script body) and the job's place in the call.
@@ -319,7 +321,7 @@ local function begin(id, worker, leaseMs, reply)
   end
   zrem(ST_QUEUED, id)
   zadd(LEASES, now() + leaseMs, id)
-  emit('started', id, f[3], 'running', 'attempts', attempts)
+  emit('started', id, f[3], 'attempts', attempts)
   local r = #reply
   reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4], reply[r + 5] = id, token, attempts, f[3], f[4]
   return true
@@ -392,7 +394,7 @@ redis.call('ZADD', ALL, seq, id)
 redis.call('ZADD', ST_QUEUED, seq, id)
 redis.call('HSET', DEDUP, dk, stamp .. ':' .. id)
 count(analysis, 'submitted')
-emit('queued', id, analysis, 'queued')
+emit('queued', id, analysis)
 return { 'new', id }
 `;
 
@@ -540,7 +542,7 @@ else
   redis.call('HSET', k, 'progress', ARGV[5])
 end
 -- A run's first report (0, with the dataset version) says nothing 'started' did not.
-if ARGV[5] ~= '0' then emit('progress', ARGV[3], f[4], 'running', 'progress', ARGV[5]) end
+if ARGV[5] ~= '0' then emit('progress', ARGV[3], f[4], 'progress', ARGV[5]) end
 if f[3] == '1' then return 'cancel' end
 return 'ok'
 `;
