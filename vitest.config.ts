@@ -9,6 +9,7 @@ export default defineConfig({
           name: 'unit',
           include: [
             ...['shared', 'dataset', 'charts', 'api', 'worker', 'client', 'tools'].map((w) => `${w}/src/**/*.spec.ts`),
+            'api/web/**/*.spec.ts',
             'test/support/**/*.spec.ts',
             'test/*.spec.ts',
             'scripts/**/*.spec.ts',

@@ -85,6 +85,13 @@ interface Scale extends Common {
   per_record_ratios: Record<string, number>[];
   targets: { per_record_ratio: number; at_1m: Record<string, Target> };
 }
+interface Events extends Common {
+  streams: number;
+  latency: { median_ms: number; p95_ms: number; deliveries: number };
+  rate: { events_per_s: number; deliveries_per_s: number };
+  streams_lost_or_wrong: number;
+  target_median_ms: number;
+}
 interface Workers extends Common {
   jobs: number;
   best: { workers: number; jobs_per_s: number; speedup: number }[];
@@ -208,6 +215,16 @@ function csvLinesRows(r: CsvLines): Row[] {
   ];
 }
 
+const eventsRows = (r: Events): Row[] => [
+  [
+    `events, ${r.streams} streams`,
+    `worker settle to SSE client: median ${r.latency.median_ms} ms, p95 ${r.latency.p95_ms} ms; burst ${n(r.rate.events_per_s)} events/s ` +
+      `(${n(r.rate.deliveries_per_s)} deliveries/s); streams that lost an event: ${r.streams_lost_or_wrong}`,
+    `median ≤ ${r.target_median_ms} ms, none lost`,
+    ok(r.latency.median_ms <= r.target_median_ms && r.streams_lost_or_wrong === 0),
+  ],
+];
+
 const workersRows = (r: Workers): Row[] => [
   [
     'workers',
@@ -224,6 +241,7 @@ const builders: Record<string, (r: never) => Row[]> = {
   analysis: analysisRows,
   charts: chartsRows,
   'group-by': groupByRows,
+  events: eventsRows,
   'csv-lines': csvLinesRows,
   scale: scaleRows,
   workers: workersRows,

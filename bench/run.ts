@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { writeReport } from './report.ts';
 
-const all = ['load', 'api', 'queue', 'analysis', 'charts', 'group-by'];
+const all = ['load', 'api', 'queue', 'analysis', 'charts', 'group-by', 'events'];
 /** Known, but too long for the default run. */
 const onlyWhenNamed = ['scale', 'workers', 'csv-lines'];
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -15,7 +15,7 @@ export const architecturePath = fileURLToPath(new URL('../docs/architecture.md',
 const keysPath = fileURLToPath(new URL('../shared/src/keys.ts', import.meta.url));
 
 /** A doc comment that describes a key starts with its Redis type; others (a SCAN pattern) are no key. */
-const TYPED_DOC = /^((?:hash|set|zset|list|string|pub\/sub channel)(?: \([^)]*\))?): (.+)$/s;
+const TYPED_DOC = /^((?:hash|set|zset|list|string|stream|pub\/sub channel)(?: \([^)]*\))?): (.+)$/s;
 
 /**
  * Valid values to call a key builder with, by parameter name; the first that the builder accepts

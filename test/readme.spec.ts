@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigSchema } from '@meteorites/shared/config';
 import { readmePath, withFreshTable } from '../scripts/config-table.ts';
@@ -27,6 +27,14 @@ describe('README.md', () => {
     for (const [step, curl, cli] of steps) {
       expect(readme, `${step} with curl`).toMatch(curl);
       expect(readme, `${step} with the CLI`).toMatch(cli);
+    }
+  });
+
+  it('shows the dashboard and a result page, as the browser test draws them (npm run docs:screenshots)', () => {
+    for (const image of ['docs/images/dashboard.png', 'docs/images/result.png']) {
+      expect(readme).toMatch(new RegExp(`!\\[[^\\]]+\\]\\(${image.replace(/\./g, '\\.')}\\)`));
+      // Small enough for a README: one viewport, not a full page.
+      expect(statSync(new URL(`../${image}`, import.meta.url)).size, image).toBeLessThan(150_000);
     }
   });
 

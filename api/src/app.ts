@@ -17,6 +17,7 @@ import rateLimitPlugin from './plugins/rate-limit.ts';
 import snapshotPlugin from './plugins/snapshot.ts';
 import queuePlugin from './plugins/queue.ts';
 import metricsPlugin from './plugins/metrics.ts';
+import eventsPlugin from './plugins/events.ts';
 import healthRoutes from './routes/health.ts';
 import dataRoutes from './routes/data.ts';
 import meteoriteRoutes from './routes/meteorites.ts';
@@ -25,6 +26,7 @@ import resultRoutes from './routes/results.ts';
 import chartRoutes from './routes/charts.ts';
 import analysisRoutes from './routes/analyses.ts';
 import metricsRoutes from './routes/metrics.ts';
+import eventRoutes from './routes/events.ts';
 import frontRoutes from './routes/front.ts';
 import { buildSerializer } from './serializer.ts';
 import { ShortRequestLog } from './request-log.ts';
@@ -79,6 +81,7 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions): P
   await fastify.register(snapshotPlugin);
   await fastify.register(queuePlugin, { connect: opts.connectRedis });
   await fastify.register(metricsPlugin);
+  await fastify.register(eventsPlugin, { connect: opts.connectRedis });
 
   await fastify.register(frontRoutes);
   await fastify.register(healthRoutes);
@@ -89,6 +92,7 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions): P
   await fastify.register(chartRoutes);
   await fastify.register(analysisRoutes);
   await fastify.register(metricsRoutes);
+  await fastify.register(eventRoutes);
 }
 
 export async function buildApp(opts: AppOptions) {

@@ -6,6 +6,8 @@ export { default as appPlugin, buildApp, serverOptions, type App, type AppOption
 export { NO_SUMMARY } from './help-text.ts';
 // The decorations the plugins declare on FastifyInstance (app.redis, app.jobEvents, ...), for callers that use them.
 export type {} from './plugins/config.ts';
+export type {} from './plugins/events.ts';
+export type { StreamLimits } from './plugins/events.ts';
 export type {} from './plugins/metrics.ts';
 export type {} from './plugins/queue.ts';
 export type {} from './plugins/redis.ts';

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { JOB_ID_PATTERN, METEORITE_ID_PATTERN } from '@meteorites/shared/keys';
 import { SAFE_TEXT_PATTERN } from '@meteorites/shared/schemas';
+import { STREAM_ID_PATTERN } from '@meteorites/shared/events';
 import { catalog } from '@meteorites/shared/queue/catalog';
 
 type Schema = Record<string, unknown>;
@@ -14,7 +15,7 @@ type Operation = { parameters?: { name: string; in: string; schema: Schema }[]; 
 
 const document = JSON.parse(readFileSync(new URL('../../openapi.json', import.meta.url), 'utf8')) as { paths: Record<string, Record<string, Operation>> };
 /** Patterns that already allow only ASCII letters, digits and dashes. */
-const STRICTER = new Set([JOB_ID_PATTERN, METEORITE_ID_PATTERN]);
+const STRICTER = new Set([JOB_ID_PATTERN, METEORITE_ID_PATTERN, STREAM_ID_PATTERN]);
 
 /** Every string schema under `schema` that does not carry the rule: its path. */
 function unguarded(schema: unknown, path: string): string[] {

@@ -12,8 +12,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Front page for a browser: what the service is, the dataset, links to the documentation
-         * @description An HTML page for a browser, without scripts. The dataset summary is left out when API_KEY_PROTECT_READS guards reads (the page itself stays open), and replaced by a note while Redis does not answer.
+         * The dashboard: the dataset, the queue, asking questions, jobs, results and data, live
+         * @description An HTML page for a browser; its script (`ui/app.js`) and stylesheet (`ui/app.css`) draw the dashboard from this API's own routes, with relative URLs, so it works behind a proxy under a path prefix.
          */
         get: {
             parameters: {
@@ -31,6 +31,96 @@ export interface paths {
                     };
                     content: {
                         "text/html": string;
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ui/app.js": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The dashboard's script (one ES module) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The dashboard's script (one ES module) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/javascript": string;
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ui/app.css": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The dashboard's stylesheet */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The dashboard's stylesheet */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/css": string;
                     };
                 };
                 /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
@@ -1795,6 +1885,180 @@ export interface paths {
                     };
                 };
                 /** @description Redis is not answering (`redis_unavailable`, Retry-After) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live job and dataset events (Server-Sent Events)
+         * @description Every job's and the dataset's state changes, from any worker and any API process, as they happen. Each message has `id` (resume with `Last-Event-ID`), `event` and one JSON `data` line. Job events (`queued`, `started`, `progress`, `finished`, `failed`, `cancelled`, `retrying`): `{"id", "analysis", "status", "progress"?, "attempts"?, "at"}`, status being the job's after the event. Dataset events (`loading`, `ready`, `empty`): `{"state", "version"?, "records"?, "at"}`. A comment line `: ping` comes every SSE_HEARTBEAT_MS (15 s). A client that resumes further back than the service keeps (EVENTS_STREAM_MAXLEN) gets one `reset` event (reload what it shows) and then live events.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description As the Last-Event-ID header, for a client that cannot set headers (a page reloaded); the header wins. */
+                    last_event_id?: string;
+                };
+                header?: {
+                    /** @description Sent by EventSource on reconnect: the events after this one come first. */
+                    "last-event-id"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The event stream; it stays open */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description `Last-Event-ID` or `last_event_id` is not an event id (`validation_failed`) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description API_KEY and API_KEY_PROTECT_READS are set and the request has no or a wrong `Authorization: Bearer <key>` (`unauthorized`) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Over SSE_MAX_STREAMS open streams on this API process, or SSE_MAX_STREAMS_PER_CLIENT for this client (`too_many_streams`, Retry-After), or Redis not answering (`redis_unavailable`) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One job's events (Server-Sent Events), until it ends
+         * @description The events of GET /events for this job only. The stream ends after the job's `finished`, `failed` or `cancelled` event; for a job that has already ended that event comes at once (built from the job, with the current stream position as its id), then the end. A client should close its EventSource on that event, or it reconnects and gets it again. Each message has `id` (resume with `Last-Event-ID`), `event` and one JSON `data` line. Job events (`queued`, `started`, `progress`, `finished`, `failed`, `cancelled`, `retrying`): `{"id", "analysis", "status", "progress"?, "attempts"?, "at"}`, status being the job's after the event. Dataset events (`loading`, `ready`, `empty`): `{"state", "version"?, "records"?, "at"}`. A comment line `: ping` comes every SSE_HEARTBEAT_MS (15 s). A client that resumes further back than the service keeps (EVENTS_STREAM_MAXLEN) gets one `reset` event (reload what it shows) and then live events.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description As the Last-Event-ID header, for a client that cannot set headers (a page reloaded); the header wins. */
+                    last_event_id?: string;
+                };
+                header?: {
+                    /** @description Sent by EventSource on reconnect: the events after this one come first. */
+                    "last-event-id"?: string;
+                };
+                path: {
+                    /** @description A job id (UUID). */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The job's events, ending after its last */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description Not a job id, or `Last-Event-ID` / `last_event_id` not an event id (`validation_failed`) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description API_KEY and API_KEY_PROTECT_READS are set and the request has no or a wrong `Authorization: Bearer <key>` (`unauthorized`) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description An unexpected failure (`internal`); the message says nothing of the cause, the log does */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Over SSE_MAX_STREAMS open streams on this API process, or SSE_MAX_STREAMS_PER_CLIENT for this client (`too_many_streams`, Retry-After), or Redis not answering (`redis_unavailable`) */
                 503: {
                     headers: {
                         [name: string]: unknown;

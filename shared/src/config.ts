@@ -77,7 +77,7 @@ export const ConfigSchema = Type.Object({
   ),
   API_KEY_PROTECT_READS: Type.Boolean({
     default: false,
-    description: 'With API_KEY: GET routes need the key too, except /health, /ready, /docs, /openapi.json, / and /help (/ then leaves out the dataset summary).',
+    description: 'With API_KEY: GET routes need the key too, except /health, /ready, /docs, /openapi.json, /help and the dashboard (/ and /ui/), which then asks for the key.',
   }),
   RATE_LIMIT_JOBS_PER_MIN: Int(0, 1_000_000, 0, 'POST /jobs requests one client (IP address) may make per minute, counted in Redis across every API process (0: no limit).'),
   RATE_LIMIT_DATA_PER_MIN: Int(0, 1_000_000, 0, 'POST /data requests one client (IP address) may make per minute, counted like RATE_LIMIT_JOBS_PER_MIN (0: no limit).'),
@@ -88,6 +88,15 @@ export const ConfigSchema = Type.Object({
         'Behind a reverse proxy or load balancer: whose X-Forwarded-For to believe for the client address (rate limits, logs). `true` (any), a hop count, or comma-separated addresses/CIDRs of the proxies. Unset: the socket address.',
     }),
   ),
+  EVENTS_STREAM_MAXLEN: Int(
+    10,
+    10_000_000,
+    10_000,
+    'Job and dataset events kept in Redis (approximately, trimmed as they are written) for clients of GET /events that reconnect with Last-Event-ID; one further behind is told to reload.',
+  ),
+  SSE_MAX_STREAMS: Int(0, 1_000_000, 1000, 'Open event streams (GET /events, GET /jobs/{id}/events) one API process serves at once; more answer 503 (0: none at all).'),
+  SSE_MAX_STREAMS_PER_CLIENT: Int(0, 1_000_000, 50, 'Open event streams one client (IP address, as for rate limits) may hold on one API process; more answer 503.'),
+  SSE_HEARTBEAT_MS: Int(100, 3_600_000, 15_000, 'How often an open event stream gets a comment line (`: ping`), so proxies and clients see it alive.'),
   BACKUP_DIR: Type.String({ default: 'backups', description: '`npm run backup` writes its snapshots here.' }),
   API_URL: Type.String({
     default: 'http://127.0.0.1:3000',

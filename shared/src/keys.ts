@@ -115,6 +115,13 @@ export const keys = {
   jobsWorkers: 'jobs:workers',
   /** pub/sub channel: `<job id> <status>` whenever a job ends, one line per job ended in the same step. */
   jobEvents: 'jobs:events',
+  /**
+   * stream: every job and dataset event (`event` queued started progress finished failed cancelled
+   * retrying, then the job's `id analysis` and `progress` or `attempts` where the event has one; or
+   * `event` loading ready empty, `version records`), written by the step that changed the state,
+   * trimmed to about EVENTS_STREAM_MAXLEN entries. GET /events serves it; its entry ids are the SSE ids.
+   */
+  events: 'events',
 
   // ---- metrics (written by the queue's scripts, read by GET /metrics; see metrics.ts) ----
   /** hash: job counters, `<analysis>:<event>` -> count, event one of `submitted deduplicated finished failed cancelled`. */
@@ -144,4 +151,4 @@ export const keys = {
 export const keyPrefixes = { job: 'job:', result: 'result:', chart: 'chart:', processing: 'jobs:processing:', meteorite: 'meteorite:' } as const;
 
 /** Every key pattern the project writes, for tests, backups and operators (SCAN MATCH). */
-export const keyPatterns = ['meteorite:*', 'meteorites:*', 'dataset', 'dataset:*', 'job:*', 'jobs:*', 'result:*', 'chart:*', 'metrics:*', 'ratelimit:*'] as const;
+export const keyPatterns = ['meteorite:*', 'meteorites:*', 'dataset', 'dataset:*', 'job:*', 'jobs:*', 'result:*', 'chart:*', 'metrics:*', 'ratelimit:*', 'events'] as const;

@@ -1,28 +1,20 @@
 /**
  * The service in a real browser: Debian's chromium, headless, driven by playwright-core. A user
- * opens the front page at / and follows its links; opens /docs, runs a mass-by-class job from
- * POST /jobs, sees its 202 and id, then opens the job's chart. Screenshots are kept under
+ * opens the dashboard at / and follows its footer links (dashboard.test.ts drives the dashboard
+ * itself); opens /docs, runs a mass-by-class job from POST /jobs, sees its 202 and id, then
+ * opens the job's chart. Screenshots are kept under
  * test-results/browser/ as artifacts.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiClient, ok, type ApiClient } from '@meteorites/client';
 import { checkedFetch } from '@meteorites/test-utils/response-check';
 import { serviceUnderTest, waitForJob, type StartedService } from '@meteorites/test-utils/service';
+import { launchChromium, watchProblems } from '@meteorites/test-utils/browser';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-quic',
-  '--disable-sync',
-];
 const artifacts = fileURLToPath(new URL('../../test-results/browser/', import.meta.url));
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 
@@ -74,11 +66,7 @@ beforeAll(async () => {
       }),
     );
   }
-  try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-  } catch (err) {
-    throw new Error(`cannot launch ${CHROMIUM} (Debian: apt-get install -y chromium; .ci/run installs it): ${(err as Error).message}`);
-  }
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 });
 
@@ -89,29 +77,27 @@ afterAll(async () => {
 });
 
 describe('the front page in headless chromium', () => {
-  it('opens / without a console error or CSP violation, shows the dataset, and every link answers 200', async () => {
+  it('opens / without a console error or CSP violation, shows the dataset, and every footer link answers 200', async () => {
     const front = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     try {
-      // Chromium reports a CSP violation (an inline script or style refused) as a console error.
-      const problems: string[] = [];
-      front.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-      front.on('console', (msg) => msg.type() === 'error' && problems.push(`console: ${msg.text()}`));
-      front.on('response', (res) => res.status() >= 400 && problems.push(`${res.status()} ${res.url()}`));
+      const problems = watchProblems(front);
       const res = await front.goto(`${url}/`);
       expect(res?.status()).toBe(200);
       expect(res?.headers()['content-security-policy']).toContain("script-src 'self'");
-      await front.screenshot({ path: join(artifacts, 'front.png'), fullPage: true });
-      expect(await front.locator('h1').innerText()).toBe('Meteorite analysis service');
       const summary = await ok(api.GET('/data/summary'));
-      expect(await front.locator('dd').first().innerText()).toBe(summary.records.toLocaleString('en-US'));
+      // The dashboard's overview draws the summary once its script has run.
+      await expect.poll(() => front.locator('[data-field="records"]').textContent(), { timeout: 30_000 }).toBe(summary.records.toLocaleString('en-US'));
+      await front.screenshot({ path: join(artifacts, 'front.png'), fullPage: true });
+      expect(await front.title()).toBe('Meteorite analysis service');
       if (own) expect(summary.records).toBe(45_716);
 
-      await front.waitForLoadState('networkidle');
+      // Not networkidle: the dashboard holds its event stream open for as long as it is shown.
+      await front.locator('[data-field="workers"]').waitFor();
       expect(problems).toEqual([]);
 
       // Followed as a click would (redirects too: docs goes on to docs/). Chromium asks the text
       // and JSON pages for a /favicon.ico, which this service does not have: not the page's fault.
-      const hrefs = await front.locator('main a').evaluateAll((links) => links.map((a) => (a as unknown as { href: string }).href));
+      const hrefs = await front.locator('footer a').evaluateAll((links) => links.map((a) => (a as unknown as { href: string }).href));
       expect(hrefs.map((h) => new URL(h).pathname.replace(/^.*\//, '')).sort()).toEqual(['docs', 'help', 'metrics', 'openapi.json']);
       for (const href of hrefs) {
         const linked = await front.goto(href);

@@ -1,6 +1,6 @@
 /**
- * The front door: GET / (an HTML page with the dataset summary and the links a newcomer needs)
- * and GET /help (every route the app registers, and a curl walk-through that the last test runs
+ * The front door: GET / (the dashboard's HTML shell, with the links a newcomer needs), its bundle
+ * under /ui/, and GET /help (every route the app registers, and a curl walk-through that the last test runs
  * for real, with curl, against a listening API and a worker).
  */
 import { execFile } from 'node:child_process';
@@ -21,7 +21,6 @@ import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 const SAMPLE = readFileSync(join(projectRoot, 'data/sample.json'));
 const KEY = 'front-door-test-key-0123456789';
 const LINKS = ['docs', 'openapi.json', 'help', 'metrics'];
-const HOSTILE_SOURCE = `<script>alert("x")</script> & 'quotes'`;
 
 /** The app as production builds it, with every route it registers recorded (buildApp gives no hook before routes). */
 async function appWithRoutes(config: Config) {
@@ -44,6 +43,9 @@ describe('GET / and GET /help', () => {
     redis = await startRedis();
     built = await appWithRoutes({ ...loadConfig({ REDIS_URL: redis.url, LOG_LEVEL: 'silent' }) });
     apps.push(built.app);
+    // The worked example of /help asks for an analysis: it needs a dataset.
+    const load = await built.app.inject({ method: 'POST', url: '/data', headers: { 'content-type': 'application/json' }, payload: SAMPLE });
+    expect(load.statusCode).toBe(201);
   });
   afterAll(async () => {
     await killAllWorkers();
@@ -51,39 +53,38 @@ describe('GET / and GET /help', () => {
     await redis?.close();
   });
 
-  it('GET / on an empty database: an HTML page without scripts, linking docs, openapi.json, help and metrics', async () => {
+  it('GET /: the dashboard shell, its one script a module from this origin, nothing the CSP refuses, relative links only', async () => {
     const res = await built.app.inject('/');
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(res.headers['content-security-policy']).toContain("script-src 'self'");
     expect(res.body).toMatch(/^<!doctype html>/);
-    // Nothing the CSP would refuse: no script element, no event handler or style attribute.
-    expect(res.body).not.toMatch(/<script|\son[a-z]+=|\sstyle=/i);
+    expect(res.body.match(/<script[^>]*>/g)).toEqual(['<script type="module" src="ui/app.js">']);
+    expect(res.body).toContain('<link rel="stylesheet" href="ui/app.css">');
+    // Nothing the CSP would refuse: no inline script, no event handler or style attribute.
+    expect(res.body).not.toMatch(/<script(?![^>]*\ssrc=)|\son[a-z]+=|\sstyle=/i);
     for (const href of LINKS) expect(res.body, href).toContain(`<a href="${href}">`);
-    // Relative links only, so a path prefix in front of the API keeps them working.
-    expect(res.body).not.toMatch(/href="\/|href="https?:/);
-    expect(res.body).toContain('No dataset is loaded');
+    // Relative URLs only, so a path prefix in front of the API keeps them working.
+    expect(res.body).not.toMatch(/(href|src)="(\/|https?:)/);
+    expect(res.body).toContain('<meta name="meteorites-auth" content="none">');
+    expect(res.body).toMatch(/<meta name="meteorites-live" content="(sse|poll)">/);
     expect((await built.app.inject({ method: 'HEAD', url: '/' })).statusCode).toBe(200);
   });
 
-  it('GET / shows the dataset summary, the source HTML-escaped', async () => {
-    const load = await built.app.inject({
-      method: 'POST',
-      url: `/data?source=${encodeURIComponent(HOSTILE_SOURCE)}`,
-      headers: { 'content-type': 'application/json' },
-      payload: SAMPLE,
-    });
-    expect(load.statusCode).toBe(201);
-    const summary = (await built.app.inject('/data/summary')).json();
-    expect(summary.source).toBe(HOSTILE_SOURCE);
-
-    const page = (await built.app.inject('/')).body;
-    expect(page).toContain('<dt>Records</dt><dd>38</dd>');
-    expect(page).toContain(`<dt>Version</dt><dd>${summary.version}</dd>`);
-    expect(page).toContain('<dt>State</dt><dd>ready</dd>');
-    expect(page).toContain(`<dt>Loaded at</dt><dd>${summary.loaded_at}</dd>`);
-    expect(page).toContain('<dt>Source</dt><dd>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;quotes&#39;</dd>');
-    expect(page).not.toContain('<script');
+  it("GET /ui/app.js and /ui/app.css: the dashboard's bundle, without eval, asking the API by relative URLs", async () => {
+    const script = await built.app.inject('/ui/app.js');
+    expect(script.statusCode).toBe(200);
+    expect(script.headers['content-type']).toBe('text/javascript; charset=utf-8');
+    expect(script.body.length).toBeGreaterThan(10_000);
+    // The CSP has no 'unsafe-eval': code that builds code would be refused in the browser.
+    expect(script.body).not.toMatch(/\beval\(|new Function\(/);
+    // The routes it asks for are there (bundled from api/web/), and none with a leading slash.
+    for (const path of ['jobs', 'analyses', 'data/summary', 'metrics', 'meteorites', 'results/']) expect(script.body, path).toContain(path);
+    expect(script.body).not.toMatch(/["'`]\/(jobs|data|meteorites|results|analyses|metrics|events)\b/);
+    const style = await built.app.inject('/ui/app.css');
+    expect(style.statusCode).toBe(200);
+    expect(style.headers['content-type']).toBe('text/css; charset=utf-8');
+    expect(style.body).toContain('progress');
   });
 
   it('GET /help lists every route the app registers, with its method and summary', async () => {
@@ -116,37 +117,34 @@ describe('GET / and GET /help', () => {
     for (const route of ['GET    /', 'GET    /help']) expect(lines.some((l) => l.startsWith(`  ${route} `)), route).toBe(true);
   });
 
-  it('both are in the OpenAPI document, with their content types', async () => {
+  it('all are in the OpenAPI document, with their content types', async () => {
     const doc = (await built.app.inject('/openapi.json')).json() as { paths: Record<string, { get: { tags: string[]; responses: Record<string, { content: object }> } }> };
     expect(Object.keys(doc.paths['/']!.get.responses['200']!.content)).toEqual(['text/html']);
     expect(Object.keys(doc.paths['/help']!.get.responses['200']!.content)).toEqual(['text/plain']);
     expect(doc.paths['/']!.get.tags).toEqual(['service']);
+    expect(Object.keys(doc.paths['/ui/app.js']!.get.responses['200']!.content)).toEqual(['text/javascript']);
+    expect(Object.keys(doc.paths['/ui/app.css']!.get.responses['200']!.content)).toEqual(['text/css']);
   });
 
-  it('with API_KEY_PROTECT_READS both stay open, and the page leaves the dataset out', async () => {
+  it('with API_KEY the page says who needs the key; with API_KEY_PROTECT_READS the page, its bundle and help stay open', async () => {
     const guarded = await buildTestApp(redis.url, { API_KEY: KEY, API_KEY_PROTECT_READS: true });
     apps.push(guarded);
     expect((await guarded.inject('/data/summary')).statusCode).toBe(401);
     const page = await guarded.inject('/');
     expect(page.statusCode).toBe(200);
-    expect(page.body).toContain('protects reads with an API key');
-    expect(page.body).not.toMatch(/<dt>Records|quotes|Loaded at/);
-    expect((await guarded.inject('/help')).statusCode).toBe(200);
+    expect(page.body).toContain('<meta name="meteorites-auth" content="reads">');
+    for (const url of ['/ui/app.js', '/ui/app.css', '/help']) expect((await guarded.inject(url)).statusCode, url).toBe(200);
 
-    // A key for writes only leaves reads, and so the summary on the page, open.
     const writesOnly = await buildTestApp(redis.url, { API_KEY: KEY });
     apps.push(writesOnly);
-    expect((await writesOnly.inject('/')).body).toContain('<dt>Records</dt><dd>38</dd>');
+    expect((await writesOnly.inject('/')).body).toContain('<meta name="meteorites-auth" content="writes">');
   });
 
-  it('GET / still answers while Redis does not, saying why the summary is missing', async (ctx) => {
+  it('GET / and its bundle still answer while Redis does not', async (ctx) => {
     if (!redis.controllable) ctx.skip();
     await redis.stop();
     try {
-      const page = await built.app.inject('/');
-      expect(page.statusCode).toBe(200);
-      expect(page.body).toContain('Redis is not answering');
-      expect(page.body).toContain('<a href="docs">');
+      for (const url of ['/', '/ui/app.js']) expect((await built.app.inject(url)).statusCode, url).toBe(200);
     } finally {
       await redis.start();
     }

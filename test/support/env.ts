@@ -22,6 +22,8 @@ export interface TestEnv {
   FAULTS_SEED?: number;
   /** Seconds of faults the randomized fault test injects; 60 unless set. */
   FAULTS_SECONDS?: number;
+  /** `1`: the dashboard's browser test also writes the screenshots README.md and docs/ show (`npm run docs:screenshots`). */
+  DOCS_SCREENSHOTS?: string;
 }
 
 const integerOrUndefined = (name: string, value: string | undefined): number | undefined => {
@@ -39,6 +41,7 @@ export function testEnv(env: NodeJS.ProcessEnv = process.env): TestEnv {
     PROPERTY_SEED: integerOrUndefined('PROPERTY_SEED', env.PROPERTY_SEED),
     FAULTS_SEED: integerOrUndefined('FAULTS_SEED', env.FAULTS_SEED),
     FAULTS_SECONDS: integerOrUndefined('FAULTS_SECONDS', env.FAULTS_SECONDS),
+    DOCS_SCREENSHOTS: env.DOCS_SCREENSHOTS || undefined,
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * API keys (API_KEY, off when unset). Routes that change state (POST, DELETE) need
  * `Authorization: Bearer <key>`; with API_KEY_PROTECT_READS the reads need it too, except the
- * probes, the documentation and the front page, which orchestrators and browsers fetch without credentials.
+ * probes, the documentation and the dashboard, which orchestrators and browsers fetch without credentials.
  * GET /metrics counts as a read: Prometheus sends a bearer token with `authorization.credentials`.
  *
  * The OpenAPI document is the same whatever the configuration (it is generated without one), so
@@ -14,10 +14,10 @@ import { ApiError, errorResponse } from '../errors.ts';
 
 /**
  * Never behind a key: liveness and readiness probes, Swagger UI and the document it loads, and
- * the front page and help, which say how to use the API (the page shows no data to a caller
- * that would need a key).
+ * the dashboard (its page, script and stylesheet) and help, which say how to use the API: the
+ * dashboard holds no data of its own, and asks for the key before it reads any.
  */
-const OPEN_ROUTES = /^\/(|help|health|ready|openapi\.json|docs(\/.*)?)$/;
+const OPEN_ROUTES = /^\/(|help|health|ready|openapi\.json|docs(\/.*)?|ui\/app\.(js|css))$/;
 const READ_METHODS = new Set(['GET', 'HEAD']);
 
 /** The `components.securitySchemes` of the OpenAPI document. */

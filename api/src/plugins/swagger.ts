@@ -35,11 +35,12 @@ export default fp(
         openapi: '3.1.0',
         info: OPENAPI_INFO,
         tags: [
-          { name: 'service', description: 'The front page, help, liveness, readiness and metrics' },
+          { name: 'service', description: 'The dashboard, help, liveness, readiness and metrics' },
           { name: 'data', description: 'The loaded dataset' },
           { name: 'meteorites', description: 'Browse and filter landings' },
           { name: 'jobs', description: 'Analyses run as jobs' },
           { name: 'results', description: 'Results and charts of finished jobs' },
+          { name: 'events', description: 'Live job and dataset events (Server-Sent Events)' },
         ],
         components: { securitySchemes },
       },

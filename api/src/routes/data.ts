@@ -217,7 +217,11 @@ const load: FastifyPluginAsyncTypebox = async (app) => {
         const parsed = await parseDataset(bodyChunks(body, encoding, limit, gone.signal), format, { signal: gone.signal });
         gone.signal.throwIfAborted();
         const source = request.query.source ?? `POST /data (${mediaType})`;
-        const { version, records } = await storeDataset(app.redis, parsed, { source, onNotice: (message) => request.log.info(message) });
+        const { version, records } = await storeDataset(app.redis, parsed, {
+          source,
+          onNotice: (message) => request.log.info(message),
+          eventsMaxLen: app.config.EVENTS_STREAM_MAXLEN,
+        });
         reply.status(201);
         return { version, records, skipped: parsed.skipped.slice(0, SKIPPED_LISTED), skipped_total: parsed.skipped.length };
       } catch (err) {
@@ -289,7 +293,7 @@ const data: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
     },
-    async () => deleteDataset(app.redis),
+    async () => deleteDataset(app.redis, { eventsMaxLen: app.config.EVENTS_STREAM_MAXLEN }),
   );
 
   app.get(

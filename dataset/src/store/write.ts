@@ -9,11 +9,13 @@
  * the id set swapped in (RENAME) → one MULTI bumps `version`, draws a new `generation`, sets
  * `state=ready` and the counts, and drops the previous snapshot. A failure part way leaves `state=loading`, which is the
  * truth, and the next load repairs whatever it finds without trusting it: it deletes every
- * `meteorite:*` key that is not in its own input.
+ * `meteorite:*` key that is not in its own input. Each change of `state` appends its dataset
+ * event (shared/src/events.ts) in the same step.
  */
 import { idAt } from '@meteorites/shared/columns';
 import { keys, SNAPSHOT_COLUMNS } from '@meteorites/shared/keys';
 import type { Redis } from '@meteorites/shared/redis';
+import { addDatasetEvent } from '@meteorites/shared/events';
 import { datasetStatus, encodeSnapshot, idOrder } from '@meteorites/shared/snapshot';
 import type { ParsedDataset } from '../ingest/index.ts';
 import { EmptyDatasetError } from '../ingest/errors.ts';
@@ -37,6 +39,8 @@ export interface StoreOptions {
    * `hset`: always HSET.
    */
   hashWrites?: 'restore' | 'hset';
+  /** EVENTS_STREAM_MAXLEN: the event stream the dataset events join is trimmed to about this many entries. */
+  eventsMaxLen?: number;
 }
 
 /**
@@ -76,6 +80,13 @@ async function deleteSnapshots(redis: Redis): Promise<void> {
  * Replaces the dataset with `parsed` (already validated). Throws DatasetBusyError when another
  * load or delete runs, EmptyDatasetError when there is nothing to store (nothing is written).
  */
+/** `state=loading`, and its event in the same step. */
+async function setLoading(redis: Redis, version: number, eventsMaxLen: number | undefined): Promise<void> {
+  const multi = redis.multi().hSet(keys.dataset, { version, state: 'loading' });
+  addDatasetEvent(multi, 'loading', { version }, eventsMaxLen);
+  await multi.exec();
+}
+
 export async function storeDataset(
   redis: Redis,
   parsed: ParsedDataset,
@@ -89,7 +100,7 @@ export async function storeDataset(
     // `empty` means no record key exists: a fresh database or a finished delete.
     const mode: WriteMode = before.state === 'ready' ? 'replace' : before.state === 'empty' && idSets === 0 ? 'fresh' : 'repair';
     const starting = Promise.all([
-      redis.hSet(keys.dataset, { version: before.version, state: 'loading' }),
+      setLoading(redis, before.version, opts.eventsMaxLen),
       opts.hashWrites === 'hset' ? null : payloadEncoder(redis),
       intsetMaxEntries(redis),
     ]);
@@ -164,21 +175,25 @@ export async function storeDataset(
     // UNLINK frees the old set in the background; RENAME over it would free it inline, a second at a million ids.
     await redis.multi().unlink(keys.meteoriteIds).rename(keys.meteoriteIdsNext, keys.meteoriteIds).exec();
     lock.check();
-    await redis
+    const ready = redis
       .multi()
       .hSet(keys.dataset, { version, generation: newGeneration(), state: 'ready', records: n, loaded_at: new Date().toISOString(), source: opts.source })
-      .unlink(SNAPSHOT_COLUMNS.map((column) => keys.snapshot(before.version, column)))
-      .exec();
+      .unlink(SNAPSHOT_COLUMNS.map((column) => keys.snapshot(before.version, column)));
+    addDatasetEvent(ready, 'ready', { version, records: n }, opts.eventsMaxLen);
+    await ready.exec();
     // No other snapshot can be left: a failed load wrote `version`'s keys, which this one just overwrote.
     return { version, records: n };
   });
 }
 
 /** Removes every meteorite key, the id sets and the snapshots; the dataset becomes `empty` under a new version. */
-export async function deleteDataset(redis: Redis, opts: { lockTtlMs?: number } = {}): Promise<{ version: number; removed: number }> {
+export async function deleteDataset(
+  redis: Redis,
+  opts: { lockTtlMs?: number; eventsMaxLen?: number } = {},
+): Promise<{ version: number; removed: number }> {
   return withLock(redis, opts.lockTtlMs ?? LOCK_TTL_MS, async (lock) => {
     const before = await datasetStatus(redis);
-    await redis.hSet(keys.dataset, { version: before.version, state: 'loading' });
+    await setLoading(redis, before.version, opts.eventsMaxLen);
     let removed = 0;
     for await (const ids of scanMeteoriteIds(redis)) {
       removed += await unlinkMeteorites(redis, ids);
@@ -187,11 +202,12 @@ export async function deleteDataset(redis: Redis, opts: { lockTtlMs?: number } =
     await redis.unlink([keys.meteoriteIds, keys.meteoriteIdsNext]);
     await deleteSnapshots(redis);
     const version = before.version + 1;
-    await redis
+    const empty = redis
       .multi()
       .hSet(keys.dataset, { version, generation: newGeneration(), state: 'empty', records: 0 })
-      .hDel(keys.dataset, ['loaded_at', 'source'])
-      .exec();
+      .hDel(keys.dataset, ['loaded_at', 'source']);
+    addDatasetEvent(empty, 'empty', { version, records: 0 }, opts.eventsMaxLen);
+    await empty.exec();
     return { version, removed };
   });
 }

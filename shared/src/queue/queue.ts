@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Config } from '../config.ts';
 import type { Redis } from '../redis.ts';
 import { keyPrefixes, keys } from '../keys.ts';
+import { DEFAULT_EVENTS_MAXLEN } from '../events.ts';
 import type { Job, JobStatus } from '../schemas.ts';
 import { InvalidCursorError } from './errors.ts';
 import { PRUNE_BATCH, scripts, type LuaScript } from './scripts.ts';
@@ -21,11 +22,20 @@ export interface QueueOptions {
   retentionSeconds?: number;
   /** JOB_RETENTION_COUNT: at most this many ended jobs are kept, the newest; 0: no limit. */
   retentionCount?: number;
+  /** EVENTS_STREAM_MAXLEN: about how many events the event stream keeps. */
+  eventsMaxLen?: number;
 }
 
 /** The queue's settings from the configuration, the same in the API and the workers. */
-export function queueOptions(config: Pick<Config, 'RESULT_TTL_SECONDS' | 'JOB_RETENTION_SECONDS' | 'JOB_RETENTION_COUNT'>): QueueOptions {
-  return { resultTtlSeconds: config.RESULT_TTL_SECONDS, retentionSeconds: config.JOB_RETENTION_SECONDS, retentionCount: config.JOB_RETENTION_COUNT };
+export function queueOptions(
+  config: Pick<Config, 'RESULT_TTL_SECONDS' | 'JOB_RETENTION_SECONDS' | 'JOB_RETENTION_COUNT' | 'EVENTS_STREAM_MAXLEN'>,
+): QueueOptions {
+  return {
+    resultTtlSeconds: config.RESULT_TTL_SECONDS,
+    retentionSeconds: config.JOB_RETENTION_SECONDS,
+    retentionCount: config.JOB_RETENTION_COUNT,
+    eventsMaxLen: config.EVENTS_STREAM_MAXLEN,
+  };
 }
 
 /** A job a worker holds: `token` (unique to this claim, for ever) proves its ownership to every later step. */
@@ -132,7 +142,7 @@ export function decodeCursor(raw: string, status: string | null): Cursor {
 }
 
 export class JobQueue {
-  /** ARGV[1] of every script: `<ttl> <age> <keep>` (see scripts.ts). */
+  /** ARGV[1] of every script: `<ttl> <age> <keep> <maxlen>` (see scripts.ts). */
   readonly #retention: string;
   /**
    * Claim tokens are `<nonce>.<call>.<n>`: this instance's random nonce, its claim calls counted
@@ -149,7 +159,7 @@ export class JobQueue {
     const ttl = opts.resultTtlSeconds ?? 0;
     // Pruned at the first limit reached: keys with a TTL take their index entries with them.
     const age = Math.min(...[ttl, opts.retentionSeconds ?? 0].filter((s) => s > 0), Infinity);
-    this.#retention = `${ttl} ${Number.isFinite(age) ? age : 0} ${opts.retentionCount ?? 0}`;
+    this.#retention = `${ttl} ${Number.isFinite(age) ? age : 0} ${opts.retentionCount ?? 0} ${opts.eventsMaxLen ?? DEFAULT_EVENTS_MAXLEN}`;
   }
 
   #tokenBase(): string {

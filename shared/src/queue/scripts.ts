@@ -4,8 +4,8 @@
  *
  * Key names come from keys.ts and are compiled into the scripts (see KEY_NAMES), as are the key
  * prefixes that ids read from lists and sets are joined to. ARGV[1] is the retention (`<ttl>
- * <age> <keep>`: the TTL ended jobs' keys get, the age in seconds and the count of ended jobs
- * past which they are pruned; 0 for none), ARGV[2] the caller's clock (ISO) for the `*_at`
+ * <age> <keep> <maxlen>`: the TTL ended jobs' keys get, the age in seconds and the count of ended
+ * jobs past which they are pruned, 0 for none; the event stream's approximate length), ARGV[2] the caller's clock (ISO) for the `*_at`
  * fields, then the script's own arguments. Deadlines (leases, heartbeats, backoff) use the Redis
  * server's clock, so workers on machines with skewed clocks agree on when a lease has expired.
  *
@@ -24,12 +24,16 @@
  * see ../metrics.ts): new and deduplicated jobs, every other end by its status, finished jobs by
  * their run time (a histogram bucket and the sum), which also gives their count.
  *
+ * Each state change is also an entry of the event stream (keys.events, read by GET /events): the
+ * same step writes it, so a client never sees an event whose change did not happen, nor misses one.
+ *
  * Every redis.call costs a few microseconds of marshalling, and a no-op job's cost is nearly all
  * here: a transition reads the job once (HMGET of the fields it needs) and writes as little as it can.
  */
 import { createHash } from 'node:crypto';
 import { CHART_FORMATS, keyPrefixes, keys } from '../keys.ts';
 import { JOB_DURATION_BUCKETS } from '../metrics.ts';
+import { DEFAULT_EVENTS_MAXLEN } from '../events.ts';
 import type { Redis } from '../redis.ts';
 
 /**
@@ -66,9 +70,10 @@ export const PRUNE_BATCH = 1000;
 
 const COMMON = `
 local JOB, RESULT, CHART, PROCP, EVENTS = ${lua(keyPrefixes.job)}, ${lua(keyPrefixes.result)}, ${lua(keyPrefixes.chart)}, ${lua(keyPrefixes.processing)}, ${lua(keys.jobEvents)}
+local STREAM = ${lua(keys.events)}
 local CHART_SUFFIXES = { ${CHART_FORMATS.map((f) => lua(`:${f}`)).join(', ')} }
-local TTL, AGE, KEEP = string.match(ARGV[1], '^(%d+) (%d+) (%d+)$')
-TTL, AGE, KEEP = tonumber(TTL), tonumber(AGE), tonumber(KEEP)
+local TTL, AGE, KEEP, MAXLEN = string.match(ARGV[1], '^(%d+) (%d+) (%d+) ?(%d*)$')
+TTL, AGE, KEEP, MAXLEN = tonumber(TTL), tonumber(AGE), tonumber(KEEP), tonumber(MAXLEN) or ${DEFAULT_EVENTS_MAXLEN}
 local NOW_ISO = ARGV[2]
 -- Running jobs are indexed by their lease (LEASES), the other statuses by these sets.
 local STATUS = { queued = ST_QUEUED, finished = ST_FINISHED, failed = ST_FAILED, cancelled = ST_CANCELLED }
@@ -134,6 +139,13 @@ end
 local function announce(id, status)
   events[#events + 1] = id .. ' ' .. status
 end
+-- Entries of the event stream (GET /events), XADDed at flush in the order they happened: the
+-- event, the job's id and analysis, extra fields. The reader derives the status from the event
+-- and the time from the entry id, so each entry stays small: every job writes several.
+local streamed = {}
+local function emit(event, id, analysis, ...)
+  streamed[#streamed + 1] = { 'event', event, 'id', id, 'analysis', analysis or '', ... }
+end
 -- Ids leaving a processing list: the caller's own list (PROC) is edited at the end, another
 -- worker's (recovery) at once.
 local function unlist(proc, id)
@@ -180,6 +192,7 @@ local function flush()
   for key, members in pairs(zadds) do redis.call('ZADD', key, unpack(members)) end
   flushProc()
   if #events > 0 then redis.call('PUBLISH', EVENTS, table.concat(events, '\\n')) end
+  for _, fields in ipairs(streamed) do redis.call('XADD', STREAM, 'MAXLEN', '~', MAXLEN, '*', unpack(fields)) end
   for key, t in pairs(tallies) do
     for field, n in pairs(t) do redis.call('HINCRBY', key, field, n) end
   end
@@ -223,6 +236,7 @@ local function conclude(j, status, proc, fields, stamp)
   -- Retention prunes from here; the dedup digest rides along, as the hash may have expired by then.
   zadd(ENDED, now(), j.id .. ':' .. (j.dk or ''))
   announce(j.id, status)
+  emit(status, j.id, j.analysis)
 end
 
 -- Retention: ended jobs older than AGE seconds, and the oldest beyond the KEEP newest, go with
@@ -274,6 +288,7 @@ local function requeue(j, proc, delay, fields)
   else
     redis.call('RPUSH', QUEUE, j.id)
   end
+  emit('retrying', j.id, j.analysis)
 end
 
 -- Claim tokens: the caller's unique prefix (set by the script body) and the job's place in the call.
@@ -306,6 +321,7 @@ local function begin(id, worker, leaseMs, reply)
   end
   zrem(ST_QUEUED, id)
   zadd(LEASES, now() + leaseMs, id)
+  emit('started', id, f[3], 'attempts', attempts)
   local r = #reply
   reply[r + 1], reply[r + 2], reply[r + 3], reply[r + 4], reply[r + 5] = id, token, attempts, f[3], f[4]
   return true
@@ -378,6 +394,7 @@ redis.call('ZADD', ALL, seq, id)
 redis.call('ZADD', ST_QUEUED, seq, id)
 redis.call('HSET', DEDUP, dk, stamp .. ':' .. id)
 count(analysis, 'submitted')
+emit('queued', id, analysis)
 return { 'new', id }
 `;
 
@@ -517,13 +534,15 @@ return 'released'
 /** ARGV[3..]: id, token, progress, dataset version (''). Reply: 'ok' | 'cancel' | 'lost'. */
 const PROGRESS = `
 local k = JOB .. ARGV[3]
-local f = redis.call('HMGET', k, 'status', 'token', 'cancel')
+local f = redis.call('HMGET', k, 'status', 'token', 'cancel', 'analysis')
 if f[1] ~= 'running' or f[2] ~= ARGV[4] then return 'lost' end
 if ARGV[6] ~= '' then
   redis.call('HSET', k, 'progress', ARGV[5], 'dataset_version', ARGV[6])
 else
   redis.call('HSET', k, 'progress', ARGV[5])
 end
+-- A run's first report (0, with the dataset version) says nothing 'started' did not.
+if ARGV[5] ~= '0' then emit('progress', ARGV[3], f[4], 'progress', ARGV[5]) end
 if f[3] == '1' then return 'cancel' end
 return 'ok'
 `;

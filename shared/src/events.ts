@@ -1,0 +1,104 @@
+/**
+ * The event stream (keys.events) as its writers and its reader agree on it. The queue's scripts
+ * append job events in the step that changes the job, the dataset store appends dataset events
+ * in the MULTI that changes the dataset's state, and each API process reads the stream once and
+ * serves it as Server-Sent Events, the entry id being the SSE id (so `Last-Event-ID` is a place
+ * in the stream to read on from).
+ */
+import { keys } from './keys.ts';
+import type { Redis } from './redis.ts';
+
+/** EVENTS_STREAM_MAXLEN's default: the stream is trimmed (approximately) to this many entries. */
+export const DEFAULT_EVENTS_MAXLEN = 10_000;
+
+export const JOB_EVENT_NAMES = ['queued', 'started', 'progress', 'finished', 'failed', 'cancelled', 'retrying'] as const;
+/** A dataset event is named after the state it enters. */
+export const DATASET_EVENT_NAMES = ['loading', 'ready', 'empty'] as const;
+const DATASET_EVENTS = new Set<string>(DATASET_EVENT_NAMES);
+
+/** A stream entry id, `<ms>-<seq>`. */
+export const STREAM_ID_PATTERN = '^[0-9]{1,20}-[0-9]{1,20}$';
+const streamIdRe = new RegExp(STREAM_ID_PATTERN);
+export const isStreamId = (id: string): boolean => streamIdRe.test(id);
+
+/** Orders two stream entry ids as Redis does (numerically by time, then sequence). */
+export function compareStreamIds(a: string, b: string): number {
+  const [am, as] = a.split('-');
+  const [bm, bs] = b.split('-');
+  const ms = BigInt(am!) - BigInt(bm!);
+  if (ms !== 0n) return ms < 0n ? -1 : 1;
+  const seq = BigInt(as ?? '0') - BigInt(bs ?? '0');
+  return seq === 0n ? 0 : seq < 0n ? -1 : 1;
+}
+
+export interface ServiceEvent {
+  /** The stream entry id. */
+  id: string;
+  event: string;
+  /** The job it is about, for a job event. */
+  job?: string;
+  data: Record<string, unknown>;
+}
+
+/** A job's status after each job event. */
+const STATUS_AFTER: Record<string, string> = {
+  queued: 'queued',
+  started: 'running',
+  progress: 'running',
+  retrying: 'queued',
+  finished: 'finished',
+  failed: 'failed',
+  cancelled: 'cancelled',
+};
+
+/**
+ * An entry as XREAD and XRANGE reply with it: its id and its fields as a flat list. Entries hold
+ * only what the event adds: the status follows from the event, the time is the id's (Redis' clock).
+ */
+export function eventFromEntry(id: string, flat: readonly string[]): ServiceEvent {
+  const f: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
+  const event = f.event ?? 'unknown';
+  const at = new Date(Number(id.slice(0, id.indexOf('-')))).toISOString();
+  if (DATASET_EVENTS.has(event)) {
+    return {
+      id,
+      event,
+      data: {
+        state: event,
+        ...(f.version !== undefined && { version: Number(f.version) }),
+        ...(f.records !== undefined && { records: Number(f.records) }),
+        at,
+      },
+    };
+  }
+  return {
+    id,
+    event,
+    job: f.id,
+    data: {
+      id: f.id,
+      analysis: f.analysis,
+      status: STATUS_AFTER[event] ?? event,
+      ...(f.progress !== undefined && { progress: Number(f.progress) }),
+      ...(f.attempts !== undefined && { attempts: Number(f.attempts) }),
+      at,
+    },
+  };
+}
+
+/**
+ * Adds a dataset event to `multi`, the transaction that changes the dataset's state, so the event
+ * is written exactly when the change is.
+ */
+export function addDatasetEvent(
+  multi: ReturnType<Redis['multi']>,
+  state: (typeof DATASET_EVENT_NAMES)[number],
+  info: { version?: number; records?: number },
+  maxLen = DEFAULT_EVENTS_MAXLEN,
+): void {
+  const fields: Record<string, string> = { event: state };
+  if (info.version !== undefined) fields.version = String(info.version);
+  if (info.records !== undefined) fields.records = String(info.records);
+  multi.xAdd(keys.events, '*', fields, { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: maxLen } });
+}
