@@ -7,6 +7,7 @@
  * which stops them in order: API and worker first (they finish in-flight work), Redis last (it
  * flushes its AOF). Each child also exits when this process dies (its IPC channel closes).
  */
+import { ServiceError } from '@meteorites/shared/errors';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -20,8 +21,9 @@ import { redactUrl } from '@meteorites/shared/redis';
 
 const say = (msg: string) => process.stdout.write(`[start] ${msg}\n`);
 
-class StartError extends Error {
+class StartError extends ServiceError {
   override name = 'StartError';
+  override readonly code = 'start_failed';
 }
 
 interface Child {

@@ -16,6 +16,7 @@
  * are; 2: names as one JSON array) are still read, so that a dataset loaded before an upgrade
  * stays readable until the next load.
  */
+import { ServiceError } from './errors.ts';
 import { promisify } from 'node:util';
 import { deflateRaw, inflateRaw } from 'node:zlib';
 import { RESP_TYPES } from 'redis';
@@ -25,16 +26,20 @@ import type { Redis } from './redis.ts';
 import type { DatasetState } from './schemas.ts';
 
 /** The dataset is being loaded or deleted: its data is partial. Callers wait and try again. */
-export class DatasetNotReadyError extends Error {
+export class DatasetNotReadyError extends ServiceError {
   override name = 'DatasetNotReadyError';
+  override readonly code = 'dataset_loading';
+  override readonly statusCode = 409;
+  override readonly retryAfter = 1;
   constructor(message = 'the dataset is being loaded; try again shortly') {
     super(message);
   }
 }
 
 /** A snapshot key holds something this version of the code cannot read. */
-export class SnapshotFormatError extends Error {
+export class SnapshotFormatError extends ServiceError {
   override name = 'SnapshotFormatError';
+  override readonly code = 'snapshot_format';
 }
 
 export interface Snapshot {

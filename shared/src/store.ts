@@ -11,6 +11,7 @@
  * truth, and the next load repairs whatever it finds without trusting it: it deletes every
  * `meteorite:*` key that is not in its own input.
  */
+import { ServiceError } from './errors.ts';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ErrorReply, RESP_TYPES } from 'redis';
 import { columnsFromRecords, idAt, textAt, type Columns } from './columns.ts';
@@ -25,16 +26,21 @@ import type { DatasetState, DatasetSummary, Meteorite } from './schemas.ts';
 import { DatasetNotReadyError, datasetStatus, encodeSnapshot, idOrder, readSnapshotIds } from './snapshot.ts';
 
 /** Another load or delete holds the lock (API: 409). */
-export class DatasetBusyError extends Error {
+export class DatasetBusyError extends ServiceError {
   override name = 'DatasetBusyError';
+  override readonly code = 'dataset_busy';
+  override readonly statusCode = 409;
   constructor() {
     super('another load or delete of the dataset is running; try again when it has finished');
   }
 }
 
 /** The lock expired under a load (the process stalled longer than its TTL); the load stops. */
-export class DatasetLockLostError extends Error {
+export class DatasetLockLostError extends ServiceError {
   override name = 'DatasetLockLostError';
+  override readonly code = 'dataset_lock_lost';
+  override readonly statusCode = 503;
+  override readonly retryAfter = 1;
   constructor() {
     super('the dataset lock was lost while loading; the load stopped with state "loading"');
   }

@@ -19,6 +19,7 @@
  * Attempts: a start counts one; a run handed back at shutdown or deferred while the dataset
  * loads is refunded; a run lost with its worker, or retried after a transient error, is not.
  */
+import { ServiceError } from '@meteorites/shared/errors';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
@@ -167,8 +168,9 @@ class Active implements JobRun {
   }
 }
 
-export class WorkerNotConfiguredError extends Error {
+export class WorkerNotConfiguredError extends ServiceError {
   override name = 'WorkerNotConfiguredError';
+  override readonly code = 'worker_not_configured';
 }
 
 export function defaultWorkerId(): string {
