@@ -59,6 +59,7 @@ function schemaProblems(analysis: Analysis, schema: TObject, params: Record<stri
         break;
       case 'required':
         for (const missing of (error.params as { requiredProperties: string[] }).requiredProperties) problems.push(`params.${missing} is required`);
+        break;
       case 'pattern':
         problems.push(
           (error.params as { pattern?: string }).pattern === SAFE_TEXT_PATTERN ? `params.${name} ${SAFE_TEXT_RULE}` : `params.${name} ${error.message}`,
