@@ -519,7 +519,8 @@ export class Worker {
     this.#running.add(a);
     if (!a.held) return a;
     this.#starts.push(a);
-    this.#startsFlush ??= setImmediate(() => {
+    if (this.#startsFlush) return a;
+    this.#startsFlush = setImmediate(() => {
       this.#startsFlush = undefined;
       const started = this.#takeStarts();
       if (started.length > 0) this.#track(this.#writeStarts(started));
