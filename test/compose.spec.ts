@@ -30,6 +30,8 @@ interface Service {
 const compose = parse(read('compose.yaml')) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
 const { redis, api, worker } = compose.services;
 
+/** `api/dist/server.js` is compiled from `api/src/server.ts`. */
+const sourceOf = (entry: string) => entry.replace('/dist/', '/src/').replace(/\.js$/, '.ts');
 const words = (cmd: string | string[] | undefined) => (Array.isArray(cmd) ? cmd : (cmd ?? '').split(/\s+/)).map(String);
 
 /** `${NAME:-default}` as compose interpolates it with NAME unset; any other `$` form is refused. */
@@ -89,17 +91,16 @@ describe('compose.yaml', () => {
   });
 
   it.each([
-    ['api', 'api/src/server.ts'],
-    ['worker', 'worker/src/main.ts'],
-  ])('builds %s from the root Dockerfile and runs %s, which exists', (name, entry) => {
+    ['api', 'api/dist/server.js'],
+    ['worker', 'worker/dist/main.js'],
+  ])('builds %s from the root Dockerfile and runs %s, compiled from a source that exists', (name, entry) => {
     const service = compose.services[name]!;
     const build = typeof service.build === 'string' ? { context: service.build } : service.build;
     expect(build?.context).toBe('.');
     expect(build?.dockerfile ?? 'Dockerfile').toBe('Dockerfile');
     const command = words(service.command);
-    expect(command.slice(0, 3)).toEqual(['node', '--import', 'tsx']);
-    expect(command[3]).toBe(entry);
-    expect(existsSync(`${root}${entry}`)).toBe(true);
+    expect(command).toEqual(['node', '--conditions=production', entry]);
+    expect(existsSync(`${root}${sourceOf(entry)}`)).toBe(true);
   });
 
   it.each(['api', 'worker'])('starts %s after redis is healthy', (name) => {
@@ -126,9 +127,8 @@ describe('compose.yaml', () => {
     expect(worker!.container_name).toBeUndefined();
     expect(worker!.ports).toBeUndefined();
     const check = words(worker!.healthcheck?.test);
-    expect(check.slice(0, 4)).toEqual(['CMD', 'node', '--import', 'tsx']);
-    expect(check[4]).toBe('worker/src/healthcheck.ts');
-    expect(existsSync(`${root}${check[4]}`)).toBe(true);
+    expect(check).toEqual(['CMD', 'node', '--conditions=production', 'worker/dist/healthcheck.js']);
+    expect(existsSync(`${root}${sourceOf(check[3]!)}`)).toBe(true);
   });
 
   it('gives a stopping worker longer than its shutdown grace, so running jobs finish or go back', () => {
@@ -159,10 +159,15 @@ describe('Dockerfile', () => {
     }
   });
 
-  it('copies into the final stage the sources every compose command runs', () => {
-    const copied = steps.filter((s) => s.stage === final && s.instruction === 'COPY' && !s.args.includes('--from')).flatMap((s) => copySources(s.args));
-    const entries = [api!, worker!].flatMap((s) => [words(s.command)[3]!, ...words(s.healthcheck?.test).filter((w) => w.endsWith('.ts'))]);
-    for (const dir of new Set([...entries.map((e) => e.split('/')[0]!), 'shared'])) expect(copied, `${dir}/ copied`).toContain(dir);
+  it('copies into the final stage the sources and the compiled dist/ of every compose command', () => {
+    const finalCopies = steps.filter((s) => s.stage === final && s.instruction === 'COPY');
+    const copied = finalCopies.filter((s) => !s.args.includes('--from')).flatMap((s) => copySources(s.args));
+    const built = finalCopies.filter((s) => s.args.includes('--from=build')).map((s) => s.args);
+    const entries = [api!, worker!].flatMap((s) => [words(s.command).at(-1)!, ...words(s.healthcheck?.test).filter((w) => w.endsWith('.js'))]);
+    for (const dir of new Set([...entries.map((e) => e.split('/')[0]!), 'shared'])) {
+      expect(copied, `${dir}/ copied`).toContain(dir);
+      expect(built.some((args) => args.includes(`/app/${dir}/dist ${dir}/dist`)), `${dir}/dist copied from the build stage`).toBe(true);
+    }
   });
 
   it('keeps the host node_modules and local data out of the build context', () => {

@@ -165,7 +165,8 @@ describe('deploy/kubernetes', () => {
       expect(apiC.command).toEqual(dockerCmd);
       expect(apiC.command).toEqual(compose.services.api!.command);
       expect(workerC.command).toEqual(compose.services.worker!.command);
-      for (const c of [apiC, workerC]) expect(existsSync(join(root, c.command.at(-1)))).toBe(true);
+      // The compiled entry (api/dist/server.js) is built in the image from its source (api/src/server.ts).
+      for (const c of [apiC, workerC]) expect(existsSync(join(root, String(c.command.at(-1)).replace('/dist/', '/src/').replace(/\.js$/, '.ts')))).toBe(true);
       expect(apiC.args ?? workerC.args).toBeUndefined();
     });
 
