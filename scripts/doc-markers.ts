@@ -2,10 +2,12 @@
  * Generated sections of the docs sit between `<!-- name:start -->` and `<!-- name:end -->`
  * markers, so a script can rewrite them and a test can tell whether they are stale.
  */
+import { ServiceError } from '@meteorites/shared/errors';
 import { readFileSync, writeFileSync } from 'node:fs';
 
-export class MissingMarkersError extends Error {
+export class MissingMarkersError extends ServiceError {
   override name = 'MissingMarkersError';
+  override readonly code = 'missing_markers';
   constructor(file: string, marker: string) {
     super(`${file} lacks the <!-- ${marker}:start --> ... <!-- ${marker}:end --> markers`);
   }

@@ -4,6 +4,7 @@
  * spelt by calling the real builder and naming its arguments. `npm run docs:keys` rewrites it;
  * `keyTable()` is what the docs test compares.
  */
+import { ServiceError } from '@meteorites/shared/errors';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -33,8 +34,9 @@ const SAMPLES: Record<string, readonly (string | number)[]> = {
 };
 const PLACEHOLDER: Record<string, string> = { workerId: 'worker' };
 
-export class KeyDocError extends Error {
+export class KeyDocError extends ServiceError {
   override name = 'KeyDocError';
+  override readonly code = 'key_doc';
 }
 
 export interface KeyRow {

@@ -5,6 +5,7 @@
  * otherwise it prints one summary line, then the skip reasons grouped with their counts.
  * Exit code 1 with a message on a bad file, an unreachable Redis or a load already running.
  */
+import { ServiceError } from '@meteorites/shared/errors';
 import { createReadStream, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,7 +17,10 @@ import { formatFromName, parseDataset, storeDataset, type InputFormat, type Skip
 const USAGE = 'usage: npm run load -- <file.csv|file.json|-> [--format csv|json]';
 const REASONS_SHOWN = 10;
 
-class UsageError extends Error {}
+class UsageError extends ServiceError {
+  override name = 'UsageError';
+  override readonly code = 'usage';
+}
 
 /** The skip reasons, most frequent first, each with a count and an example. */
 function skipReport(skipped: Skipped[], limit = REASONS_SHOWN): string[] {

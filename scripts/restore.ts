@@ -4,6 +4,7 @@
  * running. A Redis you run elsewhere: stop it, restore into a directory, put that directory's
  * contents in place of its data directory, start it (docs/operations.md, "Backups and restore").
  */
+import { ServiceError } from '@meteorites/shared/errors';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,8 +16,9 @@ const say = (msg: string) => process.stdout.write(`[restore] ${msg}\n`);
 /** A path as short as it can be said: relative to here when it is below here. */
 const shown = (path: string) => (relative(process.cwd(), path).startsWith('..') ? path : relative(process.cwd(), path));
 
-class RestoreRefusedError extends Error {
+class RestoreRefusedError extends ServiceError {
   override name = 'RestoreRefusedError';
+  override readonly code = 'restore_refused';
 }
 
 /** The redis-server `npm start` left a pid file for, if it is still running. */

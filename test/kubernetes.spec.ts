@@ -19,7 +19,7 @@ import { ConfigSchema, loadConfig } from '@meteorites/shared/config';
 import { keys } from '@meteorites/shared/keys';
 import { REDIS_SERVER_ARGS } from '@meteorites/tools';
 import { fieldErrors } from './support/kube-fields.ts';
-import { containersOf, render, type Manifest } from './support/kustomize.ts';
+import { containersOf, render, type Loose, type Manifest } from './support/kustomize.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const deploy = join(root, 'deploy/kubernetes');
@@ -38,7 +38,7 @@ const rendered = Object.fromEntries(OVERLAYS.map((o) => [o, render(join(deploy, 
 const manifestsOf = (overlay: string) => rendered[overlay]!.manifests;
 
 /** The schema class of every kind the overlays may use; any other kind fails the test. */
-const MODELS: Record<string, new (data: any) => { validate(): void }> = {
+const MODELS: Record<string, new (data: Loose) => { validate(): void }> = {
   'v1/Namespace': Namespace,
   'v1/ConfigMap': ConfigMap,
   'v1/Secret': Secret,
@@ -65,21 +65,21 @@ const TRIGGER_KEYS: Record<string, string[]> = {
 const find = (overlay: string, kind: string, name: string) => {
   const m = manifestsOf(overlay).find((x) => x.kind === kind && x.metadata.name === name);
   if (!m) throw new Error(`${overlay}: no ${kind} ${name}`);
-  return m as any;
+  return m as Loose;
 };
-const podSpec = (m: Manifest) => (m.spec as any).template.spec;
+const podSpec = (m: Manifest) => (m.spec as Loose).template.spec;
 
 /** The image built from the Dockerfile: the name the base's `images` entry sets. */
 const baseKustomization = parse(readFileSync(join(deploy, 'base/kustomization.yaml'), 'utf8')) as { images: { name: string }[] };
 const APP_IMAGE = baseKustomization.images[0]!.name;
-const isAppContainer = (c: any) => String(c.image).replace(/[:@].*$/, '') === APP_IMAGE;
+const isAppContainer = (c: Loose) => String(c.image).replace(/[:@].*$/, '') === APP_IMAGE;
 
 /** The JSON-form CMD of the Dockerfile's final stage. */
 const dockerCmd = JSON.parse(read('Dockerfile').split('\n').filter((l) => l.startsWith('CMD ')).at(-1)!.slice(4)) as string[];
 const compose = parse(read('compose.yaml')) as { services: Record<string, { command: string[]; healthcheck: { test: string[] } }> };
 
 /** A container's environment as the pod would see it: envFrom ConfigMaps and Secrets, then env. */
-function environment(overlay: string, c: any): Record<string, string> {
+function environment(overlay: string, c: Loose): Record<string, string> {
   const out: Record<string, string> = {};
   const secretValue = (name: string, key: string) => {
     const s = find(overlay, 'Secret', name);
@@ -100,7 +100,7 @@ function environment(overlay: string, c: any): Record<string, string> {
 const apps = (overlay: string) =>
   manifestsOf(overlay)
     .filter((m) => m.kind === 'Deployment')
-    .flatMap((m) => containersOf(m).filter(isAppContainer).map((c) => ({ workload: m, c: c as any })));
+    .flatMap((m) => containersOf(m).filter(isAppContainer).map((c) => ({ workload: m, c: c as Loose })));
 
 describe('deploy/kubernetes', () => {
   it('has the four overlays, and no manifest that no kustomization renders', () => {
@@ -165,7 +165,8 @@ describe('deploy/kubernetes', () => {
       expect(apiC.command).toEqual(dockerCmd);
       expect(apiC.command).toEqual(compose.services.api!.command);
       expect(workerC.command).toEqual(compose.services.worker!.command);
-      for (const c of [apiC, workerC]) expect(existsSync(join(root, c.command.at(-1)))).toBe(true);
+      // The compiled entry (api/dist/server.js) is built in the image from its source (api/src/server.ts).
+      for (const c of [apiC, workerC]) expect(existsSync(join(root, String(c.command.at(-1)).replace('/dist/', '/src/').replace(/\.js$/, '.ts')))).toBe(true);
       expect(apiC.args ?? workerC.args).toBeUndefined();
     });
 
@@ -178,7 +179,7 @@ describe('deploy/kubernetes', () => {
       expect(config.HOST).toBe('0.0.0.0');
       for (const probe of [c.startupProbe, c.readinessProbe, c.livenessProbe]) {
         expect(paths[probe.httpGet.path]?.get, `GET ${probe.httpGet.path} in openapi.json`).toBeDefined();
-        const port = c.ports.find((p: any) => p.name === probe.httpGet.port || p.containerPort === probe.httpGet.port);
+        const port = c.ports.find((p: Loose) => p.name === probe.httpGet.port || p.containerPort === probe.httpGet.port);
         expect(port?.containerPort).toBe(config.PORT);
       }
     });
@@ -220,7 +221,7 @@ describe('deploy/kubernetes', () => {
       expect(Number(trigger.metadata.listLength)).toBeLessThan(perWorker * 1.25);
       const auth = find(overlay, 'TriggerAuthentication', trigger.authenticationRef.name);
       for (const ref of auth.spec.secretTargetRef) expect(find(overlay, 'Secret', ref.name).stringData[ref.key], ref.key).toBeTruthy();
-      expect(auth.spec.secretTargetRef.map((r: any) => r.parameter)).toContain('password');
+      expect(auth.spec.secretTargetRef.map((r: Loose) => r.parameter)).toContain('password');
       const type = { sentinel: 'redis-sentinel', cluster: 'redis-cluster' }[overlay] ?? 'redis';
       expect(trigger.type).toBe(type);
       for (const key of Object.keys(trigger.metadata)) expect(TRIGGER_KEYS[type], `${type} trigger: ${key}`).toContain(key);
@@ -229,7 +230,7 @@ describe('deploy/kubernetes', () => {
     it('locks down every container: non-root, read-only root, no escalation, no capabilities, seccomp', () => {
       for (const m of manifests.filter((x) => ['Deployment', 'StatefulSet'].includes(x.kind))) {
         const pod = podSpec(m);
-        for (const c of containersOf(m) as any[]) {
+        for (const c of containersOf(m) as Loose[]) {
           const where = `${m.metadata.name}/${c.name}`;
           const sc = c.securityContext;
           expect(sc, where).toBeDefined();
@@ -247,9 +248,9 @@ describe('deploy/kubernetes', () => {
           expect(c.resources?.limits?.memory, where).toBeDefined();
         }
         // tsx writes its compile cache under /tmp, which a read-only root would refuse.
-        for (const c of containersOf(m).filter(isAppContainer) as any[]) {
-          const tmp = c.volumeMounts?.find((v: any) => v.mountPath === '/tmp');
-          expect(pod.volumes.find((v: any) => v.name === tmp?.name)?.emptyDir, `${m.metadata.name}: an emptyDir at /tmp`).toBeDefined();
+        for (const c of containersOf(m).filter(isAppContainer) as Loose[]) {
+          const tmp = c.volumeMounts?.find((v: Loose) => v.mountPath === '/tmp');
+          expect(pod.volumes.find((v: Loose) => v.name === tmp?.name)?.emptyDir, `${m.metadata.name}: an emptyDir at /tmp`).toBeDefined();
         }
       }
     });
@@ -261,15 +262,15 @@ describe('deploy/kubernetes', () => {
       const from = policy.spec.ingress[0].from;
       for (const name of ['meteorites-api', 'meteorites-worker']) {
         const labels = find(overlay, 'Deployment', name).spec.template.metadata.labels;
-        const allowed = from.some((f: any) => !f.namespaceSelector && Object.entries(f.podSelector.matchLabels).every(([k, v]) => labels[k] === v));
+        const allowed = from.some((f: Loose) => !f.namespaceSelector && Object.entries(f.podSelector.matchLabels).every(([k, v]) => labels[k] === v));
         expect(allowed, name).toBe(true);
       }
       for (const f of from) expect(f.namespaceSelector === undefined || f.namespaceSelector.matchLabels['kubernetes.io/metadata.name'] === 'keda').toBe(true);
-      expect(policy.spec.ingress[0].ports.map((p: any) => p.port)).toContain(6379);
+      expect(policy.spec.ingress[0].ports.map((p: Loose) => p.port)).toContain(6379);
     });
 
     it('keeps only placeholders in Secrets', () => {
-      for (const s of manifests.filter((m) => m.kind === 'Secret') as any[]) {
+      for (const s of manifests.filter((m) => m.kind === 'Secret') as Loose[]) {
         expect(s.data, 'placeholders in stringData, readable').toBeUndefined();
         for (const [key, value] of Object.entries(s.stringData)) expect(value, key).toMatch(/placeholder/);
       }
@@ -288,9 +289,9 @@ describe('deploy/kubernetes', () => {
       expect(args).toContain(REDIS_SERVER_ARGS.join(' '));
       expect(args).toMatch(/--maxmemory-policy noeviction\b/);
       expect(c.command).toContain('$(REDIS_PASSWORD)');
-      expect(c.env.find((e: any) => e.name === 'REDIS_PASSWORD').valueFrom.secretKeyRef.key).toBe('REDIS_PASSWORD');
-      const data = c.volumeMounts.find((v: any) => v.mountPath === '/data');
-      expect(redis.spec.volumeClaimTemplates.map((t: any) => t.metadata.name)).toContain(data.name);
+      expect(c.env.find((e: Loose) => e.name === 'REDIS_PASSWORD').valueFrom.secretKeyRef.key).toBe('REDIS_PASSWORD');
+      const data = c.volumeMounts.find((v: Loose) => v.mountPath === '/data');
+      expect(redis.spec.volumeClaimTemplates.map((t: Loose) => t.metadata.name)).toContain(data.name);
     });
 
     it('is reached by its headless Service, at the address in REDIS_URL and in the KEDA trigger, and the policy covers it', () => {

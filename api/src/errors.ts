@@ -1,18 +1,20 @@
 /**
- * Errors a route throws on purpose. The one error handler (plugins/errors.ts) turns each into
- * `{"error": {"code", "message", ...details}}` with its status.
+ * Errors a route throws on purpose, when no domain error of the shared modules says it already.
+ * The one error handler (plugins/errors.ts) turns each into `{"error": {"code", "message",
+ * ...details}}` with its status, as it does every ServiceError.
  */
 import Type from 'typebox';
+import { ServiceError } from '@meteorites/shared/errors';
 
-export class ApiError extends Error {
+export class ApiError extends ServiceError {
   override name = 'ApiError';
   constructor(
-    readonly statusCode: number,
-    readonly code: string,
+    override readonly statusCode: number,
+    override readonly code: string,
     message: string,
-    readonly details: Record<string, unknown> = {},
+    details: Record<string, unknown> = {},
   ) {
-    super(message);
+    super(message, { details });
   }
 }
 

@@ -2,6 +2,7 @@
  * One vega-lite spec per analysis, built from a finished result. Pure data in, spec out: the
  * renderer in index.ts turns it into SVG and PNG.
  */
+import { ServiceError } from '@meteorites/shared/errors';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { TopLevelSpec } from 'vega-lite';
@@ -16,10 +17,12 @@ export const TOP_CLASSES = 25;
 /** Bars drawn for heaviest: a ranking of 1000 bars would be a poster, not a chart. */
 export const MAX_RANKED = 50;
 
-export class UnsupportedChartError extends Error {
+export class UnsupportedChartError extends ServiceError {
   override name = 'UnsupportedChartError';
+  override readonly code = 'no_chart';
+  override readonly statusCode = 404;
   constructor(readonly analysis: string) {
-    super(`no chart for analysis ${JSON.stringify(analysis)}`);
+    super(`the analysis ${analysis} has no chart`, { details: { analysis } });
   }
 }
 

@@ -6,6 +6,7 @@
  * the next page starts after that id, so pages stay consistent even across a reload.
  */
 import { createHash } from 'node:crypto';
+import { InvalidCursorError } from '@meteorites/shared/errors';
 import { classMask } from '@meteorites/shared/analyses/classification';
 import { codeOf, idAt, meteoriteAt, type Columns } from '@meteorites/shared/columns';
 import { isMeteoriteId } from '@meteorites/shared/keys';
@@ -13,6 +14,8 @@ import type { Redis } from '@meteorites/shared/redis';
 import type { Meteorite } from '@meteorites/shared/schemas';
 import type { SnapshotCache } from '@meteorites/shared/snapshot';
 import { getMeteorites } from './store/read.ts';
+
+export { InvalidCursorError };
 
 export interface MeteoriteQuery {
   recclass?: string;
@@ -28,14 +31,6 @@ export interface MeteoriteQuery {
 }
 
 export type MeteoriteFilters = Omit<MeteoriteQuery, 'limit' | 'cursor'>;
-
-/** A cursor that is not one of ours, or one made for other filters (API: 400). */
-export class InvalidCursorError extends Error {
-  override name = 'InvalidCursorError';
-  constructor(message = 'the cursor is not valid for this query: start again without it') {
-    super(message);
-  }
-}
 
 const CURSOR_VERSION = 'c1';
 

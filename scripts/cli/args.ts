@@ -1,4 +1,5 @@
 /** The command line's grammar: argv in, one typed command out, or a UsageError saying what is wrong. */
+import { ServiceError } from '@meteorites/shared/errors';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ENDED, type JobStatus } from '@meteorites/client';
 
@@ -106,8 +107,9 @@ ${EXIT_CODES}`;
 
 const STATUSES: readonly JobStatus[] = ['queued', 'running', ...ENDED];
 
-export class UsageError extends Error {
+export class UsageError extends ServiceError {
   override name = 'UsageError';
+  override readonly code = 'usage';
   /** The command whose usage to show with the message; none: the general usage. */
   command: CommandName | undefined;
   constructor(message: string, command?: CommandName) {
@@ -190,8 +192,9 @@ export function parseCommand(argv: string[]): Command {
   }
 }
 
-class HelpRequested extends Error {
+class HelpRequested extends ServiceError {
   override name = 'HelpRequested';
+  override readonly code = 'help_requested';
   constructor(readonly topic: CommandName) {
     super(`help for ${topic}`);
   }

@@ -4,6 +4,7 @@
  * (so a half-written FILE never exists) and are parsed on the way by the loader's own parser;
  * the partial file is renamed over FILE at the end, or removed on any failure.
  */
+import { ServiceError } from '@meteorites/shared/errors';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
@@ -14,13 +15,15 @@ import { load } from './load.ts';
 import { mib, out } from './output.ts';
 
 /** The download cannot replace the file: what went wrong, in words for the user. */
-export class DownloadError extends Error {
+export class DownloadError extends ServiceError {
   override name = 'DownloadError';
+  override readonly code = 'download_failed';
 }
 
 /** Ctrl-C during the download: the partial file is removed before the process ends. */
-export class InterruptedError extends Error {
+export class InterruptedError extends ServiceError {
   override name = 'InterruptedError';
+  override readonly code = 'interrupted';
 }
 
 export interface FetchOptions {

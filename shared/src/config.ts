@@ -2,6 +2,7 @@
  * The one configuration schema for every process (api, worker, start, CLI).
  * Nothing else in the project reads process.env: everything goes through loadConfig().
  */
+import { ServiceError } from './errors.ts';
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
 
@@ -107,8 +108,9 @@ export const ConfigSchema = Type.Object({
 
 export type Config = Static<typeof ConfigSchema>;
 
-export class ConfigError extends Error {
+export class ConfigError extends ServiceError {
   override name = 'ConfigError';
+  override readonly code = 'invalid_config';
 }
 
 /** A setting's value as an error message may show it: keys hidden, a URL's password masked. */

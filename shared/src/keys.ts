@@ -3,6 +3,7 @@
  * the Redis type stored under it. Ids are validated before they become part of a key, so a URL
  * can never reach a key with glob characters, colons or another record's namespace.
  */
+import { ServiceError } from './errors.ts';
 import { createHash } from 'node:crypto';
 
 /** Meteorite ids are non-negative integers (the NASA dataset's `id`), at most 15 digits. */
@@ -24,8 +25,10 @@ const clientPart = (client: string) => (ipRe.test(client) ? client : `h${createH
 /** Running jobs are indexed by their lease (`jobs:leases`), the other statuses by a set each. */
 const indexedStatusRe = /^(queued|finished|failed|cancelled)$/;
 
-export class InvalidIdError extends Error {
+export class InvalidIdError extends ServiceError {
   override name = 'InvalidIdError';
+  override readonly code = 'invalid_id';
+  override readonly statusCode = 400;
   constructor(readonly kind: string, readonly id: string) {
     super(`invalid ${kind} id: ${JSON.stringify(id.length > 80 ? `${id.slice(0, 80)}...` : id)}`);
   }

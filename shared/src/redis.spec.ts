@@ -58,6 +58,7 @@ describe('isRedisUnavailable', () => {
   it('recognises a server that cannot serve yet, a failed socket and a wrapped cause; nothing else', () => {
     expect(isRedisUnavailable(new ErrorReply('LOADING Redis is loading the dataset in memory'))).toBe(true);
     expect(isRedisUnavailable(new ErrorReply('BUSY Redis is busy running a script'))).toBe(true);
+    expect(isRedisUnavailable(new ErrorReply('OOM command not allowed when used memory > maxmemory'))).toBe(true);
     expect(isRedisUnavailable(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' }))).toBe(true);
     expect(isRedisUnavailable(new Error('bulk write failed', { cause: new SocketClosedUnexpectedlyError() }))).toBe(true);
     expect(isRedisUnavailable(new ErrorReply('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);

@@ -22,11 +22,19 @@ import {
   TimeoutError,
   type RedisClientType,
 } from 'redis';
+import { ServiceError } from './errors.ts';
 
 export type Redis = RedisClientType;
 
-export class RedisUnavailableError extends Error {
+/**
+ * Redis is not answering. The API answers it with a generic message (the original names hosts),
+ * so its own message is for logs; code, status and Retry-After are the client's.
+ */
+export class RedisUnavailableError extends ServiceError {
   override name = 'RedisUnavailableError';
+  override readonly code = 'redis_unavailable';
+  override readonly statusCode = 503;
+  override readonly retryAfter = 1;
 }
 
 /** The first connection failed in a way retrying cannot fix, so connectRedis() gave up at once. */
@@ -61,15 +69,19 @@ const UNAVAILABLE_CLASSES: ReadonlyArray<abstract new (...args: never[]) => Erro
   DisconnectsClientError,
 ];
 
-/** Error replies of a server that is up but cannot serve yet: replaying its AOF, running a long script, a replica without its primary, a failover under way. */
-const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|READONLY)\b/;
+/**
+ * Error replies of a server that is up but cannot serve yet: replaying its AOF, running a long
+ * script, a replica without its primary, a failover under way, out of memory for now.
+ */
+const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|READONLY|OOM)\b/;
 
 /** Socket errors of a connection that failed or could not be made. */
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
 /**
  * Whether `err` means "Redis is not answering right now" (the API's 503, a worker's retry), as
- * opposed to a refused command or a bug. Follows `cause`, so a wrapped socket error counts too.
+ * opposed to a refused command or a bug: the one list of Redis outages. Follows `cause`, so a
+ * wrapped socket error counts too.
  */
 export function isRedisUnavailable(err: unknown): boolean {
   for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {

@@ -16,13 +16,15 @@
  * are; 2: names as one JSON array) are still read, so that a dataset loaded before an upgrade
  * stays readable until the next load.
  */
+import { ServiceError } from './errors.ts';
 import { promisify } from 'node:util';
 import { deflateRaw, inflateRaw } from 'node:zlib';
 import type { Codes, Columns } from './columns.ts';
 
 /** A snapshot key holds something this version of the code cannot read. */
-export class SnapshotFormatError extends Error {
+export class SnapshotFormatError extends ServiceError {
   override name = 'SnapshotFormatError';
+  override readonly code = 'snapshot_format';
 }
 
 export interface Snapshot {

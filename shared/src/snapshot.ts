@@ -3,6 +3,7 @@
  * changes (SnapshotCache), and the dataset status it is keyed by. What the snapshot holds and how
  * it is encoded: snapshot-format.ts; building one: snapshot-encode.ts; decoding: snapshot-decode.ts.
  */
+import { ServiceError } from './errors.ts';
 import { RESP_TYPES } from 'redis';
 import { emptyColumns } from './columns.ts';
 import { keys, SNAPSHOT_COLUMNS, type SnapshotColumn } from './keys.ts';
@@ -16,8 +17,11 @@ export { encodeSnapshot, idOrder } from './snapshot-encode.ts';
 export { decodeSnapshot } from './snapshot-decode.ts';
 
 /** The dataset is being loaded or deleted: its data is partial. Callers wait and try again. */
-export class DatasetNotReadyError extends Error {
+export class DatasetNotReadyError extends ServiceError {
   override name = 'DatasetNotReadyError';
+  override readonly code = 'dataset_loading';
+  override readonly statusCode = 409;
+  override readonly retryAfter = 1;
   constructor(message = 'the dataset is being loaded; try again shortly') {
     super(message);
   }

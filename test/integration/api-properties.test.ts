@@ -25,7 +25,7 @@ import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import { testEnv } from '@meteorites/test-utils/env';
 import { loadOpenApi, ResponseChecker, takeViolations } from '@meteorites/test-utils/response-check';
-import { invalidArb, invalidObjectArb, validArb, validObjectArb, type Invalid, type Schema } from '@meteorites/test-utils/openapi-arbitraries';
+import { invalidObjectArb, validArb, validObjectArb, type Invalid, type Schema } from '@meteorites/test-utils/openapi-arbitraries';
 
 const SAMPLE = readFileSync(new URL('../../data/sample.json', import.meta.url));
 const SAMPLE_CSV = readFileSync(new URL('../../data/Meteorite_Landings.csv', import.meta.url), 'utf8').split('\n').slice(0, 41).join('\n');

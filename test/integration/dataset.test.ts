@@ -27,7 +27,7 @@ import type { Meteorite } from '@meteorites/shared/schemas';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { byNumericId, expectedRecords, loadable, readNasaCsv, withClass } from '@meteorites/test-utils/source-csv';
-import { expectStored, meteoriteKeys, parseText } from '@meteorites/test-utils/stored';
+import { expectStored, parseText } from '@meteorites/test-utils/stored';
 
 /** The course JSON read plainly: values trimmed, empty = null, numbers as JavaScript reads them. */
 function readCourseJson(path: string): Meteorite[] {

@@ -7,7 +7,6 @@
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -284,19 +283,27 @@ describe('rate limits (RATE_LIMIT_JOBS_PER_MIN, RATE_LIMIT_DATA_PER_MIN)', () =>
   });
 });
 
+/** The fields of the answers loadAndRun reads (POST /data, a job, a result); each absent where the answer has none. */
+interface Answer {
+  records?: number;
+  id?: string;
+  status?: string;
+  groups?: unknown[];
+}
+
 /** POSTs the sample and one job through `base` (a listening API, or an app's inject), and waits for the job to finish. */
-async function loadAndRun(call: (init: { method: string; url: string; body?: unknown; json?: boolean }) => Promise<{ status: number; body: any }>) {
+async function loadAndRun(call: (init: { method: string; url: string; body?: unknown; json?: boolean }) => Promise<{ status: number; body: Answer }>) {
   const loaded = await call({ method: 'POST', url: '/data', body: SAMPLE });
   expect(loaded.status, JSON.stringify(loaded.body)).toBe(201);
   const created = await call({ method: 'POST', url: '/jobs', body: { analysis: 'mass-by-class', params: { recclass: 'L6' } }, json: true });
   expect([200, 202]).toContain(created.status);
-  const id = created.body.id as string;
+  const id = created.body.id!;
   let job = created.body;
   for (let i = 0; i < 6 && job.status !== 'finished'; i++) job = (await call({ method: 'GET', url: `/jobs/${id}?wait=10` })).body;
   expect(job.status, JSON.stringify(job)).toBe('finished');
   const result = await call({ method: 'GET', url: `/results/${id}` });
   expect(result.status).toBe(200);
-  expect(result.body.groups.length).toBeGreaterThan(0);
+  expect(result.body.groups?.length).toBeGreaterThan(0);
   return { loaded: loaded.body, result: result.body };
 }
 
@@ -438,7 +445,7 @@ describe('Redis over TLS (rediss://)', () => {
         headers: body === undefined ? {} : { 'content-type': 'application/json' },
         body: body === undefined ? undefined : json ? JSON.stringify(body) : (body as Buffer),
       });
-      return { status: res.status, body: await res.json() };
+      return { status: res.status, body: (await res.json()) as Answer };
     });
     // Every connection of the service came in on the TLS port.
     const db = await redis!.client();

@@ -7,7 +7,6 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import type { Redis } from '@meteorites/shared/redis';
 import { loadConfig } from '@meteorites/shared/config';

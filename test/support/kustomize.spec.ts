@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KustomizeError, applyJson6902, render, strategicMerge, type Manifest } from './kustomize.ts';
+import { KustomizeError, applyJson6902, render, strategicMerge, type Loose, type Manifest } from './kustomize.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'kustomize-spec-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -50,7 +50,7 @@ describe('render', () => {
   it('reads resources (several documents to a file), sets the namespace and the image', () => {
     const { manifests, files } = render(join(tree(base), 'base'));
     expect(manifests.map((m) => `${m.kind}/${m.metadata.namespace}/${m.metadata.name}`)).toEqual(['Deployment/ns/web', 'ConfigMap/ns/cfg']);
-    expect((manifests[0]!.spec as any).template.spec.containers[0].image).toBe('reg/app:7');
+    expect((manifests[0]!.spec as Loose).template.spec.containers[0].image).toBe('reg/app:7');
     expect([...files].map((f) => f.split('/').slice(-2).join('/')).sort()).toEqual(['base/kustomization.yaml', 'base/web.yaml']);
   });
 
@@ -72,8 +72,8 @@ describe('render', () => {
       'o/p.yaml': '- op: replace\n  path: /spec/template/spec/containers/0/env/0/value\n  value: "2"\n- op: add\n  path: /spec/replicas\n  value: 3\n',
     });
     const web = render(join(dir, 'o')).manifests.find((m) => m.kind === 'Deployment')!;
-    expect((web.spec as any).replicas).toBe(3);
-    expect((web.spec as any).template.spec.containers[0].env).toEqual([{ name: 'A', value: '2' }]);
+    expect((web.spec as Loose).replicas).toBe(3);
+    expect((web.spec as Loose).template.spec.containers[0].env).toEqual([{ name: 'A', value: '2' }]);
   });
 
   it.each([

@@ -12,6 +12,13 @@ import { parseAllDocuments } from 'yaml';
 
 export type Manifest = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: unknown }; [k: string]: unknown };
 
+/**
+ * A rendered manifest's fields, walked by path in assertions. Deliberately untyped: the schemas
+ * (kubernetes-models) check the shape, and a wrong path fails the assertion that follows it.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed YAML, see above
+export type Loose = any;
+
 export class KustomizeError extends Error {
   override name = 'KustomizeError';
 }

@@ -12,6 +12,7 @@
  * directory for a stopped redis-server instead: it loads the RDB into a temporary redis-server,
  * has it write an AOF of it, and swaps that directory in. Starting Redis on it serves the backup.
  */
+import { ServiceError } from '@meteorites/shared/errors';
 import { once } from 'node:events';
 import { closeSync, copyFileSync, createWriteStream, existsSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -19,8 +20,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { openRawConnection, closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
 import { RedisServer } from './redis-server.ts';
 
-export class BackupError extends Error {
+export class BackupError extends ServiceError {
   override name = 'BackupError';
+  override readonly code = 'backup_failed';
 }
 
 /** How long the server may stay silent (it sends a newline a second while it prepares). */

@@ -3,6 +3,7 @@
  * (the embedded Redis) and by the test support, which also needs to kill and restart it on the
  * same data to prove what survives.
  */
+import { ServiceError } from '@meteorites/shared/errors';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdirSync } from 'node:fs';
@@ -10,8 +11,9 @@ import { resolve } from 'node:path';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export class RedisServerNotFoundError extends Error {
+export class RedisServerNotFoundError extends ServiceError {
   override name = 'RedisServerNotFoundError';
+  override readonly code = 'redis_server_not_found';
   constructor() {
     super(
       'redis-server was not found on PATH. Install it (Debian/Ubuntu: `sudo apt-get install -y redis-server`, ' +

@@ -2,6 +2,7 @@
  * The worker's job handler: runs an analysis on the in-memory snapshot of the current dataset
  * version (cached per version, so repeated jobs do not re-read Redis).
  */
+import { ServiceError } from '@meteorites/shared/errors';
 import type { Redis } from '@meteorites/shared/redis';
 import { DatasetNotReadyError, SnapshotCache } from '@meteorites/shared/snapshot';
 import { DeferJobError, type Catalog } from '@meteorites/shared/queue/index';
@@ -10,8 +11,9 @@ import type { JobHandler } from './worker.ts';
 /** While the dataset is loading a job waits this long before it is tried again. */
 export const DATASET_LOADING_DELAY_MS = 500;
 
-export class UnknownJobAnalysisError extends Error {
+export class UnknownJobAnalysisError extends ServiceError {
   override name = 'UnknownJobAnalysisError';
+  override readonly code = 'unknown_analysis';
   constructor(analysis: string) {
     super(`this worker does not offer the analysis ${JSON.stringify(analysis)}`);
   }

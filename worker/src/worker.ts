@@ -11,6 +11,7 @@
  * - leases.ts: lease renewal, recovery, the sweep of the worker's own list, and hand-backs;
  * - connection.ts: the command connection, replaced when it goes silent.
  */
+import { ServiceError } from '@meteorites/shared/errors';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -40,8 +41,9 @@ export interface WorkerOptions {
   onJobEnd?: (job: ClaimedJob, outcome: SettleOutcome) => void;
 }
 
-export class WorkerNotConfiguredError extends Error {
+export class WorkerNotConfiguredError extends ServiceError {
   override name = 'WorkerNotConfiguredError';
+  override readonly code = 'worker_not_configured';
 }
 
 export function defaultWorkerId(): string {

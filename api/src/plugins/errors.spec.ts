@@ -4,6 +4,8 @@ import Fastify from 'fastify';
 import { ClientOfflineError, TimeoutError } from 'redis';
 import { DatasetLockLostError } from '@meteorites/dataset';
 import { RedisTimeoutError } from '@meteorites/shared/redis';
+import { ServiceError } from '@meteorites/shared/errors';
+import { InvalidParamsError } from '@meteorites/shared/analyses/index';
 import Type from 'typebox';
 import { MeteoriteId } from '@meteorites/shared/schemas';
 import errorsPlugin, { frameworkError, mayHoldNumbers, nonFiniteField, validationMessage } from './errors.ts';
@@ -40,12 +42,38 @@ describe('validationMessage', () => {
   });
 });
 
+/** A ServiceError no table names: the handler answers it from its own fields. */
+class TeapotError extends ServiceError {
+  override readonly code = 'teapot';
+  override readonly statusCode = 418;
+  constructor() {
+    super('short and stout', { retryAfter: 7, details: { spout: true } });
+  }
+}
+
+/** A ServiceError left at status 500: not the client's business. */
+class SecretError extends ServiceError {
+  override readonly code = 'secret';
+  constructor() {
+    super('the password is hunter2');
+  }
+}
+
 describe('the error handler', () => {
   async function app() {
     const fastify = Fastify({ frameworkErrors: frameworkError, ajv: { customOptions: { coerceTypes: 'array' } } });
     await fastify.register(errorsPlugin);
     fastify.get('/lock', async () => {
       throw new DatasetLockLostError();
+    });
+    fastify.get('/params', async () => {
+      throw new InvalidParamsError(['params.n must be <= 1000']);
+    });
+    fastify.get('/teapot', async () => {
+      throw new TeapotError();
+    });
+    fastify.get('/internal', async () => {
+      throw new SecretError();
     });
     const unavailable = { stalled: new RedisTimeoutError(2000), timeout: new TimeoutError(), offline: new ClientOfflineError() };
     fastify.get('/redis/:why', async (request) => {
@@ -69,6 +97,26 @@ describe('the error handler', () => {
     expect(res.statusCode).toBe(503);
     expect(res.headers['retry-after']).toBe('1');
     expect(res.json()).toEqual({ error: { code: 'dataset_lock_lost', message: expect.stringMatching(/lock was lost/) } });
+  });
+
+  it('answers any ServiceError from its code, status, Retry-After and details', async () => {
+    const a = await app();
+    const teapot = await a.inject('/teapot');
+    expect(teapot.statusCode).toBe(418);
+    expect(teapot.headers['retry-after']).toBe('7');
+    expect(teapot.json()).toEqual({ error: { code: 'teapot', message: 'short and stout', spout: true } });
+    const params = await a.inject('/params');
+    expect(params.statusCode).toBe(400);
+    expect(params.headers['retry-after']).toBeUndefined();
+    expect(params.json()).toEqual({
+      error: { code: 'invalid_params', message: 'invalid params: params.n must be <= 1000', problems: ['params.n must be <= 1000'] },
+    });
+  });
+
+  it('answers a ServiceError of status 500 as internal, without its message', async () => {
+    const res = await (await app()).inject('/internal');
+    expect(res.statusCode).toBe(500);
+    expect(res.json()).toEqual({ error: { code: 'internal', message: 'internal server error' } });
   });
 
   it("answers Redis not answering (a stall, node-redis' own timeout, no connection) with 503 redis_unavailable and Retry-After", async () => {

@@ -1,12 +1,11 @@
 /**
  * The one error handler: every error leaves as `{"error": {"code", "message", ...}}`.
- * Validation errors name the field; a Redis outage is a quick 503; a 5xx never leaks internals.
+ * A ServiceError carries its own code, status, Retry-After and details; a Redis outage is a quick
+ * 503; Fastify's own errors (validation, body parsing) keep their 4xx; a 5xx never leaks internals.
  */
 import fp from 'fastify-plugin';
 import type { FastifyError, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import { InvalidIdError } from '@meteorites/shared/keys';
-import { DatasetFormatError, EmptyDatasetError, DatasetBusyError, DatasetLockLostError, InvalidCursorError } from '@meteorites/dataset';
-import { DatasetNotReadyError } from '@meteorites/shared/snapshot';
+import { ServiceError } from '@meteorites/shared/errors';
 import { isRedisUnavailable } from '@meteorites/shared/redis';
 import { SAFE_TEXT_PATTERN, SAFE_TEXT_RULE } from '@meteorites/shared/schemas';
 import { ApiError, errorResponse } from '../errors.ts';
@@ -25,23 +24,6 @@ const STATUS_CODES: Record<number, string> = {
   429: 'too_many_requests',
   503: 'unavailable',
 };
-
-/**
- * Errors of the shared modules that are the client's business, with their status and code. A
- * load in progress is a 409 (the dataset's state, not the server, is in the way) with Retry-After.
- * A load that lost its lock (it stalled past the lock's TTL) stopped part way: a 503 the client
- * may retry, also with Retry-After.
- */
-const DOMAIN_ERRORS: ReadonlyArray<[new (...args: never[]) => Error, number, string]> = [
-  [DatasetFormatError, 400, 'invalid_dataset'],
-  [EmptyDatasetError, 400, 'empty_dataset'],
-  [InvalidCursorError, 400, 'invalid_cursor'],
-  [DatasetBusyError, 409, 'dataset_busy'],
-  [DatasetNotReadyError, 409, 'dataset_loading'],
-  [DatasetLockLostError, 503, 'dataset_lock_lost'],
-];
-
-const RETRY_AFTER = new Set(['dataset_loading', 'dataset_lock_lost']);
 
 /** `querystring.limit must be <= 1000`: the first failure, named by where it is in the request. */
 export function validationMessage(err: Pick<FastifyError, 'message' | 'validation' | 'validationContext'>): { message: string; field?: string } {
@@ -153,26 +135,19 @@ export default fp(
     });
 
     app.setErrorHandler((err: FastifyError, request, reply) => {
-      if (err instanceof ApiError) {
-        return reply.status(err.statusCode).send({ error: { code: err.code, message: err.message, ...err.details } });
-      }
-      const domain = DOMAIN_ERRORS.find(([cls]) => err instanceof cls);
-      if (domain) {
-        const [, status, code] = domain;
-        if (RETRY_AFTER.has(code)) reply.header('retry-after', '1');
-        return reply.status(status).send({ error: { code, message: err.message } });
-      }
-      if (err.validation) {
-        const { message, field } = validationMessage(err);
-        return reply.status(400).send({ error: { code: 'validation_failed', message, ...(field ? { field } : {}) } });
-      }
-      if (err instanceof InvalidIdError) {
-        return reply.status(400).send({ error: { code: 'invalid_id', message: err.message } });
-      }
+      // First: a Redis outage may arrive as a ServiceError (RedisTimeoutError) whose message names hosts.
       if (isRedisUnavailable(err)) {
         request.log.warn({ err: err.message }, 'redis unavailable');
         reply.header('retry-after', '1');
         return reply.status(503).send({ error: { code: 'redis_unavailable', message: 'the database is not answering; try again shortly' } });
+      }
+      if (err instanceof ServiceError && err.statusCode !== 500) {
+        if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));
+        return reply.status(err.statusCode).send({ error: { code: err.code, message: err.message, ...err.details } });
+      }
+      if (err.validation) {
+        const { message, field } = validationMessage(err);
+        return reply.status(400).send({ error: { code: 'validation_failed', message, ...(field ? { field } : {}) } });
       }
       const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
       if (status >= 500) {

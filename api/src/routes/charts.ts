@@ -22,8 +22,8 @@ import type { Redis } from '@meteorites/shared/redis';
 import { JobId } from '@meteorites/shared/schemas';
 import type { JobQueue } from '@meteorites/shared/queue/index';
 import type { AnalysisResult } from '@meteorites/shared/analyses/index';
-import { renderSvg, svgToPng, UnsupportedChartError, xmlSafe } from '@meteorites/charts';
-import { ApiError, conflict, errorResponse, notFound } from '../errors.ts';
+import { renderSvg, svgToPng, xmlSafe } from '@meteorites/charts';
+import { conflict, errorResponse, notFound } from '../errors.ts';
 
 /** Browsers may keep a chart this long when its result never expires (RESULT_TTL_SECONDS=0). */
 const ONE_YEAR_S = 31_536_000;
@@ -88,12 +88,8 @@ class Charts {
       const r = await this.jobs.result(id);
       if (!('json' in r)) throw notFound('job', { id });
       const result = JSON.parse(r.json) as AnalysisResult;
-      try {
-        bytes = Buffer.from(await renderSvg(result));
-      } catch (err) {
-        if (!(err instanceof UnsupportedChartError)) throw err;
-        throw new ApiError(404, 'no_chart', `the analysis ${result.analysis} has no chart`, { analysis: result.analysis });
-      }
+      // An analysis without a chart throws UnsupportedChartError, a 404 `no_chart`.
+      bytes = Buffer.from(await renderSvg(result));
     } else {
       const svg = await this.get(id, 'svg');
       bytes = Buffer.from((await svgToPng(svg.bytes.toString('utf8'))).png);

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { Job, JobId, JobStatus, SafeText } from '@meteorites/shared/schemas';
-import { InvalidCursorError, InvalidParamsError, isEnded, UnknownAnalysisError } from '@meteorites/shared/queue/index';
-import { ApiError, conflict, errorResponse, notFound } from '../errors.ts';
+import { isEnded } from '@meteorites/shared/queue/index';
+import { conflict, errorResponse, notFound } from '../errors.ts';
 
 const Err = Type.Ref('Error');
 
@@ -62,14 +62,8 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      let valid;
-      try {
-        valid = app.analyses.validate(request.body.analysis, request.body.params ?? {});
-      } catch (err) {
-        if (err instanceof UnknownAnalysisError) throw new ApiError(400, 'unknown_analysis', err.message);
-        if (err instanceof InvalidParamsError) throw new ApiError(400, 'invalid_params', err.message, { problems: err.problems });
-        throw err;
-      }
+      // An unknown analysis or bad params throw their own 400s (UnknownAnalysisError, InvalidParamsError).
+      const valid = app.analyses.validate(request.body.analysis, request.body.params ?? {});
       const { job, deduplicated } = await app.jobs.enqueue(valid.analysis.name, valid.params);
       reply.header('location', `/jobs/${job.id}`).status(deduplicated ? 200 : 202);
       return { ...job, deduplicated };
@@ -93,14 +87,7 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: JobList, 400: Err, 503: Err },
       },
     },
-    async (request) => {
-      try {
-        return await app.jobs.list(request.query);
-      } catch (err) {
-        if (err instanceof InvalidCursorError) throw new ApiError(400, 'invalid_cursor', err.message);
-        throw err;
-      }
-    },
+    async (request) => app.jobs.list(request.query),
   );
 
   app.get(

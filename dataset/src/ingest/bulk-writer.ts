@@ -10,13 +10,15 @@
  * (connectRedis), a settle() that sees no reply and no drain for that long fails with
  * RedisTimeoutError and drops the connection.
  */
+import { ServiceError } from '@meteorites/shared/errors';
 import type { Socket } from 'node:net';
 import { once } from 'node:events';
 import { SocketClosedUnexpectedlyError } from 'redis';
 import { afterPendingIo, commandTimeoutOf, openRawConnection, RedisTimeoutError, type Redis } from '@meteorites/shared/redis';
 
-export class BulkWriteError extends Error {
+export class BulkWriteError extends ServiceError {
   override name = 'BulkWriteError';
+  override readonly code = 'bulk_write_failed';
 }
 
 /** Encoded commands are handed to the socket in chunks of about this size (small enough for Redis to start early). */

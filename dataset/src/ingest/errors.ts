@@ -1,4 +1,5 @@
 /** The loader's error classes and the per-record skip report, shared by every parser. */
+import { ServiceError } from '@meteorites/shared/errors';
 
 /** A record left out of a load, and why. `index` is its 0-based position in the input. */
 export interface Skipped {
@@ -8,13 +9,17 @@ export interface Skipped {
 }
 
 /** The input cannot be read as a dataset at all: broken JSON/CSV syntax, a wrong header, an unknown shape. */
-export class DatasetFormatError extends Error {
+export class DatasetFormatError extends ServiceError {
   override name = 'DatasetFormatError';
+  override readonly code = 'invalid_dataset';
+  override readonly statusCode = 400;
 }
 
 /** The input parsed, but not one record in it is usable; nothing is written. */
-export class EmptyDatasetError extends Error {
+export class EmptyDatasetError extends ServiceError {
   override name = 'EmptyDatasetError';
+  override readonly code = 'empty_dataset';
+  override readonly statusCode = 400;
   constructor(readonly skipped: Skipped[] = []) {
     super(
       skipped.length === 0

@@ -28,15 +28,23 @@ function entries(payload: Buffer): (string | number)[] {
   while (o < end) {
     const b = payload[o]!;
     let size: number;
-    if (b < 0x80) (out.push(b), (size = 1));
-    else if ((b & 0xc0) === 0x80) (out.push(payload.toString('utf8', o + 1, o + 1 + (b & 0x3f))), (size = 1 + (b & 0x3f)));
-    else if ((b & 0xe0) === 0xc0) {
+    if (b < 0x80) {
+      out.push(b);
+      size = 1;
+    } else if ((b & 0xc0) === 0x80) {
+      out.push(payload.toString('utf8', o + 1, o + 1 + (b & 0x3f)));
+      size = 1 + (b & 0x3f);
+    } else if ((b & 0xe0) === 0xc0) {
       const u = ((b & 0x1f) << 8) | payload[o + 1]!;
       out.push(u >= 4096 ? u - 8192 : u);
       size = 2;
-    } else if (b >= 0xf1 && b <= 0xf3) (out.push(payload.readIntLE(o + 1, b - 0xef)), (size = b - 0xee));
-    else if (b === 0xf4) (out.push(Number(payload.readBigInt64LE(o + 1))), (size = 9));
-    else throw new Error(`unexpected listpack encoding ${b.toString(16)}`);
+    } else if (b >= 0xf1 && b <= 0xf3) {
+      out.push(payload.readIntLE(o + 1, b - 0xef));
+      size = b - 0xee;
+    } else if (b === 0xf4) {
+      out.push(Number(payload.readBigInt64LE(o + 1)));
+      size = 9;
+    } else throw new Error(`unexpected listpack encoding ${b.toString(16)}`);
     expect(payload[o + size], 'backlen').toBe(size);
     o += size + 1;
   }

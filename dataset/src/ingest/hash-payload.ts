@@ -166,19 +166,40 @@ export class HashPayloadEncoder {
     o = this.#text(b, field(b, o, 0), c.name.at(i));
     o = this.#integer(b, field(b, o, 1), c.id[i]!);
     const nametype = textAt(c.nametype, i);
-    if (nametype != null) (o = this.#text(b, field(b, o, 2), nametype)), pairs++;
+    if (nametype != null) {
+      o = this.#text(b, field(b, o, 2), nametype);
+      pairs++;
+    }
     const recclass = textAt(c.recclass, i);
-    if (recclass != null) (o = this.#text(b, field(b, o, 3), recclass)), pairs++;
+    if (recclass != null) {
+      o = this.#text(b, field(b, o, 3), recclass);
+      pairs++;
+    }
     const mass = c.mass[i]!;
-    if (!Number.isNaN(mass)) (o = this.#number(b, field(b, o, 4), mass)), pairs++;
+    if (!Number.isNaN(mass)) {
+      o = this.#number(b, field(b, o, 4), mass);
+      pairs++;
+    }
     const fall = textAt(c.fall, i);
-    if (fall != null) (o = this.#text(b, field(b, o, 5), fall)), pairs++;
+    if (fall != null) {
+      o = this.#text(b, field(b, o, 5), fall);
+      pairs++;
+    }
     const year = c.year[i]!;
-    if (!Number.isNaN(year)) (o = this.#number(b, field(b, o, 6), year)), pairs++;
+    if (!Number.isNaN(year)) {
+      o = this.#number(b, field(b, o, 6), year);
+      pairs++;
+    }
     const lat = c.lat[i]!;
-    if (!Number.isNaN(lat)) (o = this.#number(b, field(b, o, 7), lat)), pairs++;
+    if (!Number.isNaN(lat)) {
+      o = this.#number(b, field(b, o, 7), lat);
+      pairs++;
+    }
     const lon = c.lon[i]!;
-    if (!Number.isNaN(lon)) (o = this.#number(b, field(b, o, 8), lon)), pairs++;
+    if (!Number.isNaN(lon)) {
+      o = this.#number(b, field(b, o, 8), lon);
+      pairs++;
+    }
     if (o < 0) return 0;
     b[o++] = LP_EOF;
     const lpBytes = o - lp;

@@ -3,21 +3,27 @@
  * `dataset:lock` with a TTL, renewed while the work runs, so a crashed loader blocks others for
  * one TTL at most; a load whose lock expired under it (a stall longer than the TTL) stops.
  */
+import { ServiceError } from '@meteorites/shared/errors';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { keys } from '@meteorites/shared/keys';
 import type { Redis } from '@meteorites/shared/redis';
 
 /** Another load or delete holds the lock (API: 409). */
-export class DatasetBusyError extends Error {
+export class DatasetBusyError extends ServiceError {
   override name = 'DatasetBusyError';
+  override readonly code = 'dataset_busy';
+  override readonly statusCode = 409;
   constructor() {
     super('another load or delete of the dataset is running; try again when it has finished');
   }
 }
 
 /** The lock expired under a load (the process stalled longer than its TTL); the load stops. */
-export class DatasetLockLostError extends Error {
+export class DatasetLockLostError extends ServiceError {
   override name = 'DatasetLockLostError';
+  override readonly code = 'dataset_lock_lost';
+  override readonly statusCode = 503;
+  override readonly retryAfter = 1;
   constructor() {
     super('the dataset lock was lost while loading; the load stopped with state "loading"');
   }

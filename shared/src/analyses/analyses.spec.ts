@@ -1,9 +1,10 @@
+import Type from 'typebox';
 import Value from 'typebox/value';
 import { describe, expect, it } from 'vitest';
 import { columnsFromRecords, type Columns } from '../columns.ts';
 import { Meteorite } from '../schemas.ts';
 import { median } from './groups.ts';
-import { AnalysisResult, validateJobRequest, type AnalysisContext } from './index.ts';
+import { AnalysisResult, InvalidParamsError, validateJobRequest, type Analysis, type AnalysisContext } from './index.ts';
 
 const NOW = new Date('2024-05-06T07:08:09.000Z');
 const ctx = (over: Partial<AnalysisContext> = {}): AnalysisContext => ({
@@ -313,5 +314,18 @@ describe('progress and cancellation', () => {
       await expect(run(name, big, {}, ctx({ progress }))).rejects.toBeInstanceOf(Cancelled);
       expect(calls).toBe(2);
     }
+  });
+});
+
+describe('validateJobRequest', () => {
+  it('names a missing required param once, as a sentence', () => {
+    const needsN = { name: 'needs-n', params: Type.Object({ n: Type.Integer() }, { additionalProperties: false }) } as unknown as Analysis;
+    let problems: string[] | undefined;
+    try {
+      validateJobRequest('needs-n', {}, new Map([['needs-n', needsN]]));
+    } catch (err) {
+      problems = (err as InvalidParamsError).problems;
+    }
+    expect(problems).toEqual(['params.n is required']);
   });
 });

@@ -2,6 +2,7 @@
  * The analyses the service offers: pure functions from the columnar dataset to a JSON result,
  * and the one validation of job requests that the API (400s) and the queue (dedup) rely on.
  */
+import { ServiceError } from '../errors.ts';
 import type { TObject } from 'typebox';
 import Value from 'typebox/value';
 import { geoGrid } from './geo-grid.ts';
@@ -19,8 +20,10 @@ export const analyses: ReadonlyMap<string, Analysis> = new Map(
   ([massByClass, massByYear, massByFall, heaviest, geoGrid, groupBy] as unknown as Analysis[]).map((a) => [a.name, a]),
 );
 
-export class UnknownAnalysisError extends Error {
+export class UnknownAnalysisError extends ServiceError {
   override name = 'UnknownAnalysisError';
+  override readonly code = 'unknown_analysis';
+  override readonly statusCode = 400;
   constructor(
     readonly analysis: string,
     known: Iterable<string> = analyses.keys(),
@@ -29,10 +32,12 @@ export class UnknownAnalysisError extends Error {
   }
 }
 
-export class InvalidParamsError extends Error {
+export class InvalidParamsError extends ServiceError {
   override name = 'InvalidParamsError';
+  override readonly code = 'invalid_params';
+  override readonly statusCode = 400;
   constructor(readonly problems: string[]) {
-    super(`invalid params: ${problems.join('; ')}`);
+    super(`invalid params: ${problems.join('; ')}`, { details: { problems } });
   }
 }
 
@@ -54,6 +59,7 @@ function schemaProblems(analysis: Analysis, schema: TObject, params: Record<stri
         break;
       case 'required':
         for (const missing of (error.params as { requiredProperties: string[] }).requiredProperties) problems.push(`params.${missing} is required`);
+        break;
       case 'pattern':
         problems.push(
           (error.params as { pattern?: string }).pattern === SAFE_TEXT_PATTERN ? `params.${name} ${SAFE_TEXT_RULE}` : `params.${name} ${error.message}`,
