@@ -253,7 +253,8 @@ describe('the dataset in Redis', () => {
     const removed = await deleteDataset(db);
     expect(removed).toEqual({ version: before.version + 1, removed: before.records });
     expect(await getSummary(db)).toEqual({ version: before.version + 1, state: 'empty', records: 0, loaded_at: null, source: null });
-    expect(await db.dbSize()).toBe(1); // the dataset hash
+    // The dataset hash, and the event stream that tells of the delete.
+    expect((await db.keys('*')).sort()).toEqual([keys.dataset, keys.events].sort());
     expect((await new SnapshotCache(db).current()).columns.length).toBe(0);
     const again = await load(db, fullDataset().csv, 'csv');
     expect(again.version).toBe(before.version + 2);

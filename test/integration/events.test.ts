@@ -211,6 +211,22 @@ describe('job and dataset events across API processes', () => {
     await f.until(() => f.isEnded(), 'the end of the stream');
     expect(f.messages.at(-1)!.event).toBe('failed');
 
+    // Resumed mid-job: the rest of this job's events, none twice.
+    const slow = await submit(b.url, { steps: 6, step_ms: 250 });
+    const part = await sse(`${a.url}/jobs/${slow}/events`);
+    await part.waitFor((m) => m.event === 'progress');
+    part.close();
+    const rest = await sse(`${a.url}/jobs/${slow}/events`, { 'last-event-id': part.messages.at(-1)!.id! });
+    await rest.until(() => rest.isEnded(), 'the end of the resumed stream');
+    const resumed = [...part.messages, ...rest.messages].map((m) => m.id);
+    const kept = (await stored(db, slow)).map((e) => e.id);
+    expect(resumed).toEqual(kept.slice(kept.indexOf(resumed[0]!)));
+    expect(rest.messages.at(-1)!.event).toBe('finished');
+
+    const head = await fetch(`${a.url}/jobs/${id}/events`, { method: 'HEAD' });
+    expect([head.status, head.headers.get('content-type')]).toEqual([200, 'text/event-stream']);
+    expect((await fetch(`${a.url}/jobs/${randomUUID()}/events`, { method: 'HEAD' })).status).toBe(404);
+
     const unknown = await fetch(`${a.url}/jobs/${randomUUID()}/events`);
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('not_found');

@@ -5,8 +5,8 @@
  * Key names come from keys.ts and are compiled into the scripts (see KEY_NAMES), as are the key
  * prefixes that ids read from lists and sets are joined to. ARGV[1] is the retention (`<ttl>
  * <age> <keep> <maxlen>`: the TTL ended jobs' keys get, the age in seconds and the count of ended
- * jobs past which they are pruned, 0 for none; the event stream's approximate length), ARGV[2] the caller's clock (ISO) for the `*_at`
- * fields, then the script's own arguments. Deadlines (leases, heartbeats, backoff) use the Redis
+ * jobs past which they are pruned, 0 for none; the event stream's approximate length), ARGV[2]
+ * the caller's clock (ISO) for the `*_at` fields, then the script's own arguments. Deadlines (leases, heartbeats, backoff) use the Redis
  * server's clock, so workers on machines with skewed clocks agree on when a lease has expired.
  *
  * A running job carries a fencing `token`, new on every claim, and the claiming `worker`; each
