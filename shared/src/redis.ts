@@ -61,8 +61,13 @@ const UNAVAILABLE_CLASSES: ReadonlyArray<abstract new (...args: never[]) => Erro
   DisconnectsClientError,
 ];
 
-/** Error replies of a server that is up but cannot serve yet: replaying its AOF, running a long script, a replica without its primary, a failover under way. */
-const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|READONLY)\b/;
+/**
+ * Error replies of a server that is up but cannot serve yet: replaying its AOF, running a long
+ * script, a replica without its primary, a failover under way. READONLY (a demoted primary) and
+ * UNBLOCKED (a blocking pop cut short by the demotion) also make the connection reconnect
+ * (guardCommands), so the retry reaches the new primary.
+ */
+const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|READONLY|UNBLOCKED)\b/;
 
 /** Socket errors of a connection that failed or could not be made. */
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
@@ -183,20 +188,49 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
 function guardCommands(client: Redis, timeoutMs: number | undefined): void {
   const core = coreOf(client) as Record<string, (...args: unknown[]) => Promise<unknown>>;
   if (timeoutMs) commandTimeouts.set(core, timeoutMs);
+  const onReadonly = leaveDemotedPrimary(client);
   for (const name of ['_executeMulti', '_executePipeline']) {
     const execute = core[name];
     if (typeof execute !== 'function') throw new Error(`node-redis has no ${name} any more: update guardCommands`);
     core[name] = function (this: unknown, ...args: unknown[]) {
       if (!client.isReady) return Promise.reject(new RedisUnavailableError('Redis is not connected'));
-      const reply = execute.apply(this, args);
+      const reply = execute.apply(this, args).catch(onReadonly);
       return timeoutMs ? deadline(reply, timeoutMs) : reply;
     };
   }
-  if (!timeoutMs) return;
   const send = core.sendCommand;
   if (typeof send !== 'function') throw new Error('node-redis has no sendCommand any more: update guardCommands');
-  core.sendCommand = function (this: unknown, args: unknown, options: unknown) {
-    return deadline(send.call(this, args, options), timeoutMs + blockingMs(args as readonly unknown[]));
+  core.sendCommand = timeoutMs
+    ? function (this: unknown, args: unknown, options: unknown) {
+        return deadline(send.call(this, args, options).catch(onReadonly), timeoutMs + blockingMs(args as readonly unknown[]));
+      }
+    : function (this: unknown, args: unknown, options: unknown) {
+        return send.call(this, args, options).catch(onReadonly);
+      };
+}
+
+/** READONLY: this connection is on a replica, a demoted primary after a failover. */
+export function isReadonlyReply(err: unknown): boolean {
+  if (err instanceof ErrorReply && /^READONLY\b/.test(err.message)) return true;
+  const replies = (err as { replies?: unknown[] } | undefined)?.replies;
+  return Array.isArray(replies) && replies.some((r) => r instanceof ErrorReply && /^READONLY\b/.test(r.message));
+}
+
+/**
+ * A rejection handler that rethrows, and on READONLY first has the server close this connection
+ * (QUIT): node-redis then reconnects as after any lost connection, and the new connection reaches
+ * whatever is primary now (the Sentinels' answer, or a fixed address that moved to the new
+ * primary). Retrying on the old connection would get READONLY for ever. Once per connection.
+ */
+function leaveDemotedPrimary(client: Redis): (err: unknown) => never {
+  let leaving = false;
+  client.on('ready', () => (leaving = false));
+  return (err: unknown) => {
+    if (!leaving && isReadonlyReply(err) && client.isReady) {
+      leaving = true;
+      client.sendCommand(['QUIT']).catch(() => {});
+    }
+    throw err;
   };
 }
 
