@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '@meteorites/shared/config';
 import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
+import { sentinelOf } from '@meteorites/shared/sentinel';
 import { formatFromName, parseDataset, type InputFormat, type Skipped } from '@meteorites/shared/ingest/index';
 import { storeDataset } from '@meteorites/shared/store';
 
@@ -110,7 +111,7 @@ async function main(): Promise<number> {
     if (!config.REDIS_URL) {
       throw new UsageError('REDIS_URL is not set: point it at a Redis, e.g. REDIS_URL=redis://127.0.0.1:6379 npm run load -- <file>');
     }
-    redis = await connectRedis(config.REDIS_URL, { connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS, name: 'load' });
+    redis = await connectRedis(config.REDIS_URL, { connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS, name: 'load', sentinel: sentinelOf(config) });
     await load(redis, path, format, Boolean(process.stdout.isTTY));
     return 0;
   } catch (err) {

@@ -26,6 +26,7 @@ import { pino, type Logger } from 'pino';
 import type { Config } from '@meteorites/shared/config';
 import { InvalidIdError, keys } from '@meteorites/shared/keys';
 import { closeRedis, connectRedis, deadline, UNTIMED, type Redis } from '@meteorites/shared/redis';
+import { sentinelOf } from '@meteorites/shared/sentinel';
 import { closeWithin, withReplyTimeout } from './timed-redis.ts';
 import {
   DeferJobError,
@@ -241,7 +242,7 @@ export class Worker {
     const c = this.#config;
     if (!c.REDIS_URL) throw new WorkerNotConfiguredError('REDIS_URL is not set: the worker needs the Redis the API uses');
     const onError = (err: Error) => this.log.warn({ err: err.message }, 'redis connection error');
-    const connect = (name: string) => connectRedis(c.REDIS_URL!, { connectTimeoutMs: c.REDIS_CONNECT_TIMEOUT_MS, name, onError });
+    const connect = (name: string) => connectRedis(c.REDIS_URL!, { connectTimeoutMs: c.REDIS_CONNECT_TIMEOUT_MS, name, onError, sentinel: sentinelOf(c) });
     this.#connect = connect;
     try {
       this.#use(await connect(`worker:${this.id}`));
