@@ -12,6 +12,7 @@ import cliProgress from 'cli-progress';
 import { loadConfig } from '@meteorites/shared/config';
 import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
 import { sentinelOf } from '@meteorites/shared/sentinel';
+import { confirmReplicas } from '@meteorites/shared/replicas';
 import { formatFromName, parseDataset, type InputFormat, type Skipped } from '@meteorites/shared/ingest/index';
 import { storeDataset } from '@meteorites/shared/store';
 
@@ -96,6 +97,8 @@ async function load(redis: Redis, path: string, format: InputFormat, tty: boolea
     // Shown after the summary, not through a progress bar.
     onNotice: (message) => notices.push(message),
   }).finally(() => bar?.stop());
+  // REDIS_MIN_REPLICAS_ACK: a load is reported done only once replicas have it (a failover keeps it).
+  await confirmReplicas(redis, loadConfig());
 
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   console.log(`loaded ${stored.records} records (version ${stored.version}) in ${seconds} s; skipped ${parsed.skipped.length}`);

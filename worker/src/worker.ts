@@ -27,6 +27,7 @@ import type { Config } from '@meteorites/shared/config';
 import { InvalidIdError, keys } from '@meteorites/shared/keys';
 import { closeRedis, connectRedis, deadline, UNTIMED, type Redis } from '@meteorites/shared/redis';
 import { sentinelOf } from '@meteorites/shared/sentinel';
+import { confirmReplicas, ReplicasLaggingError } from '@meteorites/shared/replicas';
 import { closeWithin, withReplyTimeout } from './timed-redis.ts';
 import {
   DeferJobError,
@@ -649,6 +650,7 @@ export class Worker {
         want > 0 ? { leaseMs: this.#config.JOB_LEASE_MS, count: want, hold } : undefined,
         started.map((a) => a.job),
       );
+      await this.#confirmSettled(batch);
       batch.forEach((p, i) => this.#ended(p, r.outcomes[i]!));
       this.#applyStarts(started, r.started);
       next = r.next;
@@ -670,6 +672,7 @@ export class Worker {
       await sleep(100 * 2 ** attempt);
       try {
         const r = await this.#queue.settle(this.id, [{ job: p.a.job, settlement: p.s }]);
+        await this.#confirmSettled([p]);
         this.#ended(p, r.outcomes[0]!);
         return;
       } catch (e) {
@@ -680,6 +683,21 @@ export class Worker {
     this.#unsettled.add(`${p.a.job.id} ${p.a.job.token}`);
     this.#sweep();
     this.log.error({ ...p.log, err: (err as Error).message }, 'could not settle the job; it will run again');
+  }
+
+  /**
+   * REDIS_MIN_REPLICAS_ACK: a job counts as ended here only once replicas have its settle. The
+   * settle stands on the primary either way: when they lag, a failover now would lose it, and
+   * the job would run again once its lease ran out on the new primary (it never stays running).
+   */
+  async #confirmSettled(batch: PendingSettle[]): Promise<void> {
+    try {
+      await confirmReplicas(this.#redis!, this.#config);
+    } catch (err) {
+      // A lost WAIT reply is no better: the settle itself went through, so it is not retried.
+      const message = err instanceof ReplicasLaggingError ? err.message : `WAIT failed: ${(err as Error).message}`;
+      for (const p of batch) this.log.warn({ ...p.log, err: message }, 'settle not confirmed by replicas: a failover now would run the job again');
+    }
   }
 
   #ended(p: PendingSettle, outcome: SettleOutcome): void {

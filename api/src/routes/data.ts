@@ -10,6 +10,7 @@ import Type from 'typebox';
 import { parseDataset, type InputFormat } from '@meteorites/shared/ingest/index';
 import { deleteDataset, getSummary, iterateMeteorites, storeDataset } from '@meteorites/shared/store';
 import { RedisUnavailableError } from '@meteorites/shared/redis';
+import { confirmReplicas, ReplicasLaggingError } from '@meteorites/shared/replicas';
 import { SafeText, type Meteorite } from '@meteorites/shared/schemas';
 import { ApiError, errorResponse } from '../errors.ts';
 import { negotiate } from '../negotiate.ts';
@@ -219,6 +220,11 @@ const load: FastifyPluginAsyncTypebox = async (app) => {
         gone.signal.throwIfAborted();
         const source = request.query.source ?? `POST /data (${mediaType})`;
         const { version, records } = await storeDataset(app.redis, parsed, { source, onNotice: (message) => request.log.info(message) });
+        await confirmReplicas(app.redis, app.config).catch((err: unknown) => {
+          if (!(err instanceof ReplicasLaggingError)) throw err;
+          const message = `version ${version} is loaded on the primary, but ${err.message}, so a failover now could lose it: load it again`;
+          throw new ApiError(503, 'replication_pending', message, { version });
+        });
         reply.status(201);
         return { version, records, skipped: parsed.skipped.slice(0, SKIPPED_LISTED), skipped_total: parsed.skipped.length };
       } catch (err) {

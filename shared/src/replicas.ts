@@ -1,0 +1,36 @@
+/**
+ * REDIS_MIN_REPLICAS_ACK: an acknowledged write must survive a failover. Redis replicates
+ * asynchronously, so a primary that dies right after answering may take the write with it; WAIT
+ * holds the answer until that many replicas have the connection's writes so far. It does not make
+ * the write synchronous: on a timeout the write stays on the primary (and is most likely kept),
+ * only the promise that a failover keeps it is missing, which the caller reports.
+ */
+import type { Config } from './config.ts';
+import { deadline, UNTIMED, type Redis } from './redis.ts';
+
+export class ReplicasLaggingError extends Error {
+  override name = 'ReplicasLaggingError';
+  constructor(
+    readonly acked: number,
+    readonly wanted: number,
+    readonly timeoutMs: number,
+  ) {
+    super(`only ${acked} of ${wanted} replicas confirmed the write within ${timeoutMs} ms`);
+  }
+}
+
+/**
+ * Waits until REDIS_MIN_REPLICAS_ACK replicas have every write `redis` made so far (WAIT counts
+ * the writes of its own connection: call it on the connection that wrote). Nothing to do at 0.
+ */
+export async function confirmReplicas(
+  redis: Redis,
+  config: Pick<Config, 'REDIS_MIN_REPLICAS_ACK' | 'REDIS_REPLICA_ACK_TIMEOUT_MS' | 'REDIS_COMMAND_TIMEOUT_MS'>,
+): Promise<void> {
+  const wanted = config.REDIS_MIN_REPLICAS_ACK;
+  if (wanted <= 0) return;
+  const timeoutMs = config.REDIS_REPLICA_ACK_TIMEOUT_MS;
+  const reply = redis.withCommandOptions(UNTIMED).sendCommand(['WAIT', String(wanted), String(timeoutMs)]);
+  const acked = Number(await deadline(reply, timeoutMs + config.REDIS_COMMAND_TIMEOUT_MS));
+  if (acked < wanted) throw new ReplicasLaggingError(acked, wanted, timeoutMs);
+}
