@@ -32,6 +32,13 @@ export interface SentinelSet {
   primary(): Promise<RedisServer>;
   /** Waits until the Sentinels name another node than `old` as primary, and that node says it is one. */
   waitForFailover(old: RedisServer, timeoutMs?: number): Promise<RedisServer>;
+  /**
+   * Starts a killed node again, on its port and data, as the replica of `primary`: what a
+   * supervisor (a Redis operator, a chart's init step) does after asking the Sentinels. Left to
+   * the Sentinels, a node that comes back as a primary is turned into a replica only after 8 to
+   * 20 s (they wait 4 hello periods, and ask a replica for its role every 10 s).
+   */
+  restartAsReplica(node: RedisServer, primary: RedisServer): Promise<RedisServer>;
   /** A client of one node, closed with the set. */
   client(node: RedisServer): Promise<Redis>;
   close(): Promise<void>;
@@ -56,9 +63,14 @@ export async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<S
   const dir = mkdtempSync(join(tmpdir(), 'meteorites-sentinel-'));
   const clients: Redis[] = [];
   const sentinels: ChildProcess[] = [];
-  const primary = new RedisServer({ dataDir: join(dir, 'node-0') });
+  // Redis waits 5 s by default before a full sync, for more replicas to share it: not here.
+  const NO_SYNC_DELAY = ['--repl-diskless-sync-delay', '0'];
+  const primary = new RedisServer({ dataDir: join(dir, 'node-0'), extraArgs: NO_SYNC_DELAY });
   await primary.start();
-  const replica = new RedisServer({ dataDir: join(dir, 'node-1'), extraArgs: ['--replicaof', '127.0.0.1', String(primary.port)] });
+  const replica = new RedisServer({
+    dataDir: join(dir, 'node-1'),
+    extraArgs: [...NO_SYNC_DELAY, '--replicaof', '127.0.0.1', String(primary.port)],
+  });
   await replica.start();
   const nodes: [RedisServer, RedisServer] = [primary, replica];
   const client = async (node: RedisServer) => {
@@ -135,6 +147,17 @@ export async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<S
             await closeRedis(c, 500);
           }
         }),
+      restartAsReplica: async (node, primaryNode) => {
+        const i = nodes.indexOf(node);
+        const fresh = new RedisServer({
+          dataDir: node.dataDir,
+          port: node.port,
+          extraArgs: [...NO_SYNC_DELAY, '--replicaof', '127.0.0.1', String(primaryNode.port)],
+        });
+        await fresh.start();
+        nodes[i] = fresh;
+        return fresh;
+      },
       close,
     };
   } catch (err) {
