@@ -19,9 +19,21 @@ export class ReplicasLaggingError extends Error {
   }
 }
 
+/** Per connection: the WAIT on the wire, and the one that goes next for the callers who came since. */
+interface Waits {
+  sent?: Promise<number>;
+  next?: Promise<number>;
+}
+
+const waits = new WeakMap<Redis, Waits>();
+
 /**
  * Waits until REDIS_MIN_REPLICAS_ACK replicas have every write `redis` made so far (WAIT counts
  * the writes of its own connection: call it on the connection that wrote). Nothing to do at 0.
+ *
+ * WAIT holds its connection until it returns, so one WAIT per request would queue them one
+ * replica round trip each. Callers share instead: a WAIT covers every write its connection sent
+ * before it, so whoever comes while one is on the wire joins the single next one.
  */
 export async function confirmReplicas(
   redis: Redis,
@@ -30,7 +42,31 @@ export async function confirmReplicas(
   const wanted = config.REDIS_MIN_REPLICAS_ACK;
   if (wanted <= 0) return;
   const timeoutMs = config.REDIS_REPLICA_ACK_TIMEOUT_MS;
-  const reply = redis.withCommandOptions(UNTIMED).sendCommand(['WAIT', String(wanted), String(timeoutMs)]);
-  const acked = Number(await deadline(reply, timeoutMs + config.REDIS_COMMAND_TIMEOUT_MS));
-  if (acked < wanted) throw new ReplicasLaggingError(acked, wanted, timeoutMs);
+  let w = waits.get(redis);
+  if (!w) waits.set(redis, (w = {}));
+  const state = w;
+  const send = () => {
+    const reply = redis.withCommandOptions(UNTIMED).sendCommand(['WAIT', String(wanted), String(timeoutMs)]);
+    const sent = deadline(reply, timeoutMs + config.REDIS_COMMAND_TIMEOUT_MS).then(Number);
+    state.sent = sent;
+    const clear = () => {
+      if (state.sent === sent) state.sent = undefined;
+    };
+    sent.then(clear, clear);
+    return sent;
+  };
+  let acked: Promise<number>;
+  if (!state.sent) acked = send();
+  else {
+    state.next ??= state.sent.then(
+      () => undefined,
+      () => undefined,
+    ).then(() => {
+      state.next = undefined;
+      return send();
+    });
+    acked = state.next;
+  }
+  const n = await acked;
+  if (n < wanted) throw new ReplicasLaggingError(n, wanted, timeoutMs);
 }
