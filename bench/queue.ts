@@ -229,7 +229,7 @@ async function main(): Promise<void> {
     fileURLToPath(new URL(minReplicasAck > 0 ? './results/queue-replicas-ack.json' : './results/queue.json', import.meta.url)),
     `${JSON.stringify({ benchmark: 'queue', date: new Date().toISOString(), node: process.version, cpus: cpus().length, jobs: JOBS, min_replicas_ack: minReplicasAck, rows, ratios, runs }, null, 2)}\n`,
   );
-  console.log('wrote bench/results/queue.json');
+  console.log(`wrote bench/results/${minReplicasAck > 0 ? 'queue-replicas-ack' : 'queue'}.json`);
 }
 
 const round = (x: number) => Math.round(x * 100) / 100;

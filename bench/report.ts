@@ -134,6 +134,27 @@ function queueRows(r: Queue): Row[] {
   });
 }
 
+/** bench/queue.ts --min-replicas-ack N: the same queue with and without a WAIT per enqueue and settle. */
+interface QueueReplicasAck extends Common {
+  jobs: number;
+  min_replicas_ack: number;
+  rows: (QueueRow & { enqueue_per_s: number })[];
+}
+function queueReplicasAckRows(r: QueueReplicasAck): Row[] {
+  const concurrencies = [...new Set(r.rows.map((x) => x.concurrency))];
+  return concurrencies.map((c) => {
+    const plain = r.rows.find((x) => x.queue === 'this queue' && x.concurrency === c)!;
+    const wait = r.rows.find((x) => x.queue === 'this queue + WAIT' && x.concurrency === c)!;
+    return [
+      `queue + WAIT, c = ${c}`,
+      `${n(r.jobs)} no-op jobs, ${r.min_replicas_ack} replica, REDIS_MIN_REPLICAS_ACK=${r.min_replicas_ack} / 0: ` +
+        `process ${n(wait.process_per_s)} / ${n(plain.process_per_s)} jobs/s, enqueue ${n(wait.enqueue_per_s)} / ${n(plain.enqueue_per_s)} jobs/s`,
+      '–',
+      '–',
+    ];
+  });
+}
+
 const analysisRows = (r: Analysis): Row[] => [
   [
     'analysis',
@@ -221,6 +242,7 @@ const builders: Record<string, (r: never) => Row[]> = {
   load: loadRows,
   api: apiRows,
   queue: queueRows,
+  'queue-replicas-ack': queueReplicasAckRows,
   analysis: analysisRows,
   charts: chartsRows,
   'group-by': groupByRows,
