@@ -141,18 +141,9 @@ interface QueueReplicasAck extends Common {
   rows: (QueueRow & { enqueue_per_s: number })[];
 }
 function queueReplicasAckRows(r: QueueReplicasAck): Row[] {
-  const concurrencies = [...new Set(r.rows.map((x) => x.concurrency))];
-  return concurrencies.map((c) => {
-    const plain = r.rows.find((x) => x.queue === 'this queue' && x.concurrency === c)!;
-    const wait = r.rows.find((x) => x.queue === 'this queue + WAIT' && x.concurrency === c)!;
-    return [
-      `queue + WAIT, c = ${c}`,
-      `${n(r.jobs)} no-op jobs, ${r.min_replicas_ack} replica, REDIS_MIN_REPLICAS_ACK=${r.min_replicas_ack} / 0: ` +
-        `process ${n(wait.process_per_s)} / ${n(plain.process_per_s)} jobs/s, enqueue ${n(wait.enqueue_per_s)} / ${n(plain.enqueue_per_s)} jobs/s`,
-      '–',
-      '–',
-    ];
-  });
+  const rate = (q: string, c: number) => n(r.rows.find((x) => x.queue === q && x.concurrency === c)!.process_per_s);
+  const figures = [...new Set(r.rows.map((x) => x.concurrency))].map((c) => `c = ${c} ${rate('this queue + WAIT', c)} / ${rate('this queue', c)}`);
+  return [['queue-replicas-ack', `jobs/s, ack ${r.min_replicas_ack} / 0: ${figures.join('; ')}`, '–', '–']];
 }
 
 const analysisRows = (r: Analysis): Row[] => [
