@@ -165,8 +165,8 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const runs: (Row & { round: number })[] = [];
   try {
-    const contenders =
-      minReplicasAck > 0 ? [ours(server.url), ours(server.url, minReplicasAck)] : [ours(server.url), beeQueue(server.url), bullmq(server.url)];
+    const others = minReplicasAck > 0 ? [ours(server.url, minReplicasAck)] : [beeQueue(server.url), bullmq(server.url)];
+    const contenders = [ours(server.url), ...others];
     const setup = minReplicasAck > 0 ? `, ${minReplicasAck} replica(s), REDIS_MIN_REPLICAS_ACK=${minReplicasAck}` : '';
     console.log(`${JOBS} no-op jobs per run, Redis ${server.url} (AOF everysec${setup}), node ${process.version}, ${cpus().length} cpus`);
     for (const c of contenders) {
@@ -211,7 +211,8 @@ async function main(): Promise<void> {
     const mine = rows.find((r) => r.queue === 'this queue' && r.concurrency === row.concurrency)!;
     let note = '';
     if (row.queue === 'this queue + WAIT') {
-      note = `${(row.process_per_s / mine.process_per_s).toFixed(2)}, ${(row.enqueue_per_s / mine.enqueue_per_s).toFixed(2)} of this queue without WAIT`;
+      const ratio = (a: number, b: number) => (a / b).toFixed(2);
+      note = `${ratio(row.process_per_s, mine.process_per_s)}, ${ratio(row.enqueue_per_s, mine.enqueue_per_s)} of this queue without WAIT`;
     } else if (row.queue !== 'this queue') {
       const target = TARGETS[row.queue];
       const process = mine.process_per_s / row.process_per_s;
@@ -224,10 +225,11 @@ async function main(): Promise<void> {
     );
   }
 
+  const ack = minReplicasAck > 0 ? { min_replicas_ack: minReplicasAck } : {};
   mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
   writeFileSync(
     fileURLToPath(new URL(minReplicasAck > 0 ? './results/queue-replicas-ack.json' : './results/queue.json', import.meta.url)),
-    `${JSON.stringify({ benchmark: 'queue', date: new Date().toISOString(), node: process.version, cpus: cpus().length, jobs: JOBS, min_replicas_ack: minReplicasAck, rows, ratios, runs }, null, 2)}\n`,
+    `${JSON.stringify({ benchmark: 'queue', date: new Date().toISOString(), node: process.version, cpus: cpus().length, jobs: JOBS, rows, ratios, runs, ...ack }, null, 2)}\n`,
   );
   console.log(`wrote bench/results/${minReplicasAck > 0 ? 'queue-replicas-ack' : 'queue'}.json`);
 }

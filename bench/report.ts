@@ -142,7 +142,8 @@ interface QueueReplicasAck extends Common {
 }
 function queueReplicasAckRows(r: QueueReplicasAck): Row[] {
   const rate = (q: string, c: number) => n(r.rows.find((x) => x.queue === q && x.concurrency === c)!.process_per_s);
-  const figures = [...new Set(r.rows.map((x) => x.concurrency))].map((c) => `c = ${c} ${rate('this queue + WAIT', c)} / ${rate('this queue', c)}`);
+  const concurrencies = [...new Set(r.rows.map((x) => x.concurrency))];
+  const figures = concurrencies.map((c) => `c = ${c} ${rate('this queue + WAIT', c)} / ${rate('this queue', c)}`);
   return [['queue-replicas-ack', `jobs/s, ack ${r.min_replicas_ack} / 0: ${figures.join('; ')}`, '–', '–']];
 }
 

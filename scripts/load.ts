@@ -114,7 +114,11 @@ async function main(): Promise<number> {
     if (!config.REDIS_URL) {
       throw new UsageError('REDIS_URL is not set: point it at a Redis, e.g. REDIS_URL=redis://127.0.0.1:6379 npm run load -- <file>');
     }
-    redis = await connectRedis(config.REDIS_URL, { connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS, name: 'load', sentinel: sentinelOf(config) });
+    redis = await connectRedis(config.REDIS_URL, {
+      connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS,
+      name: 'load',
+      sentinel: sentinelOf(config),
+    });
     await load(redis, path, format, Boolean(process.stdout.isTTY));
     return 0;
   } catch (err) {

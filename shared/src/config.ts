@@ -23,9 +23,14 @@ export const ConfigSchema = Type.Object({
         'Sentinels to ask for the primary (`host:port,...`), with REDIS_SENTINEL_MASTER: every connection goes to the primary they name and follows a failover. REDIS_URL then gives only the user, password, TLS (rediss://) and database; its host and port are not used.',
     }),
   ),
-  REDIS_SENTINEL_MASTER: Type.Optional(Type.String({ minLength: 1, description: 'The name the Sentinels (REDIS_SENTINELS) monitor the primary under.' })),
+  REDIS_SENTINEL_MASTER: Type.Optional(
+    Type.String({ minLength: 1, description: 'The name the Sentinels (REDIS_SENTINELS) monitor the primary under.' }),
+  ),
   REDIS_SENTINEL_PASSWORD: Type.Optional(
-    Type.String({ minLength: 1, description: "The Sentinels' own password (their `requirepass`), when they have one; TLS as for REDIS_URL." }),
+    Type.String({
+      minLength: 1,
+      description: "The Sentinels' own password (their `requirepass`), when they have one; TLS as for REDIS_URL.",
+    }),
   ),
   REDIS_MIN_REPLICAS_ACK: Int(
     0,

@@ -150,7 +150,8 @@ async function viaSentinels(url: string, sentinel: SentinelTarget, timeoutMs: nu
       relay.primary = await askSentinels(sentinel);
       break;
     } catch (err) {
-      if (Date.now() >= until) throw new RedisUnavailableError(`cannot find the Redis primary within ${timeoutMs} ms: ${(err as Error).message}`);
+      if (Date.now() < until) continue;
+      throw new RedisUnavailableError(`cannot find the Redis primary within ${timeoutMs} ms: ${(err as Error).message}`);
     }
   }
   const u = new URL(url);

@@ -10,7 +10,9 @@ import type { App } from '@meteorites/api/app';
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
 
-const SAMPLE = 'id,name,nametype,recclass,mass (g),fall,year,reclat,reclong,GeoLocation\n1,Aachen,Valid,L5,21,Fell,1880,50.775,6.08333,"(50.775, 6.08333)"\n';
+const SAMPLE =
+  'id,name,nametype,recclass,mass (g),fall,year,reclat,reclong,GeoLocation\n' +
+  '1,Aachen,Valid,L5,21,Fell,1880,50.775,6.08333,"(50.775, 6.08333)"\n';
 
 describe('REDIS_MIN_REPLICAS_ACK', () => {
   let primary: TestRedis;

@@ -68,7 +68,9 @@ interface Round {
   doubleRuns: number;
 }
 
-async function runRound(set: SentinelSet, ack: number, offset: number, onStarted: (apis: Api[], workers: WorkerProcess[]) => void): Promise<Round> {
+type OnStarted = (apis: Api[], workers: WorkerProcess[]) => void;
+
+async function runRound(set: SentinelSet, ack: number, offset: number, onStarted: OnStarted): Promise<Round> {
   const env = { ...set.env, REDIS_MIN_REPLICAS_ACK: String(ack), REDIS_REPLICA_ACK_TIMEOUT_MS: '500', REDIS_COMMAND_TIMEOUT_MS: '1000' };
   const [apis, workers] = await Promise.all([
     Promise.all([startApi(env), startApi(env)]),

@@ -243,7 +243,8 @@ export class Worker {
     const c = this.#config;
     if (!c.REDIS_URL) throw new WorkerNotConfiguredError('REDIS_URL is not set: the worker needs the Redis the API uses');
     const onError = (err: Error) => this.log.warn({ err: err.message }, 'redis connection error');
-    const connect = (name: string) => connectRedis(c.REDIS_URL!, { connectTimeoutMs: c.REDIS_CONNECT_TIMEOUT_MS, name, onError, sentinel: sentinelOf(c) });
+    const sentinel = sentinelOf(c);
+    const connect = (name: string) => connectRedis(c.REDIS_URL!, { connectTimeoutMs: c.REDIS_CONNECT_TIMEOUT_MS, name, onError, sentinel });
     this.#connect = connect;
     try {
       this.#use(await connect(`worker:${this.id}`));
@@ -696,7 +697,8 @@ export class Worker {
     } catch (err) {
       // A lost WAIT reply is no better: the settle itself went through, so it is not retried.
       const message = err instanceof ReplicasLaggingError ? err.message : `WAIT failed: ${(err as Error).message}`;
-      for (const p of batch) this.log.warn({ ...p.log, err: message }, 'settle not confirmed by replicas: a failover now would run the job again');
+      const why = 'settle not confirmed by replicas: a failover now would run the job again';
+      for (const p of batch) this.log.warn({ ...p.log, err: message }, why);
     }
   }
 
