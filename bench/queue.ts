@@ -9,6 +9,11 @@
  * burst of load from elsewhere on the machine does not decide a ratio.
  *
  *   npx tsx bench/queue.ts
+ *
+ * With `--min-replicas-ack N` the Redis gets a replica and our queue runs twice, as is and with
+ * REDIS_MIN_REPLICAS_ACK=N (a WAIT after each enqueue, as POST /jobs does, and after each settle,
+ * as the worker does), instead of against the other queues: the cost of that setting. Results go
+ * to bench/results/queue-replicas-ack.json.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -23,6 +28,7 @@ import { closeRedis, connectRedis, UNTIMED, type Redis } from '@meteorites/share
 import { RedisServer } from '@meteorites/tools';
 import { JobQueue } from '@meteorites/shared/queue/index';
 import { Worker } from '@meteorites/worker';
+import { confirmReplicas } from '@meteorites/shared/replicas';
 
 const JOBS = 10_000;
 const WARMUP_JOBS = 500;
@@ -32,7 +38,7 @@ const CONCURRENCIES = [1, 20];
 const TARGETS = { 'bee-queue': 1.2, bullmq: 1.5 } as const;
 
 interface Contender {
-  name: 'this queue' | 'bee-queue' | 'bullmq';
+  name: 'this queue' | 'this queue + WAIT' | 'bee-queue' | 'bullmq';
   /** Adds n no-op jobs; resolves when all are stored. */
   enqueue(n: number): Promise<void>;
   /** Starts a worker at the given concurrency; resolves when n jobs are finished, after closing it. */
@@ -57,15 +63,18 @@ function counter(n: number): { tick(): void; done: Promise<void> } {
  */
 const fast = (redis: Redis) => redis.withCommandOptions(UNTIMED) as unknown as Redis;
 
-function ours(url: string): Contender {
-  const config = { ...loadConfig({ REDIS_URL: url }), LOG_LEVEL: 'silent' as const };
+function ours(url: string, minReplicasAck = 0): Contender {
+  const config = { ...loadConfig({ REDIS_URL: url }), LOG_LEVEL: 'silent' as const, REDIS_MIN_REPLICAS_ACK: minReplicasAck };
   return {
-    name: 'this queue',
+    name: minReplicasAck > 0 ? 'this queue + WAIT' : 'this queue',
     async enqueue(n) {
       const redis = await connectRedis(url);
       const q = new JobQueue(fast(redis));
       const base = Date.now();
-      await Promise.all(Array.from({ length: n }, (_, i) => q.enqueue('noop', { i, base })));
+      // No deadline on the WAITs, as on the producer's other commands: the 10,000 calls go out at once,
+      // and a WAIT waits behind every enqueue sent before it.
+      const confirm = () => confirmReplicas(redis, { ...config, REDIS_COMMAND_TIMEOUT_MS: 600_000 });
+      await Promise.all(Array.from({ length: n }, (_, i) => q.enqueue('noop', { i, base }).then(confirm)));
       await closeRedis(redis);
     },
     async process(n, concurrency) {
@@ -139,14 +148,27 @@ interface Row {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-queue-'));
-  const server = new RedisServer({ dataDir: dir, appendfsync: 'everysec' });
+  const ackAt = process.argv.indexOf('--min-replicas-ack');
+  const minReplicasAck = ackAt < 0 ? 0 : Number(process.argv[ackAt + 1]);
+  const server = new RedisServer({ dataDir: join(dir, 'primary'), appendfsync: 'everysec' });
   await server.start();
+  const replicas = Array.from(
+    { length: minReplicasAck },
+    (_, i) => new RedisServer({ dataDir: join(dir, `replica-${i}`), extraArgs: ['--replicaof', '127.0.0.1', String(server.port)] }),
+  );
+  for (const replica of replicas) await replica.start();
   const admin = await connectRedis(server.url);
+  // WAIT with every replica connected: a replica still in its first sync would time every call out.
+  while (minReplicasAck > 0 && ((await admin.info('replication')).match(/state=online/g)?.length ?? 0) < minReplicasAck) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const rows: Row[] = [];
   const runs: (Row & { round: number })[] = [];
   try {
-    const contenders = [ours(server.url), beeQueue(server.url), bullmq(server.url)];
-    console.log(`${JOBS} no-op jobs per run, Redis ${server.url} (AOF everysec), node ${process.version}, ${cpus().length} cpus`);
+    const others = minReplicasAck > 0 ? [ours(server.url, minReplicasAck)] : [beeQueue(server.url), bullmq(server.url)];
+    const contenders = [ours(server.url), ...others];
+    const setup = minReplicasAck > 0 ? `, ${minReplicasAck} replica(s), REDIS_MIN_REPLICAS_ACK=${minReplicasAck}` : '';
+    console.log(`${JOBS} no-op jobs per run, Redis ${server.url} (AOF everysec${setup}), node ${process.version}, ${cpus().length} cpus`);
     for (const c of contenders) {
       await c.enqueue(WARMUP_JOBS);
       await c.process(WARMUP_JOBS, 1);
@@ -178,6 +200,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await closeRedis(admin);
+    for (const replica of replicas) await replica.stop();
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -187,7 +210,10 @@ async function main(): Promise<void> {
   for (const row of rows) {
     const mine = rows.find((r) => r.queue === 'this queue' && r.concurrency === row.concurrency)!;
     let note = '';
-    if (row.queue !== 'this queue') {
+    if (row.queue === 'this queue + WAIT') {
+      const ratio = (a: number, b: number) => (a / b).toFixed(2);
+      note = `${ratio(row.process_per_s, mine.process_per_s)}, ${ratio(row.enqueue_per_s, mine.enqueue_per_s)} of this queue without WAIT`;
+    } else if (row.queue !== 'this queue') {
       const target = TARGETS[row.queue];
       const process = mine.process_per_s / row.process_per_s;
       const enqueue = mine.enqueue_per_s / row.enqueue_per_s;
@@ -199,12 +225,13 @@ async function main(): Promise<void> {
     );
   }
 
+  const ack = minReplicasAck > 0 ? { min_replicas_ack: minReplicasAck } : {};
   mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
   writeFileSync(
-    fileURLToPath(new URL('./results/queue.json', import.meta.url)),
-    `${JSON.stringify({ benchmark: 'queue', date: new Date().toISOString(), node: process.version, cpus: cpus().length, jobs: JOBS, rows, ratios, runs }, null, 2)}\n`,
+    fileURLToPath(new URL(minReplicasAck > 0 ? './results/queue-replicas-ack.json' : './results/queue.json', import.meta.url)),
+    `${JSON.stringify({ benchmark: 'queue', date: new Date().toISOString(), node: process.version, cpus: cpus().length, jobs: JOBS, rows, ratios, runs, ...ack }, null, 2)}\n`,
   );
-  console.log('wrote bench/results/queue.json');
+  console.log(`wrote bench/results/${minReplicasAck > 0 ? 'queue-replicas-ack' : 'queue'}.json`);
 }
 
 const round = (x: number) => Math.round(x * 100) / 100;

@@ -141,6 +141,19 @@ function queueRows(r: Queue): Row[] {
   });
 }
 
+/** bench/queue.ts --min-replicas-ack N: the same queue with and without a WAIT per enqueue and settle. */
+interface QueueReplicasAck extends Common {
+  jobs: number;
+  min_replicas_ack: number;
+  rows: (QueueRow & { enqueue_per_s: number })[];
+}
+function queueReplicasAckRows(r: QueueReplicasAck): Row[] {
+  const rate = (q: string, c: number) => n(r.rows.find((x) => x.queue === q && x.concurrency === c)!.process_per_s);
+  const concurrencies = [...new Set(r.rows.map((x) => x.concurrency))];
+  const figures = concurrencies.map((c) => `c = ${c} ${rate('this queue + WAIT', c)} / ${rate('this queue', c)}`);
+  return [['queue-replicas-ack', `jobs/s, ack ${r.min_replicas_ack} / 0: ${figures.join('; ')}`, '–', '–']];
+}
+
 const analysisRows = (r: Analysis): Row[] => [
   [
     'analysis',
@@ -238,6 +251,7 @@ const builders: Record<string, (r: never) => Row[]> = {
   load: loadRows,
   api: apiRows,
   queue: queueRows,
+  'queue-replicas-ack': queueReplicasAckRows,
   analysis: analysisRows,
   charts: chartsRows,
   'group-by': groupByRows,

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { loadConfig } from '@meteorites/shared/config';
 import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
+import { sentinelOf } from '@meteorites/shared/sentinel';
 import { backupFileName, backupRdb } from '@meteorites/tools';
 import { getSummary } from '@meteorites/dataset';
 
@@ -15,7 +16,11 @@ let redis: Redis | undefined;
 try {
   const config = loadConfig();
   if (!config.REDIS_URL) throw new Error('REDIS_URL is not set: which Redis? (`npm start` prints the URL of the one it runs)');
-  redis = await connectRedis(config.REDIS_URL, { connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS, name: 'backup' });
+  redis = await connectRedis(config.REDIS_URL, {
+    connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS,
+    name: 'backup',
+    sentinel: sentinelOf(config),
+  });
   const file = join(config.BACKUP_DIR, backupFileName());
   const summary = await getSummary(redis);
   if (summary.state === 'loading') say('a load or delete is running: the snapshot will hold it half done (state "loading"; the next load repairs it)');

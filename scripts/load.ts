@@ -12,6 +12,8 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '@meteorites/shared/config';
 import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
+import { sentinelOf } from '@meteorites/shared/sentinel';
+import { confirmReplicas } from '@meteorites/shared/replicas';
 import { formatFromName, parseDataset, storeDataset, type InputFormat, type Skipped } from '@meteorites/dataset';
 
 const USAGE = 'usage: npm run load -- <file.csv|file.json|-> [--format csv|json]';
@@ -98,6 +100,8 @@ async function load(redis: Redis, path: string, format: InputFormat, tty: boolea
     // Shown after the summary, not through a progress bar.
     onNotice: (message) => notices.push(message),
   }).finally(() => bar?.stop());
+  // REDIS_MIN_REPLICAS_ACK: a load is reported done only once replicas have it (a failover keeps it).
+  await confirmReplicas(redis, loadConfig());
 
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   console.log(`loaded ${stored.records} records (version ${stored.version}) in ${seconds} s; skipped ${parsed.skipped.length}`);
@@ -113,7 +117,11 @@ async function main(): Promise<number> {
     if (!config.REDIS_URL) {
       throw new UsageError('REDIS_URL is not set: point it at a Redis, e.g. REDIS_URL=redis://127.0.0.1:6379 npm run load -- <file>');
     }
-    redis = await connectRedis(config.REDIS_URL, { connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS, name: 'load' });
+    redis = await connectRedis(config.REDIS_URL, {
+      connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS,
+      name: 'load',
+      sentinel: sentinelOf(config),
+    });
     await load(redis, path, format, Boolean(process.stdout.isTTY));
     return 0;
   } catch (err) {

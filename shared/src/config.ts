@@ -17,6 +17,29 @@ export const ConfigSchema = Type.Object({
         'Redis to use (redis:// or rediss:// for TLS, password as redis://:secret@host:6379). Unset: `npm start` runs its own redis-server.',
     }),
   ),
+  REDIS_SENTINELS: Type.Optional(
+    Type.String({
+      pattern: '^[^,:\\s]+:\\d+(,[^,:\\s]+:\\d+)*$',
+      description:
+        'Sentinels to ask for the primary (`host:port,...`), with REDIS_SENTINEL_MASTER: every connection goes to the primary they name and follows a failover. REDIS_URL then gives only the user, password, TLS (rediss://) and database; its host and port are not used.',
+    }),
+  ),
+  REDIS_SENTINEL_MASTER: Type.Optional(
+    Type.String({ minLength: 1, description: 'The name the Sentinels (REDIS_SENTINELS) monitor the primary under.' }),
+  ),
+  REDIS_SENTINEL_PASSWORD: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: "The Sentinels' own password (their `requirepass`), when they have one; TLS as for REDIS_URL.",
+    }),
+  ),
+  REDIS_MIN_REPLICAS_ACK: Int(
+    0,
+    16,
+    0,
+    'Replicas that must confirm (WAIT) an enqueue, a settle or a dataset load before it is answered, so that what was acknowledged survives a failover; fewer within REDIS_REPLICA_ACK_TIMEOUT_MS: 503 (0: do not wait).',
+  ),
+  REDIS_REPLICA_ACK_TIMEOUT_MS: Int(10, 600_000, 1000, 'How long a write waits for REDIS_MIN_REPLICAS_ACK replicas to confirm it.'),
   HOST: Type.String({ default: '127.0.0.1', description: 'Address the API listens on (0.0.0.0 in containers).' }),
   PORT: Int(0, 65535, 3000, 'Port the API listens on.'),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
@@ -115,7 +138,7 @@ export class ConfigError extends ServiceError {
 
 /** A setting's value as an error message may show it: keys hidden, a URL's password masked. */
 function shown(name: string, value: string): string {
-  if (name === 'API_KEY') return '(hidden)';
+  if (name === 'API_KEY' || name === 'REDIS_SENTINEL_PASSWORD') return '(hidden)';
   return JSON.stringify(value.replace(/^([a-z]+:\/\/[^:@/]*):[^@/]*@/i, '$1:***@'));
 }
 
@@ -139,7 +162,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     });
     throw new ConfigError(`invalid configuration: ${[...new Set(lines)].join('; ')}`);
   }
-  return converted as Config;
+  const config = converted as Config;
+  if (Boolean(config.REDIS_SENTINELS) !== Boolean(config.REDIS_SENTINEL_MASTER)) {
+    throw new ConfigError('invalid configuration: REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together (set both or neither)');
+  }
+  // With Sentinels REDIS_URL only carries credentials and TLS: none of them when it is unset.
+  if (config.REDIS_SENTINEL_MASTER && !config.REDIS_URL) config.REDIS_URL = `redis://${encodeURIComponent(config.REDIS_SENTINEL_MASTER)}`;
+  return config;
 }
 
 /**

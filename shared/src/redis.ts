@@ -7,7 +7,9 @@
  * 503 instead of hanging. isRedisUnavailable() tells all of those failures from the rest.
  */
 import { connect as netConnect, isIP, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { checkServerIdentity, connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { askSentinels, relayFor, type SentinelTarget } from './sentinel.ts';
 import { once } from 'node:events';
 import {
   ClientClosedError,
@@ -71,9 +73,11 @@ const UNAVAILABLE_CLASSES: ReadonlyArray<abstract new (...args: never[]) => Erro
 
 /**
  * Error replies of a server that is up but cannot serve yet: replaying its AOF, running a long
- * script, a replica without its primary, a failover under way, out of memory for now.
+ * script, a replica without its primary, a failover under way, out of memory for now. READONLY (a
+ * demoted primary) and UNBLOCKED (a blocking pop cut short by the demotion) also make the
+ * connection reconnect (guardCommands), so the retry reaches the new primary.
  */
-const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|READONLY|OOM)\b/;
+const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|READONLY|UNBLOCKED|OOM)\b/;
 
 /** Socket errors of a connection that failed or could not be made. */
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
@@ -118,6 +122,11 @@ export interface ConnectOptions {
    * socket, so a stalled Redis holds the caller for as long as it is stalled.
    */
   commandTimeoutMs?: number;
+  /**
+   * Connect to the primary these Sentinels name (sentinel.ts), and to the new one after a
+   * failover; `url` then gives only the credentials, TLS and database.
+   */
+  sentinel?: SentinelTarget;
 }
 
 const MAX_BACKOFF_MS = 2000;
@@ -133,27 +142,60 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** Where `url` and the Sentinels lead, as an error message names it (no password). */
+function describeTarget(url: string, sentinel: SentinelTarget | undefined): string {
+  if (!sentinel) return redactUrl(url);
+  return `the primary '${sentinel.master}' of the Sentinels ${sentinel.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
+}
+
+/**
+ * With Sentinels: waits until one names the primary (a clear error when none does in time), and
+ * gives the url and socket options that lead through this process's relay to that primary.
+ */
+async function viaSentinels(url: string, sentinel: SentinelTarget, timeoutMs: number) {
+  const relay = await relayFor(sentinel);
+  for (const until = Date.now() + timeoutMs; ; await sleep(100)) {
+    try {
+      relay.primary = await askSentinels(sentinel);
+      break;
+    } catch (err) {
+      if (Date.now() < until) continue;
+      throw new RedisUnavailableError(`cannot find the Redis primary within ${timeoutMs} ms: ${(err as Error).message}`);
+    }
+  }
+  const u = new URL(url);
+  u.hostname = '127.0.0.1';
+  u.port = String(relay.port);
+  // TLS runs end to end through the relay: the certificate must name the primary, not the relay.
+  const socket = u.protocol === 'rediss:' ? { checkServerIdentity: (_: string, cert: Parameters<typeof checkServerIdentity>[1]) =>
+    checkServerIdentity(relay.primary!.host, cert) } : {};
+  return { url: u.toString(), socket };
+}
+
 export async function connectRedis(url: string, opts: ConnectOptions = {}): Promise<Redis> {
   const timeout = opts.connectTimeoutMs ?? 5000;
   const startedAt = Date.now();
+  const where = describeTarget(url, opts.sentinel);
+  const relayed = opts.sentinel ? await viaSentinels(url, opts.sentinel, timeout) : undefined;
   let everReady = false;
   // No `name` here: node-redis builds a new client class (every command attached, about 60 ms of
   // CPU) for each distinct set of options, and calls through many such classes stay slow
   // (megamorphic). The name is set once connected instead, and again after each reconnect.
   const commandTimeout = opts.commandTimeoutMs;
   const client = createClient({
-    url,
+    url: relayed?.url ?? url,
     disableOfflineQueue: true,
     // node-redis' own timer (an AbortSignal per command) is redundant under ours: off.
     ...(commandTimeout ? { commandOptions: UNTIMED } : {}),
     socket: {
+      ...relayed?.socket,
       connectTimeout: Math.min(timeout, 5000),
       reconnectStrategy: (retries: number, cause: Error) => {
         const permanent = everReady ? undefined : permanentFailure(cause);
-        if (permanent) return new RedisRejectedError(`Redis at ${redactUrl(url)} ${permanent}: ${cause.message}`);
+        if (permanent) return new RedisRejectedError(`Redis at ${where} ${permanent}: ${cause.message}`);
         if (!everReady && Date.now() - startedAt >= timeout) {
           return new RedisUnavailableError(
-            `cannot reach Redis at ${redactUrl(url)} within ${timeout} ms: ${cause.message}`,
+            `cannot reach Redis at ${where} within ${timeout} ms: ${cause.message}`,
           );
         }
         const backoff = Math.min(MAX_BACKOFF_MS, 50 * 2 ** Math.min(retries, 10));
@@ -177,7 +219,7 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
     // node-redis wraps what reconnectStrategy returned in a ReconnectStrategyError.
     const given = (err as { originalError?: unknown }).originalError;
     if (given instanceof RedisUnavailableError) throw given;
-    throw new RedisUnavailableError(`cannot connect to Redis at ${redactUrl(url)}: ${(err as Error).message}`);
+    throw new RedisUnavailableError(`cannot connect to Redis at ${where}: ${(err as Error).message}`);
   }
   // A user whose ACL forbids CLIENT SETNAME still gets a working, unnamed connection.
   if (opts.name) await setName().catch(() => {});
@@ -195,20 +237,49 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
 function guardCommands(client: Redis, timeoutMs: number | undefined): void {
   const core = coreOf(client) as Record<string, (...args: unknown[]) => Promise<unknown>>;
   if (timeoutMs) commandTimeouts.set(core, timeoutMs);
+  const onReadonly = leaveDemotedPrimary(client);
   for (const name of ['_executeMulti', '_executePipeline']) {
     const execute = core[name];
     if (typeof execute !== 'function') throw new Error(`node-redis has no ${name} any more: update guardCommands`);
     core[name] = function (this: unknown, ...args: unknown[]) {
       if (!client.isReady) return Promise.reject(new RedisUnavailableError('Redis is not connected'));
-      const reply = execute.apply(this, args);
+      const reply = execute.apply(this, args).catch(onReadonly);
       return timeoutMs ? deadline(reply, timeoutMs) : reply;
     };
   }
-  if (!timeoutMs) return;
   const send = core.sendCommand;
   if (typeof send !== 'function') throw new Error('node-redis has no sendCommand any more: update guardCommands');
-  core.sendCommand = function (this: unknown, args: unknown, options: unknown) {
-    return deadline(send.call(this, args, options), timeoutMs + blockingMs(args as readonly unknown[]));
+  core.sendCommand = timeoutMs
+    ? function (this: unknown, args: unknown, options: unknown) {
+        return deadline(send.call(this, args, options).catch(onReadonly), timeoutMs + blockingMs(args as readonly unknown[]));
+      }
+    : function (this: unknown, args: unknown, options: unknown) {
+        return send.call(this, args, options).catch(onReadonly);
+      };
+}
+
+/** READONLY: this connection is on a replica, a demoted primary after a failover. */
+export function isReadonlyReply(err: unknown): boolean {
+  if (err instanceof ErrorReply && /^READONLY\b/.test(err.message)) return true;
+  const replies = (err as { replies?: unknown[] } | undefined)?.replies;
+  return Array.isArray(replies) && replies.some((r) => r instanceof ErrorReply && /^READONLY\b/.test(r.message));
+}
+
+/**
+ * A rejection handler that rethrows, and on READONLY first has the server close this connection
+ * (QUIT): node-redis then reconnects as after any lost connection, and the new connection reaches
+ * whatever is primary now (the Sentinels' answer, or a fixed address that moved to the new
+ * primary). Retrying on the old connection would get READONLY for ever. Once per connection.
+ */
+function leaveDemotedPrimary(client: Redis): (err: unknown) => never {
+  let leaving = false;
+  client.on('ready', () => (leaving = false));
+  return (err: unknown) => {
+    if (!leaving && isReadonlyReply(err) && client.isReady) {
+      leaving = true;
+      client.sendCommand(['QUIT']).catch(() => {});
+    }
+    throw err;
   };
 }
 
@@ -338,7 +409,15 @@ export async function openRawConnection(client: Redis): Promise<RawConnection> {
   // An IP address is not a valid TLS server name (SNI); the certificate is still checked against it.
   const servername = s.servername ?? (s.host && !isIP(s.host) ? s.host : undefined);
   const socket = s.tls
-    ? tlsConnect({ ...target, servername, ca: s.ca, cert: s.cert, key: s.key, rejectUnauthorized: s.rejectUnauthorized })
+    ? tlsConnect({
+        ...target,
+        servername,
+        ca: s.ca,
+        cert: s.cert,
+        key: s.key,
+        rejectUnauthorized: s.rejectUnauthorized,
+        checkServerIdentity: s.checkServerIdentity,
+      })
     : netConnect(target);
   const timeoutMs = s.connectTimeout ?? 5000;
   const timeout = setTimeout(() => socket.destroy(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);

@@ -38,6 +38,8 @@ export interface TcpProxy {
   resume(): void;
   /** Cuts every connection (the client sees a reset) and keeps listening. */
   cutAll(): void;
+  /** New connections go to `targetUrl` from now on (a DNS name flipped to a new primary); open ones stay. */
+  retarget(targetUrl: string): void;
   close(): Promise<void>;
 }
 
@@ -198,7 +200,7 @@ class Proxy {
 }
 
 export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
-  const target = new URL(targetUrl);
+  let target = new URL(targetUrl);
   const state = new Proxy();
   const server: Server = createServer((client) => {
     client.pause();
@@ -235,6 +237,9 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
     },
     cutAll() {
       for (const link of [...state.links]) link.destroy();
+    },
+    retarget(to) {
+      target = new URL(to);
     },
     async close() {
       for (const link of [...state.links]) link.destroy();

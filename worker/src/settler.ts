@@ -6,6 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isTransientError, LeaseLostError, type ClaimedJob, type Settlement, type SettleOutcome } from '@meteorites/shared/queue/index';
+import { confirmReplicas, ReplicasLaggingError } from '@meteorites/shared/replicas';
 import { settleBatchSize } from './claimer.ts';
 import type { LogContext, WorkerContext } from './context.ts';
 import type { RunningJob } from './running-job.ts';
@@ -91,6 +92,7 @@ export class Settler {
         want > 0 ? { leaseMs: c.JOB_LEASE_MS, count: want, hold } : undefined,
         started.map((a) => a.job),
       );
+      await this.#confirmSettled(batch);
       batch.forEach((p, i) => this.#ended(p, r.outcomes[i]!));
       this.#applyStarts(started, r.started);
       next = r.next;
@@ -112,6 +114,7 @@ export class Settler {
       await sleep(100 * 2 ** attempt);
       try {
         const r = await this.ctx.queue.settle(this.ctx.id, [{ job: p.a.job, settlement: p.s }]);
+        await this.#confirmSettled([p]);
         this.#ended(p, r.outcomes[0]!);
         return;
       } catch (e) {
@@ -121,6 +124,22 @@ export class Settler {
     this.ctx.jobs.forget(p.a);
     this.ctx.leases.unwritten(p.a);
     this.ctx.log.error({ ...p.log, err: (err as Error).message }, 'could not settle the job; it will run again');
+  }
+
+  /**
+   * REDIS_MIN_REPLICAS_ACK: a job counts as ended here only once replicas have its settle. The
+   * settle stands on the primary either way: when they lag, a failover now would lose it, and
+   * the job would run again once its lease ran out on the new primary (it never stays running).
+   */
+  async #confirmSettled(batch: PendingSettle[]): Promise<void> {
+    try {
+      await confirmReplicas(this.ctx.redis!, this.ctx.config);
+    } catch (err) {
+      // A lost WAIT reply is no better: the settle itself went through, so it is not retried.
+      const message = err instanceof ReplicasLaggingError ? err.message : `WAIT failed: ${(err as Error).message}`;
+      const why = 'settle not confirmed by replicas: a failover now would run the job again';
+      for (const p of batch) this.ctx.log.warn({ ...p.log, err: message }, why);
+    }
   }
 
   #ended(p: PendingSettle, outcome: SettleOutcome): void {

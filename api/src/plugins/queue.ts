@@ -5,6 +5,7 @@
  */
 import fp from 'fastify-plugin';
 import { closeRedis, connectRedis } from '@meteorites/shared/redis';
+import { sentinelOf } from '@meteorites/shared/sentinel';
 import { catalog, JobEvents, JobQueue, queueOptions, type Catalog } from '@meteorites/shared/queue/index';
 
 declare module 'fastify' {
@@ -26,6 +27,7 @@ export default fp<{ connect?: boolean }>(
     const subscriber = await connectRedis(app.config.REDIS_URL!, {
       connectTimeoutMs: app.config.REDIS_CONNECT_TIMEOUT_MS,
       name: 'api:events',
+      sentinel: sentinelOf(app.config),
       commandTimeoutMs: app.config.REDIS_COMMAND_TIMEOUT_MS,
       onError: (err) => app.log.warn({ err: err.message }, 'redis subscriber connection error'),
     });

@@ -6,6 +6,7 @@
 import fp from 'fastify-plugin';
 import { createClient } from 'redis';
 import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
+import { sentinelOf } from '@meteorites/shared/sentinel';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -29,6 +30,7 @@ export default fp<RedisPluginOptions>(
     const client = await connectRedis(url, {
       connectTimeoutMs: app.config.REDIS_CONNECT_TIMEOUT_MS,
       name: 'api',
+      sentinel: sentinelOf(app.config),
       commandTimeoutMs: app.config.REDIS_COMMAND_TIMEOUT_MS,
       onError: (err) => app.log.warn({ err: err.message }, 'redis connection error'),
     });

@@ -9,6 +9,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { parseDataset, deleteDataset, getSummary, iterateMeteorites, storeDataset, type InputFormat } from '@meteorites/dataset';
 import { RedisUnavailableError } from '@meteorites/shared/redis';
+import { confirmReplicas, ReplicasLaggingError } from '@meteorites/shared/replicas';
 import { SafeText, type Meteorite } from '@meteorites/shared/schemas';
 import { ApiError, errorResponse } from '../errors.ts';
 import { negotiate } from '../negotiate.ts';
@@ -221,6 +222,11 @@ const load: FastifyPluginAsyncTypebox = async (app) => {
           source,
           onNotice: (message) => request.log.info(message),
           eventsMaxLen: app.config.EVENTS_STREAM_MAXLEN,
+        });
+        await confirmReplicas(app.redis, app.config).catch((err: unknown) => {
+          if (!(err instanceof ReplicasLaggingError)) throw err;
+          const message = `version ${version} is loaded on the primary, but ${err.message}, so a failover now could lose it: load it again`;
+          throw new ApiError(503, 'replication_pending', message, { version });
         });
         reply.status(201);
         return { version, records, skipped: parsed.skipped.slice(0, SKIPPED_LISTED), skipped_total: parsed.skipped.length };

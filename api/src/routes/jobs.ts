@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { Job, JobId, JobStatus, SafeText } from '@meteorites/shared/schemas';
 import { isEnded } from '@meteorites/shared/queue/index';
-import { conflict, errorResponse, notFound } from '../errors.ts';
+import { confirmReplicas, ReplicasLaggingError } from '@meteorites/shared/replicas';
+import { ApiError, conflict, errorResponse, notFound } from '../errors.ts';
 
 const Err = Type.Ref('Error');
 
@@ -65,6 +66,18 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
       // An unknown analysis or bad params throw their own 400s (UnknownAnalysisError, InvalidParamsError).
       const valid = app.analyses.validate(request.body.analysis, request.body.params ?? {});
       const { job, deduplicated } = await app.jobs.enqueue(valid.analysis.name, valid.params);
+      try {
+        await confirmReplicas(app.redis, app.config);
+      } catch (err) {
+        if (!(err instanceof ReplicasLaggingError)) throw err;
+        throw new ApiError(
+          503,
+          'replication_pending',
+          `job ${job.id} is queued on the primary and will most likely run, but ${err.message}, so a failover now could lose it: ` +
+            'POST the same job again (it is found, not queued twice) or look it up with GET /jobs/{id}',
+          { job_id: job.id },
+        );
+      }
       reply.header('location', `/jobs/${job.id}`).status(deduplicated ? 200 : 202);
       return { ...job, deduplicated };
     },

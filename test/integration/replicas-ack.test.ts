@@ -1,0 +1,66 @@
+/**
+ * REDIS_MIN_REPLICAS_ACK: POST /jobs and POST /data answer only once that many replicas have the
+ * write (WAIT). Without a replica to confirm it, the request fails with a 503 that says the write
+ * is on the primary (the job is queued, the dataset loaded) but not yet safe from a failover.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
+import { buildTestApp } from '@meteorites/test-utils/app';
+import type { App } from '@meteorites/api';
+import type { Redis } from '@meteorites/shared/redis';
+import { keys } from '@meteorites/shared/keys';
+
+const SAMPLE =
+  'id,name,nametype,recclass,mass (g),fall,year,reclat,reclong,GeoLocation\n' +
+  '1,Aachen,Valid,L5,21,Fell,1880,50.775,6.08333,"(50.775, 6.08333)"\n';
+
+describe('REDIS_MIN_REPLICAS_ACK', () => {
+  let primary: TestRedis;
+  let replica: TestRedis;
+  let replicaClient: Redis;
+  let app: App;
+
+  beforeAll(async () => {
+    [primary, replica] = await Promise.all([startRedis(), startRedis()]);
+    app = await buildTestApp(primary.url, { REDIS_MIN_REPLICAS_ACK: 1, REDIS_REPLICA_ACK_TIMEOUT_MS: 300 });
+    replicaClient = await replica.client();
+  }, 60_000);
+
+  afterAll(async () => {
+    await app?.close();
+    await Promise.all([primary?.close(), replica?.close()]);
+  });
+
+  it('without a replica: 503 replication_pending, and the job is queued all the same', async () => {
+    const res = await app.inject({ method: 'POST', url: '/jobs', payload: { analysis: 'heaviest', params: { n: 3 } } });
+    expect(res.statusCode).toBe(503);
+    const body = res.json<{ error: { code: string; message: string; job_id: string } }>();
+    expect(body.error.code).toBe('replication_pending');
+    expect(body.error.message).toMatch(/only 0 of 1 replicas confirmed/);
+    const job = await app.inject({ method: 'GET', url: `/jobs/${body.error.job_id}` });
+    expect(job.statusCode).toBe(200);
+    expect(job.json<{ status: string }>().status).toBe('queued');
+
+    const load = await app.inject({ method: 'POST', url: '/data', headers: { 'content-type': 'text/csv' }, payload: SAMPLE });
+    expect(load.statusCode).toBe(503);
+    expect(load.json<{ error: { code: string } }>().error.code).toBe('replication_pending');
+  });
+
+  it('with a replica: the retry answers 2xx (the job found or queued), and the replica has it', async () => {
+    const { port } = new URL(primary.url);
+    await replicaClient.sendCommand(['REPLICAOF', '127.0.0.1', port]);
+    let res;
+    for (let i = 0; i < 100; i++) {
+      res = await app.inject({ method: 'POST', url: '/jobs', payload: { analysis: 'heaviest', params: { n: 4 } } });
+      if (res.statusCode !== 503) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // The first tries may come while the replica still syncs: 503, and the retry finds that job (200).
+    expect([200, 202], res!.body).toContain(res!.statusCode);
+    const id = res!.json<{ id: string }>().id;
+    // WAIT returned: the replica has the job before the answer left the API.
+    expect(await replicaClient.exists(keys.job(id))).toBe(1);
+    const load = await app.inject({ method: 'POST', url: '/data', headers: { 'content-type': 'text/csv' }, payload: SAMPLE });
+    expect(load.statusCode, load.body).toBe(201);
+  });
+});
