@@ -6,10 +6,14 @@
  * only the promise that a failover keeps it is missing, which the caller reports.
  */
 import type { Config } from './config.ts';
+import { ServiceError } from './errors.ts';
 import { deadline, UNTIMED, type Redis } from './redis.ts';
 
-export class ReplicasLaggingError extends Error {
+export class ReplicasLaggingError extends ServiceError {
   override name = 'ReplicasLaggingError';
+  override readonly code = 'replication_pending';
+  override readonly statusCode = 503;
+  override readonly retryAfter = 1;
   constructor(
     readonly acked: number,
     readonly wanted: number,

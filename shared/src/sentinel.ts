@@ -15,6 +15,7 @@
  * demoted primary still up (a partition) answers READONLY, on which redis.ts closes the
  * connection; Sentinel itself also closes every client of a primary it demotes.
  */
+import { ServiceError } from './errors.ts';
 import { connect as netConnect, createServer, isIP, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { once } from 'node:events';
@@ -34,8 +35,9 @@ export interface SentinelTarget {
   tls?: boolean;
 }
 
-export class SentinelError extends Error {
+export class SentinelError extends ServiceError {
   override name = 'SentinelError';
+  override readonly code = 'sentinel_unavailable';
 }
 
 /** The Sentinel settings of `config`, or undefined when it names a plain REDIS_URL. */
