@@ -75,7 +75,8 @@ export class Settler {
    */
   started(a: RunningJob): void {
     this.#starts.push(a);
-    this.#startsFlush ??= setImmediate(() => {
+    if (this.#startsFlush) return;
+    this.#startsFlush = setImmediate(() => {
       this.#startsFlush = undefined;
       const started = this.#takeStarts();
       if (started.length > 0) this.ctx.jobs.track(this.#writeStarts(started));

@@ -42,7 +42,7 @@ export function Jobs() {
     getJson<AnalysisInfo[]>('analyses').then((a) => setAnalyses(a.map((x) => x.name)), setError);
   }, []);
   useLive({
-    refresh,
+    refresh: () => void refresh(),
     job: (e) =>
       setPage((p) => p && { ...p, items: p.items.map((j) => (j.id === e.id ? withEvent(j, e) : j)) }),
   });

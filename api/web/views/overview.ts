@@ -63,7 +63,7 @@ export function Overview() {
   };
   useEffect(() => void refresh(), []);
   useLive({
-    refresh,
+    refresh: () => void refresh(),
     // Workers come and go without an event.
     everyMs: 10_000,
     job: (e) =>

@@ -65,7 +65,7 @@ export function ResultBody({ job }: { job: Job }) {
   const [error, setError] = useState<unknown>();
   useEffect(() => {
     let gone = false;
-    (async () => {
+    void (async () => {
       try {
         const r = await getJson<Result>(`results/${job.id}`);
         if (gone) return;

@@ -50,7 +50,10 @@ export function writeRecord(w: BulkWriter, c: Columns, i: number, mode: WriteMod
   w.arg(id);
   for (let f = 0; f < values.length; f++) {
     const v = values[f];
-    if (v !== null && v !== undefined) (w.arg(OPTIONAL_FIELDS[f]!), w.arg(v));
+    if (v !== null && v !== undefined) {
+      w.arg(OPTIONAL_FIELDS[f]!);
+      w.arg(v);
+    }
   }
   if (mode === 'replace' && present < values.length) {
     w.begin(2 + values.length - present);
