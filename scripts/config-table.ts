@@ -1,13 +1,13 @@
 /**
- * The configuration table in README.md, generated from the config schema so the two never
- * disagree. `npm run docs:config` rewrites it; `configTable()` is what the README test compares.
+ * The configuration table in docs/configuration.md, generated from the config schema so the two never
+ * disagree. `npm run docs:config` rewrites it; `configTable()` is what the docs test compares.
  */
 import { fileURLToPath } from 'node:url';
 import { ConfigSchema } from '@meteorites/shared/config';
 import { replaceMarked, rewriteMarked } from './doc-markers.ts';
 
 const MARKER = 'config-table';
-export const readmePath = fileURLToPath(new URL('../README.md', import.meta.url));
+export const readmePath = fileURLToPath(new URL('../docs/configuration.md', import.meta.url));
 
 export function configTable(): string {
   const rows = Object.entries(ConfigSchema.properties).map(([name, schema]) => {
@@ -20,10 +20,10 @@ export function configTable(): string {
 
 /** The README with its table section replaced by a fresh one. */
 export function withFreshTable(readme: string): string {
-  return replaceMarked(readme, MARKER, configTable(), 'README.md');
+  return replaceMarked(readme, MARKER, configTable(), 'docs/configuration.md');
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   rewriteMarked(readmePath, MARKER, configTable());
-  console.log('README.md configuration table updated');
+  console.log('docs/configuration.md configuration table updated');
 }

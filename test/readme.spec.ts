@@ -1,15 +1,19 @@
 import { readFileSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigSchema } from '@meteorites/shared/config';
-import { readmePath, withFreshTable } from '../scripts/config-table.ts';
+import { readmePath as configPath, withFreshTable } from '../scripts/config-table.ts';
+
+describe('docs/configuration.md', () => {
+  it('documents every setting of the config schema, as generated (npm run docs:config), and README.md links to it', () => {
+    const doc = readFileSync(configPath, 'utf8');
+    expect(doc).toBe(withFreshTable(doc));
+    for (const name of Object.keys(ConfigSchema.properties)) expect(doc).toContain(`| \`${name}\` |`);
+    expect(readFileSync(new URL('../README.md', import.meta.url), 'utf8')).toContain('(docs/configuration.md)');
+  });
+});
 
 describe('README.md', () => {
-  const readme = readFileSync(readmePath, 'utf8');
-
-  it('documents every setting of the config schema, as generated (npm run docs:config)', () => {
-    expect(readme).toBe(withFreshTable(readme));
-    for (const name of Object.keys(ConfigSchema.properties)) expect(readme).toContain(`| \`${name}\` |`);
-  });
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
   it('shows the two quick-start commands', () => {
     expect(readme).toMatch(/npm ci && npm start/);
