@@ -2,7 +2,7 @@ import Value from 'typebox/value';
 import { describe, expect, it } from 'vitest';
 import { columnsFromRecords, type Columns } from '../columns.ts';
 import { Meteorite } from '../schemas.ts';
-import { median } from './groups.ts';
+import { BLOCK } from './group-by/engine.ts';
 import { AnalysisResult, validateJobRequest, type AnalysisContext } from './index.ts';
 
 const NOW = new Date('2024-05-06T07:08:09.000Z');
@@ -249,21 +249,6 @@ describe('geo-grid longitudes east of 180', () => {
   });
 });
 
-describe('median', () => {
-  it('agrees with sorting, for odd, even, duplicate-heavy, sorted and reversed input', () => {
-    let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-    const cases: number[][] = [[], [5], [2, 1], [3, 3, 3, 3], Array.from({ length: 1000 }, (_, i) => i), Array.from({ length: 1001 }, (_, i) => -i)];
-    for (let n = 1; n < 300; n += 7) cases.push(Array.from({ length: n }, () => Math.floor(rand() * (n % 3 === 0 ? 4 : 1e6)) / 10));
-    for (const values of cases) {
-      const sorted = [...values].sort((a, b) => a - b);
-      const mid = sorted.length >> 1;
-      const expected = sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[mid] : (sorted[mid - 1]! + sorted[mid]!) / 2;
-      expect(median(Float64Array.from(values))).toBe(expected);
-    }
-  });
-});
-
 describe('edges', () => {
   const names = ['mass-by-class', 'mass-by-year', 'mass-by-fall', 'heaviest', 'geo-grid'];
 
@@ -295,12 +280,13 @@ describe('edges', () => {
 });
 
 describe('progress and cancellation', () => {
-  const big = columnsFromRecords(Array.from({ length: 20_000 }, (_, i) => ({ recclass: i % 2 ? 'A' : 'B', mass_g: i })));
+  const n = 2 * BLOCK + 5000;
+  const big = columnsFromRecords(Array.from({ length: n }, (_, i) => ({ recclass: i % 2 ? 'A' : 'B', mass_g: i })));
 
-  it('checkpoints every 8192 records with the progress so far', async () => {
+  it.each(['mass-by-class', 'mass-by-year', 'mass-by-fall', 'heaviest', 'geo-grid'])('%s checkpoints before each block of records with the progress so far', async (name) => {
     const seen: number[] = [];
-    await run('mass-by-class', big, {}, ctx({ checkpoint: async (p) => void seen.push(p) }));
-    expect(seen).toEqual([0, 8192 / 20_000, 16_384 / 20_000]);
+    await run(name, big, {}, ctx({ checkpoint: async (p) => void seen.push(p) }));
+    expect(seen).toEqual([0, BLOCK / n, (2 * BLOCK) / n]);
   });
 
   it('stops when a checkpoint throws', async () => {

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { columnsFromRecords } from '../../columns.ts';
 import type { Meteorite } from '../../schemas.ts';
 import { AnalysisResult, InvalidParamsError, validateJobRequest, type AnalysisContext } from '../index.ts';
-import { DIMENSIONS, massDecade } from './dimensions.ts';
+import { DIMENSIONS, dimensionCodes, massDecade } from './dimensions.ts';
+import { group, labelOf, mergeRows, release, RowMasses } from './engine.ts';
 import { MEASURES, quantile } from './measures.ts';
 import { expectClose, groupByReference as reference, type ReferenceParams as P } from '@meteorites/test-utils/group-by-reference';
 
@@ -141,5 +142,30 @@ describe('group-by building blocks', () => {
   it('interpolates percentiles as numpy does', () => {
     const a = Float64Array.from([1, 2, 3, 4]);
     expect([0, 0.1, 0.25, 0.5, 0.9, 1].map((q) => quantile(a, q))).toEqual([1, 1.3, 1.75, 2.5, 3.7, 4]);
+  });
+});
+
+describe('the masses of each row in order', () => {
+  it.each(['walk', 'buckets'] as const)('by %s: every rank of every row, also of rows merging groups, as a sort gives it', async (method) => {
+    const dims = [dimensionCodes(columns, 'recclass', 10, 10), dimensionCodes(columns, 'fall', 10, 10)];
+    const g = await group(columns, { dims, filters: { year_from: 1500 }, minMax: false }, ctx);
+    try {
+      // Rows 0..3 are groups 0..3, every later group goes to row 4.
+      const rowOf = Int32Array.from({ length: g.size }, (_, k) => Math.min(k, 4));
+      const rows = mergeRows(g, rowOf, 5);
+      const masses = new RowMasses(g, rows, 0, method);
+      const expected: number[][] = [[], [], [], [], []];
+      records.forEach((r, i) => {
+        const k = g.groupOf[i]!;
+        if (k >= 0 && r.mass_g != null) expected[rowOf[k]!]!.push(r.mass_g);
+      });
+      for (let r = 0; r < 5; r++) {
+        const sorted = expected[r]!.sort((a, b) => a - b);
+        expect(rows.sums.withMass[r]).toBe(sorted.length);
+        expect(Array.from(sorted, (_, k) => masses.kth(r, k)), `row ${r} (${labelOf(g, r, 0)})`).toEqual(sorted);
+      }
+    } finally {
+      release(g);
+    }
   });
 });

@@ -1,0 +1,385 @@
+/**
+ * The core every analysis runs on. One pass filters the records and puts each in a group (the
+ * integer codes of one or two dimensions), summing count and mass per group in record order, and
+ * notes each record's group. What needs more than sums is done only when asked: the masses of a
+ * row in ascending order (medians, percentiles, the heaviest) from the dataset's mass order, and a
+ * second pass in record order for standard deviations.
+ */
+import { codeOf, type Columns } from '../../columns.ts';
+import { classMask, type ClassFilter } from '../classification.ts';
+import { hasYearFilter, type Filters } from '../filters.ts';
+import type { AnalysisContext } from '../types.ts';
+import { REASONS, type DimensionCodes } from './dimensions.ts';
+import { massOrder, rowSums, type RowSums } from './measures.ts';
+
+/** Every filter an analysis may set; the older analyses set only the first four. */
+export interface FilterParams extends Filters, ClassFilter {
+  nametype?: string;
+  lat_min?: number;
+  lat_max?: number;
+  lon_min?: number;
+  lon_max?: number;
+  name_contains?: string;
+}
+
+export const hasBox = (p: FilterParams): boolean => p.lat_min !== undefined || p.lat_max !== undefined || p.lon_min !== undefined || p.lon_max !== undefined;
+
+/** The filters as tests over codes, prepared once per query; undefined or -1 where a filter is not set. */
+function prepareFilters(columns: Columns, p: FilterParams) {
+  return {
+    classAllowed: classMask(columns.recclass.values, p),
+    fall: p.fall === undefined ? -1 : codeOf(columns.fall, p.fall),
+    nametype: p.nametype === undefined ? -1 : codeOf(columns.nametype, p.nametype),
+    needle: p.name_contains?.toLowerCase(),
+    yearFiltered: hasYearFilter(p),
+    from: p.year_from ?? -Infinity,
+    to: p.year_to ?? Infinity,
+    boxed: hasBox(p),
+    box: [p.lat_min ?? -Infinity, p.lat_max ?? Infinity, p.lon_min ?? -Infinity, p.lon_max ?? Infinity] as const,
+  };
+}
+
+/**
+ * Per-record scratch arrays, kept per dataset and reused: allocating 4 MB per query at a million
+ * records costs more than the query's own work. A run takes one and gives it back, so runs that
+ * overlap (a worker's concurrent jobs) never share one.
+ */
+const scratch = new WeakMap<Columns, Int32Array[]>();
+function takeScratch(columns: Columns): Int32Array {
+  const free = scratch.get(columns)?.pop();
+  return free && free.length === columns.length ? free : new Int32Array(columns.length);
+}
+function giveScratch(columns: Columns, array: Int32Array): void {
+  if (array.length === 0) return;
+  let free = scratch.get(columns);
+  if (!free) scratch.set(columns, (free = []));
+  if (free.length < 4) free.push(array);
+}
+
+/** Records per synchronous block: a few ms at most, so a cancel is prompt, and no await in the hot loop. */
+export const BLOCK = 65_536;
+
+export interface GroupSpec {
+  /** One or two dimensions; a group is a combination of their labels. */
+  dims: DimensionCodes[];
+  filters: FilterParams;
+  /** Whether min and max mass are wanted (two compares per record otherwise saved). */
+  minMax: boolean;
+}
+
+export interface Grouping {
+  dims: DimensionCodes[];
+  /** Groups, numbered in order of their first record. */
+  size: number;
+  /** Each group's slot: its label index in dims[0] × the label count of dims[1] + its label index in dims[1]. */
+  slot: Int32Array;
+  /** Per group, in record order. */
+  sums: RowSums;
+  /** Each record's group; -1 for records filtered out or without a value. Scratch: give it back with release(). */
+  groupOf: Int32Array;
+  matched: number;
+  /** Matched records left out, per index into REASONS. */
+  reasons: Float64Array;
+  columns: Columns;
+}
+
+class Grouper {
+  readonly groupOf: Int32Array;
+  readonly slots: Int32Array;
+  sums = rowSums(64);
+  slot = new Int32Array(64);
+  size = 0;
+  matched = 0;
+  readonly reasons = new Float64Array(REASONS.length);
+  private readonly width: number;
+  private readonly slotGroup: Int32Array;
+  private readonly filters: ReturnType<typeof prepareFilters>;
+
+  constructor(
+    private readonly columns: Columns,
+    private readonly spec: GroupSpec,
+  ) {
+    const [first, second] = spec.dims;
+    this.width = second ? second.labels.length : 1;
+    this.slotGroup = new Int32Array(Math.max(1, first!.labels.length * this.width)).fill(-1);
+    this.slots = this.slotGroup;
+    this.groupOf = takeScratch(columns);
+    this.filters = prepareFilters(columns, spec.filters);
+  }
+
+  /** Filters and groups records [from, to); sums in record order. */
+  block(from: number, to: number): void {
+    const { columns, width, slotGroup, groupOf, reasons } = this;
+    groupOf.fill(-1, from, to);
+    // Everything the loop reads, in locals: V8 does not hoist property loads out of it.
+    const { classAllowed, fall, nametype, needle, yearFiltered, boxed } = this.filters;
+    const [yearFrom, yearTo] = [this.filters.from, this.filters.to];
+    const [latMin, latMax, lonMin, lonMax] = this.filters.box;
+    const minMax = this.spec.minMax;
+    const classCodes = columns.recclass.codes;
+    const fallCodes = columns.fall.codes;
+    const nametypeCodes = columns.nametype.codes;
+    const c1s = this.spec.dims[0]!.codes;
+    const c2s = this.spec.dims[1]?.codes;
+    const { year, lat, lon, mass } = columns;
+    let { matched, size } = this;
+    let { count, withMass, sum, min, max } = this.sums;
+    for (let i = from; i < to; i++) {
+      if (classAllowed !== undefined && classAllowed[classCodes[i]!] !== 1) continue;
+      if (fall !== -1 && fallCodes[i] !== fall) continue;
+      if (nametype !== -1 && nametypeCodes[i] !== nametype) continue;
+      if (needle !== undefined && !columns.name.at(i).toLowerCase().includes(needle)) continue;
+      if (yearFiltered) {
+        const y = year[i]!;
+        if (y !== y) {
+          matched++;
+          reasons[3]! += 1; // missing_year
+          continue;
+        }
+        if (y < yearFrom || y > yearTo) continue;
+      }
+      if (boxed) {
+        const la = lat[i]!;
+        const lo = lon[i]!;
+        if (la !== la || lo !== lo || (la === 0 && lo === 0)) {
+          matched++;
+          reasons[la !== la || lo !== lo ? 4 : 5]! += 1;
+          continue;
+        }
+        if (la < latMin || la > latMax || lo < lonMin || lo > lonMax) continue;
+      }
+      matched++;
+      let s = c1s[i]!;
+      if (s < 0) {
+        reasons[-1 - s]! += 1;
+        continue;
+      }
+      if (c2s !== undefined) {
+        const c2 = c2s[i]!;
+        if (c2 < 0) {
+          reasons[-1 - c2]! += 1;
+          continue;
+        }
+        s = s * width + c2;
+      }
+      let g = slotGroup[s]!;
+      if (g < 0) {
+        g = slotGroup[s] = size++;
+        if (g === count.length) ({ count, withMass, sum, min, max } = this.grow());
+        this.slot[g] = s;
+      }
+      groupOf[i] = g;
+      count[g]! += 1;
+      const m = mass[i]!;
+      if (m === m) {
+        withMass[g]! += 1;
+        sum[g]! += m;
+        if (minMax) {
+          if (m < min[g]!) min[g] = m;
+          if (m > max[g]!) max[g] = m;
+        }
+      }
+    }
+    this.matched = matched;
+    this.size = size;
+  }
+
+  private grow(): RowSums {
+    const bigger = rowSums(2 * this.sums.count.length);
+    for (const f of ['count', 'withMass', 'sum', 'min', 'max'] as const) bigger[f].set(this.sums[f]);
+    const slot = new Int32Array(bigger.count.length);
+    slot.set(this.slot);
+    this.slot = slot;
+    return (this.sums = bigger);
+  }
+}
+
+/** The one pass: filter and group in blocks, checkpointing before each. */
+export async function group(columns: Columns, spec: GroupSpec, ctx: AnalysisContext): Promise<Grouping> {
+  const grouper = new Grouper(columns, spec);
+  const n = columns.length;
+  try {
+    for (let from = 0; from < n; from += BLOCK) {
+      await ctx.checkpoint(from / n);
+      grouper.block(from, Math.min(n, from + BLOCK));
+    }
+  } catch (err) {
+    giveScratch(columns, grouper.groupOf);
+    throw err;
+  }
+  const { size, slot, sums, groupOf, matched, reasons } = grouper;
+  return { dims: spec.dims, size, slot, sums, groupOf, matched, reasons, columns };
+}
+
+/** Gives the grouping's per-record scratch back for the next query. */
+export const release = (g: Grouping): void => giveScratch(g.columns, g.groupOf);
+
+/** Group numbers in ascending key order (the dimensions' labels are sorted, so slot order is key order). */
+export function byKey(g: Grouping): Int32Array {
+  const order = Int32Array.from({ length: g.size }, (_, k) => k);
+  return order.sort((a, b) => g.slot[a]! - g.slot[b]!);
+}
+
+/** Group numbers by `value` (largest first; NaN, for no value, last), equal values in key order. */
+export function byValueDesc(g: Grouping, value: Float64Array): Int32Array {
+  const order = Int32Array.from({ length: g.size }, (_, k) => k);
+  const v = (k: number) => (Number.isNaN(value[k]!) ? -Infinity : value[k]!);
+  return order.sort((a, b) => (v(a) === v(b) ? g.slot[a]! - g.slot[b]! : v(b) > v(a) ? 1 : -1));
+}
+
+/** The label of group k in dimension d. */
+export function labelOf(g: Grouping, k: number, d: number): string | number {
+  const width = g.dims[1] ? g.dims[1].labels.length : 1;
+  const s = g.slot[k]!;
+  return d === 0 ? g.dims[0]!.labels[Math.floor(s / width)]! : g.dims[1]!.labels[s % width]!;
+}
+
+/** Rows of a result: each a group or a union of groups (`rowOf` maps groups to rows, -1 for none). */
+export interface Rows {
+  size: number;
+  rowOf: Int32Array;
+  sums: RowSums;
+}
+
+/** One row per group. */
+export const groupRows = (g: Grouping): Rows => ({ size: g.size, rowOf: Int32Array.from({ length: g.size }, (_, k) => k), sums: g.sums });
+
+/** Rows made by `rowOf` (each group's row); their sums added from the groups'. */
+export function mergeRows(g: Grouping, rowOf: Int32Array, size: number): Rows {
+  const sums = rowSums(size);
+  for (let k = 0; k < g.size; k++) {
+    const r = rowOf[k]!;
+    if (r < 0) continue;
+    sums.count[r]! += g.sums.count[k]!;
+    sums.withMass[r]! += g.sums.withMass[k]!;
+    sums.sum[r]! += g.sums.sum[k]!;
+    sums.min[r] = Math.min(sums.min[r]!, g.sums.min[k]!);
+    sums.max[r] = Math.max(sums.max[r]!, g.sums.max[k]!);
+  }
+  return { size, rowOf, sums };
+}
+
+export class RankOutOfRangeError extends Error {
+  override name = 'RankOutOfRangeError';
+  constructor(row: number, k: number) {
+    super(`row ${row} has no mass of rank ${k}`);
+  }
+}
+
+/**
+ * The masses of each row in ascending order, to be read by rank: `kth(r, k)` is the k-th lightest
+ * (from 0) of row r. Two ways to get there from the dataset's mass order, chosen by cost:
+ * - walk: read the whole order once and lay each row's masses side by side (every known mass
+ *   touched once, in a random-access read of its record's group);
+ * - buckets: count each row's masses per bucket of consecutive ranks in one sequential pass over
+ *   the records, then find a rank by counting buckets and reading one bucket of the order. With
+ *   few rows and few ranks asked this touches a few thousand of the order's entries, not all.
+ */
+export class RowMasses {
+  private readonly masses?: Float64Array;
+  private readonly start?: Int32Array;
+  private readonly hist?: Uint32Array;
+  private readonly buckets: number = 0;
+  private readonly shift: number = 0;
+
+  /** `lookups`: about how many kth() calls will follow, for the choice of method (`method` forces one, for tests). */
+  constructor(
+    private readonly g: Grouping,
+    private readonly rows: Rows,
+    lookups: number,
+    method?: 'walk' | 'buckets',
+  ) {
+    const order = massOrder(g.columns);
+    const known = order.index.length;
+    let width = 4096;
+    while (width > 16 && rows.size * width > 1 << 18) width >>= 1;
+    let shift = 0;
+    while (known >>> shift >= width) shift++;
+    const buckets = (known >>> shift) + 1;
+    const bucketCost = g.columns.length + rows.size * buckets + lookups * (buckets + (2 << shift));
+    if (method === 'buckets' || (method === undefined && bucketCost < 3 * known)) {
+      this.buckets = buckets;
+      this.shift = shift;
+      this.hist = this.histogram(buckets, shift);
+    } else {
+      ({ masses: this.masses, start: this.start } = this.walk());
+    }
+  }
+
+  private histogram(buckets: number, shift: number): Uint32Array {
+    const { groupOf } = this.g;
+    const { rowOf } = this.rows;
+    const { rank } = massOrder(this.g.columns);
+    const hist = new Uint32Array(this.rows.size * buckets);
+    for (let i = 0; i < groupOf.length; i++) {
+      const k = groupOf[i]!;
+      if (k < 0) continue;
+      const j = rank[i]!;
+      const r = rowOf[k]!;
+      if (j >= 0 && r >= 0) hist[r * buckets + (j >>> shift)]! += 1;
+    }
+    return hist;
+  }
+
+  private walk(): { masses: Float64Array; start: Int32Array } {
+    const { groupOf } = this.g;
+    const { rowOf, size, sums } = this.rows;
+    const start = new Int32Array(size + 1);
+    for (let r = 0; r < size; r++) start[r + 1] = start[r]! + sums.withMass[r]!;
+    const masses = new Float64Array(start[size]!);
+    const next = start.slice(0, size);
+    const { index, mass } = massOrder(this.g.columns);
+    for (let j = 0; j < index.length; j++) {
+      const k = groupOf[index[j]!]!;
+      if (k < 0) continue;
+      const r = rowOf[k]!;
+      if (r >= 0) masses[next[r]!++] = mass[j]!;
+    }
+    return { masses, start };
+  }
+
+  /** The k-th lightest mass of row r, 0 <= k < its with_mass. */
+  kth(r: number, k: number): number {
+    if (this.masses) return this.masses[this.start![r]! + k]!;
+    const hist = this.hist!;
+    const base = r * this.buckets;
+    let b = 0;
+    let before = 0;
+    while (before + hist[base + b]! <= k) before += hist[base + b++]!;
+    const { groupOf } = this.g;
+    const { rowOf } = this.rows;
+    const { index, mass } = massOrder(this.g.columns);
+    const end = Math.min(index.length, (b + 1) << this.shift);
+    for (let j = b << this.shift, seen = before; j < end; j++) {
+      const g = groupOf[index[j]!]!;
+      if (g >= 0 && rowOf[g] === r && seen++ === k) return mass[j]!;
+    }
+    throw new RankOutOfRangeError(r, k);
+  }
+
+  /** Linear interpolation between closest ranks (numpy's default method) of row r's n masses. */
+  quantile(r: number, q: number): number {
+    const n = this.rows.sums.withMass[r]!;
+    const h = (n - 1) * q;
+    const lo = Math.floor(h);
+    const below = this.kth(r, lo);
+    return lo + 1 < n ? below + (h - lo) * (this.kth(r, lo + 1) - below) : below;
+  }
+}
+
+/** Each row's sample standard deviation (n − 1), its squares added in record order; NaN below two masses. */
+export function stddevs(g: Grouping, rows: Rows): Float64Array {
+  const { groupOf } = g;
+  const { mass } = g.columns;
+  const { rowOf, sums } = rows;
+  const mean = Float64Array.from({ length: rows.size }, (_, r) => sums.sum[r]! / sums.withMass[r]!);
+  const squares = new Float64Array(rows.size);
+  for (let i = 0; i < groupOf.length; i++) {
+    const k = groupOf[i]!;
+    if (k < 0) continue;
+    const m = mass[i]!;
+    const r = rowOf[k]!;
+    if (m === m && r >= 0) squares[r]! += (m - mean[r]!) ** 2;
+  }
+  return squares.map((s, r) => (sums.withMass[r]! < 2 ? NaN : Math.sqrt(s / (sums.withMass[r]! - 1))));
+}
