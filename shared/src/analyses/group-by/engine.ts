@@ -5,7 +5,7 @@
  * row in ascending order (medians, percentiles, the heaviest) from the dataset's mass order, and a
  * second pass in record order for standard deviations.
  */
-import { codeOf, type Columns } from '../../columns.ts';
+import { codeOf, type Codes, type Columns, type Texts } from '../../columns.ts';
 import { classMask, type ClassFilter } from '../classification.ts';
 import { hasYearFilter, type Filters } from '../filters.ts';
 import type { AnalysisContext } from '../types.ts';
@@ -83,115 +83,167 @@ export interface Grouping {
   columns: Columns;
 }
 
+/**
+ * Records per call of the grouping loop. V8 compiles a long loop on its first run (on-stack
+ * replacement) before the code after it has ever run, and reaching that code throws the compiled
+ * loop away, on every later run too; a loop called many times a query is compiled whole instead.
+ * The loop takes typed arrays and numbers as arguments, not an object's fields: compiled code
+ * that reads fields depends on their types staying as first seen (a filter set or not, one
+ * dimension or two), and V8 did not always compile it again once one changed. The other hot loops
+ * below sit alone in functions that return nothing, for the same reasons.
+ */
+const CHUNK = 4096;
+
+/** The grouping pass's state. */
 class Grouper {
   readonly groupOf: Int32Array;
-  readonly slots: Int32Array;
-  sums = rowSums(64);
-  slot = new Int32Array(64);
-  size = 0;
-  matched = 0;
+  sums: RowSums;
+  slot: Int32Array;
+  /** matched, groups so far: written by the loop. */
+  readonly state = new Float64Array(2);
   readonly reasons = new Float64Array(REASONS.length);
-  private readonly width: number;
-  private readonly slotGroup: Int32Array;
-  private readonly filters: ReturnType<typeof prepareFilters>;
+  readonly width: number;
+  readonly slotGroup: Int32Array;
+  readonly filters: ReturnType<typeof prepareFilters>;
 
   constructor(
-    private readonly columns: Columns,
-    private readonly spec: GroupSpec,
+    readonly columns: Columns,
+    readonly spec: GroupSpec,
   ) {
+    this.filters = prepareFilters(columns, spec.filters);
     const [first, second] = spec.dims;
     this.width = second ? second.labels.length : 1;
-    this.slotGroup = new Int32Array(Math.max(1, first!.labels.length * this.width)).fill(-1);
-    this.slots = this.slotGroup;
+    const slots = Math.max(1, first!.labels.length * this.width);
+    this.slotGroup = new Int32Array(slots).fill(-1);
+    const capacity = Math.min(slots, 1024);
+    this.sums = rowSums(capacity);
+    this.slot = new Int32Array(capacity);
     this.groupOf = takeScratch(columns);
-    this.filters = prepareFilters(columns, spec.filters);
   }
 
-  /** Filters and groups records [from, to); sums in record order. */
+  get matched(): number {
+    return this.state[0]!;
+  }
+
+  get size(): number {
+    return this.state[1]!;
+  }
+
+  /** Filters and groups records [from, to). */
   block(from: number, to: number): void {
-    const { columns, width, slotGroup, groupOf, reasons } = this;
+    const { columns, spec, groupOf, state, reasons, width, slotGroup, filters: f } = this;
+    const [latMin, latMax, lonMin, lonMax] = f.box;
+    const c1s = spec.dims[0]!.codes;
+    // -1 codes stand for "no second dimension": the loop tests a number instead of an undefined array.
+    const c2s = spec.dims[1]?.codes ?? c1s;
+    const two = spec.dims.length > 1;
+    const names = f.needle === undefined ? undefined : columns.name;
     groupOf.fill(-1, from, to);
-    // Everything the loop reads, in locals: V8 does not hoist property loads out of it.
-    const { classAllowed, fall, nametype, needle, yearFiltered, boxed } = this.filters;
-    const [yearFrom, yearTo] = [this.filters.from, this.filters.to];
-    const [latMin, latMax, lonMin, lonMax] = this.filters.box;
-    const minMax = this.spec.minMax;
-    const classCodes = columns.recclass.codes;
-    const fallCodes = columns.fall.codes;
-    const nametypeCodes = columns.nametype.codes;
-    const c1s = this.spec.dims[0]!.codes;
-    const c2s = this.spec.dims[1]?.codes;
-    const { year, lat, lon, mass } = columns;
-    let { matched, size } = this;
-    let { count, withMass, sum, min, max } = this.sums;
-    for (let i = from; i < to; i++) {
-      if (classAllowed !== undefined && classAllowed[classCodes[i]!] !== 1) continue;
-      if (fall !== -1 && fallCodes[i] !== fall) continue;
-      if (nametype !== -1 && nametypeCodes[i] !== nametype) continue;
-      if (needle !== undefined && !columns.name.at(i).toLowerCase().includes(needle)) continue;
-      if (yearFiltered) {
-        const y = year[i]!;
-        if (y !== y) {
-          matched++;
-          reasons[3]! += 1; // missing_year
-          continue;
-        }
-        if (y < yearFrom || y > yearTo) continue;
-      }
-      if (boxed) {
-        const la = lat[i]!;
-        const lo = lon[i]!;
-        if (la !== la || lo !== lo || (la === 0 && lo === 0)) {
-          matched++;
-          reasons[la !== la || lo !== lo ? 4 : 5]! += 1;
-          continue;
-        }
-        if (la < latMin || la > latMax || lo < lonMin || lo > lonMax) continue;
-      }
-      matched++;
-      let s = c1s[i]!;
-      if (s < 0) {
-        reasons[-1 - s]! += 1;
-        continue;
-      }
-      if (c2s !== undefined) {
-        const c2 = c2s[i]!;
-        if (c2 < 0) {
-          reasons[-1 - c2]! += 1;
-          continue;
-        }
-        s = s * width + c2;
-      }
-      let g = slotGroup[s]!;
-      if (g < 0) {
-        g = slotGroup[s] = size++;
-        if (g === count.length) ({ count, withMass, sum, min, max } = this.grow());
-        this.slot[g] = s;
-      }
-      groupOf[i] = g;
-      count[g]! += 1;
-      const m = mass[i]!;
-      if (m === m) {
-        withMass[g]! += 1;
-        sum[g]! += m;
-        if (minMax) {
-          if (m < min[g]!) min[g] = m;
-          if (m > max[g]!) max[g] = m;
-        }
-      }
+    for (let at = from; at < to; ) {
+      const end = Math.min(to, at + CHUNK);
+      const { count, withMass, sum, min, max } = this.sums;
+      at = groupChunk(
+        at, end, state, reasons, groupOf, slotGroup, this.slot, count, withMass, sum, min, max, spec.minMax,
+        c1s, c2s, two, width,
+        columns.recclass.codes, f.classAllowed ?? NO_CLASS_FILTER, f.classAllowed !== undefined,
+        columns.fall.codes, f.fall, columns.nametype.codes, f.nametype, names, f.needle ?? '',
+        columns.year, f.yearFiltered, f.from, f.to, columns.lat, columns.lon, f.boxed, latMin, latMax, lonMin, lonMax, columns.mass,
+      );
+      if (at < end) this.grow();
     }
-    this.matched = matched;
-    this.size = size;
   }
 
-  private grow(): RowSums {
+  private grow(): void {
     const bigger = rowSums(2 * this.sums.count.length);
     for (const f of ['count', 'withMass', 'sum', 'min', 'max'] as const) bigger[f].set(this.sums[f]);
     const slot = new Int32Array(bigger.count.length);
     slot.set(this.slot);
     this.slot = slot;
-    return (this.sums = bigger);
+    this.sums = bigger;
   }
+}
+
+const NO_CLASS_FILTER = new Uint8Array(0);
+
+/**
+ * Filters and groups records [from, to), summing in record order; returns where it stopped: `to`,
+ * or earlier when a new group finds the sums full (the caller grows them and calls again).
+ */
+// prettier-ignore
+function groupChunk(
+  from: number, to: number, state: Float64Array, reasons: Float64Array, groupOf: Int32Array, slotGroup: Int32Array, slot: Int32Array,
+  count: Float64Array, withMass: Float64Array, sum: Float64Array, min: Float64Array, max: Float64Array, minMax: boolean,
+  c1s: Int32Array, c2s: Int32Array, two: boolean, width: number,
+  classCodes: Codes, classAllowed: Uint8Array, classFiltered: boolean, fallCodes: Codes, fall: number, nametypeCodes: Codes, nametype: number,
+  names: Texts | undefined, needle: string,
+  year: Float64Array, yearFiltered: boolean, yearFrom: number, yearTo: number,
+  lat: Float64Array, lon: Float64Array, boxed: boolean, latMin: number, latMax: number, lonMin: number, lonMax: number, mass: Float64Array,
+): number {
+  const capacity = count.length;
+  let matched = state[0]!;
+  let size = state[1]!;
+  let i = from;
+  for (; i < to; i++) {
+    if (classFiltered && classAllowed[classCodes[i]!] !== 1) continue;
+    if (fall !== -1 && fallCodes[i] !== fall) continue;
+    if (nametype !== -1 && nametypeCodes[i] !== nametype) continue;
+    if (names !== undefined && !names.at(i).toLowerCase().includes(needle)) continue;
+    if (yearFiltered) {
+      const y = year[i]!;
+      if (y !== y) {
+        matched++;
+        reasons[3]! += 1; // missing_year
+        continue;
+      }
+      if (y < yearFrom || y > yearTo) continue;
+    }
+    if (boxed) {
+      const la = lat[i]!;
+      const lo = lon[i]!;
+      if (la !== la || lo !== lo || (la === 0 && lo === 0)) {
+        matched++;
+        reasons[la !== la || lo !== lo ? 4 : 5]! += 1;
+        continue;
+      }
+      if (la < latMin || la > latMax || lo < lonMin || lo > lonMax) continue;
+    }
+    let s = c1s[i]!;
+    if (s < 0) {
+      matched++;
+      reasons[-1 - s]! += 1;
+      continue;
+    }
+    if (two) {
+      const c2 = c2s[i]!;
+      if (c2 < 0) {
+        matched++;
+        reasons[-1 - c2]! += 1;
+        continue;
+      }
+      s = s * width + c2;
+    }
+    let g = slotGroup[s]!;
+    if (g < 0) {
+      if (size === capacity) break;
+      g = slotGroup[s] = size++;
+      slot[g] = s;
+    }
+    matched++;
+    groupOf[i] = g;
+    count[g]! += 1;
+    const m = mass[i]!;
+    if (m === m) {
+      withMass[g]! += 1;
+      sum[g]! += m;
+      if (minMax) {
+        if (m < min[g]!) min[g] = m;
+        if (m > max[g]!) max[g] = m;
+      }
+    }
+  }
+  state[0] = matched;
+  state[1] = size;
+  return i;
 }
 
 /** The one pass: filter and group in blocks, checkpointing before each. */
@@ -307,34 +359,18 @@ export class RowMasses {
   }
 
   private histogram(buckets: number, shift: number): Uint32Array {
-    const { groupOf } = this.g;
-    const { rowOf } = this.rows;
-    const { rank } = massOrder(this.g.columns);
     const hist = new Uint32Array(this.rows.size * buckets);
-    for (let i = 0; i < groupOf.length; i++) {
-      const k = groupOf[i]!;
-      if (k < 0) continue;
-      const j = rank[i]!;
-      const r = rowOf[k]!;
-      if (j >= 0 && r >= 0) hist[r * buckets + (j >>> shift)]! += 1;
-    }
+    countRanks(hist, buckets, shift, this.g.groupOf, this.rows.rowOf, massOrder(this.g.columns).rank);
     return hist;
   }
 
   private walk(): { masses: Float64Array; start: Int32Array } {
-    const { groupOf } = this.g;
-    const { rowOf, size, sums } = this.rows;
+    const { size, sums } = this.rows;
     const start = new Int32Array(size + 1);
     for (let r = 0; r < size; r++) start[r + 1] = start[r]! + sums.withMass[r]!;
     const masses = new Float64Array(start[size]!);
-    const next = start.slice(0, size);
     const { index, mass } = massOrder(this.g.columns);
-    for (let j = 0; j < index.length; j++) {
-      const k = groupOf[index[j]!]!;
-      if (k < 0) continue;
-      const r = rowOf[k]!;
-      if (r >= 0) masses[next[r]!++] = mass[j]!;
-    }
+    layOut(masses, start.slice(0, size), index, mass, this.g.groupOf, this.rows.rowOf);
     return { masses, start };
   }
 
@@ -367,13 +403,29 @@ export class RowMasses {
   }
 }
 
-/** Each row's sample standard deviation (n − 1), its squares added in record order; NaN below two masses. */
-export function stddevs(g: Grouping, rows: Rows): Float64Array {
-  const { groupOf } = g;
-  const { mass } = g.columns;
-  const { rowOf, sums } = rows;
-  const mean = Float64Array.from({ length: rows.size }, (_, r) => sums.sum[r]! / sums.withMass[r]!);
-  const squares = new Float64Array(rows.size);
+/** Counts each row's masses per bucket of `1 << shift` consecutive ranks. */
+function countRanks(hist: Uint32Array, buckets: number, shift: number, groupOf: Int32Array, rowOf: Int32Array, rank: Int32Array): void {
+  for (let i = 0; i < groupOf.length; i++) {
+    const k = groupOf[i]!;
+    if (k < 0) continue;
+    const j = rank[i]!;
+    const r = rowOf[k]!;
+    if (j >= 0 && r >= 0) hist[r * buckets + (j >>> shift)]! += 1;
+  }
+}
+
+/** Walks the mass order and appends each mass to its row's slice (`next[r]`: the slice's next free place). */
+function layOut(masses: Float64Array, next: Int32Array, index: Int32Array, mass: Float64Array, groupOf: Int32Array, rowOf: Int32Array): void {
+  for (let j = 0; j < index.length; j++) {
+    const k = groupOf[index[j]!]!;
+    if (k < 0) continue;
+    const r = rowOf[k]!;
+    if (r >= 0) masses[next[r]!++] = mass[j]!;
+  }
+}
+
+/** Adds each mass's squared distance from its row's mean, in record order. */
+function addSquares(squares: Float64Array, mean: Float64Array, groupOf: Int32Array, rowOf: Int32Array, mass: Float64Array): void {
   for (let i = 0; i < groupOf.length; i++) {
     const k = groupOf[i]!;
     if (k < 0) continue;
@@ -381,5 +433,15 @@ export function stddevs(g: Grouping, rows: Rows): Float64Array {
     const r = rowOf[k]!;
     if (m === m && r >= 0) squares[r]! += (m - mean[r]!) ** 2;
   }
+}
+
+/** Each row's sample standard deviation (n − 1), its squares added in record order; NaN below two masses. */
+export function stddevs(g: Grouping, rows: Rows): Float64Array {
+  const { groupOf } = g;
+  const { mass } = g.columns;
+  const { rowOf, sums } = rows;
+  const mean = Float64Array.from({ length: rows.size }, (_, r) => sums.sum[r]! / sums.withMass[r]!);
+  const squares = new Float64Array(rows.size);
+  addSquares(squares, mean, groupOf, rowOf, mass);
   return squares.map((s, r) => (sums.withMass[r]! < 2 ? NaN : Math.sqrt(s / (sums.withMass[r]! - 1))));
 }
