@@ -2,7 +2,8 @@ import Type from 'typebox';
 import type { Columns } from '../columns.ts';
 import { checkFilters, filterParams, hasYearFilter, type Filters } from './filters.ts';
 import { dimensionCodes, REASONS, type Reason } from './group-by/dimensions.ts';
-import { byKey, byValueDesc, group, groupRows, labelOf, release, RowMasses, type Grouping } from './group-by/engine.ts';
+import { byKey, byValueDesc, group, groupRows, labelOf, release, type Grouping } from './group-by/engine.ts';
+import { RowMasses } from './group-by/row-masses.ts';
 import { resultHead } from './result.ts';
 import type { Analysis, AnalysisContext, AnalysisResult, Group } from './types.ts';
 
@@ -22,10 +23,11 @@ async function grouped(
   excluded: (count: (reason: Reason) => number) => Record<string, number>,
 ): Promise<AnalysisResult> {
   const dims = [dimensionCodes(columns, dimension, yearBin, 10)];
-  const g = await group(columns, { dims, filters: params, minMax: true }, ctx);
+  // Min and max come from each group's sorted masses, which the median needs anyway.
+  const g = await group(columns, { dims, filters: params, minMax: false }, ctx);
   try {
     const sums = g.sums;
-    const ordered = new RowMasses(g, groupRows(g), 2 * g.size);
+    const ordered = new RowMasses(g, groupRows(g), 4 * g.size);
     const stat = (k: number, v: number) => (sums.withMass[k] === 0 ? null : v);
     const median = (k: number) => {
       const n = sums.withMass[k]!;
@@ -42,8 +44,8 @@ async function grouped(
         total_mass_g: stat(k, sums.sum[k]!),
         mean_mass_g: stat(k, sums.sum[k]! / withMass),
         median_mass_g: withMass === 0 ? null : median(k),
-        min_mass_g: stat(k, sums.min[k]!),
-        max_mass_g: stat(k, sums.max[k]!),
+        min_mass_g: withMass === 0 ? null : ordered.kth(k, 0),
+        max_mass_g: withMass === 0 ? null : ordered.kth(k, withMass - 1),
       };
     });
     const count = (reason: Reason) => g.reasons[REASONS.indexOf(reason)]!;

@@ -10,7 +10,7 @@ import { classMask, type ClassFilter } from '../classification.ts';
 import { hasYearFilter, type Filters } from '../filters.ts';
 import type { AnalysisContext } from '../types.ts';
 import { REASONS, type DimensionCodes } from './dimensions.ts';
-import { massOrder, rowSums, type RowSums } from './measures.ts';
+import { rowSums, type RowSums } from './measures.ts';
 
 /** Every filter an analysis may set; the older analyses set only the first four. */
 export interface FilterParams extends Filters, ClassFilter {
@@ -309,119 +309,6 @@ export function mergeRows(g: Grouping, rowOf: Int32Array, size: number): Rows {
     sums.max[r] = Math.max(sums.max[r]!, g.sums.max[k]!);
   }
   return { size, rowOf, sums };
-}
-
-export class RankOutOfRangeError extends Error {
-  override name = 'RankOutOfRangeError';
-  constructor(row: number, k: number) {
-    super(`row ${row} has no mass of rank ${k}`);
-  }
-}
-
-/**
- * The masses of each row in ascending order, to be read by rank: `kth(r, k)` is the k-th lightest
- * (from 0) of row r. Two ways to get there from the dataset's mass order, chosen by cost:
- * - walk: read the whole order once and lay each row's masses side by side (every known mass
- *   touched once, in a random-access read of its record's group);
- * - buckets: count each row's masses per bucket of consecutive ranks in one sequential pass over
- *   the records, then find a rank by counting buckets and reading one bucket of the order. With
- *   few rows and few ranks asked this touches a few thousand of the order's entries, not all.
- */
-export class RowMasses {
-  private readonly masses?: Float64Array;
-  private readonly start?: Int32Array;
-  private readonly hist?: Uint32Array;
-  private readonly buckets: number = 0;
-  private readonly shift: number = 0;
-
-  /** `lookups`: about how many kth() calls will follow, for the choice of method (`method` forces one, for tests). */
-  constructor(
-    private readonly g: Grouping,
-    private readonly rows: Rows,
-    lookups: number,
-    method?: 'walk' | 'buckets',
-  ) {
-    const order = massOrder(g.columns);
-    const known = order.index.length;
-    let width = 4096;
-    while (width > 16 && rows.size * width > 1 << 18) width >>= 1;
-    let shift = 0;
-    while (known >>> shift >= width) shift++;
-    const buckets = (known >>> shift) + 1;
-    const bucketCost = g.columns.length + rows.size * buckets + lookups * (buckets + (2 << shift));
-    if (method === 'buckets' || (method === undefined && bucketCost < 3 * known)) {
-      this.buckets = buckets;
-      this.shift = shift;
-      this.hist = this.histogram(buckets, shift);
-    } else {
-      ({ masses: this.masses, start: this.start } = this.walk());
-    }
-  }
-
-  private histogram(buckets: number, shift: number): Uint32Array {
-    const hist = new Uint32Array(this.rows.size * buckets);
-    countRanks(hist, buckets, shift, this.g.groupOf, this.rows.rowOf, massOrder(this.g.columns).rank);
-    return hist;
-  }
-
-  private walk(): { masses: Float64Array; start: Int32Array } {
-    const { size, sums } = this.rows;
-    const start = new Int32Array(size + 1);
-    for (let r = 0; r < size; r++) start[r + 1] = start[r]! + sums.withMass[r]!;
-    const masses = new Float64Array(start[size]!);
-    const { index, mass } = massOrder(this.g.columns);
-    layOut(masses, start.slice(0, size), index, mass, this.g.groupOf, this.rows.rowOf);
-    return { masses, start };
-  }
-
-  /** The k-th lightest mass of row r, 0 <= k < its with_mass. */
-  kth(r: number, k: number): number {
-    if (this.masses) return this.masses[this.start![r]! + k]!;
-    const hist = this.hist!;
-    const base = r * this.buckets;
-    let b = 0;
-    let before = 0;
-    while (before + hist[base + b]! <= k) before += hist[base + b++]!;
-    const { groupOf } = this.g;
-    const { rowOf } = this.rows;
-    const { index, mass } = massOrder(this.g.columns);
-    const end = Math.min(index.length, (b + 1) << this.shift);
-    for (let j = b << this.shift, seen = before; j < end; j++) {
-      const g = groupOf[index[j]!]!;
-      if (g >= 0 && rowOf[g] === r && seen++ === k) return mass[j]!;
-    }
-    throw new RankOutOfRangeError(r, k);
-  }
-
-  /** Linear interpolation between closest ranks (numpy's default method) of row r's n masses. */
-  quantile(r: number, q: number): number {
-    const n = this.rows.sums.withMass[r]!;
-    const h = (n - 1) * q;
-    const lo = Math.floor(h);
-    const below = this.kth(r, lo);
-    return lo + 1 < n ? below + (h - lo) * (this.kth(r, lo + 1) - below) : below;
-  }
-}
-
-/** Counts each row's masses per bucket of `1 << shift` consecutive ranks. */
-function countRanks(hist: Uint32Array, buckets: number, shift: number, groupOf: Int32Array, rowOf: Int32Array, rank: Int32Array): void {
-  for (let i = 0; i < groupOf.length; i++) {
-    const k = groupOf[i]!;
-    if (k < 0) continue;
-    const j = rank[i]!;
-    const r = rowOf[k]!;
-    if (j >= 0 && r >= 0) hist[r * buckets + (j >>> shift)]! += 1;
-  }
-}
-
-/** Walks the mass order and appends each mass to its row's slice (`next[r]`: the slice's next free place). */
-function layOut(masses: Float64Array, next: Int32Array, index: Int32Array, mass: Float64Array, groupOf: Int32Array, rowOf: Int32Array): void {
-  for (let j = 0; j < index.length; j++) {
-    const k = groupOf[index[j]!]!;
-    if (k < 0) continue;
-    const r = rowOf[k]!;
-    if (r >= 0) masses[next[r]!++] = mass[j]!;
-  }
 }
 
 /** Adds each mass's squared distance from its row's mean, in record order. */

@@ -4,7 +4,8 @@ import { columnsFromRecords } from '../../columns.ts';
 import type { Meteorite } from '../../schemas.ts';
 import { AnalysisResult, InvalidParamsError, validateJobRequest, type AnalysisContext } from '../index.ts';
 import { DIMENSIONS, dimensionCodes, massDecade } from './dimensions.ts';
-import { group, labelOf, mergeRows, release, RowMasses } from './engine.ts';
+import { group, labelOf, mergeRows, release } from './engine.ts';
+import { RowMasses } from './row-masses.ts';
 import { MEASURES, quantile } from './measures.ts';
 import { expectClose, groupByReference as reference, type ReferenceParams as P } from '@meteorites/test-utils/group-by-reference';
 
@@ -163,6 +164,27 @@ describe('the masses of each row in order', () => {
         const sorted = expected[r]!.sort((a, b) => a - b);
         expect(rows.sums.withMass[r]).toBe(sorted.length);
         expect(Array.from(sorted, (_, k) => masses.kth(r, k)), `row ${r} (${labelOf(g, r, 0)})`).toEqual(sorted);
+      }
+    } finally {
+      release(g);
+    }
+  });
+});
+
+describe('the masses of each row by label order', () => {
+  it.each([{}, { year_from: 1500, fall: 'Found' }])('every rank of every group by recclass, filters %j, as a sort gives it', async (filters) => {
+    const dims = [dimensionCodes(columns, 'recclass', 10, 10)];
+    const g = await group(columns, { dims, filters, minMax: false }, ctx);
+    try {
+      const rows = mergeRows(g, Int32Array.from({ length: g.size }, (_, k) => k), g.size);
+      const byLabel = new RowMasses(g, rows, 0, 'label');
+      const expected = Array.from({ length: g.size }, (): number[] => []);
+      records.forEach((r, i) => {
+        if (g.groupOf[i]! >= 0 && r.mass_g != null) expected[g.groupOf[i]!]!.push(r.mass_g);
+      });
+      for (let k = 0; k < g.size; k++) {
+        const sorted = expected[k]!.sort((a, b) => a - b);
+        expect(Array.from(sorted, (_, j) => byLabel.kth(k, j)), String(labelOf(g, k, 0))).toEqual(sorted);
       }
     } finally {
       release(g);

@@ -11,7 +11,8 @@ import { checkFilters, filterParams, hasYearFilter } from '../filters.ts';
 import { resultHead } from '../result.ts';
 import type { Analysis, AnalysisResult } from '../types.ts';
 import { BAND_DEGREES, DIMENSIONS, dimensionCodes, REASONS, YEAR_BINS, type Dimension, type Reason } from './dimensions.ts';
-import { byKey, byValueDesc, group, groupRows, hasBox, labelOf, mergeRows, release, RowMasses, stddevs, type FilterParams, type Grouping } from './engine.ts';
+import { byKey, byValueDesc, group, groupRows, hasBox, labelOf, mergeRows, release, stddevs, type FilterParams, type Grouping } from './engine.ts';
+import { RowMasses } from './row-masses.ts';
 import { DEFAULT_MEASURES, MEASURES, measureOf, quantileCount, type Measure } from './measures.ts';
 
 export { DIMENSIONS, MEASURES, DEFAULT_MEASURES, type Dimension, type Measure };

@@ -1,10 +1,10 @@
 /**
  * The measures of a group-by row, computed from per-row sums and from each row's masses in
  * ascending order. The order comes from one sort of the dataset's masses, made once per dataset,
- * so medians and percentiles need no sort per query (see RowMasses in engine.ts).
+ * so medians and percentiles need no sort per query (see row-masses.ts).
  */
 import type { Columns } from '../../columns.ts';
-import type { RowMasses } from './engine.ts';
+import type { RowMasses } from './row-masses.ts';
 
 export const MEASURES = [
   'count',
