@@ -252,6 +252,14 @@ describe('geo-grid longitudes east of 180', () => {
 describe('edges', () => {
   const names = ['mass-by-class', 'mass-by-year', 'mass-by-fall', 'heaviest', 'geo-grid'];
 
+  it.each([...names, 'group-by'])('%s matches nothing for a fall or class no record has', async (name) => {
+    for (const filter of [{ fall: 'Nope' }, { recclass: 'Nope' }]) {
+      const r = await run(name, sample, filter);
+      expect(r.matched, JSON.stringify(filter)).toBe(0);
+      expect(r.groups ?? r.items ?? r.cells).toEqual([]);
+    }
+  });
+
   it.each(names)('%s on an empty dataset', async (name) => {
     const r = await run(name, columnsFromRecords([]), { year_from: 1 });
     expect(r.records).toBe(0);

@@ -5,11 +5,12 @@
  * row in ascending order (medians, percentiles, the heaviest) from the dataset's mass order, and a
  * second pass in record order for standard deviations.
  */
-import { codeOf, type Codes, type Columns, type Texts } from '../../columns.ts';
+import { codeOf, type Columns } from '../../columns.ts';
 import { classMask, type ClassFilter } from '../classification.ts';
 import { hasYearFilter, type Filters } from '../filters.ts';
 import type { AnalysisContext } from '../types.ts';
 import { REASONS, type DimensionCodes } from './dimensions.ts';
+import { kernelFor } from './kernel.ts';
 import { rowSums, type RowSums } from './measures.ts';
 
 /** Every filter an analysis may set; the older analyses set only the first four. */
@@ -87,10 +88,7 @@ export interface Grouping {
  * Records per call of the grouping loop. V8 compiles a long loop on its first run (on-stack
  * replacement) before the code after it has ever run, and reaching that code throws the compiled
  * loop away, on every later run too; a loop called many times a query is compiled whole instead.
- * The loop takes typed arrays and numbers as arguments, not an object's fields: compiled code
- * that reads fields depends on their types staying as first seen (a filter set or not, one
- * dimension or two), and V8 did not always compile it again once one changed. The other hot loops
- * below sit alone in functions that return nothing, for the same reasons.
+ * The other hot loops sit alone in functions that return nothing, for the same reason.
  */
 const CHUNK = 4096;
 
@@ -134,20 +132,26 @@ class Grouper {
     const { columns, spec, groupOf, state, reasons, width, slotGroup, filters: f } = this;
     const [latMin, latMax, lonMin, lonMax] = f.box;
     const c1s = spec.dims[0]!.codes;
-    // -1 codes stand for "no second dimension": the loop tests a number instead of an undefined array.
     const c2s = spec.dims[1]?.codes ?? c1s;
-    const two = spec.dims.length > 1;
-    const names = f.needle === undefined ? undefined : columns.name;
+    const kernel = kernelFor({
+      classFiltered: f.classAllowed !== undefined,
+      fallFiltered: spec.filters.fall !== undefined,
+      nametypeFiltered: spec.filters.nametype !== undefined,
+      named: f.needle !== undefined,
+      yearFiltered: f.yearFiltered,
+      boxed: f.boxed,
+      two: spec.dims.length > 1,
+      minMax: spec.minMax,
+    });
     groupOf.fill(-1, from, to);
     for (let at = from; at < to; ) {
       const end = Math.min(to, at + CHUNK);
       const { count, withMass, sum, min, max } = this.sums;
-      at = groupChunk(
-        at, end, state, reasons, groupOf, slotGroup, this.slot, count, withMass, sum, min, max, spec.minMax,
-        c1s, c2s, two, width,
-        columns.recclass.codes, f.classAllowed ?? NO_CLASS_FILTER, f.classAllowed !== undefined,
-        columns.fall.codes, f.fall, columns.nametype.codes, f.nametype, names, f.needle ?? '',
-        columns.year, f.yearFiltered, f.from, f.to, columns.lat, columns.lon, f.boxed, latMin, latMax, lonMin, lonMax, columns.mass,
+      // prettier-ignore
+      at = kernel(
+        at, end, state, reasons, groupOf, slotGroup, this.slot, count, withMass, sum, min, max, c1s, c2s, width,
+        columns.recclass.codes, f.classAllowed ?? NO_CLASS_FILTER, columns.fall.codes, f.fall, columns.nametype.codes, f.nametype,
+        columns.name, f.needle ?? '', columns.year, f.from, f.to, columns.lat, columns.lon, latMin, latMax, lonMin, lonMax, columns.mass,
       );
       if (at < end) this.grow();
     }
@@ -164,87 +168,6 @@ class Grouper {
 }
 
 const NO_CLASS_FILTER = new Uint8Array(0);
-
-/**
- * Filters and groups records [from, to), summing in record order; returns where it stopped: `to`,
- * or earlier when a new group finds the sums full (the caller grows them and calls again).
- */
-// prettier-ignore
-function groupChunk(
-  from: number, to: number, state: Float64Array, reasons: Float64Array, groupOf: Int32Array, slotGroup: Int32Array, slot: Int32Array,
-  count: Float64Array, withMass: Float64Array, sum: Float64Array, min: Float64Array, max: Float64Array, minMax: boolean,
-  c1s: Int32Array, c2s: Int32Array, two: boolean, width: number,
-  classCodes: Codes, classAllowed: Uint8Array, classFiltered: boolean, fallCodes: Codes, fall: number, nametypeCodes: Codes, nametype: number,
-  names: Texts | undefined, needle: string,
-  year: Float64Array, yearFiltered: boolean, yearFrom: number, yearTo: number,
-  lat: Float64Array, lon: Float64Array, boxed: boolean, latMin: number, latMax: number, lonMin: number, lonMax: number, mass: Float64Array,
-): number {
-  const capacity = count.length;
-  let matched = state[0]!;
-  let size = state[1]!;
-  let i = from;
-  for (; i < to; i++) {
-    if (classFiltered && classAllowed[classCodes[i]!] !== 1) continue;
-    if (fall !== -1 && fallCodes[i] !== fall) continue;
-    if (nametype !== -1 && nametypeCodes[i] !== nametype) continue;
-    if (names !== undefined && !names.at(i).toLowerCase().includes(needle)) continue;
-    if (yearFiltered) {
-      const y = year[i]!;
-      if (y !== y) {
-        matched++;
-        reasons[3]! += 1; // missing_year
-        continue;
-      }
-      if (y < yearFrom || y > yearTo) continue;
-    }
-    if (boxed) {
-      const la = lat[i]!;
-      const lo = lon[i]!;
-      if (la !== la || lo !== lo || (la === 0 && lo === 0)) {
-        matched++;
-        reasons[la !== la || lo !== lo ? 4 : 5]! += 1;
-        continue;
-      }
-      if (la < latMin || la > latMax || lo < lonMin || lo > lonMax) continue;
-    }
-    let s = c1s[i]!;
-    if (s < 0) {
-      matched++;
-      reasons[-1 - s]! += 1;
-      continue;
-    }
-    if (two) {
-      const c2 = c2s[i]!;
-      if (c2 < 0) {
-        matched++;
-        reasons[-1 - c2]! += 1;
-        continue;
-      }
-      s = s * width + c2;
-    }
-    let g = slotGroup[s]!;
-    if (g < 0) {
-      if (size === capacity) break;
-      g = slotGroup[s] = size++;
-      slot[g] = s;
-    }
-    matched++;
-    groupOf[i] = g;
-    count[g]! += 1;
-    const m = mass[i]!;
-    if (m === m) {
-      withMass[g]! += 1;
-      sum[g]! += m;
-      if (minMax) {
-        if (m < min[g]!) min[g] = m;
-        if (m > max[g]!) max[g] = m;
-      }
-    }
-  }
-  state[0] = matched;
-  state[1] = size;
-  return i;
-}
 
 /** The one pass: filter and group in blocks, checkpointing before each. */
 export async function group(columns: Columns, spec: GroupSpec, ctx: AnalysisContext): Promise<Grouping> {
