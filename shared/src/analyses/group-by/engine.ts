@@ -143,7 +143,6 @@ class Grouper {
       two: spec.dims.length > 1,
       minMax: spec.minMax,
     });
-    groupOf.fill(-1, from, to);
     for (let at = from; at < to; ) {
       const end = Math.min(to, at + CHUNK);
       const { count, withMass, sum, min, max } = this.sums;

@@ -78,48 +78,53 @@ function source(s: Shape): string {
     let matched = state[0];
     let size = state[1];
     let i = from;
-    for (; i < to; i++) {
-      ${when(s.classFiltered, 'if (classAllowed[classCodes[i]] !== 1) continue;')}
-      ${when(s.fallFiltered, 'if (fallCodes[i] !== fall) continue;')}
-      ${when(s.nametypeFiltered, 'if (nametypeCodes[i] !== nametype) continue;')}
-      ${when(s.named, 'if (!names.at(i).toLowerCase().includes(needle)) continue;')}
-      ${when(
-        s.yearFiltered,
-        `const y = year[i];
-        if (y !== y) { matched++; reasons[3] += 1; continue; }
-        if (y < yearFrom || y > yearTo) continue;`,
-      )}
-      ${when(
-        s.boxed,
-        `const la = lat[i];
-        const lo = lon[i];
-        if (la !== la || lo !== lo) { matched++; reasons[4] += 1; continue; }
-        if (la === 0 && lo === 0) { matched++; reasons[5] += 1; continue; }
-        if (la < latMin || la > latMax || lo < lonMin || lo > lonMax) continue;`,
-      )}
-      let s = c1s[i];
-      if (s < 0) { matched++; reasons[-1 - s] += 1; continue; }
-      ${when(
-        s.two,
-        `const c2 = c2s[i];
-        if (c2 < 0) { matched++; reasons[-1 - c2] += 1; continue; }
-        s = s * width + c2;`,
-      )}
-      let g = slotGroup[s];
-      if (g < 0) {
-        if (size === capacity) break;
-        g = slotGroup[s] = size++;
-        slot[g] = s;
+    records: for (; i < to; i++) {
+      let g = -1;
+      record: {
+        ${when(s.classFiltered, 'if (classAllowed[classCodes[i]] !== 1) break record;')}
+        ${when(s.fallFiltered, 'if (fallCodes[i] !== fall) break record;')}
+        ${when(s.nametypeFiltered, 'if (nametypeCodes[i] !== nametype) break record;')}
+        ${when(s.named, 'if (!names.at(i).toLowerCase().includes(needle)) break record;')}
+        ${when(
+          s.yearFiltered,
+          `const y = year[i];
+          if (y !== y) { matched++; reasons[3] += 1; break record; }
+          if ((y < yearFrom) | (y > yearTo)) break record;`,
+        )}
+        ${when(
+          s.boxed,
+          `const la = lat[i];
+          const lo = lon[i];
+          if (la !== la || lo !== lo) { matched++; reasons[4] += 1; break record; }
+          if (la === 0 && lo === 0) { matched++; reasons[5] += 1; break record; }
+          // One branch for the four sides (| of booleans, not ||): fewer mispredicted jumps.
+          if ((la < latMin) | (la > latMax) | (lo < lonMin) | (lo > lonMax)) break record;`,
+        )}
+        let s = c1s[i];
+        if (s < 0) { matched++; reasons[-1 - s] += 1; break record; }
+        ${when(
+          s.two,
+          `const c2 = c2s[i];
+          if (c2 < 0) { matched++; reasons[-1 - c2] += 1; break record; }
+          s = s * width + c2;`,
+        )}
+        g = slotGroup[s];
+        if (g < 0) {
+          if (size === capacity) break records;
+          g = slotGroup[s] = size++;
+          slot[g] = s;
+        }
+        matched++;
+        count[g] += 1;
+        const m = mass[i];
+        if (m === m) {
+          withMass[g] += 1;
+          sum[g] += m;
+          ${when(s.minMax, 'if (m < min[g]) min[g] = m; if (m > max[g]) max[g] = m;')}
+        }
       }
-      matched++;
+      // Every record's group is written, -1 for none: no clearing of the array first.
       groupOf[i] = g;
-      count[g] += 1;
-      const m = mass[i];
-      if (m === m) {
-        withMass[g] += 1;
-        sum[g] += m;
-        ${when(s.minMax, 'if (m < min[g]) min[g] = m; if (m > max[g]) max[g] = m;')}
-      }
     }
     state[0] = matched;
     state[1] = size;
