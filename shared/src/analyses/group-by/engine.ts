@@ -25,7 +25,7 @@ export interface FilterParams extends Filters, ClassFilter {
 
 export const hasBox = (p: FilterParams): boolean => p.lat_min !== undefined || p.lat_max !== undefined || p.lon_min !== undefined || p.lon_max !== undefined;
 
-/** The filters as tests over codes, prepared once per query; undefined or -1 where a filter is not set. */
+/** The filters as tests over codes, prepared once per query. A fall or name type no record has is code -1: nothing matches. */
 function prepareFilters(columns: Columns, p: FilterParams) {
   return {
     classAllowed: classMask(columns.recclass.values, p),
