@@ -114,7 +114,8 @@ class Grouper {
     const slots = Math.max(1, first!.labels.length * this.width);
     this.slotGroup = new Int32Array(slots).fill(-1);
     const capacity = Math.min(slots, 1024);
-    this.sums = rowSums(capacity);
+    // One entry more: the kernel's sink.
+    this.sums = rowSums(capacity + 1);
     this.slot = new Int32Array(capacity);
     this.groupOf = takeScratch(columns);
   }
@@ -157,9 +158,11 @@ class Grouper {
   }
 
   private grow(): void {
-    const bigger = rowSums(2 * this.sums.count.length);
-    for (const f of ['count', 'withMass', 'sum', 'min', 'max'] as const) bigger[f].set(this.sums[f]);
-    const slot = new Int32Array(bigger.count.length);
+    const capacity = this.slot.length;
+    const bigger = rowSums(2 * capacity + 1);
+    // The groups' entries only: the old sink's place becomes a group's, and starts fresh.
+    for (const f of ['count', 'withMass', 'sum', 'min', 'max'] as const) bigger[f].set(this.sums[f].subarray(0, capacity));
+    const slot = new Int32Array(2 * capacity);
     slot.set(this.slot);
     this.slot = slot;
     this.sums = bigger;

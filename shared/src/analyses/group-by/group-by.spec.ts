@@ -191,3 +191,22 @@ describe('the masses of each row by label order', () => {
     }
   });
 });
+
+describe('many groups', () => {
+  it('grows past 1024 groups without mixing the sink (records outside the years) into a group', async () => {
+    const many = Array.from({ length: 6000 }, (_, i): Partial<Meteorite> => ({
+      id: String(i + 1),
+      recclass: `C${(i * 7919) % 2500}`,
+      year: i % 3 === 0 ? 1800 : 1990,
+      mass_g: (i % 11) + 0.5,
+      reclat: i % 5 === 0 ? 80 : 10,
+      reclong: 20,
+    }));
+    const request = validateJobRequest('group-by', { by: ['recclass'], measures: [...MEASURES], sort: 'key', limit: 1000, year_from: 1900, lat_max: 50 });
+    const result = await request.analysis.run(columnsFromRecords(many), request.params, ctx);
+    const expected = reference(many, request.params as P);
+    expect(expected.groups.length).toBe(1001);
+    expectClose(result.groups, expected.groups);
+    expect(result.matched).toBe(expected.matched);
+  });
+});
