@@ -200,8 +200,9 @@ export function byKey(g: Grouping): Int32Array {
 /** Group numbers by `value` (largest first; NaN, for no value, last), equal values in key order. */
 export function byValueDesc(g: Grouping, value: Float64Array): Int32Array {
   const order = Int32Array.from({ length: g.size }, (_, k) => k);
-  const v = (k: number) => (Number.isNaN(value[k]!) ? -Infinity : value[k]!);
-  return order.sort((a, b) => (v(a) === v(b) ? g.slot[a]! - g.slot[b]! : v(b) > v(a) ? 1 : -1));
+  const v = value.map((x) => (Number.isNaN(x) ? -Infinity : x));
+  const { slot } = g;
+  return order.sort((a, b) => (v[a] === v[b] ? slot[a]! - slot[b]! : v[b]! > v[a]! ? 1 : -1));
 }
 
 /** The label of group k in dimension d. */
