@@ -3,7 +3,13 @@
  * worker process against a Redis (started here) holding the full dataset. 50 jobs with distinct
  * params (no dedup hits) run one after another, each timed from the POST until GET /results
  * answered, the wait done by `GET /jobs/{id}?wait=30`. A few warm-up jobs first, so the worker's
- * in-memory snapshot is loaded: the figures are warm.
+ * in-memory snapshot is loaded: the figures are warm. Then 40 mass-by-class jobs the same way,
+ * reading the worker process' CPU time (/proc) around them: its CPU per job, queue work included.
+ *
+ * Before that, in this process: the CPU time of a mass-by-class job's own work (the analysis and
+ * the JSON.stringify the worker does), the engine against the code it replaced (bench/legacy),
+ * interleaved round by round on the same params, results checked equal. The ratio holds up on a
+ * busy machine better than the times.
  *
  *   npx tsx bench/analysis.ts
  */
@@ -11,6 +17,9 @@ import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
+import { validateJobRequest, type AnalysisContext } from '@meteorites/shared/analyses/index';
+import type { Columns } from '@meteorites/shared/columns';
 import { loadConfig } from '@meteorites/shared/config';
 import { closeRedis, connectRedis } from '@meteorites/shared/redis';
 import { RedisServer } from '@meteorites/tools';
@@ -18,10 +27,46 @@ import { parseDataset, storeDataset } from '@meteorites/dataset';
 import { buildApp } from '@meteorites/api';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
+import { legacyMassByClass } from './legacy/mass-by-class.ts';
+import { BenchStepError, cpuSecondsOf } from './support.ts';
 
 const JOBS = 50;
 const WARMUP = 5;
-const TARGET_MEDIAN_MS = 100;
+const TARGET_MEDIAN_MS = 8;
+const TARGET_CPU_MS = 1;
+const CPU_ROUNDS = 15;
+const CLASS_JOBS = 40;
+
+const classParams = (i: number) => ({ year_from: 1700 + i * 3 });
+
+/**
+ * CPU ms per mass-by-class job (analysis + JSON) in this process, the engine and the legacy code
+ * taking turns each round; the median round of each.
+ */
+async function jobCpu(columns: Columns) {
+  const ctx: AnalysisContext = { datasetVersion: 1, progress: async () => {}, now: () => new Date(0) };
+  const { analysis } = validateJobRequest('mass-by-class', {});
+  const params = Array.from({ length: CLASS_JOBS }, (_, i) => validateJobRequest('mass-by-class', classParams(i)).params);
+  const contenders = {
+    engine: async (p: Record<string, unknown>) => JSON.stringify(await analysis.run(columns, p, ctx)),
+    legacy: async (p: Record<string, unknown>) => JSON.stringify(await legacyMassByClass(columns, p, ctx)),
+  };
+  for (const p of params) {
+    const [a, b] = [JSON.parse(await contenders.engine(p)), JSON.parse(await contenders.legacy(p))];
+    if (!isDeepStrictEqual(a, b)) throw new BenchStepError(`mass-by-class ${JSON.stringify(p)}: the engine and the legacy code differ`);
+  }
+  const rounds: Record<keyof typeof contenders, number[]> = { engine: [], legacy: [] };
+  for (let r = 0; r < CPU_ROUNDS; r++) {
+    for (const name of (r % 2 ? ['legacy', 'engine'] : ['engine', 'legacy']) as (keyof typeof contenders)[]) {
+      const before = process.cpuUsage();
+      for (const p of params) await contenders[name](p);
+      const used = process.cpuUsage(before);
+      rounds[name].push((used.user + used.system) / 1000 / params.length);
+    }
+  }
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  return { engine_ms: round2(med(rounds.engine)), legacy_ms: round2(med(rounds.legacy)), ratio: round2(med(rounds.engine) / med(rounds.legacy)) };
+}
 
 /** 50+ distinct requests over every analysis. */
 function requests(): { analysis: string; params: Record<string, unknown> }[] {
@@ -53,7 +98,11 @@ async function main(): Promise<void> {
     const client = await connectRedis(redis.url);
     await storeDataset(client, parsed, { source: 'bench' });
     await closeRedis(client);
-    await spawnWorker(redis.url, {
+    const cpu = await jobCpu(parsed.columns);
+    console.log(
+      `mass-by-class job CPU (analysis + JSON), median of ${CPU_ROUNDS} rounds of ${CLASS_JOBS}: engine ${cpu.engine_ms} ms, legacy ${cpu.legacy_ms} ms (ratio ${cpu.ratio})`,
+    );
+    const worker = await spawnWorker(redis.url, {
       ENABLE_TEST_ANALYSES: 'false',
       WORKER_CONCURRENCY: '2',
       JOB_LEASE_MS: '30000',
@@ -63,8 +112,7 @@ async function main(): Promise<void> {
     const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
     console.log(`${parsed.columns.length} records loaded; API at ${base}; one worker process; ${JOBS} jobs after ${WARMUP} warm-up jobs`);
 
-    const timings: { analysis: string; ms: number }[] = [];
-    for (const [i, req] of requests().entries()) {
+    const endToEnd = async (req: { analysis: string; params: Record<string, unknown> }) => {
       const t0 = performance.now();
       const posted = await fetch(`${base}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req) });
       if (posted.status !== 202) throw new Error(`POST /jobs answered ${posted.status}: ${await posted.text()}`);
@@ -74,8 +122,17 @@ async function main(): Promise<void> {
       const result = await fetch(`${base}/results/${id}`);
       await result.arrayBuffer();
       if (result.status !== 200) throw new Error(`GET /results answered ${result.status}`);
-      if (i >= WARMUP) timings.push({ analysis: req.analysis, ms: performance.now() - t0 });
+      return performance.now() - t0;
+    };
+    const timings: { analysis: string; ms: number }[] = [];
+    for (const [i, req] of requests().entries()) {
+      const ms = await endToEnd(req);
+      if (i >= WARMUP) timings.push({ analysis: req.analysis, ms });
     }
+    // Params the mixed run did not use (no dedup answer): each job runs.
+    const cpuBefore = cpuSecondsOf(worker.pid);
+    for (let i = 0; i < CLASS_JOBS; i++) await endToEnd({ analysis: 'mass-by-class', params: { ...classParams(i), year_to: 2500 } });
+    const workerCpuMs = round2(((cpuSecondsOf(worker.pid) - cpuBefore) * 1000) / CLASS_JOBS);
 
     const sorted = timings.map((t) => t.ms).sort((a, b) => a - b);
     const median = percentile(sorted, 50);
@@ -88,6 +145,7 @@ async function main(): Promise<void> {
     for (const a of byAnalysis) console.log(`${a.analysis.padEnd(16)} ${String(a.jobs).padStart(5)} ${a.median_ms.toFixed(1).padStart(10)} ${a.p95_ms.toFixed(1).padStart(8)}`);
     console.log(`${'all'.padEnd(16)} ${String(sorted.length).padStart(5)} ${median.toFixed(1).padStart(10)} ${p95.toFixed(1).padStart(8)}`);
     console.log(`\nmedian ${median.toFixed(1)} ms (target <= ${TARGET_MEDIAN_MS} ms) ${median <= TARGET_MEDIAN_MS ? 'OK' : 'ABOVE TARGET'}`);
+    console.log(`worker process CPU per mass-by-class job, queue work included: ${workerCpuMs} ms`);
 
     mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
     writeFileSync(
@@ -104,6 +162,8 @@ async function main(): Promise<void> {
           p95_ms: round(p95),
           target_median_ms: TARGET_MEDIAN_MS,
           by_analysis: byAnalysis,
+          class_job_cpu: { ...cpu, jobs: CLASS_JOBS, rounds: CPU_ROUNDS, target_ms: TARGET_CPU_MS },
+          class_job_worker_cpu_ms: workerCpuMs,
         },
         null,
         2,
@@ -119,5 +179,6 @@ async function main(): Promise<void> {
 }
 
 const round = (x: number) => Math.round(x * 10) / 10;
+const round2 = (x: number) => Math.round(x * 100) / 100;
 
 await main();

@@ -3,7 +3,7 @@ import Value from 'typebox/value';
 import { describe, expect, it } from 'vitest';
 import { columnsFromRecords, type Columns } from '../columns.ts';
 import { Meteorite } from '../schemas.ts';
-import { median } from './groups.ts';
+import { BLOCK } from './group-by/engine.ts';
 import { AnalysisResult, InvalidParamsError, validateJobRequest, type Analysis, type AnalysisContext } from './index.ts';
 
 const NOW = new Date('2024-05-06T07:08:09.000Z');
@@ -250,23 +250,16 @@ describe('geo-grid longitudes east of 180', () => {
   });
 });
 
-describe('median', () => {
-  it('agrees with sorting, for odd, even, duplicate-heavy, sorted and reversed input', () => {
-    let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-    const cases: number[][] = [[], [5], [2, 1], [3, 3, 3, 3], Array.from({ length: 1000 }, (_, i) => i), Array.from({ length: 1001 }, (_, i) => -i)];
-    for (let n = 1; n < 300; n += 7) cases.push(Array.from({ length: n }, () => Math.floor(rand() * (n % 3 === 0 ? 4 : 1e6)) / 10));
-    for (const values of cases) {
-      const sorted = [...values].sort((a, b) => a - b);
-      const mid = sorted.length >> 1;
-      const expected = sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[mid] : (sorted[mid - 1]! + sorted[mid]!) / 2;
-      expect(median(Float64Array.from(values))).toBe(expected);
-    }
-  });
-});
-
 describe('edges', () => {
   const names = ['mass-by-class', 'mass-by-year', 'mass-by-fall', 'heaviest', 'geo-grid'];
+
+  it.each([...names, 'group-by'])('%s matches nothing for a fall or class no record has', async (name) => {
+    for (const filter of [{ fall: 'Nope' }, { recclass: 'Nope' }]) {
+      const r = await run(name, sample, filter);
+      expect(r.matched, JSON.stringify(filter)).toBe(0);
+      expect(r.groups ?? r.items ?? r.cells).toEqual([]);
+    }
+  });
 
   it.each(names)('%s on an empty dataset', async (name) => {
     const r = await run(name, columnsFromRecords([]), { year_from: 1 });
@@ -296,12 +289,13 @@ describe('edges', () => {
 });
 
 describe('progress and cancellation', () => {
-  const big = columnsFromRecords(Array.from({ length: 20_000 }, (_, i) => ({ recclass: i % 2 ? 'A' : 'B', mass_g: i })));
+  const n = 2 * BLOCK + 5000;
+  const big = columnsFromRecords(Array.from({ length: n }, (_, i) => ({ recclass: i % 2 ? 'A' : 'B', mass_g: i })));
 
-  it('reports progress every 8192 records', async () => {
+  it.each(['mass-by-class', 'mass-by-year', 'mass-by-fall', 'heaviest', 'geo-grid'])('%s reports progress before each block of records', async (name) => {
     const seen: number[] = [];
-    await run('mass-by-class', big, {}, ctx({ progress: async (p) => void seen.push(p) }));
-    expect(seen).toEqual([0, 8192 / 20_000, 16_384 / 20_000]);
+    await run(name, big, {}, ctx({ progress: async (p) => void seen.push(p) }));
+    expect(seen).toEqual([0, BLOCK / n, (2 * BLOCK) / n]);
   });
 
   it('stops when progress throws', async () => {

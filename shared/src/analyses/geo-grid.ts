@@ -1,7 +1,12 @@
 import Type from 'typebox';
-import { checkFilters, filterParams, hasYearFilter, scan, type Filters } from './filters.ts';
+import { checkFilters, filterParams, hasYearFilter, type Filters } from './filters.ts';
+import { cachedCodes, locatedBins, REASONS } from './group-by/dimensions.ts';
+import { byKey, group, labelOf, release } from './group-by/engine.ts';
 import { resultHead } from './result.ts';
 import type { Analysis, Cell } from './types.ts';
+
+/** Cell sizes whose per-record cell codes a dataset keeps (4 bytes a record each); older ones are dropped and remade on demand. */
+const KEPT_CELL_SIZES = 8;
 
 export interface GeoGridParams extends Filters {
   cell_deg: number;
@@ -75,25 +80,19 @@ export const geoGrid: Analysis<GeoGridParams> = {
     return problems;
   },
   async run(columns, params, ctx) {
-    const g = grid(hundredths(params.cell_deg)!);
-    const { lat, lon } = columns;
-    const counts = new Map<number, number>();
-    let missing = 0;
-    let zero = 0;
-    const { matched, missingYear } = await scan(columns, params, ctx, (i) => {
-      const la = lat[i]!;
-      const lo = lon[i]!;
-      if (Number.isNaN(la) || Number.isNaN(lo)) missing++;
-      else if (la === 0 && lo === 0) zero++;
-      else {
-        // 0..360 east longitudes (NASA has one) name the same place as -180..180 ones.
-        const key = g.key(la, lo > 180 ? lo - 360 : lo < -180 ? lo + 360 : lo);
-        counts.set(key, (counts.get(key) ?? 0) + 1);
-      }
-    });
-    const excluded: Record<string, number> = { missing_location: missing, zero_location: zero };
-    if (hasYearFilter(params)) excluded.missing_year = missingYear;
-    const cells = Array.from(Float64Array.from(counts.keys()).sort(), (key) => g.cell(key, counts.get(key)!));
-    return { ...resultHead('geo-grid', params, columns, ctx, matched, excluded), cells };
+    const h = hundredths(params.cell_deg)!;
+    const g = grid(h);
+    // Each record's cell, prepared once per dataset and cell size: a query then counts per cell code.
+    const cells = cachedCodes(columns, `geo_cell:${h}`, () => locatedBins(columns, g.key), KEPT_CELL_SIZES);
+    const grouping = await group(columns, { dims: [cells], filters: params, minMax: false }, ctx);
+    try {
+      const count = (reason: (typeof REASONS)[number]) => grouping.reasons[REASONS.indexOf(reason)]!;
+      const excluded: Record<string, number> = { missing_location: count('missing_location'), zero_location: count('zero_location') };
+      if (hasYearFilter(params)) excluded.missing_year = count('missing_year');
+      const found = Array.from(byKey(grouping), (k) => g.cell(labelOf(grouping, k, 0) as number, grouping.sums.count[k]!));
+      return { ...resultHead('geo-grid', params, columns, ctx, grouping.matched, excluded), cells: found };
+    } finally {
+      release(grouping);
+    }
   },
 };

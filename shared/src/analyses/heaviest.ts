@@ -1,6 +1,9 @@
 import Type from 'typebox';
-import { meteoriteAt, type Columns } from '../columns.ts';
-import { checkFilters, filterParams, hasYearFilter, scan, type Filters } from './filters.ts';
+import { meteoriteAt } from '../columns.ts';
+import { checkFilters, filterParams, hasYearFilter, type Filters } from './filters.ts';
+import { knownMass, REASONS } from './group-by/dimensions.ts';
+import { group, release, type Grouping } from './group-by/engine.ts';
+import { massOrder } from './group-by/measures.ts';
 import { resultHead } from './result.ts';
 import type { Analysis } from './types.ts';
 
@@ -9,50 +12,20 @@ export interface HeaviestParams extends Filters {
 }
 
 /**
- * The top n by mass in one pass: a min-heap of record indices whose root is the weakest of the
- * best n so far (lightest; of equal masses, the larger id), replaced whenever a record beats it.
+ * The n heaviest of the grouped records, heaviest first, equal masses by id: read from the top of
+ * the dataset's mass order, so a query reads only as far down as its n-th landing (and the landings
+ * as heavy as that one, whose order by id the mass order does not give).
  */
-function topN(columns: Columns, n: number) {
-  const { mass, id } = columns;
-  /** a ranks below b */
-  const below = (a: number, b: number) => mass[a]! < mass[b]! || (mass[a] === mass[b] && id[a]! > id[b]!);
-  const heap = new Int32Array(n);
-  let size = 0;
-  const swap = (a: number, b: number) => {
-    const t = heap[a]!;
-    heap[a] = heap[b]!;
-    heap[b] = t;
-  };
-  const siftDown = (at: number) => {
-    for (;;) {
-      const l = 2 * at + 1;
-      const r = l + 1;
-      let min = at;
-      if (l < size && below(heap[l]!, heap[min]!)) min = l;
-      if (r < size && below(heap[r]!, heap[min]!)) min = r;
-      if (min === at) return;
-      swap(at, min);
-      at = min;
-    }
-  };
-  return {
-    offer(i: number) {
-      if (size < n) {
-        let at = size++;
-        heap[at] = i;
-        while (at > 0) {
-          const parent = (at - 1) >> 1;
-          if (!below(heap[at]!, heap[parent]!)) break;
-          swap(at, parent);
-          at = parent;
-        }
-      } else if (below(heap[0]!, i)) {
-        heap[0] = i;
-        siftDown(0);
-      }
-    },
-    ranked: () => Array.from(heap.subarray(0, size)).sort((a, b) => (below(a, b) ? 1 : below(b, a) ? -1 : 0)),
-  };
+function topN(g: Grouping, n: number): number[] {
+  const { index, mass } = massOrder(g.columns);
+  const { id } = g.columns;
+  const top: number[] = [];
+  for (let j = index.length - 1; j >= 0; j--) {
+    if (top.length >= n && mass[j] !== g.columns.mass[top.at(-1)!]) break;
+    if (g.groupOf[index[j]!] === 0) top.push(index[j]!);
+  }
+  const { mass: byRecord } = g.columns;
+  return top.sort((a, b) => byRecord[b]! - byRecord[a]! || id[a]! - id[b]!).slice(0, n);
 }
 
 export const heaviest: Analysis<HeaviestParams> = {
@@ -67,16 +40,15 @@ export const heaviest: Analysis<HeaviestParams> = {
   ),
   check: checkFilters,
   async run(columns, params, ctx) {
-    const top = topN(columns, params.n);
-    const { mass } = columns;
-    let missing = 0;
-    const { matched, missingYear } = await scan(columns, params, ctx, (i) => {
-      if (Number.isNaN(mass[i]!)) missing++;
-      else top.offer(i);
-    });
-    const excluded: Record<string, number> = { missing_mass: missing };
-    if (hasYearFilter(params)) excluded.missing_year = missingYear;
-    const items = top.ranked().map((i) => meteoriteAt(columns, i));
-    return { ...resultHead('heaviest', params, columns, ctx, matched, excluded), items };
+    const g = await group(columns, { dims: [knownMass(columns)], filters: params, minMax: false }, ctx);
+    try {
+      const count = (reason: (typeof REASONS)[number]) => g.reasons[REASONS.indexOf(reason)]!;
+      const excluded: Record<string, number> = { missing_mass: count('missing_mass') };
+      if (hasYearFilter(params)) excluded.missing_year = count('missing_year');
+      const items = topN(g, params.n).map((i) => meteoriteAt(columns, i));
+      return { ...resultHead('heaviest', params, columns, ctx, g.matched, excluded), items };
+    } finally {
+      release(g);
+    }
   },
 };

@@ -148,14 +148,36 @@ function prepare(columns: Columns, dimension: Dimension, yearBin: number, bandDe
 
 const prepared = new WeakMap<Columns, Map<string, DimensionCodes>>();
 
-/** The codes of one dimension, made on first use and kept as long as the dataset is. */
-export function dimensionCodes(columns: Columns, dimension: Dimension, yearBin: number, bandDeg: number): DimensionCodes {
+/** Codes made on first use and kept as long as the dataset is; `evict` bounds how many of one kind (`kind:...`) stay. */
+export function cachedCodes(columns: Columns, key: string, make: () => DimensionCodes, evict = Infinity): DimensionCodes {
   let cache = prepared.get(columns);
   if (!cache) prepared.set(columns, (cache = new Map()));
-  const key = dimension === 'year' ? `year:${yearBin}` : dimension.endsWith('_band') ? `${dimension}:${bandDeg}` : dimension;
   let codes = cache.get(key);
-  if (!codes) cache.set(key, (codes = prepare(columns, dimension, yearBin, bandDeg)));
+  if (codes) return codes;
+  const kind = key.slice(0, key.indexOf(':') + 1);
+  const same = kind ? [...cache.keys()].filter((k) => k.startsWith(kind)) : [];
+  // Map order is insertion order: the oldest of its kind goes first.
+  for (const old of same.slice(0, Math.max(0, same.length + 1 - evict))) cache.delete(old);
+  cache.set(key, (codes = make()));
   return codes;
 }
+
+/** The codes of one dimension, made on first use and kept as long as the dataset is. */
+export function dimensionCodes(columns: Columns, dimension: Dimension, yearBin: number, bandDeg: number): DimensionCodes {
+  const key = dimension === 'year' ? `year:${yearBin}` : dimension.endsWith('_band') ? `${dimension}:${bandDeg}` : dimension;
+  return cachedCodes(columns, key, () => prepare(columns, dimension, yearBin, bandDeg));
+}
+
+/** One label for every record with a mass; the others are missing_mass (the heaviest's "dimension"). */
+export const knownMass = (columns: Columns): DimensionCodes =>
+  cachedCodes(columns, 'known_mass', () => {
+    const codes = new Int32Array(columns.length);
+    for (let i = 0; i < codes.length; i++) codes[i] = Number.isNaN(columns.mass[i]!) ? reasonCode('missing_mass') : 0;
+    return { codes, labels: ['all'], reasons: ['missing_mass'] };
+  });
+
+/** Per record a key from `keyOf` (records with a location only), the labels the keys present in ascending order. */
+export const locatedBins = (columns: Columns, keyOf: (lat: number, lon: number) => number): DimensionCodes =>
+  fromBins(columns.lat, (i) => keyOf(columns.lat[i]!, lonOf(columns, i)), (i) => locationReason(columns, i), ['missing_location', 'zero_location']);
 
 export const compareKeys = (a: string | number, b: string | number): number => (a < b ? -1 : a > b ? 1 : 0);

@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { columnsFromRecords } from '../../columns.ts';
 import type { Meteorite } from '../../schemas.ts';
 import { AnalysisResult, InvalidParamsError, validateJobRequest, type AnalysisContext } from '../index.ts';
-import { DIMENSIONS, massDecade } from './dimensions.ts';
+import { DIMENSIONS, dimensionCodes, massDecade } from './dimensions.ts';
+import { group, labelOf, mergeRows, release } from './engine.ts';
+import { RowMasses } from './row-masses.ts';
 import { MEASURES, quantile } from './measures.ts';
 import { expectClose, groupByReference as reference, type ReferenceParams as P } from '@meteorites/test-utils/group-by-reference';
 
@@ -141,5 +143,70 @@ describe('group-by building blocks', () => {
   it('interpolates percentiles as numpy does', () => {
     const a = Float64Array.from([1, 2, 3, 4]);
     expect([0, 0.1, 0.25, 0.5, 0.9, 1].map((q) => quantile(a, q))).toEqual([1, 1.3, 1.75, 2.5, 3.7, 4]);
+  });
+});
+
+describe('the masses of each row in order', () => {
+  it.each(['walk', 'buckets'] as const)('by %s: every rank of every row, also of rows merging groups, as a sort gives it', async (method) => {
+    const dims = [dimensionCodes(columns, 'recclass', 10, 10), dimensionCodes(columns, 'fall', 10, 10)];
+    const g = await group(columns, { dims, filters: { year_from: 1500 }, minMax: false }, ctx);
+    try {
+      // Rows 0..3 are groups 0..3, every later group goes to row 4.
+      const rowOf = Int32Array.from({ length: g.size }, (_, k) => Math.min(k, 4));
+      const rows = mergeRows(g, rowOf, 5);
+      const masses = new RowMasses(g, rows, 0, method);
+      const expected: number[][] = [[], [], [], [], []];
+      records.forEach((r, i) => {
+        const k = g.groupOf[i]!;
+        if (k >= 0 && r.mass_g != null) expected[rowOf[k]!]!.push(r.mass_g);
+      });
+      for (let r = 0; r < 5; r++) {
+        const sorted = expected[r]!.sort((a, b) => a - b);
+        expect(rows.sums.withMass[r]).toBe(sorted.length);
+        expect(Array.from(sorted, (_, k) => masses.kth(r, k)), `row ${r} (${labelOf(g, r, 0)})`).toEqual(sorted);
+      }
+    } finally {
+      release(g);
+    }
+  });
+});
+
+describe('the masses of each row by label order', () => {
+  it.each([{}, { year_from: 1500, fall: 'Found' }])('every rank of every group by recclass, filters %j, as a sort gives it', async (filters) => {
+    const dims = [dimensionCodes(columns, 'recclass', 10, 10)];
+    const g = await group(columns, { dims, filters, minMax: false }, ctx);
+    try {
+      const rows = mergeRows(g, Int32Array.from({ length: g.size }, (_, k) => k), g.size);
+      const byLabel = new RowMasses(g, rows, 0, 'label');
+      const expected = Array.from({ length: g.size }, (): number[] => []);
+      records.forEach((r, i) => {
+        if (g.groupOf[i]! >= 0 && r.mass_g != null) expected[g.groupOf[i]!]!.push(r.mass_g);
+      });
+      for (let k = 0; k < g.size; k++) {
+        const sorted = expected[k]!.sort((a, b) => a - b);
+        expect(Array.from(sorted, (_, j) => byLabel.kth(k, j)), String(labelOf(g, k, 0))).toEqual(sorted);
+      }
+    } finally {
+      release(g);
+    }
+  });
+});
+
+describe('many groups', () => {
+  it('grows past 1024 groups without mixing the sink (records outside the years) into a group', async () => {
+    const many = Array.from({ length: 6000 }, (_, i): Partial<Meteorite> => ({
+      id: String(i + 1),
+      recclass: `C${(i * 7919) % 2500}`,
+      year: i % 3 === 0 ? 1800 : 1990,
+      mass_g: (i % 11) + 0.5,
+      reclat: i % 5 === 0 ? 80 : 10,
+      reclong: 20,
+    }));
+    const request = validateJobRequest('group-by', { by: ['recclass'], measures: [...MEASURES], sort: 'key', limit: 1000, year_from: 1900, lat_max: 50 });
+    const result = await request.analysis.run(columnsFromRecords(many), request.params, ctx);
+    const expected = reference(many, request.params as P);
+    expect(expected.groups.length).toBe(1001);
+    expectClose(result.groups, expected.groups);
+    expect(result.matched).toBe(expected.matched);
   });
 });

@@ -1,10 +1,10 @@
 /**
- * The measures of a group-by row, computed from per-row sums and from each row's masses laid out
- * in ascending order. The order comes from one sort of the dataset's masses, made once per
- * dataset: a query walks it and drops each mass into its row's slice, so medians and percentiles
- * need no sort per query.
+ * The measures of a group-by row, computed from per-row sums and from each row's masses in
+ * ascending order. The order comes from one sort of the dataset's masses, made once per dataset,
+ * so medians and percentiles need no sort per query (see row-masses.ts).
  */
 import type { Columns } from '../../columns.ts';
+import type { RowMasses } from './row-masses.ts';
 
 export const MEASURES = [
   'count',
@@ -33,13 +33,15 @@ const QUANTILES: Partial<Record<Measure, number>> = {
   p90_mass_g: 0.9,
 };
 
-/** Whether any of `measures` needs each row's masses in order. */
-export const needsOrder = (measures: readonly Measure[]): boolean => measures.some((m) => m in QUANTILES || m === 'stddev_mass_g');
+/** How many of `measures` are percentiles, which need each row's masses in order. */
+export const quantileCount = (measures: readonly Measure[]): number => measures.filter((m) => m in QUANTILES).length;
 
 export interface MassOrder {
-  /** Their masses, lightest first (ties by record index), so walking the order reads memory in sequence. */
+  /** The records with a mass, lightest first (ties by record index). */
+  index: Int32Array;
+  /** Their masses in that order, so walking the order reads memory in sequence. */
   mass: Float64Array;
-  /** Each record's position in that order; -1 without a mass. A query writes a record's group there as it meets it. */
+  /** Each record's position in that order; -1 without a mass. */
   rank: Int32Array;
 }
 
@@ -52,12 +54,12 @@ export function massOrder(columns: Columns): MassOrder {
     const { mass } = columns;
     let known = 0;
     for (let i = 0; i < columns.length; i++) if (!Number.isNaN(mass[i]!)) known++;
-    const index = new Uint32Array(known);
+    const index = new Int32Array(known);
     for (let i = 0, j = 0; i < columns.length; i++) if (!Number.isNaN(mass[i]!)) index[j++] = i;
     index.sort((a, b) => mass[a]! - mass[b]! || a - b);
     const rank = new Int32Array(columns.length).fill(-1);
     for (let j = 0; j < index.length; j++) rank[index[j]!] = j;
-    order = { mass: Float64Array.from(index, (i) => mass[i]!), rank };
+    order = { index, mass: Float64Array.from(index, (i) => mass[i]!), rank };
     orders.set(columns, order);
   }
   return order;
@@ -69,18 +71,6 @@ export function quantile(sorted: Float64Array, q: number): number {
   const lo = Math.floor(h);
   const below = sorted[lo]!;
   return lo + 1 < sorted.length ? below + (h - lo) * (sorted[lo + 1]! - below) : below;
-}
-
-/** Sample standard deviation (n − 1), two passes for accuracy; NaN below two values. */
-export function stddev(values: Float64Array): number {
-  const n = values.length;
-  if (n < 2) return NaN;
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += values[i]!;
-  const mean = sum / n;
-  let squares = 0;
-  for (let i = 0; i < n; i++) squares += (values[i]! - mean) ** 2;
-  return Math.sqrt(squares / (n - 1));
 }
 
 /** Per-row running figures, filled by the engine in record order. */
@@ -102,27 +92,8 @@ export function rowSums(rows: number): RowSums {
   };
 }
 
-/**
- * Each row's masses, ascending, side by side: row r's are `masses[start[r] .. start[r + 1])`.
- * `groupByRank` gives the group of the record at each position of the mass order (-1: none),
- * `rowOfGroup` each group's row: one pass reading both arrays in sequence.
- */
-export function sortedMasses(columns: Columns, groupByRank: Int32Array, rowOfGroup: Int32Array, sums: RowSums): { masses: Float64Array; start: Int32Array } {
-  const rows = sums.withMass.length;
-  const start = new Int32Array(rows + 1);
-  for (let r = 0; r < rows; r++) start[r + 1] = start[r]! + sums.withMass[r]!;
-  const masses = new Float64Array(start[rows]!);
-  const next = start.slice(0, rows);
-  const { mass } = massOrder(columns);
-  for (let j = 0; j < mass.length; j++) {
-    const g = groupByRank[j]!;
-    if (g >= 0) masses[next[rowOfGroup[g]!]!++] = mass[j]!;
-  }
-  return { masses, start };
-}
-
 /** The value of `measure` for row r; null where it has no masses (or fewer than two for stddev). */
-export function measureOf(measure: Measure, r: number, sums: RowSums, sorted?: { masses: Float64Array; start: Int32Array }): number | null {
+export function measureOf(measure: Measure, r: number, sums: RowSums, ordered?: RowMasses, stddev?: Float64Array): number | null {
   const withMass = sums.withMass[r]!;
   switch (measure) {
     case 'count':
@@ -140,8 +111,8 @@ export function measureOf(measure: Measure, r: number, sums: RowSums, sorted?: {
       return sums.min[r]!;
     case 'max_mass_g':
       return sums.max[r]!;
+    case 'stddev_mass_g':
+      return withMass < 2 ? null : stddev![r]!;
   }
-  const slice = sorted!.masses.subarray(sorted!.start[r], sorted!.start[r + 1]);
-  if (measure === 'stddev_mass_g') return withMass < 2 ? null : stddev(slice);
-  return quantile(slice, QUANTILES[measure]!);
+  return ordered!.quantile(r, QUANTILES[measure]!);
 }

@@ -1,5 +1,9 @@
-import type { Columns } from '../columns.ts';
-import type { Group } from './types.ts';
+/**
+ * The grouped analyses as they were before they moved onto the group-by engine, kept unchanged as
+ * the baseline bench/analysis.ts measures the engine against in the same process.
+ */
+import type { Columns } from '@meteorites/shared/columns';
+import type { Group } from '@meteorites/shared/analyses/types';
 
 /**
  * Mass statistics per group, fed one record index at a time. Sums are added in record order so
