@@ -20,6 +20,7 @@ import { BulkWriter } from './ingest/bulk-writer.ts';
 import { dumpRdbVersion, HASH_FIELDS, HashPayloadEncoder, MAX_RESTORE_BYTES, RDB_TYPE_HASH_LISTPACK } from './ingest/hash-payload.ts';
 import { keys, SNAPSHOT_COLUMNS } from './keys.ts';
 import { UNTIMED, type Redis } from './redis.ts';
+import { LuaScript } from './lua/loader.ts';
 import { classify } from './analyses/classification.ts';
 import type { DatasetState, DatasetSummary, Meteorite } from './schemas.ts';
 import { DatasetNotReadyError, datasetStatus, encodeSnapshot, idOrder, readSnapshotIds } from './snapshot.ts';
@@ -67,8 +68,8 @@ const MAX_UNANSWERED = 200_000;
 /** Members per SADD, keys per UNLINK, keys per SCAN step. */
 const BATCH = 1_000;
 
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
-const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+const RELEASE = LuaScript.fromFile(new URL('./lua/', import.meta.url), 'dataset-lock-release');
+const RENEW = LuaScript.fromFile(new URL('./lua/', import.meta.url), 'dataset-lock-renew');
 
 class Lock {
   #lost = false;
@@ -80,8 +81,7 @@ class Lock {
     ttlMs: number,
   ) {
     this.#timer = setInterval(() => {
-      redis
-        .eval(RENEW, { keys: [keys.datasetLock], arguments: [token, String(ttlMs)] })
+      RENEW.run(redis, [keys.datasetLock], [token, String(ttlMs)])
         .then((renewed) => {
           if (renewed === 0) this.#lost = true;
         })
@@ -116,7 +116,7 @@ class Lock {
   }
 }
 
-const release = (redis: Redis, token: string) => redis.eval(RELEASE, { keys: [keys.datasetLock], arguments: [token] });
+const release = (redis: Redis, token: string) => RELEASE.run(redis, [keys.datasetLock], [token]);
 
 /**
  * A load's (or delete's) own random id, stored as `dataset.generation` beside the version: the

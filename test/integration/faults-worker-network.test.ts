@@ -12,7 +12,7 @@ import { killAllWorkers, spawnWorker, type WorkerProcess } from '@meteorites/tes
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
 import { JobQueue } from '@meteorites/shared/queue/index';
-import { scripts } from '@meteorites/shared/queue/scripts';
+import { scripts } from '@meteorites/shared/queue/lua/scripts';
 
 /** Far longer than any wait below: a job back in the queue before this came back through the worker, not a lease. */
 const WORKER_ENV = { JOB_LEASE_MS: '60000', WORKER_PREFETCH_BELOW_MS: '0', REDIS_COMMAND_TIMEOUT_MS: '1000', LOG_LEVEL: 'debug' };

@@ -31,7 +31,7 @@ import {
   DeferJobError,
   isTransientError,
   JobCancelledError,
-  JobQueue,
+  WorkerQueue,
   JobTimeoutError,
   queueOptions,
   LeaseLostError,
@@ -115,7 +115,7 @@ class Active implements JobRun {
   constructor(
     readonly job: ClaimedJob,
     /** The worker's queue on its current connection (replaced when one goes silent). */
-    private readonly queue: () => JobQueue,
+    private readonly queue: () => WorkerQueue,
     /** Claimed ahead: Redis counts it as started only once the worker says a slot took it. */
     readonly held: boolean,
   ) {
@@ -183,7 +183,7 @@ export class Worker {
   readonly #onJobEnd: WorkerOptions['onJobEnd'];
   #redis?: Redis;
   #blocking?: Redis;
-  #queue!: JobQueue;
+  #queue!: WorkerQueue;
   #connect!: (name: string) => Promise<Redis>;
   #reconnecting?: Promise<void>;
   #handler!: JobHandler;
@@ -285,7 +285,7 @@ export class Worker {
     const c = this.#config;
     this.#redis = redis;
     const fast = withReplyTimeout(redis.withCommandOptions(UNTIMED) as unknown as Redis, c.REDIS_COMMAND_TIMEOUT_MS, () => this.#reconnect());
-    this.#queue = new JobQueue(fast, queueOptions(c));
+    this.#queue = new WorkerQueue(fast, queueOptions(c));
     this.#handler = this.#makeHandler(redis);
   }
 
@@ -410,7 +410,7 @@ export class Worker {
           this.#blockingClaims++;
           try {
             const id = await deadline(
-              JobQueue.waitForJob(this.#blocking!, this.id, CLAIM_BLOCK_SECONDS),
+              WorkerQueue.waitForJob(this.#blocking!, this.id, CLAIM_BLOCK_SECONDS),
               CLAIM_BLOCK_SECONDS * 1000 + c.REDIS_COMMAND_TIMEOUT_MS,
             ).catch(async (err: unknown) => {
               // Failed while the connection says it is up: no reply came, it may be half-open.
@@ -736,7 +736,7 @@ export class Worker {
     const redis = this.#redis!; // timed by node-redis: a scan is no hot path
     const workers = await redis.zRange(keys.jobsWorkers, 0, -1);
     if (workers.length > 0 && workers.reduce((a, b) => (b < a ? b : a)) !== this.id) return;
-    const queue = new JobQueue(redis);
+    const queue = new WorkerQueue(redis);
     for await (const worker of queue.processingLists()) {
       if (worker === this.id) continue;
       let requeued: number;

@@ -1,0 +1,24 @@
+--[[
+  Ends a job (loaded with status, seq, dv, analysis): status and index, processing list, lease,
+  dedup, retention, the counter and the event. stamp: the load a finished job ran on.
+  Needs JOB, LEASES, ENDED and what index and dedup need.
+]]
+--- @include "settings"
+--- @include "clock"
+--- @include "index"
+--- @include "dedup"
+
+local function conclude(j, status, proc, fields, stamp)
+  local k = JOB .. j.id
+  redis.call('HSET', k, 'status', status, 'finished_at', NOW_ISO, unpack(fields))
+  index(j, status)
+  -- A finished job is counted by its duration bucket (metrics.ts sums them): one HINCRBY less.
+  if status ~= 'finished' then count(j.analysis, status) end
+  if proc then unlist(proc, j.id) end
+  if j.status == 'running' then zrem(LEASES, j.id) end
+  dedup(j, status, stamp)
+  if TTL > 0 then redis.call('EXPIRE', k, TTL) end
+  -- Retention prunes from here; the dedup digest rides along, as the hash may have expired by then.
+  zadd(ENDED, now(), j.id .. ':' .. (j.dk or ''))
+  announce(j.id, status)
+end
