@@ -126,10 +126,12 @@ export function buildKeys(opts: { hashTag?: string } = {}) {
    */
   jobsDedup: `${q}jobs:dedup`,
   /**
-   * zset: ended jobs as `<job id>:<dedup digest>`, scored by when they ended (server ms): what
+   * list: ended jobs in the order they ended, as `<server ms>:<job id>:<dedup digest>`: what
    * retention (JOB_RETENTION_SECONDS, JOB_RETENTION_COUNT, RESULT_TTL_SECONDS) prunes from, oldest first.
    */
-  jobsEnded: `${q}jobs:ended`,
+  jobsEnded: `${q}jobs:ended:log`,
+  /** zset: the same as `<job id>:<dedup digest>` scored by server ms, as versions before the list kept it; drained into it by recovery. */
+  jobsEndedLegacy: `${q}jobs:ended`,
   /** zset: live worker ids, scored by their heartbeat deadline (server ms). */
   jobsWorkers: `${q}jobs:workers`,
   /** pub/sub channel: `<job id> <status>` whenever a job ends, one line per job ended in the same step. */

@@ -109,6 +109,26 @@ describe('retention of ended jobs (the queue driven directly)', () => {
     expect(await r.zCard(keys.jobsByStatus('cancelled'))).toBe(0);
     expect(await r.exists([...ids, cancelled].flatMap((id) => [keys.job(id), keys.result(id)]))).toBe(0);
   });
+
+  it('what an older version left in the ended zset is moved into the list in order and pruned from there', async () => {
+    const q = new JobQueue(r, { retentionCount: 3 });
+    const w = new WorkerQueue(r, { retentionCount: 3 });
+    const ids = await enqueueMany(q, 5, 'legacy');
+    const older = new WorkerQueue(r);
+    expect(await finishAll(older, 'w1')).toBe(5);
+    // As the zset version kept them: <id>:<digest> scored by the ms they ended.
+    const log = await r.lRange(keys.jobsEnded, 0, -1);
+    await r.del(keys.jobsEnded);
+    await r.zAdd(
+      keys.jobsEndedLegacy,
+      log.map((e, i) => ({ score: Number(e.split(':')[0]) + i, value: e.slice(e.indexOf(':') + 1) })),
+    );
+    expect(await w.prune()).toBe(2);
+    expect(await r.exists(keys.jobsEndedLegacy)).toBe(0);
+    expect((await r.lRange(keys.jobsEnded, 0, -1)).map((e) => e.split(':')[1])).toEqual(ids.slice(2));
+    expect((await r.zRange(keys.jobsAll, 0, -1)).sort()).toEqual(ids.slice(2).sort());
+    expect(await r.exists(ids.slice(0, 2).map((id) => keys.job(id)))).toBe(0);
+  });
 });
 
 /**

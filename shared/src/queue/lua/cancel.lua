@@ -6,7 +6,7 @@
   KEYS[2]  jobs:delayed
   KEYS[3]  jobs:leases
   KEYS[4]  jobs:dedup
-  KEYS[5]  jobs:ended
+  KEYS[5]  jobs:ended:log
   KEYS[6]  jobs:status:queued
   KEYS[7]  jobs:status:finished
   KEYS[8]  jobs:status:failed

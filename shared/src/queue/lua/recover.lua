@@ -9,7 +9,7 @@
   KEYS[3]  jobs:delayed
   KEYS[4]  jobs:workers
   KEYS[5]  jobs:dedup
-  KEYS[6]  jobs:ended
+  KEYS[6]  jobs:ended:log
   KEYS[7]  jobs:status:queued
   KEYS[8]  jobs:status:finished
   KEYS[9]  jobs:status:failed

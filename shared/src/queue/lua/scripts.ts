@@ -56,6 +56,7 @@ export function queueKeyNames(k: KeySet = defaultKeys): Record<string, string> {
     ALL: k.jobsAll,
     DEDUP: k.jobsDedup,
     ENDED: k.jobsEnded,
+    ENDED_LEGACY: k.jobsEndedLegacy,
     WORKERS: k.jobsWorkers,
     SEQ: k.jobsSeq,
     DATASET: k.dataset,

@@ -11,7 +11,7 @@
   KEYS[4]  jobs:delayed
   KEYS[5]  jobs:all
   KEYS[6]  jobs:dedup
-  KEYS[7]  jobs:ended
+  KEYS[7]  jobs:ended:log
   KEYS[8]  dataset
   KEYS[9]  jobs:status:queued
   KEYS[10] jobs:status:finished

@@ -11,7 +11,7 @@
   KEYS[4]  jobs:delayed
   KEYS[5]  jobs:workers
   KEYS[6]  jobs:dedup
-  KEYS[7]  jobs:ended
+  KEYS[7]  jobs:ended:log
   KEYS[8]  jobs:status:queued
   KEYS[9]  jobs:status:finished
   KEYS[10] jobs:status:failed

@@ -7,7 +7,7 @@
 ]]
 --- @include "tally"
 
-local zrems, zadds, events = {}, {}, {}
+local zrems, zadds, rpushes, events = {}, {}, {}, {}
 local procDrops, procDropCount, procAdds = {}, 0, {}
 local function zrem(key, id)
   local b = zrems[key]
@@ -25,6 +25,14 @@ local function zadd(key, score, id)
   end
   b[#b + 1] = score
   b[#b + 1] = id
+end
+local function rpush(key, value)
+  local b = rpushes[key]
+  if not b then
+    b = {}
+    rpushes[key] = b
+  end
+  b[#b + 1] = value
 end
 local function announce(id, status)
   events[#events + 1] = id .. ' ' .. status
@@ -74,6 +82,7 @@ end
 local function flush()
   for key, ids in pairs(zrems) do redis.call('ZREM', key, unpack(ids)) end
   for key, members in pairs(zadds) do redis.call('ZADD', key, unpack(members)) end
+  for key, values in pairs(rpushes) do redis.call('RPUSH', key, unpack(values)) end
   flushProc()
   if #events > 0 then redis.call('PUBLISH', EVENTS, table.concat(events, '\n')) end
   flushTallies()

@@ -18,7 +18,8 @@ local function conclude(j, status, proc, fields, stamp)
   if j.status == 'running' then zrem(LEASES, j.id) end
   dedup(j, status, stamp)
   if TTL > 0 then redis.call('EXPIRE', k, TTL) end
-  -- Retention prunes from here; the dedup digest rides along, as the hash may have expired by then.
-  zadd(ENDED, now(), j.id .. ':' .. (j.dk or ''))
+  -- Retention prunes from here, oldest first; the dedup digest rides along, as the hash may have
+  -- expired by then. An append to a list: a zset insert cost a no-op job about 3 us of Redis' time.
+  rpush(ENDED, now() .. ':' .. j.id .. ':' .. (j.dk or ''))
   announce(j.id, status)
 end
