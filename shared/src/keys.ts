@@ -122,7 +122,7 @@ export function buildKeys(opts: { hashTag?: string } = {}) {
   /**
    * hash: the SHA-1 (hex) of `<analysis> <canonical params JSON>` -> `<dataset version>:<dataset
    * generation>:<job id>`, for dedup. A digest rather than the text: retention removes an entry by
-   * the digest its `jobs:ended` member carries, when the job's hash may be gone already.
+   * the digest its `jobs:ended:log` entry carries, when the job's hash may be gone already.
    */
   jobsDedup: `${q}jobs:dedup`,
   /**
