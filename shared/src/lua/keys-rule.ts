@@ -98,7 +98,8 @@ export function checkKeysRule(source: string): KeysRuleViolation[] {
         const it = n.iterators[0];
         const table = it?.type === 'CallExpression' && it.arguments[0]?.type === 'Identifier' ? it.arguments[0].name : undefined;
         const fn = it?.type === 'CallExpression' && it.base.type === 'Identifier' ? it.base.name : undefined;
-        const inline = it?.type === 'CallExpression' && it.arguments[0]?.type === 'TableConstructorExpression' ? it.arguments[0] : undefined;
+        const first = it?.type === 'CallExpression' ? it.arguments[0] : undefined;
+        const inline = first?.type === 'TableConstructorExpression' ? first : undefined;
         const [k, v] = n.variables;
         if (inline && (fn === 'ipairs' || fn === 'pairs')) {
           if (k) push(defs, k.name, 'opaque');
@@ -142,7 +143,8 @@ export function checkKeysRule(source: string): KeysRuleViolation[] {
   // it is not one. A value only passed around a cycle (a loop variable and a parameter of one
   // name) stays a key only if everything entering the cycle is one.
   let value = new Map<string, State>([...defs.keys()].map((name) => [name, 'key']));
-  const nameState = (m: Map<string, Def[]>, name: string, cur: Map<string, State>) => combine((m.get(name) ?? []).map((d) => defState(d, cur)));
+  const nameState = (m: Map<string, Def[]>, name: string, cur: Map<string, State>) =>
+    combine((m.get(name) ?? []).map((d) => defState(d, cur)));
   const defState = (d: Def, cur: Map<string, State>): State => {
     if (d === 'nil') return 'neutral';
     if (d === 'opaque') return 'no';
@@ -162,7 +164,8 @@ export function checkKeysRule(source: string): KeysRuleViolation[] {
         return e.operator === '..' && exprState(e.left, cur) === 'key' ? 'key' : 'no';
       case 'LogicalExpression':
         // `a and b` is b or a falsy a; `a or b` either.
-        return e.operator === 'and' ? combine([exprState(e.right, cur), 'neutral']) : combine([exprState(e.left, cur), exprState(e.right, cur)]);
+        if (e.operator === 'and') return combine([exprState(e.right, cur), 'neutral']);
+        return combine([exprState(e.left, cur), exprState(e.right, cur)]);
       case 'IndexExpression':
       case 'MemberExpression':
         if (e.base.type !== 'Identifier') return 'no';

@@ -88,7 +88,9 @@ export class WorkerQueue extends QueueBase {
       const generation = s.status === 'finished' ? (s.datasetGeneration ?? '*') : '';
       args.push(...settleItem({ id: job.id, token: job.token, status: s.status, payload, version, generation }));
     }
-    for (const job of started) args.push(...settleItem({ id: job.id, token: job.token, status: 'started', payload: '', version: '', generation: '' }));
+    for (const job of started) {
+      args.push(...settleItem({ id: job.id, token: job.token, status: 'started', payload: '', version: '', generation: '' }));
+    }
     args.push(next?.count ?? 0, this.#tokenBase(), next?.hold ? '1' : '0');
     const reply = (await this.run(scripts.settle, args, keys.processing(workerId))) as unknown[];
     return {

@@ -21,7 +21,8 @@
   'missing' (then alone)
 ]]
 local QUEUE, DELAYED, LEASES, DEDUP, ENDED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local ST_QUEUED, ST_FINISHED, ST_FAILED, ST_CANCELLED, METRICS, EVENTS, JOB = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local ST_QUEUED, ST_FINISHED, ST_FAILED, ST_CANCELLED, METRICS = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local EVENTS, JOB = KEYS[11], KEYS[12]
 -- No processing list of its own: a queued job is in none.
 local PROC = false
 --- @include "load"

@@ -17,7 +17,8 @@
 
   Reply: the started jobs' claim records (includes/constants.lua CLAIM_*, decoded by claim.ts)
 ]]
-local PROC, QUEUE, LEASES, ST_QUEUED, JOB, EVENTS, METRICS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local PROC, QUEUE, LEASES, ST_QUEUED, JOB = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local EVENTS, METRICS = KEYS[6], KEYS[7]
 --- @include "take"
 
 local function main()

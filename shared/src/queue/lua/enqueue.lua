@@ -16,7 +16,8 @@
 
   Reply: { 'new' | 'dup', job id }
 ]]
-local DATASET, DEDUP, JOB, SEQ, QUEUE, ALL, ST_QUEUED, METRICS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local DATASET, DEDUP, JOB, SEQ, QUEUE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local ALL, ST_QUEUED, METRICS = KEYS[6], KEYS[7], KEYS[8]
 --- @include "settings"
 --- @include "tally"
 

@@ -24,7 +24,8 @@
   Reply: { requeued, lost, promoted, dead workers }
 ]]
 local QUEUE, LEASES, DELAYED, WORKERS, DEDUP, ENDED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local ST_QUEUED, ST_FINISHED, ST_FAILED, ST_CANCELLED, METRICS, EVENTS = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local ST_QUEUED, ST_FINISHED, ST_FAILED, ST_CANCELLED, METRICS = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local EVENTS = KEYS[12]
 local JOB, PROCP = KEYS[13], KEYS[14]
 -- Recovery edits other workers' lists, at once.
 local PROC = false

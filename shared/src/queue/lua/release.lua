@@ -23,7 +23,8 @@
   Reply: 'released' | 'cancelled' | 'lost'
 ]]
 local PROC, QUEUE, LEASES, DELAYED, DEDUP, ENDED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local ST_QUEUED, ST_FINISHED, ST_FAILED, ST_CANCELLED, METRICS, EVENTS, JOB = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13]
+local ST_QUEUED, ST_FINISHED, ST_FAILED, ST_CANCELLED, METRICS = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local EVENTS, JOB = KEYS[12], KEYS[13]
 --- @include "load"
 --- @include "conclude"
 --- @include "requeue"

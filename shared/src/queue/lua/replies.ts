@@ -42,7 +42,9 @@ export interface HeldJob {
 /** held.lua's reply: id, status, token, worker per id. */
 export function heldFrom(flat: readonly string[]): HeldJob[] {
   const jobs: HeldJob[] = [];
-  for (let i = 0; i + 4 <= flat.length; i += 4) jobs.push({ id: flat[i]!, status: flat[i + 1]!, token: flat[i + 2]!, worker: flat[i + 3]! });
+  for (let i = 0; i + 4 <= flat.length; i += 4) {
+    jobs.push({ id: flat[i]!, status: flat[i + 1]!, token: flat[i + 2]!, worker: flat[i + 3]! });
+  }
   return jobs;
 }
 

@@ -35,7 +35,8 @@
   Reply: n outcomes (the status written, 'started', 'stale' when the result was refused, 'lost'
   when the lease was taken), then the claimed jobs' claim records.
 ]]
-local PROC, QUEUE, LEASES, DELAYED, ALL, DEDUP, ENDED, DATASET = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local PROC, QUEUE, LEASES, DELAYED, ALL = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local DEDUP, ENDED, DATASET = KEYS[6], KEYS[7], KEYS[8]
 local ST_QUEUED, ST_FINISHED, ST_FAILED, ST_CANCELLED = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 local METRICS, DURATIONS, EVENTS, JOB, RESULT, CHART = KEYS[13], KEYS[14], KEYS[15], KEYS[16], KEYS[17], KEYS[18]
 --- @include "conclude"

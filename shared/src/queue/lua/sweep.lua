@@ -26,8 +26,10 @@
 
   Reply: how many jobs went back to the queue
 ]]
-local PROC, QUEUE, LEASES, DELAYED, WORKERS, DEDUP, ENDED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local ST_QUEUED, ST_FINISHED, ST_FAILED, ST_CANCELLED, METRICS, EVENTS, JOB = KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14]
+local PROC, QUEUE, LEASES, DELAYED, WORKERS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local DEDUP, ENDED = KEYS[6], KEYS[7]
+local ST_QUEUED, ST_FINISHED, ST_FAILED, ST_CANCELLED, METRICS = KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local EVENTS, JOB = KEYS[13], KEYS[14]
 --- @include "load"
 --- @include "conclude"
 --- @include "requeue"
