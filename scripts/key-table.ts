@@ -60,14 +60,18 @@ function entries(source: string): Entry[] {
   const file = ts.createSourceFile(keysPath, source, ts.ScriptTarget.Latest, true);
   let literal: ts.ObjectLiteralExpression | undefined;
   file.forEachChild(function find(node) {
-    if (ts.isVariableDeclaration(node) && node.name.getText() === 'keys' && node.initializer) {
-      let init: ts.Expression = node.initializer;
-      while (ts.isAsExpression(init) || ts.isParenthesizedExpression(init)) init = init.expression;
-      if (ts.isObjectLiteralExpression(init)) literal = init;
+    // `keys = {...}`, or the object `buildKeys()` returns (keys = buildKeys()).
+    let init: ts.Expression | undefined;
+    if (ts.isVariableDeclaration(node) && node.name.getText() === 'keys') init = node.initializer;
+    if (ts.isReturnStatement(node) && node.expression) {
+      const fn = node.parent?.parent;
+      if (fn && ts.isFunctionDeclaration(fn) && fn.name?.getText() === 'buildKeys') init = node.expression;
     }
+    while (init && (ts.isAsExpression(init) || ts.isParenthesizedExpression(init))) init = init.expression;
+    if (init && ts.isObjectLiteralExpression(init)) literal = init;
     node.forEachChild(find);
   });
-  if (!literal) throw new KeyDocError('shared/src/keys.ts has no `export const keys = {...}` object');
+  if (!literal) throw new KeyDocError('shared/src/keys.ts has no `export const keys = {...}` object nor a buildKeys() returning one');
   let part = '';
   return literal.properties.map((prop) => {
     const entry = prop.name?.getText() ?? '?';

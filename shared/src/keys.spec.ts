@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidIdError, isJobId, isMeteoriteId, keys } from './keys.ts';
+import { buildKeys, InvalidIdError, isJobId, isMeteoriteId, keys } from './keys.ts';
+import { queueKeyNames } from './queue/lua/scripts.ts';
 
 describe('keys', () => {
   it('builds the DESIGN.md names', () => {
@@ -49,5 +50,44 @@ describe('rate limit keys', () => {
 
   it('refuse an unknown limit name', () => {
     expect(() => keys.rateLimit('Jobs:*', '127.0.0.1')).toThrow(InvalidIdError);
+  });
+});
+
+/** The part of a key Redis Cluster hashes: the first non-empty {...} if any, else the whole name. */
+function hashed(key: string): string {
+  const open = key.indexOf('{');
+  const close = open >= 0 ? key.indexOf('}', open + 1) : -1;
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
+describe('hash tag', () => {
+  const id = '0b6f3a36-5d2c-4c1e-9a43-1f2e3d4c5b6a';
+
+  it('is off by default: the single-Redis names do not change', () => {
+    const plain = buildKeys();
+    expect([plain.jobsQueue, plain.job(id), plain.processing('w1'), plain.dataset, plain.jobsMetrics]).toEqual([
+      'jobs:queue',
+      `job:${id}`,
+      'jobs:processing:w1',
+      'dataset',
+      'metrics:jobs',
+    ]);
+    expect(Object.values(queueKeyNames(plain)).every((k) => !k.includes('{'))).toBe(true);
+  });
+
+  it('puts every key the queue scripts touch, and every per-job key built on their prefixes, in one slot', () => {
+    const tagged = buildKeys({ hashTag: 'q' });
+    const names = Object.values(queueKeyNames(tagged));
+    const perJob = [tagged.job(id), tagged.result(id), tagged.chart(id, 'png'), tagged.processing('w1')];
+    const built = Object.values(tagged.prefixes).filter((p) => p !== tagged.prefixes.meteorite).map((p) => `${p}${id}`);
+    for (const key of [...names, ...perJob, ...built]) expect(hashed(key), key).toBe('q');
+    expect(tagged.job(id)).toBe(`{q}job:${id}`);
+    // Keys no queue script touches keep their names.
+    expect(tagged.meteorite('1')).toBe('meteorite:1');
+    expect(tagged.datasetLock).toBe('dataset:lock');
+  });
+
+  it.each(['', '{q}', 'a b', 'x'.repeat(33)])('refuses the tag %j', (tag) => {
+    expect(() => buildKeys({ hashTag: tag })).toThrow(InvalidIdError);
   });
 });

@@ -49,10 +49,29 @@ export type SnapshotColumn = (typeof SNAPSHOT_COLUMNS)[number];
 export const CHART_FORMATS = ['svg', 'png'] as const;
 export type ChartFormat = (typeof CHART_FORMATS)[number];
 
-export const keys = {
+/**
+ * The key set for one deployment. `hashTag` (off by default, so single-Redis key names do not
+ * change): a Redis Cluster hash tag put in front of every key the queue's scripts touch together
+ * (the jobs', results', charts', the queue's metrics and the `dataset` hash its scripts read), so
+ * they all hash to one slot; per-job keys are built from tagged prefixes and share it too.
+ */
+export function buildKeys(opts: { hashTag?: string } = {}) {
+  if (opts.hashTag !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(opts.hashTag)) throw new InvalidIdError('hash tag', opts.hashTag);
+  /** The tag's text before a queue key's name ('' when none). */
+  const q = opts.hashTag ? `{${opts.hashTag}}` : '';
+  const prefixes = {
+    job: `${q}job:`,
+    result: `${q}result:`,
+    chart: `${q}chart:`,
+    processing: `${q}jobs:processing:`,
+    meteorite: 'meteorite:',
+  } as const;
+  return {
+  /** Prefixes the queue's scripts join to ids they read from lists and sets (passed to them as KEYS). */
+  prefixes,
   // ---- the dataset ----
   /** hash: one landing (`name id nametype recclass mass_g fall year reclat reclong`, absent = missing). */
-  meteorite: (id: string) => `${keyPrefixes.meteorite}${checked('meteorite', meteoriteIdRe, id)}`,
+  meteorite: (id: string) => `${prefixes.meteorite}${checked('meteorite', meteoriteIdRe, id)}`,
   /** set: every loaded meteorite id. */
   meteoriteIds: 'meteorites:ids',
   /**
@@ -60,7 +79,7 @@ export const keys = {
    * by every load and delete: the version is a counter and comes back after Redis loses its last
    * writes, so snapshot caches, results and dedup entries are tied to the generation too.
    */
-  dataset: 'dataset',
+  dataset: `${q}dataset`,
   /** set: the ids of the load in progress; renamed over `meteorites:ids` once every record is written. */
   meteoriteIdsNext: 'meteorites:ids:next',
   /** string: the load lock, a random token (SET NX PX, renewed while a load or delete runs). */
@@ -86,57 +105,59 @@ export const keys = {
    * generation it was asked on, `dk` its dedup digest, `dataset_generation` the load a finished
    * job's result was computed on, `unstarted_losses` leases lost before a slot took the job (refunded).
    */
-  job: (id: string) => `${keyPrefixes.job}${checked('job', jobIdRe, id)}`,
+  job: (id: string) => `${prefixes.job}${checked('job', jobIdRe, id)}`,
   /** list: ids of queued jobs; the API pushes on the left, workers BLMOVE from the right. */
-  jobsQueue: 'jobs:queue',
+  jobsQueue: `${q}jobs:queue`,
   /** string: a finished job's result as JSON. */
-  result: (id: string) => `${keyPrefixes.result}${checked('job', jobIdRe, id)}`,
+  result: (id: string) => `${prefixes.result}${checked('job', jobIdRe, id)}`,
   /** list: ids a worker has claimed and not yet finished (one list per worker process). */
-  processing: (workerId: string) => `${keyPrefixes.processing}${checked('worker', workerIdRe, workerId)}`,
+  processing: (workerId: string) => `${prefixes.processing}${checked('worker', workerIdRe, workerId)}`,
   /** zset: running job ids, scored by their lease deadline (Redis server time, ms). */
-  jobsLeases: 'jobs:leases',
+  jobsLeases: `${q}jobs:leases`,
   /** zset: queued job ids waiting out a retry backoff, scored by when they may run (server ms). */
-  jobsDelayed: 'jobs:delayed',
+  jobsDelayed: `${q}jobs:delayed`,
   /** zset: every job id, scored by its enqueue sequence number (newest = highest). */
-  jobsAll: 'jobs:all',
+  jobsAll: `${q}jobs:all`,
   /** zset: the job ids in one status but running, scored like `jobs:all`; moved in the same step as the status. */
-  jobsByStatus: (status: string) => `jobs:status:${checked('job status', indexedStatusRe, status)}`,
+  jobsByStatus: (status: string) => `${q}jobs:status:${checked('job status', indexedStatusRe, status)}`,
   /** string: the enqueue sequence counter (INCR). */
-  jobsSeq: 'jobs:seq',
+  jobsSeq: `${q}jobs:seq`,
   /**
    * hash: the SHA-1 (hex) of `<analysis> <canonical params JSON>` -> `<dataset version>:<dataset
    * generation>:<job id>`, for dedup. A digest rather than the text: retention removes an entry by
-   * the digest its `jobs:ended` member carries, when the job's hash may be gone already.
+   * the digest its `jobs:ended:log` entry carries, when the job's hash may be gone already.
    */
-  jobsDedup: 'jobs:dedup',
+  jobsDedup: `${q}jobs:dedup`,
   /**
-   * zset: ended jobs as `<job id>:<dedup digest>`, scored by when they ended (server ms): what
+   * list: ended jobs in the order they ended, as `<server ms>:<job id>:<dedup digest>`: what
    * retention (JOB_RETENTION_SECONDS, JOB_RETENTION_COUNT, RESULT_TTL_SECONDS) prunes from, oldest first.
    */
-  jobsEnded: 'jobs:ended',
+  jobsEnded: `${q}jobs:ended:log`,
+  /** zset: the same as `<job id>:<dedup digest>` scored by server ms, as versions before the list kept it; drained into it by recovery. */
+  jobsEndedLegacy: `${q}jobs:ended`,
   /** zset: live worker ids, scored by their heartbeat deadline (server ms). */
-  jobsWorkers: 'jobs:workers',
+  jobsWorkers: `${q}jobs:workers`,
   /** pub/sub channel: `<job id> <status>` whenever a job ends, one line per job ended in the same step. */
-  jobEvents: 'jobs:events',
+  jobEvents: `${q}jobs:events`,
   /**
    * stream: every job and dataset event (`event` queued started progress finished failed cancelled
    * retrying, then the job's `id analysis` and `progress` or `attempts` where the event has one; or
    * `event` loading ready empty, `version records`), written by the step that changed the state,
    * trimmed to about EVENTS_STREAM_MAXLEN entries. GET /events serves it; its entry ids are the SSE ids.
    */
-  events: 'events',
+  events: `${q}events`,
 
   // ---- metrics (written by the queue's scripts, read by GET /metrics; see metrics.ts) ----
   /** hash: job counters, `<analysis>:<event>` -> count, event one of `submitted deduplicated finished failed cancelled`. */
-  jobsMetrics: 'metrics:jobs',
+  jobsMetrics: `${q}metrics:jobs`,
   /** hash: run time of finished jobs, `<analysis>:<le>` -> jobs in that bucket alone (not cumulative), `<analysis>:sum_ms` (the count is the buckets' total). */
-  jobDurations: 'metrics:job_duration',
+  jobDurations: `${q}metrics:job_duration`,
 
   // ---- charts ----
   /** string (SVG text, or PNG bytes): a finished job's chart, rendered once; expires with `result:<id>`, and goes with its job (retention). */
   chart: (id: string, format: ChartFormat) => {
     if (!CHART_FORMATS.includes(format)) throw new InvalidIdError('chart format', String(format));
-    return `${keyPrefixes.chart}${checked('job', jobIdRe, id)}:${format}`;
+    return `${prefixes.chart}${checked('job', jobIdRe, id)}:${format}`;
   },
 
   // ---- rate limits ----
@@ -145,13 +166,19 @@ export const keys = {
    * window). The client is its IP address; anything else (a forwarded header's junk) is hashed.
    */
   rateLimit: (limit: string, client: string) => `ratelimit:${checked('rate limit', rateLimitNameRe, limit)}:${clientPart(client)}`,
-} as const;
+  } as const;
+}
+
+export type KeySet = ReturnType<typeof buildKeys>;
+
+/** The key names in use: no hash tag (one Redis server). */
+export const keys = buildKeys();
 
 /**
  * Prefixes the queue's Lua scripts join to ids they read from lists and sets, and the loader to
  * the digits of numeric ids it writes straight into a command (hash-payload.ts).
  */
-export const keyPrefixes = { job: 'job:', result: 'result:', chart: 'chart:', processing: 'jobs:processing:', meteorite: 'meteorite:' } as const;
+export const keyPrefixes = keys.prefixes;
 
 /** Every key pattern the project writes, for tests, backups and operators (SCAN MATCH). */
 export const keyPatterns = ['meteorite:*', 'meteorites:*', 'dataset', 'dataset:*', 'job:*', 'jobs:*', 'result:*', 'chart:*', 'metrics:*', 'ratelimit:*', 'events'] as const;

@@ -42,9 +42,12 @@ async function runJob(app: App, analysis: string, params: Record<string, unknown
   return { id: job.id, status: job.status };
 }
 
-/** EVAL calls so far: the chart cache writes each chart with one EVAL (the queue uses EVALSHA). */
+/**
+ * Chart writes so far: the chart store script writes each rendered chart with one SET, and
+ * nothing else here SETs once the job has finished (its result was written before).
+ */
 async function evalCalls(r: Redis): Promise<number> {
-  return Number(/^cmdstat_eval:calls=(\d+)/m.exec(await r.info('commandstats'))?.[1] ?? 0);
+  return Number(/^cmdstat_set:calls=(\d+)/m.exec(await r.info('commandstats'))?.[1] ?? 0);
 }
 
 const png = (body: Buffer) => ({

@@ -18,7 +18,7 @@ import { keys } from '@meteorites/shared/keys';
 import { columnsFromRecords } from '@meteorites/shared/columns';
 import { storeDataset } from '@meteorites/dataset';
 import type { Job, Meteorite } from '@meteorites/shared/schemas';
-import { JobQueue } from '@meteorites/shared/queue/index';
+import { JobQueue, WorkerQueue } from '@meteorites/shared/queue/index';
 
 /** Far longer than the test: no lease of the in-process "workers" runs out meanwhile. */
 const LEASE = 120_000;
@@ -59,8 +59,8 @@ describe('faults: writes lost with the AOF tail', () => {
   it('a claim lost with the tail is not handed out again: the next claim gets another token and the first holder is fenced off', async (ctx) => {
     if (!canLoseTail(redis)) ctx.skip();
     const [c1, c2] = [await redis.client(), await redis.client()];
-    const [w1, w2] = [new JobQueue(c1), new JobQueue(c2)];
-    const { job } = await w1.enqueue('test-sleep', { tag: 'fencing' });
+    const [w1, w2] = [new WorkerQueue(c1), new WorkerQueue(c2)];
+    const { job } = await new JobQueue(c1).enqueue('test-sleep', { tag: 'fencing' });
     const before = mark(redis);
     const [first] = await w1.claim('w1', LEASE);
     expect(first?.id).toBe(job.id);
@@ -69,7 +69,7 @@ describe('faults: writes lost with the AOF tail', () => {
     expect((await loseWritesSince(redis, before)).lostBytes).toBeGreaterThan(0);
     await reconnected(c1, c2, db);
     // The claim is gone with the tail: the job is queued, as it was at the mark; worker 1 still holds its run.
-    expect(await w2.get(job.id)).toMatchObject({ status: 'queued', attempts: 0 });
+    expect(await new JobQueue(c2).get(job.id)).toMatchObject({ status: 'queued', attempts: 0 });
 
     const [second] = await w2.claim('w2', LEASE);
     expect(second).toMatchObject({ id: job.id, attempts: 1 });
@@ -136,7 +136,7 @@ describe('faults: writes lost with the AOF tail', () => {
     // An in-process worker holds the job (no other runs yet), so that the loss finds it running.
     await killAllWorkers();
     const c1 = await redis.client();
-    const w1 = new JobQueue(c1);
+    const w1 = new WorkerQueue(c1);
     await w1.renew('w1', LEASE, []);
     const queued = (await app.inject({ method: 'POST', url: '/jobs', payload: request })).json<Job>();
     const [held] = await w1.claim('w1', LEASE);

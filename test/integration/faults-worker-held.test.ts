@@ -11,17 +11,19 @@ import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
-import { JobQueue } from '@meteorites/shared/queue/index';
+import { JobQueue, WorkerQueue } from '@meteorites/shared/queue/index';
 
 describe('faults: a worker killed while it holds jobs ahead', () => {
   let redis: TestRedis;
   let r: Redis;
   let q: JobQueue;
+  let wq: WorkerQueue;
 
   beforeAll(async () => {
     redis = await startRedis();
     r = await redis.client();
     q = new JobQueue(r);
+    wq = new WorkerQueue(r);
   });
   afterAll(async () => {
     await killAllWorkers();
@@ -45,7 +47,7 @@ describe('faults: a worker killed while it holds jobs ahead', () => {
     await sleep(1200);
     const ended = new Set(worker.logs.filter((l) => l.msg === 'job ended').map((l) => String(l.job)));
     const started = new Set([...began, ...worker.logs.filter((l) => l.msg === 'job started' && !ended.has(String(l.job))).map((l) => String(l.job))]);
-    await expect.poll(async () => (await q.recover(3), r.zCard(keys.jobsLeases)), { timeout: 10_000, interval: 200 }).toBe(0);
+    await expect.poll(async () => (await wq.recover(3), r.zCard(keys.jobsLeases)), { timeout: 10_000, interval: 200 }).toBe(0);
     const jobs = await Promise.all(held.map(async (id) => (await q.get(id))!));
     const charged = jobs.filter((j) => j.status === 'queued' && j.attempts > 0).map((j) => j.id);
     console.log(`killed holding ${held.length} jobs, ${started.size} of them started; ${charged.length} charged an attempt`);
@@ -78,7 +80,7 @@ describe('faults: a worker killed while it holds jobs ahead', () => {
       await w.kill();
       kills++;
       await sleep(1100); // past its lease
-      await expect.poll(async () => (await q.recover(2), r.zCard(keys.jobsLeases)), { timeout: 10_000, interval: 100 }).toBe(0);
+      await expect.poll(async () => (await wq.recover(2), r.zCard(keys.jobsLeases)), { timeout: 10_000, interval: 100 }).toBe(0);
     }
     expect((await q.get(poison))!).toMatchObject({ status: 'failed', error: 'worker lost', attempts: 2 });
     await spawnWorker(redis.url, env, { bundled: true });

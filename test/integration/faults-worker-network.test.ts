@@ -12,11 +12,18 @@ import { killAllWorkers, spawnWorker, type WorkerProcess } from '@meteorites/tes
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
 import { JobQueue } from '@meteorites/shared/queue/index';
-import { scripts } from '@meteorites/shared/queue/scripts';
+import { scripts } from '@meteorites/shared/queue/lua/scripts';
+import type { LuaScript } from '@meteorites/shared/lua/loader';
 
 /** Far longer than any wait below: a job back in the queue before this came back through the worker, not a lease. */
 const WORKER_ENV = { JOB_LEASE_MS: '60000', WORKER_PREFETCH_BELOW_MS: '0', REDIS_COMMAND_TIMEOUT_MS: '1000', LOG_LEVEL: 'debug' };
 const POLL = { timeout: 20_000, interval: 100 };
+
+/**
+ * A call of the script: EVALSHA, or the EVAL the loader sends once when Redis does not know the
+ * script yet (the proxy shows a command's first 200 characters of each argument).
+ */
+const called = (s: LuaScript) => new RegExp(`^(EVALSHA ${s.sha}|EVAL ${s.source.slice(0, 80).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')})`);
 
 describe('faults: the network between a worker and Redis', () => {
   let redis: TestRedis;
@@ -47,7 +54,7 @@ describe('faults: the network between a worker and Redis', () => {
   it('a lost reply to a claim: the job it started goes back at once, its attempt refunded, and runs once', async () => {
     const { proxy, worker } = await proxiedWorker();
     // A claim that started the job (its reply names it), not an idle one that found nothing.
-    const swallowed = proxy.swallowReply({ match: new RegExp(`^EVALSHA ${scripts.claim.sha}`), reply: /lost claim/, then: 'close' });
+    const swallowed = proxy.swallowReply({ match: called(scripts.claim), reply: /lost claim/, then: 'close' });
     const id = await sleepJob('lost claim');
     await swallowed;
     await expect.poll(async () => (await q.get(id))!.status, POLL).toBe('finished');
@@ -59,7 +66,7 @@ describe('faults: the network between a worker and Redis', () => {
   it('a lost reply to a settle that claimed more: those jobs go back at once and each runs once', async () => {
     const { proxy, worker } = await proxiedWorker({ WORKER_CONCURRENCY: '2' });
     // A settle whose reply carries jobs it claimed.
-    const swallowed = proxy.swallowReply({ match: new RegExp(`^EVALSHA ${scripts.settle.sha}`), reply: /lost settle/, then: 'close' });
+    const swallowed = proxy.swallowReply({ match: called(scripts.settle), reply: /lost settle/, then: 'close' });
     const ids = await Promise.all(Array.from({ length: 8 }, (_, i) => sleepJob(`lost settle ${i}`)));
     await swallowed;
     await expect.poll(async () => r.zCard(keys.jobsByStatus('finished')), POLL).toBeGreaterThanOrEqual(ids.length);

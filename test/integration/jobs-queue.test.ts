@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
-import { InvalidCursorError, JobEvents, JobQueue, type ClaimedJob, type Settlement } from '@meteorites/shared/queue/index';
+import { InvalidCursorError, JobEvents, JobQueue, WorkerQueue, type ClaimedJob, type Settlement } from '@meteorites/shared/queue/index';
 
 const LEASE = 60_000;
 
@@ -15,11 +15,13 @@ describe('queue protocol', () => {
   let redis: TestRedis;
   let r: Redis;
   let q: JobQueue;
+  let w: WorkerQueue;
 
   beforeAll(async () => {
     redis = await startRedis();
     r = await redis.client();
     q = new JobQueue(r);
+    w = new WorkerQueue(r);
   });
   afterAll(async () => {
     await redis?.close();
@@ -39,12 +41,12 @@ describe('queue protocol', () => {
   };
 
   const claimOne = async (worker: string, leaseMs = LEASE): Promise<ClaimedJob> => {
-    const [job] = await q.claim(worker, leaseMs);
+    const [job] = await w.claim(worker, leaseMs);
     expect(job).toBeDefined();
     return job!;
   };
   const settle = async (worker: string, job: ClaimedJob, settlement: Settlement, next?: { leaseMs: number; count: number }) => {
-    const r = await q.settle(worker, [{ job, settlement }], next);
+    const r = await w.settle(worker, [{ job, settlement }], next);
     return { outcome: r.outcomes[0], next: r.next };
   };
 
@@ -75,7 +77,7 @@ describe('queue protocol', () => {
     expect(await r.lRange(keys.processing('w1'), 0, -1)).toEqual([job.id]);
     expect(await r.zScore(keys.jobsLeases, job.id)).not.toBeNull();
     expect(await statusSets(job.id)).toEqual(['running']);
-    expect(await q.claim('w2', LEASE)).toEqual([]);
+    expect(await w.claim('w2', LEASE)).toEqual([]);
 
     const forged = { ...held, token: String(Number(held.token) + 1) };
     expect((await settle('w1', forged, { status: 'finished', result: '{"forged":1}', datasetVersion: 0 })).outcome).toBe('lost');
@@ -108,10 +110,10 @@ describe('queue protocol', () => {
   it('settles several jobs in one step, each checked on its own token, and claims as many as asked', async () => {
     const ids: string[] = [];
     for (let n = 1; n <= 5; n++) ids.push((await q.enqueue('heaviest', { n })).job.id);
-    const held = await q.claim('w1', LEASE, 3);
+    const held = await w.claim('w1', LEASE, 3);
     expect(held.map((j) => j.id)).toEqual(ids.slice(0, 3));
     const stale = { ...held[1]!, token: '999' };
-    const res = await q.settle(
+    const res = await w.settle(
       'w1',
       [
         { job: held[0]!, settlement: { status: 'finished', result: '1', datasetVersion: 0 } },
@@ -130,9 +132,9 @@ describe('queue protocol', () => {
   it('keeps the processing list, leases and status indexes exact when a step ends and claims many', async () => {
     const ids: string[] = [];
     for (let n = 1; n <= 6; n++) ids.push((await q.enqueue('heaviest', { n })).job.id);
-    const held = await q.claim('w1', LEASE, 4);
+    const held = await w.claim('w1', LEASE, 4);
     expect((await r.lRange(keys.processing('w1'), 0, -1)).sort()).toEqual(ids.slice(0, 4).sort());
-    const res = await q.settle(
+    const res = await w.settle(
       'w1',
       held.map((job) => ({ job, settlement: { status: 'finished' as const, result: '{}', datasetVersion: 0 } })),
       { leaseMs: LEASE, count: 2 },
@@ -152,10 +154,10 @@ describe('queue protocol', () => {
   ])('keeps the processing list in claim order, newest first, when a step ends %s', async (_, ending) => {
     const ids: string[] = [];
     for (let n = 1; n <= 8; n++) ids.push((await q.enqueue('heaviest', { n })).job.id);
-    const held = await q.claim('w1', LEASE, 6);
+    const held = await w.claim('w1', LEASE, 6);
     const list = () => r.lRange(keys.processing('w1'), 0, -1);
     expect(await list()).toEqual(ids.slice(0, 6).reverse());
-    const res = await q.settle(
+    const res = await w.settle(
       'w1',
       ending.map((i) => ({ job: held[i]!, settlement: { status: 'finished' as const, result: '{}', datasetVersion: 0 } })),
       { leaseMs: LEASE, count: 2 },
@@ -174,7 +176,7 @@ describe('queue protocol', () => {
     expect(held.id).toBe(job.id);
     // A new load lands while the job runs: same or new version number, the generation tells.
     await r.hSet(keys.dataset, { version: '4', generation: 'g4' });
-    const res = await q.settle('w1', [{ job: held, settlement: { status: 'finished', result: '{"on":3}', datasetVersion: 3, datasetGeneration: 'g3' } }]);
+    const res = await w.settle('w1', [{ job: held, settlement: { status: 'finished', result: '{"on":3}', datasetVersion: 3, datasetGeneration: 'g3' } }]);
     expect(res.outcomes).toEqual(['stale']);
     expect(await r.exists(keys.result(job.id))).toBe(0);
     expect(await q.get(job.id)).toMatchObject({ status: 'queued', attempts: 0 });
@@ -185,7 +187,7 @@ describe('queue protocol', () => {
     const again = await claimOne('w2');
     expect(again).toMatchObject({ id: job.id, attempts: 1 });
     expect(again.token).not.toBe(held.token);
-    const done = await q.settle('w2', [{ job: again, settlement: { status: 'finished', result: '{"on":4}', datasetVersion: 4, datasetGeneration: 'g4' } }]);
+    const done = await w.settle('w2', [{ job: again, settlement: { status: 'finished', result: '{"on":4}', datasetVersion: 4, datasetGeneration: 'g4' } }]);
     expect(done.outcomes).toEqual(['finished']);
     expect(await r.hmGet(keys.job(job.id), ['dataset_version', 'dataset_generation'])).toEqual(['4', 'g4']);
     // The same request on this load is answered by it; after a load that reuses version 4, it is not.
@@ -198,14 +200,14 @@ describe('queue protocol', () => {
     const { job } = await q.enqueue('mass-by-fall', {});
     const stale = await claimOne('w1', 1);
     await sleep(5);
-    expect(await q.recover(3)).toMatchObject({ requeued: 1, lost: 0 });
+    expect(await w.recover(3)).toMatchObject({ requeued: 1, lost: 0 });
     expect(await q.get(job.id)).toMatchObject({ status: 'queued', attempts: 1, started_at: null });
     expect(await r.lLen(keys.processing('w1'))).toBe(0);
-    expect(await q.renew('w1', LEASE, [stale])).toEqual(['lost']);
+    expect(await w.renew('w1', LEASE, [stale])).toEqual(['lost']);
 
     const fresh = await claimOne('w2');
     expect(fresh.attempts).toBe(2);
-    expect(await q.progress(stale, 0.5)).toBe('lost');
+    expect(await w.progress(stale, 0.5)).toBe('lost');
     expect((await settle('w1', stale, { status: 'finished', result: '"stale"', datasetVersion: 0 })).outcome).toBe('lost');
     expect((await settle('w2', fresh, { status: 'finished', result: '"fresh"', datasetVersion: 0 })).outcome).toBe('finished');
     expect(await r.get(keys.result(job.id))).toBe('"fresh"');
@@ -215,7 +217,7 @@ describe('queue protocol', () => {
     const { job } = await q.enqueue('mass-by-fall', {});
     await claimOne('w1', 1);
     await sleep(5);
-    expect(await q.recover(1)).toMatchObject({ requeued: 0, lost: 1 });
+    expect(await w.recover(1)).toMatchObject({ requeued: 0, lost: 1 });
     expect(await q.get(job.id)).toMatchObject({ status: 'failed', error: 'worker lost', attempts: 1 });
     expect(await statusSets(job.id)).toEqual(['failed']);
     const again = await q.enqueue('mass-by-fall', {});
@@ -231,9 +233,9 @@ describe('queue protocol', () => {
 
     const b = await q.enqueue('heaviest', { n: 6 });
     const blocking = await redis.client();
-    expect(await JobQueue.waitForJob(blocking, 'w1', 1)).toBe(b.job.id);
+    expect(await WorkerQueue.waitForJob(blocking, 'w1', 1)).toBe(b.job.id);
     expect((await q.cancel(b.job.id))?.outcome).toBe('cancelled');
-    expect(await q.start('w1', LEASE, b.job.id)).toBeNull();
+    expect(await w.start('w1', LEASE, b.job.id)).toBeNull();
     expect(await r.lLen(keys.processing('w1'))).toBe(0);
     expect(await q.get(b.job.id)).toMatchObject({ status: 'cancelled', attempts: 0 });
     expect(await q.cancel(crypto.randomUUID())).toBeNull();
@@ -243,8 +245,8 @@ describe('queue protocol', () => {
     const { job } = await q.enqueue('geo-grid', {});
     const held = await claimOne('w1');
     expect(await q.cancel(job.id)).toMatchObject({ outcome: 'requested', job: { status: 'running', cancel_requested: true } });
-    expect(await q.renew('w1', LEASE, [held])).toEqual(['cancel']);
-    expect(await q.progress(held, 0.3)).toBe('cancel');
+    expect(await w.renew('w1', LEASE, [held])).toEqual(['cancel']);
+    expect(await w.progress(held, 0.3)).toBe('cancel');
     expect((await settle('w1', held, { status: 'finished', result: '{}', datasetVersion: 0 })).outcome).toBe('cancelled');
     expect(await r.exists(keys.result(job.id))).toBe(0);
     expect(await statusSets(job.id)).toEqual(['cancelled']);
@@ -253,28 +255,28 @@ describe('queue protocol', () => {
   it('hands a job back after a delay (jobs:delayed), refunding the attempt when asked', async () => {
     const { job } = await q.enqueue('geo-grid', { cell_deg: 5 });
     const held = await claimOne('w1');
-    expect(await q.release('w1', held, { delayMs: 50, refund: true })).toBe('released');
+    expect(await w.release('w1', held, { delayMs: 50, refund: true })).toBe('released');
     expect(await q.get(job.id)).toMatchObject({ status: 'queued', attempts: 0 });
     expect(await r.lLen(keys.jobsQueue)).toBe(0);
     expect(await r.zScore(keys.jobsDelayed, job.id)).not.toBeNull();
-    expect((await q.recover(3)).promoted).toBe(0);
+    expect((await w.recover(3)).promoted).toBe(0);
     await sleep(60);
-    expect((await q.recover(3)).promoted).toBe(1);
+    expect((await w.recover(3)).promoted).toBe(1);
     const again = await claimOne('w1');
     expect(again.attempts).toBe(1);
-    expect(await q.release('w1', again, { delayMs: 0, refund: false, error: 'LOADING' })).toBe('released');
+    expect(await w.release('w1', again, { delayMs: 0, refund: false, error: 'LOADING' })).toBe('released');
     expect(await q.get(job.id)).toMatchObject({ status: 'queued', attempts: 1, error: 'LOADING' });
     expect(await r.lRange(keys.jobsQueue, 0, -1)).toEqual([job.id]);
-    expect(await q.release('w1', again, { delayMs: 0, refund: true })).toBe('lost');
+    expect(await w.release('w1', again, { delayMs: 0, refund: true })).toBe('lost');
   });
 
   it("puts back what a dead worker claimed but never started, and drops its processing list", async () => {
     const { job } = await q.enqueue('mass-by-class', {});
     const blocking = await redis.client();
-    await q.renew('dead', 1, []);
-    expect(await JobQueue.waitForJob(blocking, 'dead', 1)).toBe(job.id);
+    await w.renew('dead', 1, []);
+    expect(await WorkerQueue.waitForJob(blocking, 'dead', 1)).toBe(job.id);
     await sleep(5);
-    expect(await q.recover(3)).toMatchObject({ requeued: 1, deadWorkers: 1 });
+    expect(await w.recover(3)).toMatchObject({ requeued: 1, deadWorkers: 1 });
     expect(await r.exists(keys.processing('dead'))).toBe(0);
     expect(await r.lRange(keys.jobsQueue, 0, -1)).toEqual([job.id]);
     expect((await claimOne('alive')).id).toBe(job.id);
@@ -283,8 +285,8 @@ describe('queue protocol', () => {
   it('sweeps unstarted ids of its own list and retires', async () => {
     const a = await q.enqueue('mass-by-class', { year_from: 1900 });
     const blocking = await redis.client();
-    await JobQueue.waitForJob(blocking, 'w1', 1);
-    expect(await q.sweep('w1', true)).toBe(1);
+    await WorkerQueue.waitForJob(blocking, 'w1', 1);
+    expect(await w.sweep('w1', true)).toBe(1);
     expect(await r.lRange(keys.jobsQueue, 0, -1)).toEqual([a.job.id]);
     expect(await r.exists(keys.processing('w1'))).toBe(0);
   });
@@ -329,9 +331,9 @@ describe('queue protocol', () => {
     const waiters = jobs.map((j) => events.waiter(j.id));
     const t0 = Date.now();
     const ended = Promise.all(waiters.map((w) => w.until(10_000)));
-    const held = await q.claim('w1', LEASE, 2);
+    const held = await w.claim('w1', LEASE, 2);
     expect(held).toHaveLength(2);
-    await q.settle('w1', held.map((job) => ({ job, settlement: { status: 'finished', result: '{}', datasetVersion: 0 } })));
+    await w.settle('w1', held.map((job) => ({ job, settlement: { status: 'finished', result: '{}', datasetVersion: 0 } })));
     await ended;
     for (const w of waiters) w.dispose();
     expect(Date.now() - t0).toBeLessThan(2000);
@@ -340,10 +342,11 @@ describe('queue protocol', () => {
 
   it('sets the retention TTL on ended jobs and results only', async () => {
     const qt = new JobQueue(r, { resultTtlSeconds: 100 });
+    const wt = new WorkerQueue(r, { resultTtlSeconds: 100 });
     const { job } = await qt.enqueue('mass-by-fall', { fall: 'Found' });
     expect(await r.ttl(keys.job(job.id))).toBe(-1);
-    const [held] = await qt.claim('w1', LEASE);
-    await qt.settle('w1', [{ job: held!, settlement: { status: 'finished', result: '{}', datasetVersion: 0 } }]);
+    const [held] = await wt.claim('w1', LEASE);
+    await wt.settle('w1', [{ job: held!, settlement: { status: 'finished', result: '{}', datasetVersion: 0 } }]);
     expect(await r.ttl(keys.job(job.id))).toBeGreaterThan(90);
     expect(await r.ttl(keys.result(job.id))).toBeGreaterThan(90);
   });

@@ -14,7 +14,7 @@ import { keys } from '@meteorites/shared/keys';
 import { columnsFromRecords } from '@meteorites/shared/columns';
 import { storeDataset } from '@meteorites/dataset';
 import type { Job } from '@meteorites/shared/schemas';
-import { JobQueue } from '@meteorites/shared/queue/index';
+import { JobQueue, WorkerQueue } from '@meteorites/shared/queue/index';
 
 const LEASE = 60_000;
 
@@ -29,7 +29,7 @@ async function enqueueMany(q: JobQueue, n: number, tag: string): Promise<string[
 }
 
 /** Claims and finishes every queued job, 50 a step, as a worker would. */
-async function finishAll(q: JobQueue, worker: string): Promise<number> {
+async function finishAll(q: WorkerQueue, worker: string): Promise<number> {
   let done = 0;
   for (;;) {
     const held = await q.claim(worker, LEASE, 50);
@@ -63,23 +63,25 @@ describe('retention of ended jobs (the queue driven directly)', () => {
 
   it('RESULT_TTL_SECONDS=1: once 500 finished jobs expired, the next settle leaves no index or dedup entry of theirs', async () => {
     const q = new JobQueue(r, { resultTtlSeconds: 1 });
+    const w = new WorkerQueue(r, { resultTtlSeconds: 1 });
     const ids = await enqueueMany(q, 500, 'ttl');
-    expect(await finishAll(q, 'w1')).toBe(500);
+    expect(await finishAll(w, 'w1')).toBe(500);
     expect(await entries()).toEqual({ all: 500, finished: 500, dedup: 500 });
     // The TTL is the point of the test: wait until the last job's keys have expired.
     await expect.poll(() => r.exists([keys.job(ids.at(-1)!), keys.result(ids.at(-1)!)]), { timeout: 10_000, interval: 100 }).toBe(0);
 
     const [last] = await enqueueMany(q, 1, 'one more');
-    expect(await finishAll(q, 'w1')).toBe(1);
+    expect(await finishAll(w, 'w1')).toBe(1);
     expect(await entries()).toEqual({ all: 1, finished: 1, dedup: 1 });
     expect(await r.zRange(keys.jobsAll, 0, -1)).toEqual([last]);
   });
 
   it('JOB_RETENTION_COUNT: keeps the newest ended jobs, and their keys and dedup entries only', async () => {
     const q = new JobQueue(r, { retentionCount: 100 });
+    const w = new WorkerQueue(r, { retentionCount: 100 });
     const ids = await enqueueMany(q, 300, 'count');
     for (const id of ids.slice(0, 3)) await r.set(keys.chart(id, 'svg'), '<svg/>');
-    expect(await finishAll(q, 'w1')).toBe(300);
+    expect(await finishAll(w, 'w1')).toBe(300);
     expect(await entries()).toEqual({ all: 100, finished: 100, dedup: 100 });
     expect((await r.zRange(keys.jobsAll, 0, -1)).sort()).toEqual(ids.slice(200).sort());
     expect(await r.exists(ids.slice(0, 200).flatMap((id) => [keys.job(id), keys.result(id)]))).toBe(0);
@@ -92,19 +94,40 @@ describe('retention of ended jobs (the queue driven directly)', () => {
 
   it('JOB_RETENTION_SECONDS: ended jobs without a TTL of their own go by age, also while no job settles (recovery prunes)', async () => {
     const q = new JobQueue(r, { retentionSeconds: 1 });
+    const w = new WorkerQueue(r, { retentionSeconds: 1 });
     const ids = await enqueueMany(q, 20, 'age');
-    expect(await finishAll(q, 'w1')).toBe(20);
+    expect(await finishAll(w, 'w1')).toBe(20);
     const cancelled = (await q.enqueue('test-sleep', { tag: 'cancelled' })).job.id;
     await q.cancel(cancelled);
     expect(await r.ttl(keys.job(ids[0]!))).toBe(-1);
     expect((await entries()).all).toBe(21);
     // Nothing settles from here on: the recovery pass, which every worker runs, prunes.
     await expect
-      .poll(async () => (await q.recover(3), r.zCard(keys.jobsAll)), { timeout: 15_000, interval: 200 })
+      .poll(async () => (await w.recover(3), r.zCard(keys.jobsAll)), { timeout: 15_000, interval: 200 })
       .toBe(0);
     expect(await entries()).toEqual({ all: 0, finished: 0, dedup: 0 });
     expect(await r.zCard(keys.jobsByStatus('cancelled'))).toBe(0);
     expect(await r.exists([...ids, cancelled].flatMap((id) => [keys.job(id), keys.result(id)]))).toBe(0);
+  });
+
+  it('what an older version left in the ended zset is moved into the list in order and pruned from there', async () => {
+    const q = new JobQueue(r, { retentionCount: 3 });
+    const w = new WorkerQueue(r, { retentionCount: 3 });
+    const ids = await enqueueMany(q, 5, 'legacy');
+    const older = new WorkerQueue(r);
+    expect(await finishAll(older, 'w1')).toBe(5);
+    // As the zset version kept them: <id>:<digest> scored by the ms they ended.
+    const log = await r.lRange(keys.jobsEnded, 0, -1);
+    await r.del(keys.jobsEnded);
+    await r.zAdd(
+      keys.jobsEndedLegacy,
+      log.map((e, i) => ({ score: Number(e.split(':')[0]) + i, value: e.slice(e.indexOf(':') + 1) })),
+    );
+    expect(await w.prune()).toBe(2);
+    expect(await r.exists(keys.jobsEndedLegacy)).toBe(0);
+    expect((await r.lRange(keys.jobsEnded, 0, -1)).map((e) => e.split(':')[1])).toEqual(ids.slice(2));
+    expect((await r.zRange(keys.jobsAll, 0, -1)).sort()).toEqual(ids.slice(2).sort());
+    expect(await r.exists(ids.slice(0, 2).map((id) => keys.job(id)))).toBe(0);
   });
 });
 

@@ -17,7 +17,7 @@ import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import { parsePrometheus, sampleValue, samples, type Exposition } from '@meteorites/test-utils/prometheus';
 import type { App } from '@meteorites/api';
 import type { Redis } from '@meteorites/shared/redis';
-import { JobQueue } from '@meteorites/shared/queue/index';
+import { JobQueue, WorkerQueue } from '@meteorites/shared/queue/index';
 import { JOB_DURATION_BUCKETS, JOB_EVENTS, readMetrics, type JobEvent } from '@meteorites/shared/metrics';
 
 const SAMPLE = fileURLToPath(new URL('../../data/sample.json', import.meta.url));
@@ -221,11 +221,13 @@ describe('the queue scripts count every way a job ends, exactly once', () => {
   let redis: TestRedis;
   let r: Redis;
   let q: JobQueue;
+  let w: WorkerQueue;
 
   beforeAll(async () => {
     redis = await startRedis();
     r = await redis.client();
     q = new JobQueue(r);
+    w = new WorkerQueue(r);
   });
   afterAll(async () => {
     await redis?.close();
@@ -233,7 +235,7 @@ describe('the queue scripts count every way a job ends, exactly once', () => {
 
   const enqueue = async (tag: string) => (await q.enqueue('test-sleep', { tag })).job;
   const claimOne = async (leaseMs: number) => {
-    const [job] = await q.claim('w1', leaseMs);
+    const [job] = await w.claim('w1', leaseMs);
     expect(job).toBeDefined();
     return job!;
   };
@@ -243,16 +245,16 @@ describe('the queue scripts count every way a job ends, exactly once', () => {
     expect((await q.enqueue('test-sleep', { tag: 'finished' })).deduplicated).toBe(true);
     const finished = await claimOne(60_000);
     await sleep(300);
-    expect((await q.settle('w1', [{ job: finished, settlement: { status: 'finished', result: '{}', datasetVersion: 0 } }])).outcomes).toEqual(['finished']);
+    expect((await w.settle('w1', [{ job: finished, settlement: { status: 'finished', result: '{}', datasetVersion: 0 } }])).outcomes).toEqual(['finished']);
 
     await enqueue('failed');
     const failed = await claimOne(60_000);
-    await q.settle('w1', [{ job: failed, settlement: { status: 'failed', error: 'boom' } }]);
+    await w.settle('w1', [{ job: failed, settlement: { status: 'failed', error: 'boom' } }]);
 
     const handedBack = await enqueue('handed back');
     const held = await claimOne(60_000);
     expect((await q.cancel(handedBack.id))!.outcome).toBe('requested');
-    expect(await q.release('w1', held, { delayMs: 0, refund: true })).toBe('cancelled');
+    expect(await w.release('w1', held, { delayMs: 0, refund: true })).toBe('cancelled');
 
     const queued = await enqueue('cancelled while queued');
     expect((await q.cancel(queued.id))!.outcome).toBe('cancelled');
@@ -260,16 +262,16 @@ describe('the queue scripts count every way a job ends, exactly once', () => {
     await enqueue('lost');
     await claimOne(50);
     await sleep(100);
-    expect(await q.recover(1)).toMatchObject({ lost: 1 });
+    expect(await w.recover(1)).toMatchObject({ lost: 1 });
 
     // Requeued by recovery (not an end), then run again: timed from its second start.
     await enqueue('retried');
     await claimOne(50);
     await sleep(400);
-    expect(await q.recover(3)).toMatchObject({ requeued: 1, lost: 0 });
+    expect(await w.recover(3)).toMatchObject({ requeued: 1, lost: 0 });
     const retried = await claimOne(60_000);
     expect(retried.attempts).toBe(2);
-    await q.settle('w1', [{ job: retried, settlement: { status: 'finished', result: '{}', datasetVersion: 0 } }]);
+    await w.settle('w1', [{ job: retried, settlement: { status: 'finished', result: '{}', datasetVersion: 0 } }]);
 
     const m = await readMetrics(r);
     expect(Object.fromEntries(m.jobs)).toEqual({ 'test-sleep': { submitted: 6, deduplicated: 1, finished: 2, failed: 2, cancelled: 2 } });

@@ -5,10 +5,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -61,6 +61,21 @@ export interface SpawnOptions {
 
 let bundle: Promise<string> | undefined;
 
+/**
+ * The project's modules keep their own import.meta.url in the bundle: Lua scripts are files read
+ * beside the module that loads them (shared/src/lua/loader.ts), not from the bundle's folder.
+ */
+const sourceUrls = {
+  name: 'source-urls',
+  setup(b: { onLoad(o: { filter: RegExp }, cb: (a: { path: string }) => { contents: string; loader: 'ts' } | undefined): void }) {
+    b.onLoad({ filter: /\/(shared|worker)\/src\/.*\.ts$/ }, ({ path }) => {
+      const text = readFileSync(path, 'utf8');
+      if (!text.includes('import.meta.url')) return undefined;
+      return { contents: text.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(path).href)), loader: 'ts' };
+    });
+  },
+};
+
 function workerBundle(): Promise<string> {
   bundle ??= (async () => {
     const { build } = await import('esbuild');
@@ -75,6 +90,7 @@ function workerBundle(): Promise<string> {
       outfile,
       // CommonJS dependencies (the redis client) require Node's built-ins at run time.
       banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+      plugins: [sourceUrls],
       logLevel: 'warning',
     });
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));

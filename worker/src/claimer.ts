@@ -12,7 +12,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deadline, type Redis } from '@meteorites/shared/redis';
-import { JobQueue, type ClaimedJob } from '@meteorites/shared/queue/index';
+import { WorkerQueue, type ClaimedJob } from '@meteorites/shared/queue/index';
 import type { WorkerContext } from './context.ts';
 import { RunningJob } from './running-job.ts';
 
@@ -184,7 +184,7 @@ export class Claimer {
           this.#blockingClaims++;
           try {
             const jobId = await deadline(
-              JobQueue.waitForJob(this.blocking!, id, CLAIM_BLOCK_SECONDS),
+              WorkerQueue.waitForJob(this.blocking!, id, CLAIM_BLOCK_SECONDS),
               CLAIM_BLOCK_SECONDS * 1000 + c.REDIS_COMMAND_TIMEOUT_MS,
             ).catch(async (err: unknown) => {
               // Failed while the connection says it is up: no reply came, it may be half-open.

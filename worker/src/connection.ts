@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from '@meteorites/shared/config';
 import { connectRedis, deadline, UNTIMED, type Redis } from '@meteorites/shared/redis';
 import { sentinelOf } from '@meteorites/shared/sentinel';
-import { JobQueue, queueOptions } from '@meteorites/shared/queue/index';
+import { WorkerQueue, queueOptions } from '@meteorites/shared/queue/index';
 import type { JobHandler } from './running-job.ts';
 import { withReplyTimeout } from './timed-redis.ts';
 
@@ -25,7 +25,7 @@ export interface ConnectionOptions {
 
 export class CommandConnection {
   redis?: Redis;
-  queue!: JobQueue;
+  queue!: WorkerQueue;
   handler!: JobHandler;
   #reconnecting?: Promise<void>;
 
@@ -64,7 +64,7 @@ export class CommandConnection {
     this.redis = redis;
     const untimed = redis.withCommandOptions(UNTIMED) as unknown as Redis;
     const fast = withReplyTimeout(untimed, c.REDIS_COMMAND_TIMEOUT_MS, () => this.#reconnect());
-    this.queue = new JobQueue(fast, queueOptions(c));
+    this.queue = new WorkerQueue(fast, queueOptions(c));
     this.handler = this.opts.makeHandler(redis);
   }
 

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '@meteorites/shared/config';
 import type { Redis } from '@meteorites/shared/redis';
-import type { JobQueue } from '@meteorites/shared/queue/index';
+import type { WorkerQueue } from '@meteorites/shared/queue/index';
 import type { Claimer } from './claimer.ts';
 import type { CommandConnection } from './connection.ts';
 import type { Leases } from './leases.ts';
@@ -35,7 +35,7 @@ export class WorkerContext {
   ) {}
 
   /** The queue on the current command connection (replaced when one goes silent). */
-  get queue(): JobQueue {
+  get queue(): WorkerQueue {
     return this.connection.queue;
   }
 

@@ -6,7 +6,7 @@
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { InvalidIdError, keys } from '@meteorites/shared/keys';
-import { JobQueue, type HeldJob } from '@meteorites/shared/queue/index';
+import { WorkerQueue, type HeldJob } from '@meteorites/shared/queue/index';
 import type { LogContext, WorkerContext } from './context.ts';
 import type { RunningJob } from './running-job.ts';
 
@@ -116,7 +116,7 @@ export class Leases {
     const redis = this.ctx.redis!; // timed by node-redis: a scan is no hot path
     const workers = await redis.zRange(keys.jobsWorkers, 0, -1);
     if (workers.length > 0 && workers.reduce((a, b) => (b < a ? b : a)) !== this.ctx.id) return;
-    const queue = new JobQueue(redis);
+    const queue = new WorkerQueue(redis);
     for await (const worker of queue.processingLists()) {
       if (worker === this.ctx.id) continue;
       let requeued: number;

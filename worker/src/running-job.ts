@@ -9,7 +9,7 @@ import {
   JobCancelledError,
   LeaseLostError,
   type ClaimedJob,
-  type JobQueue,
+  type WorkerQueue,
   type LeaseState,
 } from '@meteorites/shared/queue/index';
 
@@ -51,7 +51,7 @@ export class RunningJob implements JobRun {
   constructor(
     readonly job: ClaimedJob,
     /** The worker's queue on its current connection (replaced when one goes silent). */
-    private readonly queue: () => JobQueue,
+    private readonly queue: () => WorkerQueue,
     /** Claimed ahead: Redis counts it as started only once the worker says a slot took it. */
     readonly held: boolean,
   ) {

@@ -11,6 +11,7 @@ import fp from 'fastify-plugin';
 import rateLimit, { type FastifyRateLimitStore, type RateLimitOptions } from '@fastify/rate-limit';
 import type { RouteOptions } from 'fastify';
 import { keys } from '@meteorites/shared/keys';
+import { LuaScript } from '@meteorites/shared/lua/loader';
 import type { Config } from '@meteorites/shared/config';
 import { ApiError, errorResponse } from '../errors.ts';
 
@@ -22,10 +23,8 @@ const LIMITS: Record<string, { name: string; setting: keyof Config & `RATE_LIMIT
   'POST /data': { name: 'data', setting: 'RATE_LIMIT_DATA_PER_MIN' },
 };
 
-/** Counts a request and answers the count and the window's remaining ms, atomically. */
-const COUNT = `local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return {n, redis.call('PTTL', KEYS[1])}`;
+/** Counts a request and answers the count and the window's remaining ms, atomically (./rate-limit.lua). */
+const COUNT = LuaScript.fromFile(import.meta.url, 'rate-limit');
 
 /** Route options carry the limit's name to the store's child(): the plugin merges them into its params. */
 type LimitOptions = RateLimitOptions & { limitName: string };
@@ -40,7 +39,7 @@ export default fp(
       }
 
       incr(client: string, callback: (err: Error | null, result?: { current: number; ttl: number }) => void, timeWindow: number): void {
-        app.redis.eval(COUNT, { keys: [keys.rateLimit(this.limitName, client)], arguments: [String(timeWindow)] }).then(
+        COUNT.run(app.redis, [keys.rateLimit(this.limitName, client)], [String(timeWindow)]).then(
           (reply) => {
             const [current, ttl] = reply as [number, number];
             callback(null, { current, ttl });

@@ -19,6 +19,7 @@ import Type from 'typebox';
 import { RESP_TYPES } from 'redis';
 import { keys, type ChartFormat } from '@meteorites/shared/keys';
 import type { Redis } from '@meteorites/shared/redis';
+import { LuaScript } from '@meteorites/shared/lua/loader';
 import { JobId } from '@meteorites/shared/schemas';
 import type { JobQueue } from '@meteorites/shared/queue/index';
 import type { AnalysisResult } from '@meteorites/shared/analyses/index';
@@ -28,16 +29,8 @@ import { conflict, errorResponse, notFound } from '../errors.ts';
 /** Browsers may keep a chart this long when its result never expires (RESULT_TTL_SECONDS=0). */
 const ONE_YEAR_S = 31_536_000;
 
-/**
- * Stores a chart with the remaining lifetime of its result, read in the same atomic step, so both
- * expire in the same millisecond; writes nothing once the result is gone. Replies the PTTL copied
- * (-1: none, -2: the result is gone). Run once per chart, so plain EVAL.
- */
-const STORE = `
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl == -2 or ttl == 0 then return -2 end
-if ttl == -1 then redis.call('SET', KEYS[2], ARGV[1]) else redis.call('SET', KEYS[2], ARGV[1], 'PX', ttl) end
-return ttl`;
+/** Stores a chart with the remaining lifetime of its result (./chart-store.lua). */
+const STORE = LuaScript.fromFile(import.meta.url, 'chart-store');
 
 interface Chart {
   bytes: Buffer;
@@ -94,7 +87,7 @@ class Charts {
       const svg = await this.get(id, 'svg');
       bytes = Buffer.from((await svgToPng(svg.bytes.toString('utf8'))).png);
     }
-    const ttl = (await this.redis.eval(STORE, { keys: [keys.result(id), keys.chart(id, format)], arguments: [bytes] })) as number;
+    const ttl = (await STORE.run(this.redis, [keys.result(id), keys.chart(id, format)], [bytes])) as number;
     // The result expired while the chart was drawn: so did the job.
     if (ttl === -2) throw notFound('job', { id });
     return { bytes, ttlMs: ttl >= 0 ? ttl : null };

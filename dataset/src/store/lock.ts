@@ -3,6 +3,7 @@
  * `dataset:lock` with a TTL, renewed while the work runs, so a crashed loader blocks others for
  * one TTL at most; a load whose lock expired under it (a stall longer than the TTL) stops.
  */
+import { LuaScript } from '@meteorites/shared/lua/loader';
 import { ServiceError } from '@meteorites/shared/errors';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { keys } from '@meteorites/shared/keys';
@@ -31,8 +32,8 @@ export class DatasetLockLostError extends ServiceError {
 
 export const LOCK_TTL_MS = 30_000;
 
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
-const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+const RELEASE = LuaScript.fromFile(import.meta.url, 'dataset-lock-release');
+const RENEW = LuaScript.fromFile(import.meta.url, 'dataset-lock-renew');
 
 export class Lock {
   #lost = false;
@@ -44,8 +45,7 @@ export class Lock {
     ttlMs: number,
   ) {
     this.#timer = setInterval(() => {
-      redis
-        .eval(RENEW, { keys: [keys.datasetLock], arguments: [token, String(ttlMs)] })
+      RENEW.run(redis, [keys.datasetLock], [token, String(ttlMs)])
         .then((renewed) => {
           if (renewed === 0) this.#lost = true;
         })
@@ -80,7 +80,7 @@ export class Lock {
   }
 }
 
-const release = (redis: Redis, token: string) => redis.eval(RELEASE, { keys: [keys.datasetLock], arguments: [token] });
+const release = (redis: Redis, token: string) => RELEASE.run(redis, [keys.datasetLock], [token]);
 
 /**
  * A load's (or delete's) own random id, stored as `dataset.generation` beside the version: the

@@ -1,0 +1,102 @@
+--[[
+  Index and lease changes, the caller's processing list and the job events are gathered and
+  written when the script ends (flush), one variadic command each: a settle of 20 jobs that
+  claims 20 more then costs a handful of such calls instead of 140. Removals go before
+  additions, so a member removed and added again in one script ends up present.
+  Needs PROC (the caller's processing list, or false when the script has none), EVENTS, STREAM,
+  METRICS, and MAXLEN (settings).
+
+  Each state change is also an entry of the event stream (STREAM, read by GET /events), written
+  by the same script, so a client never sees an event whose change did not happen, nor misses one.
+]]
+--- @include "tally"
+
+local zrems, zadds, rpushes, events = {}, {}, {}, {}
+local procDrops, procDropCount, procAdds = {}, 0, {}
+local function zrem(key, id)
+  local b = zrems[key]
+  if not b then
+    b = {}
+    zrems[key] = b
+  end
+  b[#b + 1] = id
+end
+local function zadd(key, score, id)
+  local b = zadds[key]
+  if not b then
+    b = {}
+    zadds[key] = b
+  end
+  b[#b + 1] = score
+  b[#b + 1] = id
+end
+local function rpush(key, value)
+  local b = rpushes[key]
+  if not b then
+    b = {}
+    rpushes[key] = b
+  end
+  b[#b + 1] = value
+end
+local function announce(id, status)
+  events[#events + 1] = id .. ' ' .. status
+end
+-- Entries of the event stream, XADDed at flush in the order they happened: the event, the job's
+-- id and analysis, extra fields. The reader derives the status from the event and the time from
+-- the entry id, so each entry stays small: every job writes several.
+local streamed = {}
+local function emit(event, id, analysis, ...)
+  streamed[#streamed + 1] = { 'event', event, 'id', id, 'analysis', analysis or '', ... }
+end
+-- Ids leaving a processing list: the caller's own list (PROC) is edited at the end, another
+-- worker's (recovery) at once.
+local function unlist(proc, id)
+  if proc ~= PROC then
+    redis.call('LREM', proc, 1, id)
+  elseif not procDrops[id] then
+    procDrops[id] = true
+    procDropCount = procDropCount + 1
+  end
+end
+
+-- New ids join at the left, as LMOVE puts them, so the oldest claims sit at the right end.
+local function flushProc()
+  if procDropCount > 0 then
+    -- Jobs mostly end in the order they were claimed: then they are the right end, and one LTRIM
+    -- drops them (a small write for the AOF too). A few others are LREMs; more rewrite the list
+    -- (it holds what the worker runs and holds ahead).
+    local tail = redis.call('LRANGE', PROC, -procDropCount, -1)
+    local oldest = #tail == procDropCount
+    for _, id in ipairs(tail) do
+      if not procDrops[id] then
+        oldest = false
+        break
+      end
+    end
+    if oldest then
+      redis.call('LTRIM', PROC, 0, -procDropCount - 1)
+    elseif procDropCount <= 2 then
+      for id in pairs(procDrops) do redis.call('LREM', PROC, 1, id) end
+    else
+      local keep = {}
+      for _, id in ipairs(redis.call('LRANGE', PROC, 0, -1)) do
+        if not procDrops[id] then keep[#keep + 1] = id end
+      end
+      redis.call('DEL', PROC)
+      if #keep > 0 then redis.call('RPUSH', PROC, unpack(keep)) end
+    end
+  end
+  if #procAdds > 0 then redis.call('LPUSH', PROC, unpack(procAdds)) end
+  procDrops, procDropCount, procAdds = {}, 0, {}
+end
+
+local function flush()
+  for key, ids in pairs(zrems) do redis.call('ZREM', key, unpack(ids)) end
+  for key, members in pairs(zadds) do redis.call('ZADD', key, unpack(members)) end
+  for key, values in pairs(rpushes) do redis.call('RPUSH', key, unpack(values)) end
+  flushProc()
+  if #events > 0 then redis.call('PUBLISH', EVENTS, table.concat(events, '\n')) end
+  for _, fields in ipairs(streamed) do redis.call('XADD', STREAM, 'MAXLEN', '~', MAXLEN, '*', unpack(fields)) end
+  streamed = {}
+  flushTallies()
+end

@@ -1,0 +1,85 @@
+--[[
+  Claims: starting queued jobs for the calling worker (PROC). Each started job's claim record is
+  appended to the reply in the layout of the constants include (CLAIM_*), which claim.ts decodes.
+  Needs JOB, QUEUE, LEASES, ST_QUEUED, PROC.
+]]
+--- @include "settings"
+--- @include "clock"
+--- @include "batch"
+--- @include "constants"
+
+-- Claim tokens: the caller's unique prefix (set by the script body) and the job's place in the call.
+local tokenBase, tokensIssued = '', 0
+local function newToken()
+  tokensIssued = tokensIssued + 1
+  return tokenBase .. tokensIssued
+end
+
+-- Set by a claim for a worker that may hold the jobs ahead: they get no started_at until the
+-- worker tells a slot took them (a settle's 'started' item, or the settle of the run), so that
+-- recovery can give back the attempt of a job that never started.
+local HOLD = false
+
+-- Starts a job whose id has left the queue and appends its claim record to reply; false (and the
+-- id forgotten) when it is no longer queued: cancelled while it sat in the queue, expired, or
+-- already taken back by recovery. Run once per claimed job: no tables of its own.
+local function begin(id, worker, leaseMs, reply)
+  local k = JOB .. id
+  local f = redis.call('HMGET', k, 'status', 'attempts', 'analysis', 'params')
+  if f[1] ~= 'queued' then return false end
+  local attempts = tonumber(f[2]) + 1
+  local token = newToken()
+  -- started_ms (server clock) times the run for the duration histogram, as leases are timed.
+  -- progress is already 0: enqueue and requeue leave it so.
+  if HOLD then
+    redis.call('HSET', k, 'status', 'running', 'started_ms', now(), 'worker', worker, 'attempts', attempts, 'token', token)
+  else
+    redis.call('HSET', k, 'status', 'running', 'started_at', NOW_ISO, 'started_ms', now(), 'worker', worker,
+      'attempts', attempts, 'token', token)
+  end
+  zrem(ST_QUEUED, id)
+  zadd(LEASES, now() + leaseMs, id)
+  emit('started', id, f[3], 'attempts', attempts)
+  local r = #reply
+  reply[r + CLAIM_ID], reply[r + CLAIM_TOKEN], reply[r + CLAIM_ATTEMPTS] = id, token, attempts
+  reply[r + CLAIM_ANALYSIS], reply[r + CLAIM_PARAMS] = f[3], f[4]
+  return true
+end
+
+-- Starts an id a blocking move already put into PROC.
+local function start(id, worker, leaseMs, reply)
+  if begin(id, worker, leaseMs, reply) then return true end
+  unlist(PROC, id)
+  return false
+end
+
+-- Takes up to `wanted` queued jobs from the front of the line (the queue's right end) into PROC and
+-- starts them; stale ids met on the way are dropped. One job is a single LMOVE; more are one
+-- LRANGE and one LTRIM, and join PROC when the step ends.
+local function takeOne(worker, leaseMs, reply)
+  for _ = 1, 100 do
+    local id = redis.call('LMOVE', QUEUE, PROC, 'RIGHT', 'LEFT')
+    if not id then return 0 end
+    if start(id, worker, leaseMs, reply) then return 1 end
+  end
+  return 0
+end
+
+local function take(worker, leaseMs, wanted, reply)
+  if wanted == 1 then return takeOne(worker, leaseMs, reply) end
+  local taken = 0
+  for _ = 1, 100 do
+    local want = wanted - taken
+    if want <= 0 then break end
+    local ids = redis.call('LRANGE', QUEUE, -want, -1)
+    if #ids == 0 then break end
+    redis.call('LTRIM', QUEUE, 0, -#ids - 1)
+    for i = #ids, 1, -1 do
+      if begin(ids[i], worker, leaseMs, reply) then
+        procAdds[#procAdds + 1] = ids[i]
+        taken = taken + 1
+      end
+    end
+  end
+  return taken
+end
