@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { JOB_ID_PATTERN, METEORITE_ID_PATTERN } from '@meteorites/shared/keys';
 import { SAFE_TEXT_PATTERN } from '@meteorites/shared/schemas';
 import { STREAM_ID_PATTERN } from '@meteorites/shared/events';
-import { catalog } from '@meteorites/shared/queue/catalog';
+import { catalog } from '@meteorites/shared/analyses/catalog';
 
 type Schema = Record<string, unknown>;
 type Operation = { parameters?: { name: string; in: string; schema: Schema }[]; requestBody?: { content: Record<string, { schema: Schema }> } };

@@ -5,7 +5,8 @@
 import { ServiceError } from '@meteorites/shared/errors';
 import type { Redis } from '@meteorites/shared/redis';
 import { DatasetNotReadyError, SnapshotCache } from '@meteorites/shared/snapshot';
-import { DeferJobError, type Catalog } from '@meteorites/shared/queue/index';
+import type { Catalog } from '@meteorites/shared/analyses/catalog';
+import { DeferJobError } from '@meteorites/shared/queue/index';
 import type { JobHandler } from './worker.ts';
 
 /** While the dataset is loading a job waits this long before it is tried again. */

@@ -5,7 +5,7 @@
 import { pino } from 'pino';
 import { loadConfig } from '@meteorites/shared/config';
 import { loggerSetup } from '@meteorites/shared/logging';
-import { catalog } from '@meteorites/shared/queue/index';
+import { catalog } from '@meteorites/shared/analyses/catalog';
 import { analysisHandler } from './analysis-handler.ts';
 import { Worker } from './worker.ts';
 

@@ -6,7 +6,8 @@
 import fp from 'fastify-plugin';
 import { closeRedis, connectRedis } from '@meteorites/shared/redis';
 import { sentinelOf } from '@meteorites/shared/sentinel';
-import { catalog, JobEvents, JobQueue, queueOptions, type Catalog } from '@meteorites/shared/queue/index';
+import { catalog, type Catalog } from '@meteorites/shared/analyses/catalog';
+import { JobEvents, JobQueue, queueOptions } from '@meteorites/shared/queue/index';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,11 +1,12 @@
 /**
  * The analyses a deployment offers: the real ones, plus `test-sleep` when ENABLE_TEST_ANALYSES
  * is on. Test suites need a job that is slow on purpose (to kill its worker mid-run, cancel it
- * while it runs, time it out); it lives here, beside the queue, and never in a default deployment.
+ * while it runs, time it out); it lives here, beside the analyses, and never in a default deployment.
  */
 import Type from 'typebox';
 import Value from 'typebox/value';
 import { SAFE_TEXT_PATTERN, SAFE_TEXT_RULE, SafeText } from '../schemas.ts';
+import { ServiceError } from '../errors.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   analyses,
@@ -14,7 +15,7 @@ import {
   validateJobRequest,
   type Analysis,
   type AnalysisResult,
-} from '../analyses/index.ts';
+} from './index.ts';
 
 const TestSleepParams = Type.Object(
   {
@@ -33,8 +34,9 @@ interface TestSleepParams {
   tag?: string;
 }
 
-export class TestAnalysisFailure extends Error {
+export class TestAnalysisFailure extends ServiceError {
   override name = 'TestAnalysisFailure';
+  override readonly code = 'test_analysis_failure';
 }
 
 export const testSleep: Analysis<TestSleepParams> = {
@@ -89,4 +91,3 @@ export function catalog(opts: { enableTestAnalyses: boolean }): Catalog {
   };
 }
 
-export { UnknownAnalysisError, InvalidParamsError };
