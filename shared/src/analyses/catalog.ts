@@ -11,7 +11,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   analyses,
   InvalidParamsError,
-  UnknownAnalysisError,
   validateJobRequest,
   type Analysis,
   type AnalysisResult,
