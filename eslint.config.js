@@ -7,7 +7,16 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['**/node_modules/', '.tsbuild/', '**/dist/', 'coverage/', 'bench/results/', 'data/', 'shared/src/client/openapi.ts', 'client/src/openapi.ts'],
+    ignores: [
+      '**/node_modules/',
+      '.tsbuild/',
+      '**/dist/',
+      'coverage/',
+      'bench/results/',
+      'data/',
+      'shared/src/client/openapi.ts',
+      'client/src/openapi.ts',
+    ],
   },
   js.configs.recommended,
   tseslint.configs.recommended,

@@ -65,7 +65,11 @@ async function jobCpu(columns: Columns) {
     }
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-  return { engine_ms: round2(med(rounds.engine)), legacy_ms: round2(med(rounds.legacy)), ratio: round2(med(rounds.engine) / med(rounds.legacy)) };
+  return {
+    engine_ms: round2(med(rounds.engine)),
+    legacy_ms: round2(med(rounds.legacy)),
+    ratio: round2(med(rounds.engine) / med(rounds.legacy)),
+  };
 }
 
 /** 50+ distinct requests over every analysis. */
@@ -114,7 +118,11 @@ async function main(): Promise<void> {
 
     const endToEnd = async (req: { analysis: string; params: Record<string, unknown> }) => {
       const t0 = performance.now();
-      const posted = await fetch(`${base}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req) });
+      const posted = await fetch(`${base}/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(req),
+      });
       if (posted.status !== 202) throw new Error(`POST /jobs answered ${posted.status}: ${await posted.text()}`);
       const { id } = (await posted.json()) as { id: string };
       const job = (await (await fetch(`${base}/jobs/${id}?wait=30`)).json()) as { status: string; error: string | null };
@@ -138,13 +146,21 @@ async function main(): Promise<void> {
     const median = percentile(sorted, 50);
     const p95 = percentile(sorted, 95);
     const byAnalysis = [...new Set(timings.map((t) => t.analysis))].map((analysis) => {
-      const ms = timings.filter((t) => t.analysis === analysis).map((t) => t.ms).sort((a, b) => a - b);
+      const ms = timings
+        .filter((t) => t.analysis === analysis)
+        .map((t) => t.ms)
+        .sort((a, b) => a - b);
       return { analysis, jobs: ms.length, median_ms: round(percentile(ms, 50)), p95_ms: round(percentile(ms, 95)) };
     });
     console.log(`\n${'analysis'.padEnd(16)} ${'jobs'.padStart(5)} ${'median ms'.padStart(10)} ${'p95 ms'.padStart(8)}`);
-    for (const a of byAnalysis) console.log(`${a.analysis.padEnd(16)} ${String(a.jobs).padStart(5)} ${a.median_ms.toFixed(1).padStart(10)} ${a.p95_ms.toFixed(1).padStart(8)}`);
+    for (const a of byAnalysis)
+      console.log(
+        `${a.analysis.padEnd(16)} ${String(a.jobs).padStart(5)} ${a.median_ms.toFixed(1).padStart(10)} ${a.p95_ms.toFixed(1).padStart(8)}`,
+      );
     console.log(`${'all'.padEnd(16)} ${String(sorted.length).padStart(5)} ${median.toFixed(1).padStart(10)} ${p95.toFixed(1).padStart(8)}`);
-    console.log(`\nmedian ${median.toFixed(1)} ms (target <= ${TARGET_MEDIAN_MS} ms) ${median <= TARGET_MEDIAN_MS ? 'OK' : 'ABOVE TARGET'}`);
+    console.log(
+      `\nmedian ${median.toFixed(1)} ms (target <= ${TARGET_MEDIAN_MS} ms) ${median <= TARGET_MEDIAN_MS ? 'OK' : 'ABOVE TARGET'}`,
+    );
     console.log(`worker process CPU per mass-by-class job, queue work included: ${workerCpuMs} ms`);
 
     mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });

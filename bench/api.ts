@@ -137,8 +137,7 @@ async function main(): Promise<void> {
         try {
           const probe = await fetch(`${url}${kind === 'app' ? randomPath() : '/'}`);
           if (probe.status !== 200) throw new Error(`${kind} answered ${probe.status} to the probe`);
-          const cpu =
-            kind === 'app' ? async () => (await childCpu(child)) + (await redisCpu(client)) : () => childCpu(child);
+          const cpu = kind === 'app' ? async () => (await childCpu(child)) + (await redisCpu(client)) : () => childCpu(child);
           rounds[kind].push(await measure(url, kind === 'app' ? randomPath : () => '/', cpu));
         } finally {
           await stopServer(child);
@@ -160,8 +159,12 @@ async function main(): Promise<void> {
     console.log(row('Fastify hello-world', results.hello));
     console.log(row('GET /meteorites/{id}', results.app));
     console.log(`ratio per round: ${ratios.map((r) => r.toFixed(2)).join(' ')} (the table shows the median round)`);
-    console.log(`\nratio app / hello-world: ${ratio.toFixed(2)} (target >= ${TARGET_RATIO}) ${ratio >= TARGET_RATIO ? 'OK' : 'BELOW TARGET'}`);
-    console.log(`CPU-cost ratio hello-world / app (incl. redis-server): ${cpuRatio.toFixed(2)} (per round: ${cpuRatios.map((r) => r.toFixed(2)).join(' ')})`);
+    console.log(
+      `\nratio app / hello-world: ${ratio.toFixed(2)} (target >= ${TARGET_RATIO}) ${ratio >= TARGET_RATIO ? 'OK' : 'BELOW TARGET'}`,
+    );
+    console.log(
+      `CPU-cost ratio hello-world / app (incl. redis-server): ${cpuRatio.toFixed(2)} (per round: ${cpuRatios.map((r) => r.toFixed(2)).join(' ')})`,
+    );
     if (rounds.app.some((m) => m.non_2xx + m.errors > 0)) console.log('warning: the app answered some requests with an error');
 
     const out = fileURLToPath(new URL('./results/api.json', import.meta.url));
@@ -179,7 +182,10 @@ async function main(): Promise<void> {
           connections: CONNECTIONS,
           duration_s: DURATION_S,
           rounds: ROUNDS,
-          rounds_requests_per_s: { hello_world: rounds.hello.map((m) => m.requests_per_s), meteorite_by_id: rounds.app.map((m) => m.requests_per_s) },
+          rounds_requests_per_s: {
+            hello_world: rounds.hello.map((m) => m.requests_per_s),
+            meteorite_by_id: rounds.app.map((m) => m.requests_per_s),
+          },
           rounds_ratio: ratios.map((r) => Number(r.toFixed(3))),
           hello_world: results.hello,
           meteorite_by_id: results.app,

@@ -36,7 +36,10 @@ const AFTER_S = 5;
 const bodies: Record<string, { make: (bytes: number) => { text: string; format: InputFormat }; capped?: boolean }> = {
   'CSV, one long field': { make: (n) => ({ text: `${HEADER}${'a'.repeat(n)},1,Valid,L5,21,Fell,1880,,,\n`, format: 'csv' }) },
   'CSV, a row of commas': { make: (n) => ({ text: `${HEADER}${','.repeat(n)}\n`, format: 'csv' }) },
-  'JSON, one long member name': { make: (n) => ({ text: `{"${'a'.repeat(n)}": 1, "meteorite_landings": []}`, format: 'json' }), capped: true },
+  'JSON, one long member name': {
+    make: (n) => ({ text: `{"${'a'.repeat(n)}": 1, "meteorite_landings": []}`, format: 'json' }),
+    capped: true,
+  },
 };
 
 async function* chunks(buf: Buffer): AsyncGenerator<Buffer> {
@@ -73,7 +76,9 @@ async function parserSection(): Promise<object> {
         rows.push({ mib, s, per_mib_s: round(s / mib, 5), outcome });
         const ratio = rows[0]!.s > 0 ? `${(s / rows[0]!.s).toFixed(1)}×` : '-';
         const perMib = `${((s / mib) * 1000).toFixed(1)} ms/MiB`;
-        console.log(`${label.padEnd(48)} ${String(mib).padStart(2)} MiB ${s.toFixed(4).padStart(8)} s ${perMib.padStart(13)} ${ratio.padStart(6)} the 1 MiB time  ${outcome.slice(0, 60)}`);
+        console.log(
+          `${label.padEnd(48)} ${String(mib).padStart(2)} MiB ${s.toFixed(4).padStart(8)} s ${perMib.padStart(13)} ${ratio.padStart(6)} the 1 MiB time  ${outcome.slice(0, 60)}`,
+        );
       }
       out[label] = rows;
     }
@@ -113,7 +118,9 @@ async function post(api: ApiProcess, body: Buffer, headers: Record<string, strin
   const health = (async () => {
     while (!done) {
       const h = performance.now();
-      await fetch(`${api.base}/health`).then((r) => r.arrayBuffer()).catch(() => undefined);
+      await fetch(`${api.base}/health`)
+        .then((r) => r.arrayBuffer())
+        .catch(() => undefined);
       healthMax = Math.max(healthMax, performance.now() - h);
       await sleep(200);
     }
@@ -151,7 +158,10 @@ async function apiSection(): Promise<object> {
   const redis = new RedisServer({ dataDir: dir, appendfsync: 'everysec' });
   await redis.start();
   const probes: Record<string, () => { body: Buffer; headers: Record<string, string> }> = {
-    'CSV, one 8 MiB line': () => ({ body: Buffer.from(bodies['CSV, one long field']!.make(8 * MIB).text), headers: { 'content-type': 'text/csv' } }),
+    'CSV, one 8 MiB line': () => ({
+      body: Buffer.from(bodies['CSV, one long field']!.make(8 * MIB).text),
+      headers: { 'content-type': 'text/csv' },
+    }),
     'gzip, one 70 MiB line': () => ({
       body: gzipSync(bodies['CSV, one long field']!.make(70 * MIB).text),
       headers: { 'content-type': 'text/csv', 'content-encoding': 'gzip' },
@@ -192,7 +202,9 @@ async function stopHard(api: ApiProcess): Promise<void> {
   clearTimeout(killer);
 }
 
-console.log(`${cpus().length} CPUs, load average ${loadavg()[0]!.toFixed(1)}; chunks of ${CHUNK / 1024} KiB; client deadline ${DEADLINE_S} s`);
+console.log(
+  `${cpus().length} CPUs, load average ${loadavg()[0]!.toFixed(1)}; chunks of ${CHUNK / 1024} KiB; client deadline ${DEADLINE_S} s`,
+);
 const wanted = process.argv.slice(2);
 const run = (name: string) => wanted.length === 0 || wanted.includes(name);
 const parser = run('parser') ? await parserSection() : undefined;
@@ -200,5 +212,13 @@ const normal = run('normal') ? await normalSection() : undefined;
 const api = run('api') ? await apiSection() : undefined;
 // Only a full run replaces the recorded results.
 if (wanted.length === 0) {
-  writeResult('csv-lines', { benchmark: 'csv-lines', date: new Date().toISOString(), node: process.version, load_average: round(loadavg()[0]!, 2), parser, normal_csv_x10: normal, api });
+  writeResult('csv-lines', {
+    benchmark: 'csv-lines',
+    date: new Date().toISOString(),
+    node: process.version,
+    load_average: round(loadavg()[0]!, 2),
+    parser,
+    normal_csv_x10: normal,
+    api,
+  });
 }

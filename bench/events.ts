@@ -112,7 +112,10 @@ async function main(): Promise<void> {
     const expected = ((await db.xRange(keys.events, '-', '+')) ?? []).filter((e) => wanted.has(e.message.id!)).map((e) => e.id);
     let lost = 0;
     for (const [i, s] of streams.entries()) {
-      const got = s.messages.slice(mark[i]).filter((m) => wanted.has(jobOf(m.data)!)).map((m) => m.id);
+      const got = s.messages
+        .slice(mark[i])
+        .filter((m) => wanted.has(jobOf(m.data)!))
+        .map((m) => m.id);
       if (got.length !== expected.length || got.some((id, k) => id !== expected[k])) lost++;
     }
     const result = {

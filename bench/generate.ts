@@ -43,8 +43,18 @@ export { mulberry32, type Rng };
 
 // The commonest classes with their real counts; together 80 % of the records.
 const TOP: [string, number][] = [
-  ['L6', 8285], ['H5', 7142], ['L5', 4796], ['H6', 4528], ['H4', 4211], ['LL5', 2766],
-  ['LL6', 2043], ['L4', 1253], ['H4/5', 428], ['CM2', 416], ['H3', 386], ['L3', 365],
+  ['L6', 8285],
+  ['H5', 7142],
+  ['L5', 4796],
+  ['H6', 4528],
+  ['H4', 4211],
+  ['LL5', 2766],
+  ['LL6', 2043],
+  ['L4', 1253],
+  ['H4/5', 428],
+  ['CM2', 416],
+  ['H3', 386],
+  ['L3', 365],
 ];
 const REAL_RECORDS = 45_716;
 const CLASS_COUNT = 466;
@@ -54,22 +64,121 @@ const TAIL_EXPONENT = 1.62;
 /** 454 class names for the tail, frequent-looking ones first, the rest in a fixed shuffled order. */
 function tailNames(): string[] {
   const first = [
-    'CO3', 'Ureilite', 'Iron, IIIAB', 'LL4', 'CV3', 'Diogenite', 'Eucrite-pmict', 'Howardite', 'LL3', 'Iron, IAB-MG',
-    'H', 'L', 'Mesosiderite', 'EH3', 'Lunar (anorth)', 'Pallasite, PMG', 'Martian (shergottite)', 'Iron, IVA', 'Iron, IIAB',
-    'Eucrite', 'CK4', 'R3', 'Acapulcoite', 'Aubrite', 'Winonaite', 'Lodranite', 'Angrite', 'Brachinite', 'Stone-uncl',
-    'Iron, ungrouped', 'Chondrite-ung', 'Achondrite-ung', 'OC', 'Iron', 'Relict iron',
+    'CO3',
+    'Ureilite',
+    'Iron, IIIAB',
+    'LL4',
+    'CV3',
+    'Diogenite',
+    'Eucrite-pmict',
+    'Howardite',
+    'LL3',
+    'Iron, IAB-MG',
+    'H',
+    'L',
+    'Mesosiderite',
+    'EH3',
+    'Lunar (anorth)',
+    'Pallasite, PMG',
+    'Martian (shergottite)',
+    'Iron, IVA',
+    'Iron, IIAB',
+    'Eucrite',
+    'CK4',
+    'R3',
+    'Acapulcoite',
+    'Aubrite',
+    'Winonaite',
+    'Lodranite',
+    'Angrite',
+    'Brachinite',
+    'Stone-uncl',
+    'Iron, ungrouped',
+    'Chondrite-ung',
+    'Achondrite-ung',
+    'OC',
+    'Iron',
+    'Relict iron',
   ];
   const groups = ['H', 'L', 'LL', 'EH', 'EL', 'CO', 'CV', 'CK', 'CR', 'CM', 'R', 'CH', 'CB', 'K', 'C', 'E'];
   const types = [
-    '3.0', '3.1', '3.2', '3.3', '3.4', '3.5', '3.6', '3.7', '3.8', '3.9', '3-4', '3-5', '3-6', '4-5', '4-6', '5-6',
-    '3/4', '5/6', '6/7', '7', '-melt breccia', '-imp melt', '-an', '-melt rock', '(?)', '4-an', '5-an', '6-an',
+    '3.0',
+    '3.1',
+    '3.2',
+    '3.3',
+    '3.4',
+    '3.5',
+    '3.6',
+    '3.7',
+    '3.8',
+    '3.9',
+    '3-4',
+    '3-5',
+    '3-6',
+    '4-5',
+    '4-6',
+    '5-6',
+    '3/4',
+    '5/6',
+    '6/7',
+    '7',
+    '-melt breccia',
+    '-imp melt',
+    '-an',
+    '-melt rock',
+    '(?)',
+    '4-an',
+    '5-an',
+    '6-an',
   ];
-  const irons = ['IAB-sHL', 'IAB-sLL', 'IAB-ung', 'IAB complex', 'IIC', 'IID', 'IIE', 'IIE-an', 'IIF', 'IIG', 'IIIE', 'IIIF', 'IVB', 'IC', 'IIIAB-an', 'IVA-an', 'IIAB-an', 'IAB?', 'IIIAB?'];
+  const irons = [
+    'IAB-sHL',
+    'IAB-sLL',
+    'IAB-ung',
+    'IAB complex',
+    'IIC',
+    'IID',
+    'IIE',
+    'IIE-an',
+    'IIF',
+    'IIG',
+    'IIIE',
+    'IIIF',
+    'IVB',
+    'IC',
+    'IIIAB-an',
+    'IVA-an',
+    'IIAB-an',
+    'IAB?',
+    'IIIAB?',
+  ];
   const achondrites = [
-    'Eucrite-mmict', 'Eucrite-cm', 'Eucrite-br', 'Eucrite-unbr', 'Eucrite-an', 'Diogenite-pm', 'Diogenite-olivine', 'Howardite-an',
-    'Ureilite-pmict', 'Ureilite-an', 'Lunar (bas. breccia)', 'Lunar (feldsp. breccia)', 'Lunar (basalt)', 'Lunar (gabbro)',
-    'Lunar (norite)', 'Martian (nakhlite)', 'Martian (chassignite)', 'Martian (OPX)', 'Martian (basaltic breccia)', 'Mesosiderite-A1',
-    'Mesosiderite-A3', 'Mesosiderite-B2', 'Mesosiderite-C2', 'Pallasite, ungrouped', 'Pallasite, Eagle Station grp', 'Pallasite, pyroxene grp',
+    'Eucrite-mmict',
+    'Eucrite-cm',
+    'Eucrite-br',
+    'Eucrite-unbr',
+    'Eucrite-an',
+    'Diogenite-pm',
+    'Diogenite-olivine',
+    'Howardite-an',
+    'Ureilite-pmict',
+    'Ureilite-an',
+    'Lunar (bas. breccia)',
+    'Lunar (feldsp. breccia)',
+    'Lunar (basalt)',
+    'Lunar (gabbro)',
+    'Lunar (norite)',
+    'Martian (nakhlite)',
+    'Martian (chassignite)',
+    'Martian (OPX)',
+    'Martian (basaltic breccia)',
+    'Mesosiderite-A1',
+    'Mesosiderite-A3',
+    'Mesosiderite-B2',
+    'Mesosiderite-C2',
+    'Pallasite, ungrouped',
+    'Pallasite, Eagle Station grp',
+    'Pallasite, pyroxene grp',
   ];
   const rest = [...groups.flatMap((g) => types.map((t) => g + t)), ...irons.map((t) => `Iron, ${t}`), ...achondrites];
   const shuffle = mulberry32(466);
@@ -126,19 +235,58 @@ function pickClass(u: number): string {
 }
 
 const PLACES = [
-  'Yamato', 'Northwest Africa', 'Queen Alexandra Range', 'Grove Mountains', 'Elephant Moraine', 'Miller Range', 'Lewis Cliff',
-  'LaPaz Icefield', 'Asuka', 'Dhofar', 'Meteorite Hills', 'Dar al Gani', 'Allan Hills', 'Sahara', 'Acfer', 'Frontier Mountain',
-  'Jiddat al Harasis', 'Roosevelt County', 'Hammadah al Hamra', 'Reckling Peak', 'Bjurböle', 'Château-Renard', 'Çanakkale', 'Cañellas',
+  'Yamato',
+  'Northwest Africa',
+  'Queen Alexandra Range',
+  'Grove Mountains',
+  'Elephant Moraine',
+  'Miller Range',
+  'Lewis Cliff',
+  'LaPaz Icefield',
+  'Asuka',
+  'Dhofar',
+  'Meteorite Hills',
+  'Dar al Gani',
+  'Allan Hills',
+  'Sahara',
+  'Acfer',
+  'Frontier Mountain',
+  'Jiddat al Harasis',
+  'Roosevelt County',
+  'Hammadah al Hamra',
+  'Reckling Peak',
+  'Bjurböle',
+  'Château-Renard',
+  'Çanakkale',
+  'Cañellas',
 ];
 
 /** Where finds cluster (Antarctic ice fields, hot deserts): [lat, lon]. */
 const FIELDS: [number, number][] = [
-  [-71.5, 35.66667], [-76.71667, 159.66667], [-84.5, 162], [-76.18333, 157.16667], [-83.25, 157.5], [-72.78, 75.3],
-  [-84.28, 161.5], [-86.36667, -70], [19, 54.6], [27, 16.2], [27.7, 4.4], [34, -103.3], [29, 12.5], [19.8, 56.4],
+  [-71.5, 35.66667],
+  [-76.71667, 159.66667],
+  [-84.5, 162],
+  [-76.18333, 157.16667],
+  [-83.25, 157.5],
+  [-72.78, 75.3],
+  [-84.28, 161.5],
+  [-86.36667, -70],
+  [19, 54.6],
+  [27, 16.2],
+  [27.7, 4.4],
+  [34, -103.3],
+  [29, 12.5],
+  [19.8, 56.4],
 ];
 
 /** Years from 1971 on: [first, last, share] per stretch, after the real decade counts. */
-const RECENT: [number, number, number][] = [[1971, 1979, 4500], [1980, 1989, 6822], [1990, 1999, 11619], [2000, 2009, 17757], [2010, 2013, 1964]];
+const RECENT: [number, number, number][] = [
+  [1971, 1979, 4500],
+  [1980, 1989, 6822],
+  [1990, 1999, 11619],
+  [2000, 2009, 17757],
+  [2010, 2013, 1964],
+];
 const RECENT_TOTAL = RECENT.reduce((s, [, , w]) => s + w, 0);
 
 const round5 = (x: number) => Math.round(x * 1e5) / 1e5 + 0;
@@ -172,8 +320,7 @@ function year(rng: Rng): number {
 
 function mass(rng: Rng): number {
   const [lo, hi] = MIX.massRange;
-  const log10 =
-    rng() < MIX.heavyTail ? 4 + rng() * (Math.log10(hi) - 4) : MIX.log10Mass.mean + MIX.log10Mass.sd * normal(rng);
+  const log10 = rng() < MIX.heavyTail ? 4 + rng() * (Math.log10(hi) - 4) : MIX.log10Mass.mean + MIX.log10Mass.sd * normal(rng);
   return Math.min(hi, Math.max(lo, 10 ** log10));
 }
 
@@ -250,7 +397,8 @@ async function cli(argv: string[]): Promise<void> {
   const n = Number(count);
   const seed = values.seed === undefined ? 1 : Number(values.seed);
   if (positionals.length < 1 || positionals.length > 2 || !Number.isSafeInteger(n) || n < 0) throw new UsageError(usage);
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new UsageError(`--seed must be an integer from 0 to ${0xffffffff}\n${usage}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+    throw new UsageError(`--seed must be an integer from 0 to ${0xffffffff}\n${usage}`);
   if (out === '-') await writeCsv(process.stdout, n, { seed });
   else await writeCsvFile(out, n, { seed });
 }

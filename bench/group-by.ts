@@ -65,7 +65,17 @@ function columnsCsv(columns: Columns, path: string): void {
   const quote = (v: string | null) => (v === null ? '' : `"${v.replaceAll('"', '""')}"`);
   const lines = ['id,recclass,fall,year,lat,lon,mass'];
   for (let i = 0; i < columns.length; i++) {
-    lines.push([idAt(columns, i), quote(textAt(columns.recclass, i)), quote(textAt(columns.fall, i)), num(columns.year[i]!), num(columns.lat[i]!), num(columns.lon[i]!), num(columns.mass[i]!)].join(','));
+    lines.push(
+      [
+        idAt(columns, i),
+        quote(textAt(columns.recclass, i)),
+        quote(textAt(columns.fall, i)),
+        num(columns.year[i]!),
+        num(columns.lat[i]!),
+        num(columns.lon[i]!),
+        num(columns.mass[i]!),
+      ].join(','),
+    );
   }
   writeFileSync(path, `${lines.join('\n')}\n`);
 }
@@ -114,7 +124,16 @@ async function measure(columns: Columns, dir: string) {
     }).length;
     const equal = mismatches === 0 && groups.length === duckRows.length;
     const [oursMs, duckMs] = [median(ours), median(theirs)];
-    rows.push({ query: q.name, records: columns.length, groups: groups.length, first_ms: round(firstMs), ours_ms: round(oursMs), duckdb_ms: round(duckMs), ratio: round(oursMs / duckMs), equal });
+    rows.push({
+      query: q.name,
+      records: columns.length,
+      groups: groups.length,
+      first_ms: round(firstMs),
+      ours_ms: round(oursMs),
+      duckdb_ms: round(duckMs),
+      ratio: round(oursMs / duckMs),
+      equal,
+    });
   }
   duck.closeSync();
   return rows;
@@ -142,10 +161,15 @@ async function main(): Promise<void> {
   const atScale = results.filter((r) => r.records >= 1_000_000);
   const worst = Math.max(...(atScale.length ? atScale : results).map((r) => r.ratio));
   const allEqual = results.every((r) => r.equal);
-  console.log(`\nworst ratio ours/DuckDB${atScale.length ? ' at 1,000,000' : ''}: ${worst} (target ≤ ${TARGET}) ${worst <= TARGET ? 'met' : 'BELOW TARGET'}; results equal: ${allEqual}`);
+  console.log(
+    `\nworst ratio ours/DuckDB${atScale.length ? ' at 1,000,000' : ''}: ${worst} (target ≤ ${TARGET}) ${worst <= TARGET ? 'met' : 'BELOW TARGET'}; results equal: ${allEqual}`,
+  );
   const out = fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'group-by.json'), `${JSON.stringify({ benchmark: 'group-by', date: new Date().toISOString(), node: process.version, cpus: cpus().length, runs: RUNS, target_ratio: TARGET, worst_ratio: worst, results }, null, 2)}\n`);
+  writeFileSync(
+    join(out, 'group-by.json'),
+    `${JSON.stringify({ benchmark: 'group-by', date: new Date().toISOString(), node: process.version, cpus: cpus().length, runs: RUNS, target_ratio: TARGET, worst_ratio: worst, results }, null, 2)}\n`,
+  );
   if (!allEqual) process.exitCode = 1;
 }
 

@@ -139,9 +139,37 @@ function naiveFields(p: ParsedDataset, i: number): Record<string, string> {
 function redisBenchmark(port: number, n: number): number {
   const out = execFileSync(
     'redis-benchmark',
-    ['-p', String(port), '-P', '64', '-n', String(n), '-r', String(n), '-q',
-      'HSET', 'meteorite:__rand_int__', 'name', 'Aachen', 'id', '1', 'nametype', 'Valid', 'recclass', 'L5',
-      'mass_g', '21', 'fall', 'Fell', 'year', '1880', 'reclat', '50.775', 'reclong', '6.08333'],
+    [
+      '-p',
+      String(port),
+      '-P',
+      '64',
+      '-n',
+      String(n),
+      '-r',
+      String(n),
+      '-q',
+      'HSET',
+      'meteorite:__rand_int__',
+      'name',
+      'Aachen',
+      'id',
+      '1',
+      'nametype',
+      'Valid',
+      'recclass',
+      'L5',
+      'mass_g',
+      '21',
+      'fall',
+      'Fell',
+      'year',
+      '1880',
+      'reclat',
+      '50.775',
+      'reclong',
+      '6.08333',
+    ],
     { encoding: 'utf8' },
   );
   const found = [...out.matchAll(/([\d.]+) requests per second/g)].at(-1);
@@ -164,7 +192,11 @@ async function main(): Promise<void> {
       const p = await parse(files.csv, 'csv');
       const parsed_at = performance.now();
       const stored = await storeDataset(redis, p, { source: 'bench', hashWrites });
-      return { ...stored, parse_s: Number(((parsed_at - t) / 1000).toFixed(3)), store_s: Number(((performance.now() - parsed_at) / 1000).toFixed(3)) };
+      return {
+        ...stored,
+        parse_s: Number(((parsed_at - t) / 1000).toFixed(3)),
+        store_s: Number(((performance.now() - parsed_at) / 1000).toFixed(3)),
+      };
     };
     const timed = (hashWrites?: 'hset') => async () => {
       const { parse_s, store_s } = await load(hashWrites);
@@ -175,7 +207,13 @@ async function main(): Promise<void> {
     console.log(`${n} records (${parsed.skipped.length} skipped) from ${files.csv}`);
     console.log(`${ROUNDS} rounds, best kept; ${cpus().length} CPUs, load average ${loadavg()[0]!.toFixed(1)} at the start`);
 
-    const rounds = { loader: [] as Round[], loader_hset: [] as Round[], loader_replace: [] as Round[], naive: [] as Round[], redis_benchmark: [] as Round[] };
+    const rounds = {
+      loader: [] as Round[],
+      loader_hset: [] as Round[],
+      loader_replace: [] as Round[],
+      naive: [] as Round[],
+      redis_benchmark: [] as Round[],
+    };
     let commands: Awaited<ReturnType<typeof commandCosts>> = {};
     const turns: (() => Promise<void>)[] = [
       async () => {
@@ -212,7 +250,10 @@ async function main(): Promise<void> {
     }
 
     const parseRates = {} as Record<InputFormat, Round & { mb_per_s: number }>;
-    for (const [format, file] of [['csv', files.csv], ['json', files.json]] as const) {
+    for (const [format, file] of [
+      ['csv', files.csv],
+      ['json', files.json],
+    ] as const) {
       const runs: Round[] = [];
       for (let i = 0; i < ROUNDS; i++) runs.push(await measure(redis, n, async () => void (await parse(file, format))));
       const b = best(runs);
@@ -248,14 +289,20 @@ async function main(): Promise<void> {
     console.log(line('parse only: CSV', parseRates.csv));
     console.log(line('parse only: course JSON', parseRates.json));
     const verdict = vsBench >= TARGETS.vs_redis_benchmark ? 'met' : 'NOT MET';
-    console.log(`\nloader / redis-benchmark: ${vsBench.toFixed(2)} (target >= ${TARGETS.vs_redis_benchmark}) ${verdict}; with HSET: ${hsetVsBench.toFixed(2)}`);
-    console.log(`loader / naive:           ${vsNaive.toFixed(1)} (target >= ${TARGETS.vs_naive}) ${vsNaive >= TARGETS.vs_naive ? 'met' : 'NOT MET'}`);
+    console.log(
+      `\nloader / redis-benchmark: ${vsBench.toFixed(2)} (target >= ${TARGETS.vs_redis_benchmark}) ${verdict}; with HSET: ${hsetVsBench.toFixed(2)}`,
+    );
+    console.log(
+      `loader / naive:           ${vsNaive.toFixed(1)} (target >= ${TARGETS.vs_naive}) ${vsNaive >= TARGETS.vs_naive ? 'met' : 'NOT MET'}`,
+    );
     console.log(`loader, best round: parse ${top.loader.parse_s} s, store ${top.loader.store_s} s`);
     const perCommand = Object.entries(commands).map(([name, c]) => `${name} ${c.calls_per_record} calls, ${c.us_per_record} µs`);
     console.log(`Redis per record in a load: ${perCommand.join('; ')}`);
     const parts = (m: typeof memory) => `hashes ${m.hashes}, id set ${m.id_set}, snapshot ${m.snapshot}`;
     console.log(`Redis used_memory per record: ${memory.bytes_per_record} B (${parts(memory)})`);
-    console.log(`  with Redis' default set-max-intset-entries (${REDIS_DEFAULT_INTSET_ENTRIES}): ${memoryHashtable.bytes_per_record} B (${parts(memoryHashtable)})`);
+    console.log(
+      `  with Redis' default set-max-intset-entries (${REDIS_DEFAULT_INTSET_ENTRIES}): ${memoryHashtable.bytes_per_record} B (${parts(memoryHashtable)})`,
+    );
 
     mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
     writeFileSync(
@@ -271,7 +318,11 @@ async function main(): Promise<void> {
           records: n,
           best: top,
           parse: parseRates,
-          ratios: { vs_redis_benchmark: Number(vsBench.toFixed(3)), hset_vs_redis_benchmark: Number(hsetVsBench.toFixed(3)), vs_naive: Number(vsNaive.toFixed(2)) },
+          ratios: {
+            vs_redis_benchmark: Number(vsBench.toFixed(3)),
+            hset_vs_redis_benchmark: Number(hsetVsBench.toFixed(3)),
+            vs_naive: Number(vsNaive.toFixed(2)),
+          },
           targets: TARGETS,
           redis_commands: commands,
           memory: { ...memory, with_hashtable_id_set: memoryHashtable },

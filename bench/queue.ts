@@ -185,7 +185,9 @@ async function main(): Promise<void> {
           const t2 = performance.now();
           const enqueue = Math.round(JOBS / ((t1 - t0) / 1000));
           const process = Math.round(JOBS / ((t2 - t1) / 1000));
-          console.log(`  round ${round} ${c.name.padEnd(11)} c=${String(concurrency).padEnd(3)} enqueue ${enqueue}/s, process ${process}/s`);
+          console.log(
+            `  round ${round} ${c.name.padEnd(11)} c=${String(concurrency).padEnd(3)} enqueue ${enqueue}/s, process ${process}/s`,
+          );
           runs.push({ round, queue: c.name, concurrency, enqueue_per_s: enqueue, process_per_s: process });
           const prev = best.get(c.name);
           best.set(c.name, {
@@ -206,7 +208,9 @@ async function main(): Promise<void> {
   }
 
   const ratios: Record<string, { enqueue: number; process: number; target: number; ok: boolean }> = {};
-  console.log(`\n${'queue'.padEnd(12)} ${'conc'.padStart(4)} ${'enqueue/s'.padStart(10)} ${'process/s'.padStart(10)}   ours ÷ it (process, enqueue)`);
+  console.log(
+    `\n${'queue'.padEnd(12)} ${'conc'.padStart(4)} ${'enqueue/s'.padStart(10)} ${'process/s'.padStart(10)}   ours ÷ it (process, enqueue)`,
+  );
   for (const row of rows) {
     const mine = rows.find((r) => r.queue === 'this queue' && r.concurrency === row.concurrency)!;
     let note = '';

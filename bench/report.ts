@@ -196,7 +196,13 @@ function scaleRows(r: Scale): Row[] {
   const smallest = Math.min(...sizes);
   // Ratios are relative to the smallest size, whose own row is 1 by definition.
   const worst = Math.max(
-    ...r.per_record_ratios.filter((x) => x.records !== smallest).flatMap((x) => Object.entries(x).filter(([k]) => k !== 'records').map(([, v]) => v)),
+    ...r.per_record_ratios
+      .filter((x) => x.records !== smallest)
+      .flatMap((x) =>
+        Object.entries(x)
+          .filter(([k]) => k !== 'records')
+          .map(([, v]) => v),
+      ),
   );
   return [
     [
@@ -237,7 +243,10 @@ function csvLinesRows(r: CsvLines): Row[] {
       'csv-lines',
       `one-line POST /data: ${api.map(([name, x]) => `${name} ${x.status} in ${x.s} s`).join(', ')}; a long line parses at ${perMib.join(' / ')} ms per MiB at ${line.map((x) => x.mib).join(', ')} MiB`,
       'linear in the body; refused at a 64 KiB row',
-      ok(api.every(([, x]) => x.status === 400) && Math.max(...line.map((x) => x.per_mib_s)) <= 4 * Math.min(...line.map((x) => x.per_mib_s))),
+      ok(
+        api.every(([, x]) => x.status === 400) &&
+          Math.max(...line.map((x) => x.per_mib_s)) <= 4 * Math.min(...line.map((x) => x.per_mib_s)),
+      ),
     ],
   ];
 }
@@ -295,7 +304,8 @@ export function reportTable(dir = resultsDir): string {
     if (r.redis) redises.add(r.redis);
     if (r.cpus) cpus.add(r.cpus);
     const when = r.date.slice(0, 16).replace('T', ' ');
-    for (const [name, figure, target, met] of build(r as never)) lines.push(`| ${name} | ${when} | ${cell(figure)} | ${cell(target)} | ${met} |`);
+    for (const [name, figure, target, met] of build(r as never))
+      lines.push(`| ${name} | ${when} | ${cell(figure)} | ${cell(target)} | ${met} |`);
   }
   const list = (set: Set<unknown>) => [...set].sort().join(' and ');
   lines.push('', `Measured on Node ${list(nodes)}, Redis ${list(redises)}, ${list(cpus)} cores.`);

@@ -106,7 +106,10 @@ function loaderArgs(): string[] {
 }
 
 /** scripts/load.ts as `npm run load` runs it (its node command, no npm wrapper), sampling its memory until it exits. */
-async function runLoader(redisUrl: string, file: string): Promise<{ wall_s: number; reported_s: number; records: number; skipped: number; peak_rss_mb: number }> {
+async function runLoader(
+  redisUrl: string,
+  file: string,
+): Promise<{ wall_s: number; reported_s: number; records: number; skipped: number; peak_rss_mb: number }> {
   const t0 = performance.now();
   const child = spawn(process.execPath, [...loaderArgs(), file], {
     cwd: root,
@@ -177,7 +180,10 @@ async function memoryParts(redis: Redis, records: number): Promise<Pick<Row['red
   let snapshot = 0;
   for (const column of SNAPSHOT_COLUMNS) snapshot += await usage(keys.snapshot(version, column));
   return {
-    id_set: { encoding: await redis.objectEncoding(keys.meteoriteIds), bytes_per_record: round((await usage(keys.meteoriteIds)) / records) },
+    id_set: {
+      encoding: await redis.objectEncoding(keys.meteoriteIds),
+      bytes_per_record: round((await usage(keys.meteoriteIds)) / records),
+    },
     snapshot_bytes_per_record: round(snapshot / records),
   };
 }
@@ -211,7 +217,8 @@ async function measure(n: number): Promise<Row> {
     const cpu0 = await redisCpuSeconds(redis);
     const load = await runLoader(server.url, file);
     const redisCpu = (await redisCpuSeconds(redis)) - cpu0;
-    if (load.records !== n || load.skipped !== 0) throw new BenchStepError(`loaded ${load.records} records, skipped ${load.skipped}; ${n} expected`);
+    if (load.records !== n || load.skipped !== 0)
+      throw new BenchStepError(`loaded ${load.records} records, skipped ${load.skipped}; ${n} expected`);
     const used = await usedMemory(redis);
     const parts = await memoryParts(redis, n);
     console.log(
@@ -224,7 +231,8 @@ async function measure(n: number): Promise<Row> {
     const massByClass = await timeAnalysis(server.url, api.base, 'mass-by-class');
     const massByYear = await timeAnalysis(server.url, api.base, 'mass-by-year');
     const meteorites = {} as Row['meteorites'];
-    for (const [name, query] of Object.entries(QUERIES) as [keyof typeof QUERIES, string][]) meteorites[name] = await timeQuery(api.base, query);
+    for (const [name, query] of Object.entries(QUERIES) as [keyof typeof QUERIES, string][])
+      meteorites[name] = await timeQuery(api.base, query);
     const apiMem = memoryOf(api.pid);
     return {
       records: n,
@@ -288,8 +296,18 @@ export function scaleChartSpec(rows: Row[]): TopLevelSpec {
   const values = rows.flatMap((r, i) =>
     SERIES.map((s) => ({ records: r.records, series: s.label, seconds: s.seconds(r), ratio: ratios[i]![s.key] })),
   );
-  const x = { field: 'records', type: 'quantitative' as const, scale: { type: 'log' as const }, axis: { title: 'Records', format: ',', values: rows.map((r) => r.records) } };
-  const color = { field: 'series', type: 'nominal' as const, sort: SERIES.map((s) => s.label), legend: { title: null, orient: 'bottom' as const } };
+  const x = {
+    field: 'records',
+    type: 'quantitative' as const,
+    scale: { type: 'log' as const },
+    axis: { title: 'Records', format: ',', values: rows.map((r) => r.records) },
+  };
+  const color = {
+    field: 'series',
+    type: 'nominal' as const,
+    sort: SERIES.map((s) => s.label),
+    legend: { title: null, orient: 'bottom' as const },
+  };
   return {
     config: {
       font: FONT_FAMILY,
@@ -302,7 +320,9 @@ export function scaleChartSpec(rows: Row[]): TopLevelSpec {
     },
     title: {
       text: 'Cost against dataset size',
-      subtitle: [`${rows[0]!.records.toLocaleString('en-US')} records = NASA's file; larger ones generated. One worker, ${cpus().length} cores.`],
+      subtitle: [
+        `${rows[0]!.records.toLocaleString('en-US')} records = NASA's file; larger ones generated. One worker, ${cpus().length} cores.`,
+      ],
       anchor: 'start',
       offset: 12,
     },
@@ -313,17 +333,33 @@ export function scaleChartSpec(rows: Row[]): TopLevelSpec {
         height: 260,
         title: { text: 'Seconds (log scale)', fontSize: 13, anchor: 'start' },
         mark: { type: 'line', point: true },
-        encoding: { x, y: { field: 'seconds', type: 'quantitative', scale: { type: 'log' }, axis: { title: 'seconds', format: '~g' } }, color },
+        encoding: {
+          x,
+          y: { field: 'seconds', type: 'quantitative', scale: { type: 'log' }, axis: { title: 'seconds', format: '~g' } },
+          color,
+        },
       },
       {
         width: 330,
         height: 260,
-        title: { text: `Time per record ÷ that at ${rows[0]!.records.toLocaleString('en-US')} (target ≤ 1.5)`, fontSize: 13, anchor: 'start' },
+        title: {
+          text: `Time per record ÷ that at ${rows[0]!.records.toLocaleString('en-US')} (target ≤ 1.5)`,
+          fontSize: 13,
+          anchor: 'start',
+        },
         layer: [
-          { mark: { type: 'rule', strokeDash: [4, 4], color: '#999' }, data: { values: [{ y: 1.5 }] }, encoding: { y: { field: 'y', type: 'quantitative' } } },
+          {
+            mark: { type: 'rule', strokeDash: [4, 4], color: '#999' },
+            data: { values: [{ y: 1.5 }] },
+            encoding: { y: { field: 'y', type: 'quantitative' } },
+          },
           {
             mark: { type: 'line', point: true },
-            encoding: { x, y: { field: 'ratio', type: 'quantitative', scale: { zero: true }, axis: { title: 'relative time per record' } }, color },
+            encoding: {
+              x,
+              y: { field: 'ratio', type: 'quantitative', scale: { zero: true }, axis: { title: 'relative time per record' } },
+              color,
+            },
           },
         ],
       },
@@ -341,7 +377,21 @@ async function renderChart(rows: Row[], path: string): Promise<void> {
 }
 
 function printTable(rows: Row[]): void {
-  const head = ['records', 'load s', 'loader says s', 'µs/rec', 'Redis B/rec', 'class 1st ms', 'class warm', 'year 1st ms', 'year warm', 'worker MB idle→after (peak)', 'GET L6 ms', 'GET years', 'GET sparse'];
+  const head = [
+    'records',
+    'load s',
+    'loader says s',
+    'µs/rec',
+    'Redis B/rec',
+    'class 1st ms',
+    'class warm',
+    'year 1st ms',
+    'year warm',
+    'worker MB idle→after (peak)',
+    'GET L6 ms',
+    'GET years',
+    'GET sparse',
+  ];
   const lines = rows.map((r) => [
     r.records.toLocaleString('en-US'),
     r.load.wall_s.toFixed(1),
@@ -365,7 +415,8 @@ function printTable(rows: Row[]): void {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { sizes: { type: 'string' } } });
   const sizes = values.sizes === undefined ? DEFAULT_SIZES : values.sizes.split(',').map(Number);
-  if (sizes.length === 0 || sizes.some((n) => !Number.isSafeInteger(n) || n < 1)) throw new BenchStepError(`--sizes takes record counts separated by commas, not ${values.sizes}`);
+  if (sizes.length === 0 || sizes.some((n) => !Number.isSafeInteger(n) || n < 1))
+    throw new BenchStepError(`--sizes takes record counts separated by commas, not ${values.sizes}`);
   sizes.sort((a, b) => a - b);
   const loadStart = loadavg()[0]!;
   console.log(`sizes ${sizes.join(', ')}; ${cpus().length} CPUs, load average ${loadStart.toFixed(1)} at the start`);
@@ -375,11 +426,15 @@ async function main(): Promise<void> {
   printTable(rows);
   const ratios = perRecordRatios(rows);
   console.log(`\ntime per record ÷ that at ${rows[0]!.records} (target ≤ ${TARGETS.per_record_ratio} up to 1,000,000):`);
-  for (const r of ratios) console.log(`  ${String(r.records).padStart(8)}  load ${r.load} (loader's own time ${r.load_reported})  class first ${r.class_first}  warm ${r.class_warm}  year first ${r.year_first}  warm ${r.year_warm}`);
+  for (const r of ratios)
+    console.log(
+      `  ${String(r.records).padStart(8)}  load ${r.load} (loader's own time ${r.load_reported})  class first ${r.class_first}  warm ${r.class_warm}  year first ${r.year_first}  warm ${r.year_warm}`,
+    );
   const targets = targetsAt(rows.at(-1));
   if (targets) {
     console.log('\ntargets at 1,000,000:');
-    for (const [name, t] of Object.entries(targets)) console.log(`  ${name.padEnd(24)} ${String(t.value).padStart(8)} (≤ ${t.max}) ${t.met ? 'met' : 'NOT MET'}`);
+    for (const [name, t] of Object.entries(targets))
+      console.log(`  ${name.padEnd(24)} ${String(t.value).padStart(8)} (≤ ${t.max}) ${t.met ? 'met' : 'NOT MET'}`);
   }
 
   writeResult('scale', {

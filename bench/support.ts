@@ -92,13 +92,19 @@ export async function startApi(redisUrl: string): Promise<ApiProcess> {
  */
 export async function timeJob(base: string, analysis: string, params: Record<string, unknown>): Promise<number> {
   const t0 = performance.now();
-  const posted = await fetch(`${base}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ analysis, params }) });
-  if (posted.status !== 202) throw new BenchStepError(`POST /jobs ${analysis} ${JSON.stringify(params)} answered ${posted.status}: ${await posted.text()}`);
+  const posted = await fetch(`${base}/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ analysis, params }),
+  });
+  if (posted.status !== 202)
+    throw new BenchStepError(`POST /jobs ${analysis} ${JSON.stringify(params)} answered ${posted.status}: ${await posted.text()}`);
   const { id } = (await posted.json()) as { id: string };
   for (;;) {
     const job = (await (await fetch(`${base}/jobs/${id}?wait=30`)).json()) as { status: string; error: string | null };
     if (job.status === 'finished') break;
-    if (job.status !== 'queued' && job.status !== 'running') throw new BenchStepError(`job ${id} (${analysis}) ended ${job.status}: ${job.error}`);
+    if (job.status !== 'queued' && job.status !== 'running')
+      throw new BenchStepError(`job ${id} (${analysis}) ended ${job.status}: ${job.error}`);
   }
   const result = await fetch(`${base}/results/${id}`);
   await result.arrayBuffer();

@@ -31,7 +31,13 @@ const JOBS = 2000;
 const COUNTS = [1, 2, 4];
 /** Every count runs this many times, interleaved; the best is kept (neighbours on a shared machine only ever slow a round). */
 const REPEATS = 2;
-const WORKER_ENV = { ENABLE_TEST_ANALYSES: 'false', LOG_LEVEL: 'info', WORKER_CONCURRENCY: '2', JOB_LEASE_MS: '30000', JOB_RECOVERY_INTERVAL_MS: '5000' };
+const WORKER_ENV = {
+  ENABLE_TEST_ANALYSES: 'false',
+  LOG_LEVEL: 'info',
+  WORKER_CONCURRENCY: '2',
+  JOB_LEASE_MS: '30000',
+  JOB_RECOVERY_INTERVAL_MS: '5000',
+};
 
 /**
  * A round's jobs: the same mix and the same work every round. `year_from` (distinct within a round)
@@ -126,20 +132,26 @@ async function main(): Promise<void> {
     await storeDataset(redis, parsed, { source: 'bench' });
     const queue = new JobQueue(redis);
     const loadStart = loadavg()[0]!;
-    console.log(`${parsed.columns.length} records loaded; ${JOBS} jobs per round; ${cpus().length} CPUs, load average ${loadStart.toFixed(1)} at the start`);
+    console.log(
+      `${parsed.columns.length} records loaded; ${JOBS} jobs per round; ${cpus().length} CPUs, load average ${loadStart.toFixed(1)} at the start`,
+    );
 
     const all: Round[] = [];
     for (let repeat = 0; repeat < REPEATS; repeat++) {
       for (const count of COUNTS) {
         const r = await runRound(server.url, redis, queue, count, all.length);
         all.push(r);
-        console.log(`  ${count} worker(s): ${r.seconds} s, ${r.jobs_per_s} jobs/s, cores busy ${r.cores_busy}, jobs per worker ${r.per_worker.join('/')}`);
+        console.log(
+          `  ${count} worker(s): ${r.seconds} s, ${r.jobs_per_s} jobs/s, cores busy ${r.cores_busy}, jobs per worker ${r.per_worker.join('/')}`,
+        );
       }
     }
     const best = COUNTS.map((count) => all.filter((r) => r.workers === count).reduce((a, b) => (b.jobs_per_s > a.jobs_per_s ? b : a)));
     const base = best[0]!.jobs_per_s;
     console.log(`\nbest of ${REPEATS} rounds each:`);
-    console.log(`${'workers'.padStart(7)} ${'seconds'.padStart(8)} ${'jobs/s'.padStart(8)} ${'speedup'.padStart(8)} ${'worker cpu s'.padStart(13)} ${'redis cpu s'.padStart(12)} ${'cores busy'.padStart(11)} ${'cpu ms/job'.padStart(11)} ${'ceiling jobs/s'.padStart(15)}`);
+    console.log(
+      `${'workers'.padStart(7)} ${'seconds'.padStart(8)} ${'jobs/s'.padStart(8)} ${'speedup'.padStart(8)} ${'worker cpu s'.padStart(13)} ${'redis cpu s'.padStart(12)} ${'cores busy'.padStart(11)} ${'cpu ms/job'.padStart(11)} ${'ceiling jobs/s'.padStart(15)}`,
+    );
     for (const r of best) {
       console.log(
         `${String(r.workers).padStart(7)} ${r.seconds.toFixed(1).padStart(8)} ${r.jobs_per_s.toFixed(0).padStart(8)} ${(r.jobs_per_s / base).toFixed(2).padStart(8)} ${r.worker_cpu_s.toFixed(1).padStart(13)} ${r.redis_cpu_s.toFixed(1).padStart(12)} ${r.cores_busy.toFixed(2).padStart(11)} ${r.cpu_ms_per_job.toFixed(2).padStart(11)} ${r.ceiling_jobs_per_s.toFixed(0).padStart(15)}`,

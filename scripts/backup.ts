@@ -23,7 +23,8 @@ try {
   });
   const file = join(config.BACKUP_DIR, backupFileName());
   const summary = await getSummary(redis);
-  if (summary.state === 'loading') say('a load or delete is running: the snapshot will hold it half done (state "loading"; the next load repairs it)');
+  if (summary.state === 'loading')
+    say('a load or delete is running: the snapshot will hold it half done (state "loading"; the next load repairs it)');
   const started = Date.now();
   const bytes = await backupRdb(redis, file);
   say(`wrote ${file} (${(bytes / 1024 / 1024).toFixed(1)} MiB in ${((Date.now() - started) / 1000).toFixed(1)} s)`);

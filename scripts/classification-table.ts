@@ -13,7 +13,9 @@ const csvPath = fileURLToPath(new URL('../data/Meteorite_Landings.csv', import.m
 
 /** Landings per distinct (trimmed) recclass of the shipped CSV. */
 export function classCounts(): Map<string, number> {
-  const [header = '', ...lines] = readFileSync(csvPath, 'utf8').split(/\r?\n/).filter((l) => l.length > 0);
+  const [header = '', ...lines] = readFileSync(csvPath, 'utf8')
+    .split(/\r?\n/)
+    .filter((l) => l.length > 0);
   const column = splitCsvLine(header).indexOf('recclass');
   const counts = new Map<string, number>();
   for (const line of lines) {

@@ -35,7 +35,9 @@ function skipReport(skipped: Skipped[], limit = REASONS_SHOWN): string[] {
   const sorted = [...byReason.entries()].sort((a, b) => b[1].count - a[1].count);
   const lines = sorted
     .slice(0, limit)
-    .map(([reason, { count, first }]) => `  ${count} × ${reason} (e.g. record ${first.index}${first.id === null ? '' : `, id ${first.id}`})`);
+    .map(
+      ([reason, { count, first }]) => `  ${count} × ${reason} (e.g. record ${first.index}${first.id === null ? '' : `, id ${first.id}`})`,
+    );
   if (sorted.length > limit) lines.push(`  ... and ${sorted.length - limit} more reasons`);
   return lines;
 }
@@ -50,7 +52,9 @@ function options(argv: string[]): { path: string; format: InputFormat } {
   const format = (values.format as InputFormat | undefined) ?? (path === '-' ? undefined : formatFromName(path));
   if (!format) {
     throw new UsageError(
-      path === '-' ? `reading stdin needs --format csv|json\n${USAGE}` : `cannot tell the format of ${path} from its name: add --format csv|json`,
+      path === '-'
+        ? `reading stdin needs --format csv|json\n${USAGE}`
+        : `cannot tell the format of ${path} from its name: add --format csv|json`,
     );
   }
   return { path, format };
@@ -90,7 +94,10 @@ async function load(redis: Redis, path: string, format: InputFormat, tty: boolea
   ).finally(() => bar?.stop());
 
   if (tty) {
-    bar = new cliProgress.SingleBar({ format: 'write |{bar}| {percentage}% | {value}/{total} records', hideCursor: true }, cliProgress.Presets.shades_classic);
+    bar = new cliProgress.SingleBar(
+      { format: 'write |{bar}| {percentage}% | {value}/{total} records', hideCursor: true },
+      cliProgress.Presets.shades_classic,
+    );
     bar.start(parsed.columns.length, 0);
   }
   const notices: string[] = [];

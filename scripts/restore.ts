@@ -38,11 +38,14 @@ try {
   const { values, positionals } = parseArgs({ options: { 'data-dir': { type: 'string' } }, allowPositionals: true });
   if (positionals.length !== 1) throw new RestoreRefusedError(USAGE);
   if (!values['data-dir'] && config.REDIS_URL) {
-    throw new RestoreRefusedError(`REDIS_URL is set, and a restore writes a data directory, not a server over the network: pass --data-dir\n${USAGE}`);
+    throw new RestoreRefusedError(
+      `REDIS_URL is set, and a restore writes a data directory, not a server over the network: pass --data-dir\n${USAGE}`,
+    );
   }
   const dataDir = resolve(values['data-dir'] ?? join(config.DATA_DIR, 'redis'));
   const pid = runningRedis(dataDir);
-  if (pid) throw new RestoreRefusedError(`a redis-server (pid ${pid}) is running on ${shown(dataDir)}: stop it (Ctrl-C in npm start) first`);
+  if (pid)
+    throw new RestoreRefusedError(`a redis-server (pid ${pid}) is running on ${shown(dataDir)}: stop it (Ctrl-C in npm start) first`);
   const { keys, previous } = await restoreRdb(positionals[0]!, dataDir);
   say(`restored ${keys} keys into ${shown(dataDir)} (as an AOF); start Redis on it (npm start) to serve them`);
   if (previous) say(`the data it replaced is in ${shown(previous)}: delete it once you are satisfied`);

@@ -39,7 +39,9 @@ interface Child {
 const compiled = import.meta.url.endsWith('.js');
 
 function spawnChild(name: string, workspace: string, entry: string, env: NodeJS.ProcessEnv): Child {
-  const args = compiled ? ['--conditions=production', `${workspace}/dist/${entry}.js`] : ['--import', 'tsx', `${workspace}/src/${entry}.ts`];
+  const args = compiled
+    ? ['--conditions=production', `${workspace}/dist/${entry}.js`]
+    : ['--import', 'tsx', `${workspace}/src/${entry}.ts`];
   const proc = spawn(process.execPath, args, {
     env,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -55,11 +55,19 @@ function durationMs(value: string): number {
 }
 
 /** The sources of a COPY (its flags and destination left out). */
-const copySources = (args: string) => args.split(/\s+/).filter((a) => !a.startsWith('--')).slice(0, -1);
+const copySources = (args: string) =>
+  args
+    .split(/\s+/)
+    .filter((a) => !a.startsWith('--'))
+    .slice(0, -1);
 
 /** The Dockerfile as instructions (continuation lines joined), with the stage each belongs to. */
 function dockerfile(): { instruction: string; args: string; stage: number }[] {
-  const lines = read('Dockerfile').replace(/\\\r?\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = read('Dockerfile')
+    .replace(/\\\r?\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   let stage = -1;
   return lines.map((line) => {
     const [instruction, ...rest] = line.split(/\s+/);
@@ -152,21 +160,31 @@ describe('Dockerfile', () => {
   it('installs production dependencies only, from the lockfile and every workspace package.json copied first', () => {
     expect(install).toBeGreaterThanOrEqual(0);
     expect(steps[install]!.args).toMatch(/npm ci\b.*--omit=dev/);
-    const copied = steps.slice(0, install).filter((s) => s.instruction === 'COPY' && s.stage === steps[install]!.stage).map((s) => s.args);
+    const copied = steps
+      .slice(0, install)
+      .filter((s) => s.instruction === 'COPY' && s.stage === steps[install]!.stage)
+      .map((s) => s.args);
     const workspaces = (JSON.parse(read('package.json')) as { workspaces: string[] }).workspaces;
     for (const file of ['package.json', 'package-lock.json', ...workspaces.map((w) => `${w}/package.json`)]) {
-      expect(copied.some((args) => copySources(args).includes(file)), `${file} copied before npm ci`).toBe(true);
+      expect(
+        copied.some((args) => copySources(args).includes(file)),
+        `${file} copied before npm ci`,
+      ).toBe(true);
     }
   });
 
   it('copies into the final stage the sources every compose command runs', () => {
-    const copied = steps.filter((s) => s.stage === final && s.instruction === 'COPY' && !s.args.includes('--from')).flatMap((s) => copySources(s.args));
+    const copied = steps
+      .filter((s) => s.stage === final && s.instruction === 'COPY' && !s.args.includes('--from'))
+      .flatMap((s) => copySources(s.args));
     const entries = [api!, worker!].flatMap((s) => [words(s.command)[3]!, ...words(s.healthcheck?.test).filter((w) => w.endsWith('.ts'))]);
     for (const dir of new Set([...entries.map((e) => e.split('/')[0]!), 'shared'])) expect(copied, `${dir}/ copied`).toContain(dir);
   });
 
   it('keeps the host node_modules and local data out of the build context', () => {
-    const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim());
     expect(ignored).toEqual(expect.arrayContaining(['node_modules', '**/node_modules', '.data']));
   });
 });

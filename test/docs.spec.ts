@@ -95,7 +95,7 @@ describe('sizes and words', () => {
     expect(Buffer.byteLength(read('bench/README.md'))).toBeLessThanOrEqual(8_000);
   });
 
-  it('README.md speaks to a newcomer: none of the internals\' jargon', () => {
+  it("README.md speaks to a newcomer: none of the internals' jargon", () => {
     const readme = read('README.md').toLowerCase();
     for (const word of ['fencing token', 'claiming ahead', 'listpack', 'intset']) expect(readme, word).not.toContain(word);
   });
@@ -107,7 +107,7 @@ describe('generated tables', () => {
     expect(doc).toBe(withFreshKeyTable(doc));
   });
 
-  it('the key table has the design\'s keys, each with its type, and every key falls under one of keyPatterns', () => {
+  it("the key table has the design's keys, each with its type, and every key falls under one of keyPatterns", () => {
     const rows = keyRows();
     const byKey = new Map(rows.map((r) => [r.key, r.type]));
     expect(byKey.get('meteorite:<id>')).toBe('hash');
@@ -117,7 +117,11 @@ describe('generated tables', () => {
     expect(byKey.get('jobs:queue')).toBe('list');
     expect(byKey.get('result:<id>')).toBe('string');
     const globs = keyPatterns.map((p) => new RegExp(`^${p.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`));
-    for (const r of rows) expect(globs.some((g) => g.test(r.key.replace(/<[a-z]+>/g, 'x'))), r.key).toBe(true);
+    for (const r of rows)
+      expect(
+        globs.some((g) => g.test(r.key.replace(/<[a-z]+>/g, 'x'))),
+        r.key,
+      ).toBe(true);
   });
 
   it('bench/README.md holds the figures of bench/results/*.json, as generated (npm run bench -- --report)', () => {

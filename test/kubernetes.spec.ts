@@ -75,7 +75,13 @@ const APP_IMAGE = baseKustomization.images[0]!.name;
 const isAppContainer = (c: Loose) => String(c.image).replace(/[:@].*$/, '') === APP_IMAGE;
 
 /** The JSON-form CMD of the Dockerfile's final stage. */
-const dockerCmd = JSON.parse(read('Dockerfile').split('\n').filter((l) => l.startsWith('CMD ')).at(-1)!.slice(4)) as string[];
+const dockerCmd = JSON.parse(
+  read('Dockerfile')
+    .split('\n')
+    .filter((l) => l.startsWith('CMD '))
+    .at(-1)!
+    .slice(4),
+) as string[];
 const compose = parse(read('compose.yaml')) as { services: Record<string, { command: string[]; healthcheck: { test: string[] } }> };
 
 /** A container's environment as the pod would see it: envFrom ConfigMaps and Secrets, then env. */
@@ -86,12 +92,15 @@ function environment(overlay: string, c: Loose): Record<string, string> {
     return String(s.stringData?.[key] ?? Buffer.from(s.data?.[key] ?? '', 'base64').toString());
   };
   for (const from of c.envFrom ?? []) {
-    const data = from.configMapRef ? find(overlay, 'ConfigMap', from.configMapRef.name).data : { ...find(overlay, 'Secret', from.secretRef.name).stringData };
+    const data = from.configMapRef
+      ? find(overlay, 'ConfigMap', from.configMapRef.name).data
+      : { ...find(overlay, 'Secret', from.secretRef.name).stringData };
     Object.assign(out, data);
   }
   for (const e of c.env ?? []) {
     if (e.valueFrom?.secretKeyRef) out[e.name] = secretValue(e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key);
-    else if (e.valueFrom?.configMapKeyRef) out[e.name] = String(find(overlay, 'ConfigMap', e.valueFrom.configMapKeyRef.name).data[e.valueFrom.configMapKeyRef.key]);
+    else if (e.valueFrom?.configMapKeyRef)
+      out[e.name] = String(find(overlay, 'ConfigMap', e.valueFrom.configMapKeyRef.name).data[e.valueFrom.configMapKeyRef.key]);
     else out[e.name] = String(e.value ?? '');
   }
   return out;
@@ -100,14 +109,21 @@ function environment(overlay: string, c: Loose): Record<string, string> {
 const apps = (overlay: string) =>
   manifestsOf(overlay)
     .filter((m) => m.kind === 'Deployment')
-    .flatMap((m) => containersOf(m).filter(isAppContainer).map((c) => ({ workload: m, c: c as Loose })));
+    .flatMap((m) =>
+      containersOf(m)
+        .filter(isAppContainer)
+        .map((c) => ({ workload: m, c: c as Loose })),
+    );
 
 describe('deploy/kubernetes', () => {
   it('has the four overlays, and no manifest that no kustomization renders', () => {
     expect(readdirSync(join(deploy, 'overlays')).sort()).toEqual(OVERLAYS);
     const used = new Set(Object.values(rendered).flatMap((r) => [...r.files]));
-    const all = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? all(join(dir, d.name)) : [join(dir, d.name)]));
-    const orphans = all(deploy).filter((f) => /\.ya?ml$/.test(f) && !used.has(f)).map((f) => relative(deploy, f));
+    const all = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? all(join(dir, d.name)) : [join(dir, d.name)]));
+    const orphans = all(deploy)
+      .filter((f) => /\.ya?ml$/.test(f) && !used.has(f))
+      .map((f) => relative(deploy, f));
     expect(orphans, 'manifest files no overlay uses').toEqual([]);
   });
 
@@ -137,7 +153,8 @@ describe('deploy/kubernetes', () => {
 
     it('puts everything in the one namespace that KEDA addresses name', () => {
       expect(manifests.find((m) => m.kind === 'Namespace')?.metadata.name).toBe('meteorites');
-      for (const m of manifests.filter((x) => x.kind !== 'Namespace')) expect(m.metadata.namespace, `${m.kind} ${m.metadata.name}`).toBe('meteorites');
+      for (const m of manifests.filter((x) => x.kind !== 'Namespace'))
+        expect(m.metadata.namespace, `${m.kind} ${m.metadata.name}`).toBe('meteorites');
     });
 
     it('configures API and workers only with settings of shared/src/config.ts, each one valid', () => {
@@ -166,7 +183,8 @@ describe('deploy/kubernetes', () => {
       expect(apiC.command).toEqual(compose.services.api!.command);
       expect(workerC.command).toEqual(compose.services.worker!.command);
       // The compiled entry (api/dist/server.js) is built in the image from its source (api/src/server.ts).
-      for (const c of [apiC, workerC]) expect(existsSync(join(root, String(c.command.at(-1)).replace('/dist/', '/src/').replace(/\.js$/, '.ts')))).toBe(true);
+      for (const c of [apiC, workerC])
+        expect(existsSync(join(root, String(c.command.at(-1)).replace('/dist/', '/src/').replace(/\.js$/, '.ts')))).toBe(true);
       expect(apiC.args ?? workerC.args).toBeUndefined();
     });
 
@@ -262,10 +280,13 @@ describe('deploy/kubernetes', () => {
       const from = policy.spec.ingress[0].from;
       for (const name of ['meteorites-api', 'meteorites-worker']) {
         const labels = find(overlay, 'Deployment', name).spec.template.metadata.labels;
-        const allowed = from.some((f: Loose) => !f.namespaceSelector && Object.entries(f.podSelector.matchLabels).every(([k, v]) => labels[k] === v));
+        const allowed = from.some(
+          (f: Loose) => !f.namespaceSelector && Object.entries(f.podSelector.matchLabels).every(([k, v]) => labels[k] === v),
+        );
         expect(allowed, name).toBe(true);
       }
-      for (const f of from) expect(f.namespaceSelector === undefined || f.namespaceSelector.matchLabels['kubernetes.io/metadata.name'] === 'keda').toBe(true);
+      for (const f of from)
+        expect(f.namespaceSelector === undefined || f.namespaceSelector.matchLabels['kubernetes.io/metadata.name'] === 'keda').toBe(true);
       expect(policy.spec.ingress[0].ports.map((p: Loose) => p.port)).toContain(6379);
     });
 

@@ -22,7 +22,11 @@ describe('README.md', () => {
 
   it('tours load, submit, wait, result and chart, each with curl and with the command line', () => {
     const steps: [string, RegExp, RegExp][] = [
-      ['load', /^curl -X POST .*--data-binary @data\/Meteorite_Landings\.csv .*\/data$/m, /^npm run -s cli -- load data\/Meteorite_Landings\.csv/m],
+      [
+        'load',
+        /^curl -X POST .*--data-binary @data\/Meteorite_Landings\.csv .*\/data$/m,
+        /^npm run -s cli -- load data\/Meteorite_Landings\.csv/m,
+      ],
       ['submit', /^curl -X POST .*application\/json[\s\S]*?\/jobs$/m, /^npm run -s cli -- submit \S+/m],
       ['wait', /^curl '.*\/jobs\/<id>\?wait=\d+'/m, /^npm run -s cli -- wait <id>/m],
       ['result', /^curl .*\/results\/<id>$/m, /^npm run -s cli -- result <id>$/m],
@@ -44,7 +48,14 @@ describe('README.md', () => {
 
   it('shows one chart and leads to the rest of the docs', () => {
     expect(readme.match(/!\[[^\]]*\]\(docs\/charts\/[a-z-]+\.png\)/g)).toHaveLength(1);
-    for (const doc of ['docs/cli.md', 'docs/operations.md', 'docs/architecture.md', 'CONTRIBUTING.md', 'bench/README.md', 'data/README.md']) {
+    for (const doc of [
+      'docs/cli.md',
+      'docs/operations.md',
+      'docs/architecture.md',
+      'CONTRIBUTING.md',
+      'bench/README.md',
+      'data/README.md',
+    ]) {
       expect(readme).toContain(`](${doc})`);
     }
   });

@@ -21,11 +21,9 @@ export class ApiError extends ServiceError {
 export const notFound = (what: string, details: Record<string, unknown> = {}) =>
   new ApiError(404, 'not_found', `${what} not found`, details);
 
-export const badRequest = (message: string, details: Record<string, unknown> = {}) =>
-  new ApiError(400, 'bad_request', message, details);
+export const badRequest = (message: string, details: Record<string, unknown> = {}) => new ApiError(400, 'bad_request', message, details);
 
-export const conflict = (code: string, message: string, details: Record<string, unknown> = {}) =>
-  new ApiError(409, code, message, details);
+export const conflict = (code: string, message: string, details: Record<string, unknown> = {}) => new ApiError(409, code, message, details);
 
 /** A response schema for an error status, with the description OpenAPI shows for it. */
 export const errorResponse = (description: string) => Type.Ref('Error', { description });

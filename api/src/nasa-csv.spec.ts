@@ -3,8 +3,17 @@ import type { Meteorite } from '@meteorites/shared/schemas';
 import { NASA_CSV_HEADER, csvField, nasaCsvRow } from './nasa-csv.ts';
 
 const aachen: Meteorite = {
-  id: '1', name: 'Aachen', nametype: 'Valid', recclass: 'L5', mass_g: 21, fall: 'Fell', year: 1880, reclat: 50.775, reclong: 6.08333,
-  class_type: 'Chondrite', class_group: 'L',
+  id: '1',
+  name: 'Aachen',
+  nametype: 'Valid',
+  recclass: 'L5',
+  mass_g: 21,
+  fall: 'Fell',
+  year: 1880,
+  reclat: 50.775,
+  reclong: 6.08333,
+  class_type: 'Chondrite',
+  class_group: 'L',
 };
 
 describe('NASA CSV', () => {

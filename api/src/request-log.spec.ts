@@ -5,7 +5,7 @@ import { serverOptions } from './app.ts';
 import { ShortRequestLog, shownMs } from './request-log.ts';
 
 describe('request logging', () => {
-  it('pretty logs use the short request log, JSON logs keep Fastify\'s', () => {
+  it("pretty logs use the short request log, JSON logs keep Fastify's", () => {
     expect(serverOptions(loadConfig({ LOG_FORMAT: 'pretty' })).logController).toBeInstanceOf(ShortRequestLog);
     const json = serverOptions(loadConfig({ LOG_FORMAT: 'json' }));
     expect(json.logController).toBeUndefined();

@@ -11,9 +11,14 @@ import { STREAM_ID_PATTERN } from '@meteorites/shared/events';
 import { catalog } from '@meteorites/shared/analyses/catalog';
 
 type Schema = Record<string, unknown>;
-type Operation = { parameters?: { name: string; in: string; schema: Schema }[]; requestBody?: { content: Record<string, { schema: Schema }> } };
+type Operation = {
+  parameters?: { name: string; in: string; schema: Schema }[];
+  requestBody?: { content: Record<string, { schema: Schema }> };
+};
 
-const document = JSON.parse(readFileSync(new URL('../../openapi.json', import.meta.url), 'utf8')) as { paths: Record<string, Record<string, Operation>> };
+const document = JSON.parse(readFileSync(new URL('../../openapi.json', import.meta.url), 'utf8')) as {
+  paths: Record<string, Record<string, Operation>>;
+};
 /** Patterns that already allow only ASCII letters, digits and dashes. */
 const STRICTER = new Set([JOB_ID_PATTERN, METEORITE_ID_PATTERN, STREAM_ID_PATTERN]);
 
@@ -40,7 +45,8 @@ describe('SAFE_TEXT_PATTERN on every string a client sends', () => {
         for (const p of op.parameters ?? []) found.push(...unguarded(p.schema, `${name} ${p.in}.${p.name}`));
         // POST /data's body is the dataset itself: data, kept as given (charts make any text safe).
         if (name === 'POST /data') continue;
-        for (const [type, content] of Object.entries(op.requestBody?.content ?? {})) found.push(...unguarded(content.schema, `${name} body (${type})`));
+        for (const [type, content] of Object.entries(op.requestBody?.content ?? {}))
+          found.push(...unguarded(content.schema, `${name} body (${type})`));
       }
     }
     expect(found).toEqual([]);

@@ -22,7 +22,18 @@ const landing = {
   class_type: 'Chondrite',
   class_group: 'L',
 };
-const bare = { ...landing, nametype: null, recclass: null, mass_g: null, fall: null, year: null, reclat: null, reclong: null, class_type: null, class_group: null };
+const bare = {
+  ...landing,
+  nametype: null,
+  recclass: null,
+  mass_g: null,
+  fall: null,
+  year: null,
+  reclat: null,
+  reclong: null,
+  class_type: null,
+  class_group: null,
+};
 
 describe('nullableAsTypeList', () => {
   it('turns a nullable primitive into a type list, keeping its constraints and the union’s own keywords', () => {

@@ -82,9 +82,12 @@ function App() {
     </header>
     <${KeyPrompt} />
     <main id="main">
-      ${authMode === 'reads' && !key
-        ? html`<h1 tabindex="-1">Meteorite analysis</h1><p>Everything here needs the service's API key: enter it above.</p>`
-        : html`<${View} route=${route} />`}
+      ${
+        authMode === 'reads' && !key
+          ? html`<h1 tabindex="-1">Meteorite analysis</h1>
+              <p>Everything here needs the service's API key: enter it above.</p>`
+          : html`<${View} route=${route} />`
+      }
     </main>
     <div class="sr-status" role="status" aria-live="polite">${said}</div>
   `;

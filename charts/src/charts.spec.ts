@@ -40,7 +40,10 @@ function parseSvg(svg: string) {
   return {
     svg: all[0]!,
     /** marks drawn by a mark group, e.g. bars: `path` children of g.mark-rect.role-mark */
-    marks: (type: string) => groups('role-mark').filter((g) => g.attrs.class!.includes(`mark-${type}`)).map((g) => g.children.filter((c) => !(':@' in c && Object.keys(c).length === 1)).length),
+    marks: (type: string) =>
+      groups('role-mark')
+        .filter((g) => g.attrs.class!.includes(`mark-${type}`))
+        .map((g) => g.children.filter((c) => !(':@' in c && Object.keys(c).length === 1)).length),
     texts: (cls: string) => groups(cls).map((g) => text(g.children).replace(/\s+/g, ' ').trim()),
   };
 }
@@ -135,7 +138,9 @@ describe('charts', () => {
 
   it('group-by latitude × longitude bands: the world map of geo-grid', async () => {
     const svg = parseSvg(await renderSvg(await result('group-by', sample, { by: ['lat_band', 'lon_band'], band_deg: 30 })));
-    expect(svg.texts('role-title-text')).toEqual(['Landings by latitude band and longitude band per 30° × 30° cell of latitude and longitude']);
+    expect(svg.texts('role-title-text')).toEqual([
+      'Landings by latitude band and longitude band per 30° × 30° cell of latitude and longitude',
+    ]);
     expect(svg.texts('role-mark').join(' ')).toContain('30°N');
   });
 

@@ -16,7 +16,12 @@ export interface GroupByChartParts {
   scope: (result: AnalysisResult) => string;
   leftOut: (result: AnalysisResult) => string;
   massScale: (values: (number | null)[]) => 'log' | 'linear';
-  worldGrid: (result: AnalysisResult, cellDeg: number, cells: { lat: number; lon: number; count: number }[], heading: string) => TopLevelSpec;
+  worldGrid: (
+    result: AnalysisResult,
+    cellDeg: number,
+    cells: { lat: number; lon: number; count: number }[],
+    heading: string,
+  ) => TopLevelSpec;
 }
 
 const GROUPED_MAX = 5;
@@ -67,7 +72,11 @@ export function groupByChart(result: AnalysisResult, parts: GroupByChartParts): 
       height: 300,
       data: { values },
       mark: 'bar',
-      encoding: { x: { field: 'year', type: 'quantitative', bin: 'binned', axis: { title: 'Year', format: 'd' }, scale: { zero: false } }, x2: { field: 'end' }, y },
+      encoding: {
+        x: { field: 'year', type: 'quantitative', bin: 'binned', axis: { title: 'Year', format: 'd' }, scale: { zero: false } },
+        x2: { field: 'end' },
+        y,
+      },
     });
   }
   if (second === undefined) {
@@ -92,7 +101,8 @@ export function groupByChart(result: AnalysisResult, parts: GroupByChartParts): 
     return parts.worldGrid(result, p.band_deg ?? 10, cells, heading);
   }
   const distinct = (d: string) => new Set(shown.map((r) => r[d])).size;
-  const [outer, inner] = distinct(second) <= GROUPED_MAX ? [first, second] : distinct(first) <= GROUPED_MAX ? [second, first] : [first, second];
+  const [outer, inner] =
+    distinct(second) <= GROUPED_MAX ? [first, second] : distinct(first) <= GROUPED_MAX ? [second, first] : [first, second];
   const nominal = (d: string) => ({ field: d, type: 'nominal' as const, title: dimensionTitle(d), sort: null });
   if (distinct(inner) <= GROUPED_MAX) {
     return titled({
@@ -111,7 +121,12 @@ export function groupByChart(result: AnalysisResult, parts: GroupByChartParts): 
     encoding: {
       y: nominal(first),
       x: nominal(second),
-      color: { field: measure, type: 'quantitative', scale: { type: scale, scheme: 'yelloworangered' }, legend: { title: label(measure), format: '~s' } },
+      color: {
+        field: measure,
+        type: 'quantitative',
+        scale: { type: scale, scheme: 'yelloworangered' },
+        legend: { title: label(measure), format: '~s' },
+      },
     },
   });
 }

@@ -142,7 +142,13 @@ function massByYear(result: AnalysisResult): TopLevelSpec {
   const scale = massScale(values.map((v) => v.total));
   const domain = groups.length ? [Number(groups[0]!.key), Number(groups.at(-1)!.key) + bin] : [1800, 2000];
   const per = BIN_NAMES[bin] ?? `${bin} years`;
-  const x = { field: 'start', type: 'quantitative' as const, bin: 'binned' as const, scale: { domain, nice: false, zero: false }, axis: { title: `Year (bars span one ${per})`, format: 'd', tickCount: 12 } };
+  const x = {
+    field: 'start',
+    type: 'quantitative' as const,
+    bin: 'binned' as const,
+    scale: { domain, nice: false, zero: false },
+    axis: { title: `Year (bars span one ${per})`, format: 'd', tickCount: 12 },
+  };
   const x2 = { field: 'end' };
   const panel = { width: CHART_WIDTH - 100, height: 200 };
   return {
@@ -155,7 +161,11 @@ function massByYear(result: AnalysisResult): TopLevelSpec {
         ...panel,
         transform: [{ filter: scale === 'log' ? 'datum.total > 0' : 'datum.total !== null' }],
         mark: { type: 'bar', color: '#e45756' },
-        encoding: { x, x2, y: { field: 'total', type: 'quantitative', stack: null, scale: { type: scale }, axis: massAxis('Total mass', scale) } },
+        encoding: {
+          x,
+          x2,
+          y: { field: 'total', type: 'quantitative', stack: null, scale: { type: scale }, axis: massAxis('Total mass', scale) },
+        },
       },
     ],
     resolve: { scale: { x: 'shared' } },
@@ -174,7 +184,13 @@ function massByFall(result: AnalysisResult): TopLevelSpec {
       mark: { type: 'bar' as const, color },
       encoding: {
         x: { field: 'key', type: 'nominal' as const, title: 'Fall', axis: { labelAngle: 0 } },
-        y: { field, type: 'quantitative' as const, stack: null, scale: { type: scale }, axis: field === 'count' ? { title: label } : massAxis(label, scale) },
+        y: {
+          field,
+          type: 'quantitative' as const,
+          stack: null,
+          scale: { type: scale },
+          axis: field === 'count' ? { title: label } : massAxis(label, scale),
+        },
       },
     };
   };
@@ -222,11 +238,27 @@ function geoGrid(result: AnalysisResult): TopLevelSpec {
 function worldGrid(result: AnalysisResult, cell: number, cells: Cell[], measure: string): TopLevelSpec {
   const values = cells.map((c) => ({ lat: c.lat, lon: c.lon, lat2: c.lat + cell, lon2: c.lon + cell, count: c.count }));
   const colorScale = cells.some((c) => c.count >= 100) ? 'log' : 'linear';
-  const latitudes = [-60, -30, 0, 30, 60].map((lat) => ({ lon: -179, lat, text: lat === 0 ? '0°' : `${Math.abs(lat)}°${lat < 0 ? 'S' : 'N'}` }));
-  const longitudes = [-120, -60, 0, 60, 120].map((lon) => ({ lon, lat: 89.5, text: lon === 0 ? '0°' : `${Math.abs(lon)}°${lon < 0 ? 'W' : 'E'}` }));
+  const latitudes = [-60, -30, 0, 30, 60].map((lat) => ({
+    lon: -179,
+    lat,
+    text: lat === 0 ? '0°' : `${Math.abs(lat)}°${lat < 0 ? 'S' : 'N'}`,
+  }));
+  const longitudes = [-120, -60, 0, 60, 120].map((lon) => ({
+    lon,
+    lat: 89.5,
+    text: lon === 0 ? '0°' : `${Math.abs(lon)}°${lon < 0 ? 'W' : 'E'}`,
+  }));
   const gridLabels = (values: object[], align: 'left' | 'center') => ({
     data: { values },
-    mark: { type: 'text' as const, fontSize: 10, color: '#666', align, baseline: align === 'left' ? ('bottom' as const) : ('top' as const), dx: align === 'left' ? 2 : 0, dy: align === 'left' ? -2 : 0 },
+    mark: {
+      type: 'text' as const,
+      fontSize: 10,
+      color: '#666',
+      align,
+      baseline: align === 'left' ? ('bottom' as const) : ('top' as const),
+      dx: align === 'left' ? 2 : 0,
+      dy: align === 'left' ? -2 : 0,
+    },
     encoding: {
       longitude: { field: 'lon', type: 'quantitative' as const },
       latitude: { field: 'lat', type: 'quantitative' as const },
@@ -246,7 +278,10 @@ function worldGrid(result: AnalysisResult, cell: number, cells: Cell[], measure:
     projection: { type: 'equirectangular' },
     layer: [
       { data: { sphere: true }, mark: { type: 'geoshape', fill: '#eef3f7', stroke: null } },
-      { data: { values: land, format: { type: 'topojson', feature: 'land' } }, mark: { type: 'geoshape', fill: '#d9d9d9', stroke: '#b5b5b5', strokeWidth: 0.5 } },
+      {
+        data: { values: land, format: { type: 'topojson', feature: 'land' } },
+        mark: { type: 'geoshape', fill: '#d9d9d9', stroke: '#b5b5b5', strokeWidth: 0.5 },
+      },
       { data: { graticule: { step: [30, 30] } }, mark: { type: 'geoshape', stroke: '#ffffff', strokeWidth: 0.6, fill: null } },
       {
         data: { values },

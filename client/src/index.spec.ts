@@ -37,8 +37,12 @@ describe('ok', () => {
   });
 
   it("throws the API's own error code and message", async () => {
-    const { fetch } = fakeFetch(() => json(409, { error: { code: 'job_not_finished', message: 'job j has no result: it is running', status: 'running' } }));
-    const err = await ok(createApiClient('http://api.test', { fetch }).GET('/results/{id}', { params: { path: { id: 'j' } } })).catch((e: unknown) => e);
+    const { fetch } = fakeFetch(() =>
+      json(409, { error: { code: 'job_not_finished', message: 'job j has no result: it is running', status: 'running' } }),
+    );
+    const err = await ok(createApiClient('http://api.test', { fetch }).GET('/results/{id}', { params: { path: { id: 'j' } } })).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ApiRequestError);
     expect(err).toMatchObject({
       status: 409,

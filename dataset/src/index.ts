@@ -19,10 +19,4 @@ export { BulkWriteError, BulkWriter } from './ingest/bulk-writer.ts';
 export { DatasetBusyError, DatasetLockLostError } from './store/lock.ts';
 export { deleteDataset, storeDataset, type StoreOptions } from './store/write.ts';
 export { getMeteorite, getMeteorites, getSummary, iterateMeteorites } from './store/read.ts';
-export {
-  filteredMeteorites,
-  InvalidCursorError,
-  queryMeteorites,
-  type MeteoriteFilters,
-  type MeteoriteQuery,
-} from './meteorites.ts';
+export { filteredMeteorites, InvalidCursorError, queryMeteorites, type MeteoriteFilters, type MeteoriteQuery } from './meteorites.ts';

@@ -36,7 +36,14 @@ const CURSOR_VERSION = 'c1';
 
 /** A short digest of the filters (limit excluded: a client may change its page size). */
 export function filterDigest(f: MeteoriteFilters): string {
-  const fields: unknown[] = [f.recclass ?? null, f.fall ?? null, f.year_from ?? null, f.year_to ?? null, f.mass_min ?? null, f.mass_max ?? null];
+  const fields: unknown[] = [
+    f.recclass ?? null,
+    f.fall ?? null,
+    f.year_from ?? null,
+    f.year_to ?? null,
+    f.mass_min ?? null,
+    f.mass_max ?? null,
+  ];
   // Appended only when used, so cursors made before these filters existed stay valid.
   if (f.class_type !== undefined || f.class_group !== undefined) fields.push(f.class_type ?? null, f.class_group ?? null);
   const canonical = JSON.stringify(fields);

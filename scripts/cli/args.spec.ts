@@ -46,7 +46,8 @@ describe('CLI arguments', () => {
   it('reads wait with an optional positive timeout', () => {
     expect(parseCommand(['wait', 'abc'])).toEqual({ name: 'wait', id: 'abc', timeoutS: undefined });
     expect(parseCommand(['wait', 'abc', '--timeout', '2.5'])).toEqual({ name: 'wait', id: 'abc', timeoutS: 2.5 });
-    for (const bad of ['0', '-1', 'soon', '']) expect(() => parseCommand(['wait', 'abc', `--timeout=${bad}`])).toThrow(/--timeout must be a positive number/);
+    for (const bad of ['0', '-1', 'soon', ''])
+      expect(() => parseCommand(['wait', 'abc', `--timeout=${bad}`])).toThrow(/--timeout must be a positive number/);
   });
 
   it('reads result with an optional chart file and CSV file', () => {
@@ -59,7 +60,9 @@ describe('CLI arguments', () => {
   it('reads jobs with a known status and an integer limit', () => {
     expect(parseCommand(['jobs'])).toEqual({ name: 'jobs', status: undefined, limit: undefined });
     expect(parseCommand(['jobs', '--status', 'failed', '--limit', '5'])).toEqual({ name: 'jobs', status: 'failed', limit: 5 });
-    expect(() => parseCommand(['jobs', '--status', 'done'])).toThrow(/--status must be one of queued, running, finished, failed, cancelled/);
+    expect(() => parseCommand(['jobs', '--status', 'done'])).toThrow(
+      /--status must be one of queued, running, finished, failed, cancelled/,
+    );
     expect(() => parseCommand(['jobs', '--limit', '2.5'])).toThrow(/--limit must be a positive integer/);
     expect(() => parseCommand(['jobs', 'extra'])).toThrow(/takes no arguments/);
   });
@@ -75,7 +78,7 @@ describe('CLI arguments', () => {
 const COMMANDS: CommandName[] = ['load', 'submit', 'wait', 'result', 'jobs', 'cancel', 'analyses', 'summary', 'fetch'];
 
 describe('help', () => {
-  it.each(COMMANDS)('%s --help and -h answer the command\'s help, whatever else is (or is not) on the line', (name) => {
+  it.each(COMMANDS)("%s --help and -h answer the command's help, whatever else is (or is not) on the line", (name) => {
     expect(parseCommand([name, '--help'])).toEqual({ name: 'help', topic: name });
     expect(parseCommand([name, '-h'])).toEqual({ name: 'help', topic: name });
     expect(parseCommand([name, 'a', 'b', 'c', '--help'])).toEqual({ name: 'help', topic: name });
@@ -117,7 +120,7 @@ describe('new commands', () => {
     expect(() => parseCommand([name, '--json=yes'])).toThrow(UsageError);
   });
 
-  it('reads fetch with NASA\'s CSV, data/ and a 30 s stall timeout by default', () => {
+  it("reads fetch with NASA's CSV, data/ and a 30 s stall timeout by default", () => {
     expect(parseCommand(['fetch'])).toEqual({
       name: 'fetch',
       url: NASA_CSV_URL,
@@ -177,8 +180,14 @@ describe('sniff', () => {
 
 describe('formatTable', () => {
   it('pads every column but the last to its widest cell', () => {
-    expect(formatTable(['ID', 'STATUS', 'NOTE'], [['a', 'finished', 'x'], ['bbbb', 'queued', '']])).toBe(
-      ['ID    STATUS    NOTE', 'a     finished  x', 'bbbb  queued    '].join('\n'),
-    );
+    expect(
+      formatTable(
+        ['ID', 'STATUS', 'NOTE'],
+        [
+          ['a', 'finished', 'x'],
+          ['bbbb', 'queued', ''],
+        ],
+      ),
+    ).toBe(['ID    STATUS    NOTE', 'a     finished  x', 'bbbb  queued    '].join('\n'));
   });
 });

@@ -82,7 +82,9 @@ const EXIT_CODES = `Exit codes: 0 done, 1 an error (or a job that failed or was 
 /** Synopses longer than this put their summary on the next line, so the list stays narrow. */
 const SYNOPSIS_WIDTH = 46;
 const usageLine = ({ synopsis, summary }: { synopsis: string; summary: string }) =>
-  synopsis.length <= SYNOPSIS_WIDTH ? `  ${synopsis.padEnd(SYNOPSIS_WIDTH)}  ${summary}` : `  ${synopsis}\n  ${''.padEnd(SYNOPSIS_WIDTH)}  ${summary}`;
+  synopsis.length <= SYNOPSIS_WIDTH
+    ? `  ${synopsis.padEnd(SYNOPSIS_WIDTH)}  ${summary}`
+    : `  ${synopsis}\n  ${''.padEnd(SYNOPSIS_WIDTH)}  ${summary}`;
 
 export const USAGE = `usage: meteorites <command> [options]    (or: npm run cli -- <command> [options])
 
@@ -167,7 +169,8 @@ function httpUrl(value: string): string {
   } catch {
     throw new UsageError(`--url must be an http(s) URL, not ${JSON.stringify(value)}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--url must be an http(s) URL, not ${JSON.stringify(value)}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`--url must be an http(s) URL, not ${JSON.stringify(value)}`);
   return url.href;
 }
 
@@ -205,7 +208,12 @@ function parseOptions(name: CommandName, rest: string[]): Command {
   const parse = <O extends NonNullable<ParseArgsConfig['options']>>(options: O) => {
     let parsed;
     try {
-      parsed = parseArgs({ args: rest, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+      parsed = parseArgs({
+        args: rest,
+        options: { ...options, help: { type: 'boolean', short: 'h' } },
+        allowPositionals: true,
+        strict: true,
+      });
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
@@ -253,7 +261,12 @@ function parseOptions(name: CommandName, rest: string[]): Command {
         return { name, json: values.json ?? false };
       }
       case 'fetch': {
-        const { values, positionals } = parse({ url: { type: 'string' }, out: { type: 'string' }, load: { type: 'boolean' }, timeout: { type: 'string' } });
+        const { values, positionals } = parse({
+          url: { type: 'string' },
+          out: { type: 'string' },
+          load: { type: 'boolean' },
+          timeout: { type: 'string' },
+        });
         none(positionals, name);
         if (values.out !== undefined && values.out.trim() === '') throw new UsageError('--out must name a file');
         return {

@@ -11,12 +11,15 @@ export const EXIT_TIMEOUT = 124;
 
 async function submit(client: ApiClient, analysis: string, params: Record<string, unknown>): Promise<number> {
   const job = await ok(client.POST('/jobs', { body: { analysis, params } }));
-  out(`${job.id} ${job.status} ${job.deduplicated ? '(deduplicated: the same analysis and params on this dataset already had this job)' : '(new job)'}`);
+  out(
+    `${job.id} ${job.status} ${job.deduplicated ? '(deduplicated: the same analysis and params on this dataset already had this job)' : '(new job)'}`,
+  );
   return 0;
 }
 
 function describeEnd(job: Job): string {
-  const took = job.started_at && job.finished_at ? ` in ${((Date.parse(job.finished_at) - Date.parse(job.started_at)) / 1000).toFixed(1)} s` : '';
+  const took =
+    job.started_at && job.finished_at ? ` in ${((Date.parse(job.finished_at) - Date.parse(job.started_at)) / 1000).toFixed(1)} s` : '';
   if (job.status === 'finished') return `job ${job.id} finished${took} (${job.analysis})`;
   return `job ${job.id} ${job.status}${job.error ? `: ${job.error}` : ''} (${job.analysis})`;
 }

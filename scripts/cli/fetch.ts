@@ -10,7 +10,14 @@ import { createReadStream } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import type { ApiClient } from '@meteorites/client';
-import { DatasetFormatError, EmptyDatasetError, formatFromName, parseDataset, type InputFormat, type ParsedDataset } from '@meteorites/dataset';
+import {
+  DatasetFormatError,
+  EmptyDatasetError,
+  formatFromName,
+  parseDataset,
+  type InputFormat,
+  type ParsedDataset,
+} from '@meteorites/dataset';
 import { load } from './load.ts';
 import { mib, out } from './output.ts';
 
@@ -148,7 +155,9 @@ export async function fetchDataset(client: ApiClient, opts: FetchOptions): Promi
     if (kind === 'html') throw new DownloadError(htmlPage(url, 'it starts with <'));
     const named = formatFromName(opts.out);
     if (named !== undefined && named !== kind) {
-      throw new DownloadError(`${url} sent ${kind.toUpperCase()}, but ${opts.out} is named as ${named.toUpperCase()}: give --out a .${kind} name`);
+      throw new DownloadError(
+        `${url} sent ${kind.toUpperCase()}, but ${opts.out} is named as ${named.toUpperCase()}: give --out a .${kind} name`,
+      );
     }
     format = kind;
 
@@ -163,12 +172,14 @@ export async function fetchDataset(client: ApiClient, opts: FetchOptions): Promi
         { onProgress: (n) => (records = n) },
       );
     } catch (err) {
-      if (err instanceof DatasetFormatError || err instanceof EmptyDatasetError) throw new DownloadError(`${url} is not a dataset: ${err.message}`);
+      if (err instanceof DatasetFormatError || err instanceof EmptyDatasetError)
+        throw new DownloadError(`${url} is not a dataset: ${err.message}`);
       throw err;
     }
     // The body has ended: what follows (hashing, the old file's count) is not the server's stall.
     clearTimeout(idle);
-    if (total !== undefined && received !== total) throw new DownloadError(`the download of ${url} broke off after ${received} of ${total} bytes`);
+    if (total !== undefined && received !== total)
+      throw new DownloadError(`the download of ${url} broke off after ${received} of ${total} bytes`);
     checkLastRow(url, kind, parsed, lastByte);
 
     await file.sync();
@@ -185,12 +196,19 @@ export async function fetchDataset(client: ApiClient, opts: FetchOptions): Promi
     const seconds = (performance.now() - started) / 1000;
     const n = parsed.columns.length;
     const was =
-      before === undefined ? 'new' : before === digest ? 'unchanged: the same bytes as before' : oldRecords !== undefined ? `it held ${oldRecords} records before` : 'replaced';
+      before === undefined
+        ? 'new'
+        : before === digest
+          ? 'unchanged: the same bytes as before'
+          : oldRecords !== undefined
+            ? `it held ${oldRecords} records before`
+            : 'replaced';
     out(
       `fetched ${mib(received)} MiB in ${seconds.toFixed(1)} s (${mib(received / Math.max(seconds, 0.001))} MiB/s) from ${url}: ` +
         `${kind.toUpperCase()} with ${n} records (${parsed.skipped.length} skipped); saved as ${opts.out} (${was}); sha256 ${digest}`,
     );
-    if (oldRecords !== undefined && oldRecords > n) process.stderr.write(`warning: ${opts.out} now holds fewer records than before (${n}, was ${oldRecords})\n`);
+    if (oldRecords !== undefined && oldRecords > n)
+      process.stderr.write(`warning: ${opts.out} now holds fewer records than before (${n}, was ${oldRecords})\n`);
   } catch (err) {
     await file?.close().catch(() => {});
     await rm(partial, { force: true });
@@ -216,7 +234,8 @@ function checkLastRow(url: string, kind: InputFormat, parsed: ParsedDataset, las
   if (kind !== 'csv' || lastByte === LF) return;
   const last = parsed.columns.length + parsed.skipped.length - 1;
   const skipped = parsed.skipped.find((s) => s.index === last);
-  if (skipped) throw new DownloadError(`${url} looks cut off: its last row (record ${last}) is incomplete (${skipped.reason}) and has no line break`);
+  if (skipped)
+    throw new DownloadError(`${url} looks cut off: its last row (record ${last}) is incomplete (${skipped.reason}) and has no line break`);
 }
 
 /** Any failure as a message that says what happened to the download. */
@@ -225,7 +244,9 @@ function explain(err: unknown, signal: AbortSignal, url: string, answered: boole
   if (err instanceof DownloadError || !(err instanceof TypeError)) return err as Error;
   // undici's TypeErrors: `fetch failed` before an answer, `terminated` when the body breaks off.
   if (!answered) return new DownloadError(`cannot download ${url}: ${causeOf(err)}`);
-  return new DownloadError(`the download of ${url} broke off after ${received}${total !== undefined ? ` of ${total}` : ''} bytes (${causeOf(err)})`);
+  return new DownloadError(
+    `the download of ${url} broke off after ${received}${total !== undefined ? ` of ${total}` : ''} bytes (${causeOf(err)})`,
+  );
 }
 
 function progress(received: number, records: number, started: number): Record<string, string | number> {

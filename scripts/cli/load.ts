@@ -40,7 +40,9 @@ export async function load(client: ApiClient, file: string, format: 'csv' | 'jso
     }),
   ).finally(() => bar?.stop());
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  out(`loaded ${loaded.records} records (version ${loaded.version}) from ${basename(file)} (${mib(size)} MiB) in ${seconds} s; skipped ${loaded.skipped_total}`);
+  out(
+    `loaded ${loaded.records} records (version ${loaded.version}) from ${basename(file)} (${mib(size)} MiB) in ${seconds} s; skipped ${loaded.skipped_total}`,
+  );
   const reasons = new Map<string, number>();
   for (const s of loaded.skipped) reasons.set(s.reason, (reasons.get(s.reason) ?? 0) + 1);
   for (const [reason, count] of [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 10)) out(`  ${count} × ${reason}`);

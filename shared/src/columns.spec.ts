@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { codeOf, CodedTextsBuilder, columnsFromRecords, emptyColumns, idsOf, meteoriteAt, textAt, textsOf, TextList, Utf8Texts } from './columns.ts';
+import {
+  codeOf,
+  CodedTextsBuilder,
+  columnsFromRecords,
+  emptyColumns,
+  idsOf,
+  meteoriteAt,
+  textAt,
+  textsOf,
+  TextList,
+  Utf8Texts,
+} from './columns.ts';
 
 describe('CodedTextsBuilder', () => {
   it('codes each distinct text once, 0 for missing, in the narrowest array', () => {
@@ -44,11 +55,31 @@ describe('Utf8Texts', () => {
 
 describe('columnsFromRecords and meteoriteAt', () => {
   it('round-trips a record, missing values as null', () => {
-    const full = { id: '123456789012345', name: 'Aïr ☄', nametype: 'Valid', recclass: 'L5', mass_g: 21, fall: 'Fell', year: 1880, reclat: 50.775, reclong: -6.08333 };
+    const full = {
+      id: '123456789012345',
+      name: 'Aïr ☄',
+      nametype: 'Valid',
+      recclass: 'L5',
+      mass_g: 21,
+      fall: 'Fell',
+      year: 1880,
+      reclat: 50.775,
+      reclong: -6.08333,
+    };
     const c = columnsFromRecords([full, { id: '2', name: 'Bare' }]);
     expect(meteoriteAt(c, 0)).toEqual({ ...full, class_type: 'Chondrite', class_group: 'L' });
     expect(meteoriteAt(c, 1)).toEqual({
-      id: '2', name: 'Bare', nametype: null, recclass: null, mass_g: null, fall: null, year: null, reclat: null, reclong: null, class_type: null, class_group: null,
+      id: '2',
+      name: 'Bare',
+      nametype: null,
+      recclass: null,
+      mass_g: null,
+      fall: null,
+      year: null,
+      reclat: null,
+      reclong: null,
+      class_type: null,
+      class_group: null,
     });
     expect(idsOf(c)).toEqual(['123456789012345', '2']);
   });

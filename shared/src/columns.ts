@@ -192,4 +192,6 @@ export const idsOf = (columns: Columns): string[] => Array.from(columns.id, Stri
 
 /** Every value of a text column, in record order (for tests and tools). */
 export const textsOf = (column: Texts | CodedTexts): (string | null)[] =>
-  'codes' in column ? Array.from(column.codes, (code) => column.values[code]!) : Array.from({ length: column.length }, (_, i) => column.at(i));
+  'codes' in column
+    ? Array.from(column.codes, (code) => column.values[code]!)
+    : Array.from({ length: column.length }, (_, i) => column.at(i));

@@ -54,7 +54,12 @@ export const ConfigSchema = Type.Object({
   ),
   BODY_LIMIT_MB: Int(1, 4096, 64, 'Largest request body the API accepts, in MiB (POST /data).'),
   REDIS_CONNECT_TIMEOUT_MS: Int(100, 600_000, 5000, 'How long a process waits for Redis at start before it gives up.'),
-  REDIS_COMMAND_TIMEOUT_MS: Int(100, 600_000, 2000, 'How long any Redis command may take before it fails as "Redis unavailable" (the API answers 503, a worker treats the reply as lost).'),
+  REDIS_COMMAND_TIMEOUT_MS: Int(
+    100,
+    600_000,
+    2000,
+    'How long any Redis command may take before it fails as "Redis unavailable" (the API answers 503, a worker treats the reply as lost).',
+  ),
   WORKER_CONCURRENCY: Int(1, 256, 2, 'Jobs one worker process runs at once.'),
   WORKER_PREFETCH_BELOW_MS: Int(
     0,
@@ -79,7 +84,12 @@ export const ConfigSchema = Type.Object({
     604_800,
     'Ended jobs (finished, failed, cancelled) are removed with their results, charts, index and dedup entries this many seconds after they ended, by the next settle or recovery pass (0: no age limit; a shorter RESULT_TTL_SECONDS wins).',
   ),
-  JOB_RETENTION_COUNT: Int(0, 100_000_000, 100_000, 'At most this many ended jobs are kept, with their results and charts; the oldest go first (0: no limit).'),
+  JOB_RETENTION_COUNT: Int(
+    0,
+    100_000_000,
+    100_000,
+    'At most this many ended jobs are kept, with their results and charts; the oldest go first (0: no limit).',
+  ),
   JOB_RETRY_BACKOFF_MS: Int(10, 600_000, 1000, 'Delay before retrying a job after a transient (Redis) error; doubles with each attempt.'),
   ENABLE_TEST_ANALYSES: Type.Boolean({
     default: false,
@@ -101,10 +111,21 @@ export const ConfigSchema = Type.Object({
   ),
   API_KEY_PROTECT_READS: Type.Boolean({
     default: false,
-    description: 'With API_KEY: GET routes need the key too, except /health, /ready, /docs, /openapi.json, /help and the dashboard (/ and /ui/), which then asks for the key.',
+    description:
+      'With API_KEY: GET routes need the key too, except /health, /ready, /docs, /openapi.json, /help and the dashboard (/ and /ui/), which then asks for the key.',
   }),
-  RATE_LIMIT_JOBS_PER_MIN: Int(0, 1_000_000, 0, 'POST /jobs requests one client (IP address) may make per minute, counted in Redis across every API process (0: no limit).'),
-  RATE_LIMIT_DATA_PER_MIN: Int(0, 1_000_000, 0, 'POST /data requests one client (IP address) may make per minute, counted like RATE_LIMIT_JOBS_PER_MIN (0: no limit).'),
+  RATE_LIMIT_JOBS_PER_MIN: Int(
+    0,
+    1_000_000,
+    0,
+    'POST /jobs requests one client (IP address) may make per minute, counted in Redis across every API process (0: no limit).',
+  ),
+  RATE_LIMIT_DATA_PER_MIN: Int(
+    0,
+    1_000_000,
+    0,
+    'POST /data requests one client (IP address) may make per minute, counted like RATE_LIMIT_JOBS_PER_MIN (0: no limit).',
+  ),
   TRUST_PROXY: Type.Optional(
     Type.String({
       minLength: 1,
@@ -118,9 +139,24 @@ export const ConfigSchema = Type.Object({
     10_000,
     'Job and dataset events kept in Redis (approximately, trimmed as they are written) for clients of GET /events that reconnect with Last-Event-ID; one further behind is told to reload.',
   ),
-  SSE_MAX_STREAMS: Int(0, 1_000_000, 1000, 'Open event streams (GET /events, GET /jobs/{id}/events) one API process serves at once; more answer 503 (0: none at all).'),
-  SSE_MAX_STREAMS_PER_CLIENT: Int(0, 1_000_000, 50, 'Open event streams one client (IP address, as for rate limits) may hold on one API process; more answer 503.'),
-  SSE_HEARTBEAT_MS: Int(100, 3_600_000, 15_000, 'How often an open event stream gets a comment line (`: ping`), so proxies and clients see it alive.'),
+  SSE_MAX_STREAMS: Int(
+    0,
+    1_000_000,
+    1000,
+    'Open event streams (GET /events, GET /jobs/{id}/events) one API process serves at once; more answer 503 (0: none at all).',
+  ),
+  SSE_MAX_STREAMS_PER_CLIENT: Int(
+    0,
+    1_000_000,
+    50,
+    'Open event streams one client (IP address, as for rate limits) may hold on one API process; more answer 503.',
+  ),
+  SSE_HEARTBEAT_MS: Int(
+    100,
+    3_600_000,
+    15_000,
+    'How often an open event stream gets a comment line (`: ping`), so proxies and clients see it alive.',
+  ),
   BACKUP_DIR: Type.String({ default: 'backups', description: '`npm run backup` writes its snapshots here.' }),
   API_URL: Type.String({
     default: 'http://127.0.0.1:3000',

@@ -13,13 +13,10 @@ describe('keys', () => {
     expect(keys.result(id)).toBe(`result:${id}`);
   });
 
-  it.each(['', '*', 'a?', '[1]', '1:2', '../1', '01', '-1', '1.5', 'é', '1'.repeat(16), '12 '])(
-    'refuses meteorite id %j',
-    (id) => {
-      expect(isMeteoriteId(id)).toBe(false);
-      expect(() => keys.meteorite(id)).toThrow(InvalidIdError);
-    },
-  );
+  it.each(['', '*', 'a?', '[1]', '1:2', '../1', '01', '-1', '1.5', 'é', '1'.repeat(16), '12 '])('refuses meteorite id %j', (id) => {
+    expect(isMeteoriteId(id)).toBe(false);
+    expect(() => keys.meteorite(id)).toThrow(InvalidIdError);
+  });
 
   it.each(['nope', '0B6F3A36-5D2C-4C1E-9A43-1F2E3D4C5B6A', '0b6f3a36-5d2c-4c1e-9a43-1f2e3d4c5b6a:x', '*', 'x'.repeat(10_000)])(
     'refuses job id %j',
@@ -79,7 +76,9 @@ describe('hash tag', () => {
     const tagged = buildKeys({ hashTag: 'q' });
     const names = Object.values(queueKeyNames(tagged));
     const perJob = [tagged.job(id), tagged.result(id), tagged.chart(id, 'png'), tagged.processing('w1')];
-    const built = Object.values(tagged.prefixes).filter((p) => p !== tagged.prefixes.meteorite).map((p) => `${p}${id}`);
+    const built = Object.values(tagged.prefixes)
+      .filter((p) => p !== tagged.prefixes.meteorite)
+      .map((p) => `${p}${id}`);
     for (const key of [...names, ...perJob, ...built]) expect(hashed(key), key).toBe('q');
     expect(tagged.job(id)).toBe(`{q}job:${id}`);
     // Keys no queue script touches keep their names.

@@ -29,7 +29,10 @@ export class InvalidIdError extends ServiceError {
   override name = 'InvalidIdError';
   override readonly code = 'invalid_id';
   override readonly statusCode = 400;
-  constructor(readonly kind: string, readonly id: string) {
+  constructor(
+    readonly kind: string,
+    readonly id: string,
+  ) {
     super(`invalid ${kind} id: ${JSON.stringify(id.length > 80 ? `${id.slice(0, 80)}...` : id)}`);
   }
 }
@@ -67,105 +70,105 @@ export function buildKeys(opts: { hashTag?: string } = {}) {
     meteorite: 'meteorite:',
   } as const;
   return {
-  /** Prefixes the queue's scripts join to ids they read from lists and sets (passed to them as KEYS). */
-  prefixes,
-  // ---- the dataset ----
-  /** hash: one landing (`name id nametype recclass mass_g fall year reclat reclong`, absent = missing). */
-  meteorite: (id: string) => `${prefixes.meteorite}${checked('meteorite', meteoriteIdRe, id)}`,
-  /** set: every loaded meteorite id. */
-  meteoriteIds: 'meteorites:ids',
-  /**
-   * hash: `version state records loaded_at source generation`. `generation` is a random id drawn
-   * by every load and delete: the version is a counter and comes back after Redis loses its last
-   * writes, so snapshot caches, results and dedup entries are tied to the generation too.
-   */
-  dataset: `${q}dataset`,
-  /** set: the ids of the load in progress; renamed over `meteorites:ids` once every record is written. */
-  meteoriteIdsNext: 'meteorites:ids:next',
-  /** string: the load lock, a random token (SET NX PX, renewed while a load or delete runs). */
-  datasetLock: 'dataset:lock',
-  /** hash: a sample record a load writes (HSET, RESTORE) and DUMPs to check its RESTORE payloads against the server; deleted at once. */
-  datasetProbe: 'dataset:probe',
-  /**
-   * string (binary): one column of the dataset snapshot written for `version` (little-endian
-   * typed arrays, names as UTF-8, deflated; `meta` plain JSON; see snapshot.ts). Deleted when the version is replaced.
-   */
-  snapshot: (version: number, column: SnapshotColumn) => {
-    if (!Number.isSafeInteger(version) || version < 0) throw new InvalidIdError('dataset version', String(version));
-    if (!SNAPSHOT_COLUMNS.includes(column)) throw new InvalidIdError('snapshot column', String(column));
-    return `dataset:snapshot:${version}:${column}`;
-  },
-  /** SCAN pattern of every snapshot key, whatever its version. */
-  snapshotPattern: 'dataset:snapshot:*',
+    /** Prefixes the queue's scripts join to ids they read from lists and sets (passed to them as KEYS). */
+    prefixes,
+    // ---- the dataset ----
+    /** hash: one landing (`name id nametype recclass mass_g fall year reclat reclong`, absent = missing). */
+    meteorite: (id: string) => `${prefixes.meteorite}${checked('meteorite', meteoriteIdRe, id)}`,
+    /** set: every loaded meteorite id. */
+    meteoriteIds: 'meteorites:ids',
+    /**
+     * hash: `version state records loaded_at source generation`. `generation` is a random id drawn
+     * by every load and delete: the version is a counter and comes back after Redis loses its last
+     * writes, so snapshot caches, results and dedup entries are tied to the generation too.
+     */
+    dataset: `${q}dataset`,
+    /** set: the ids of the load in progress; renamed over `meteorites:ids` once every record is written. */
+    meteoriteIdsNext: 'meteorites:ids:next',
+    /** string: the load lock, a random token (SET NX PX, renewed while a load or delete runs). */
+    datasetLock: 'dataset:lock',
+    /** hash: a sample record a load writes (HSET, RESTORE) and DUMPs to check its RESTORE payloads against the server; deleted at once. */
+    datasetProbe: 'dataset:probe',
+    /**
+     * string (binary): one column of the dataset snapshot written for `version` (little-endian
+     * typed arrays, names as UTF-8, deflated; `meta` plain JSON; see snapshot.ts). Deleted when the version is replaced.
+     */
+    snapshot: (version: number, column: SnapshotColumn) => {
+      if (!Number.isSafeInteger(version) || version < 0) throw new InvalidIdError('dataset version', String(version));
+      if (!SNAPSHOT_COLUMNS.includes(column)) throw new InvalidIdError('snapshot column', String(column));
+      return `dataset:snapshot:${version}:${column}`;
+    },
+    /** SCAN pattern of every snapshot key, whatever its version. */
+    snapshotPattern: 'dataset:snapshot:*',
 
-  // ---- jobs ----
-  /**
-   * hash: one job (see the Job schema) plus the queue's own fields (`token seq worker cancel dv dg
-   * dk started_ms dataset_generation unstarted_losses`): `dv`/`dg` the dataset version and
-   * generation it was asked on, `dk` its dedup digest, `dataset_generation` the load a finished
-   * job's result was computed on, `unstarted_losses` leases lost before a slot took the job (refunded).
-   */
-  job: (id: string) => `${prefixes.job}${checked('job', jobIdRe, id)}`,
-  /** list: ids of queued jobs; the API pushes on the left, workers BLMOVE from the right. */
-  jobsQueue: `${q}jobs:queue`,
-  /** string: a finished job's result as JSON. */
-  result: (id: string) => `${prefixes.result}${checked('job', jobIdRe, id)}`,
-  /** list: ids a worker has claimed and not yet finished (one list per worker process). */
-  processing: (workerId: string) => `${prefixes.processing}${checked('worker', workerIdRe, workerId)}`,
-  /** zset: running job ids, scored by their lease deadline (Redis server time, ms). */
-  jobsLeases: `${q}jobs:leases`,
-  /** zset: queued job ids waiting out a retry backoff, scored by when they may run (server ms). */
-  jobsDelayed: `${q}jobs:delayed`,
-  /** zset: every job id, scored by its enqueue sequence number (newest = highest). */
-  jobsAll: `${q}jobs:all`,
-  /** zset: the job ids in one status but running, scored like `jobs:all`; moved in the same step as the status. */
-  jobsByStatus: (status: string) => `${q}jobs:status:${checked('job status', indexedStatusRe, status)}`,
-  /** string: the enqueue sequence counter (INCR). */
-  jobsSeq: `${q}jobs:seq`,
-  /**
-   * hash: the SHA-1 (hex) of `<analysis> <canonical params JSON>` -> `<dataset version>:<dataset
-   * generation>:<job id>`, for dedup. A digest rather than the text: retention removes an entry by
-   * the digest its `jobs:ended:log` entry carries, when the job's hash may be gone already.
-   */
-  jobsDedup: `${q}jobs:dedup`,
-  /**
-   * list: ended jobs in the order they ended, as `<server ms>:<job id>:<dedup digest>`: what
-   * retention (JOB_RETENTION_SECONDS, JOB_RETENTION_COUNT, RESULT_TTL_SECONDS) prunes from, oldest first.
-   */
-  jobsEnded: `${q}jobs:ended:log`,
-  /** zset: the same as `<job id>:<dedup digest>` scored by server ms, as versions before the list kept it; drained into it by recovery. */
-  jobsEndedLegacy: `${q}jobs:ended`,
-  /** zset: live worker ids, scored by their heartbeat deadline (server ms). */
-  jobsWorkers: `${q}jobs:workers`,
-  /** pub/sub channel: `<job id> <status>` whenever a job ends, one line per job ended in the same step. */
-  jobEvents: `${q}jobs:events`,
-  /**
-   * stream: every job and dataset event (`event` queued started progress finished failed cancelled
-   * retrying, then the job's `id analysis` and `progress` or `attempts` where the event has one; or
-   * `event` loading ready empty, `version records`), written by the step that changed the state,
-   * trimmed to about EVENTS_STREAM_MAXLEN entries. GET /events serves it; its entry ids are the SSE ids.
-   */
-  events: `${q}events`,
+    // ---- jobs ----
+    /**
+     * hash: one job (see the Job schema) plus the queue's own fields (`token seq worker cancel dv dg
+     * dk started_ms dataset_generation unstarted_losses`): `dv`/`dg` the dataset version and
+     * generation it was asked on, `dk` its dedup digest, `dataset_generation` the load a finished
+     * job's result was computed on, `unstarted_losses` leases lost before a slot took the job (refunded).
+     */
+    job: (id: string) => `${prefixes.job}${checked('job', jobIdRe, id)}`,
+    /** list: ids of queued jobs; the API pushes on the left, workers BLMOVE from the right. */
+    jobsQueue: `${q}jobs:queue`,
+    /** string: a finished job's result as JSON. */
+    result: (id: string) => `${prefixes.result}${checked('job', jobIdRe, id)}`,
+    /** list: ids a worker has claimed and not yet finished (one list per worker process). */
+    processing: (workerId: string) => `${prefixes.processing}${checked('worker', workerIdRe, workerId)}`,
+    /** zset: running job ids, scored by their lease deadline (Redis server time, ms). */
+    jobsLeases: `${q}jobs:leases`,
+    /** zset: queued job ids waiting out a retry backoff, scored by when they may run (server ms). */
+    jobsDelayed: `${q}jobs:delayed`,
+    /** zset: every job id, scored by its enqueue sequence number (newest = highest). */
+    jobsAll: `${q}jobs:all`,
+    /** zset: the job ids in one status but running, scored like `jobs:all`; moved in the same step as the status. */
+    jobsByStatus: (status: string) => `${q}jobs:status:${checked('job status', indexedStatusRe, status)}`,
+    /** string: the enqueue sequence counter (INCR). */
+    jobsSeq: `${q}jobs:seq`,
+    /**
+     * hash: the SHA-1 (hex) of `<analysis> <canonical params JSON>` -> `<dataset version>:<dataset
+     * generation>:<job id>`, for dedup. A digest rather than the text: retention removes an entry by
+     * the digest its `jobs:ended:log` entry carries, when the job's hash may be gone already.
+     */
+    jobsDedup: `${q}jobs:dedup`,
+    /**
+     * list: ended jobs in the order they ended, as `<server ms>:<job id>:<dedup digest>`: what
+     * retention (JOB_RETENTION_SECONDS, JOB_RETENTION_COUNT, RESULT_TTL_SECONDS) prunes from, oldest first.
+     */
+    jobsEnded: `${q}jobs:ended:log`,
+    /** zset: the same as `<job id>:<dedup digest>` scored by server ms, as versions before the list kept it; drained into it by recovery. */
+    jobsEndedLegacy: `${q}jobs:ended`,
+    /** zset: live worker ids, scored by their heartbeat deadline (server ms). */
+    jobsWorkers: `${q}jobs:workers`,
+    /** pub/sub channel: `<job id> <status>` whenever a job ends, one line per job ended in the same step. */
+    jobEvents: `${q}jobs:events`,
+    /**
+     * stream: every job and dataset event (`event` queued started progress finished failed cancelled
+     * retrying, then the job's `id analysis` and `progress` or `attempts` where the event has one; or
+     * `event` loading ready empty, `version records`), written by the step that changed the state,
+     * trimmed to about EVENTS_STREAM_MAXLEN entries. GET /events serves it; its entry ids are the SSE ids.
+     */
+    events: `${q}events`,
 
-  // ---- metrics (written by the queue's scripts, read by GET /metrics; see metrics.ts) ----
-  /** hash: job counters, `<analysis>:<event>` -> count, event one of `submitted deduplicated finished failed cancelled`. */
-  jobsMetrics: `${q}metrics:jobs`,
-  /** hash: run time of finished jobs, `<analysis>:<le>` -> jobs in that bucket alone (not cumulative), `<analysis>:sum_ms` (the count is the buckets' total). */
-  jobDurations: `${q}metrics:job_duration`,
+    // ---- metrics (written by the queue's scripts, read by GET /metrics; see metrics.ts) ----
+    /** hash: job counters, `<analysis>:<event>` -> count, event one of `submitted deduplicated finished failed cancelled`. */
+    jobsMetrics: `${q}metrics:jobs`,
+    /** hash: run time of finished jobs, `<analysis>:<le>` -> jobs in that bucket alone (not cumulative), `<analysis>:sum_ms` (the count is the buckets' total). */
+    jobDurations: `${q}metrics:job_duration`,
 
-  // ---- charts ----
-  /** string (SVG text, or PNG bytes): a finished job's chart, rendered once; expires with `result:<id>`, and goes with its job (retention). */
-  chart: (id: string, format: ChartFormat) => {
-    if (!CHART_FORMATS.includes(format)) throw new InvalidIdError('chart format', String(format));
-    return `${prefixes.chart}${checked('job', jobIdRe, id)}:${format}`;
-  },
+    // ---- charts ----
+    /** string (SVG text, or PNG bytes): a finished job's chart, rendered once; expires with `result:<id>`, and goes with its job (retention). */
+    chart: (id: string, format: ChartFormat) => {
+      if (!CHART_FORMATS.includes(format)) throw new InvalidIdError('chart format', String(format));
+      return `${prefixes.chart}${checked('job', jobIdRe, id)}:${format}`;
+    },
 
-  // ---- rate limits ----
-  /**
-   * string: requests one client made in the current window of one limit (INCR, expires with the
-   * window). The client is its IP address; anything else (a forwarded header's junk) is hashed.
-   */
-  rateLimit: (limit: string, client: string) => `ratelimit:${checked('rate limit', rateLimitNameRe, limit)}:${clientPart(client)}`,
+    // ---- rate limits ----
+    /**
+     * string: requests one client made in the current window of one limit (INCR, expires with the
+     * window). The client is its IP address; anything else (a forwarded header's junk) is hashed.
+     */
+    rateLimit: (limit: string, client: string) => `ratelimit:${checked('rate limit', rateLimitNameRe, limit)}:${clientPart(client)}`,
   } as const;
 }
 
@@ -181,4 +184,16 @@ export const keys = buildKeys();
 export const keyPrefixes = keys.prefixes;
 
 /** Every key pattern the project writes, for tests, backups and operators (SCAN MATCH). */
-export const keyPatterns = ['meteorite:*', 'meteorites:*', 'dataset', 'dataset:*', 'job:*', 'jobs:*', 'result:*', 'chart:*', 'metrics:*', 'ratelimit:*', 'events'] as const;
+export const keyPatterns = [
+  'meteorite:*',
+  'meteorites:*',
+  'dataset',
+  'dataset:*',
+  'job:*',
+  'jobs:*',
+  'result:*',
+  'chart:*',
+  'metrics:*',
+  'ratelimit:*',
+  'events',
+] as const;

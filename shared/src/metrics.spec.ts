@@ -3,7 +3,12 @@ import { JOB_DURATION_BUCKETS, parseDurations, parseJobCounters } from './metric
 
 describe('parseJobCounters', () => {
   it('groups the fields by analysis, zeros for events not yet counted, unknown events ignored', () => {
-    const m = parseJobCounters({ 'mass-by-class:submitted': '3', 'mass-by-class:finished': '2', 'geo-grid:failed': '1', 'geo-grid:exploded': '9' });
+    const m = parseJobCounters({
+      'mass-by-class:submitted': '3',
+      'mass-by-class:finished': '2',
+      'geo-grid:failed': '1',
+      'geo-grid:exploded': '9',
+    });
     expect(Object.fromEntries(m)).toEqual({
       'mass-by-class': { submitted: 3, deduplicated: 0, finished: 2, failed: 0, cancelled: 0 },
       'geo-grid': { submitted: 0, deduplicated: 0, finished: 0, failed: 1, cancelled: 0 },
@@ -15,7 +20,9 @@ describe('parseDurations', () => {
   const at = (le: number) => JOB_DURATION_BUCKETS.indexOf(le as (typeof JOB_DURATION_BUCKETS)[number]);
 
   it('sums one-bucket counts into cumulative ones; the count is their total, +Inf included', () => {
-    const h = parseDurations({ 'heaviest:0.005': '2', 'heaviest:1': '1', 'heaviest:+Inf': '1', 'heaviest:sum_ms': '1510' }).get('heaviest')!;
+    const h = parseDurations({ 'heaviest:0.005': '2', 'heaviest:1': '1', 'heaviest:+Inf': '1', 'heaviest:sum_ms': '1510' }).get(
+      'heaviest',
+    )!;
     expect(h.buckets[0]).toBe(2);
     expect(h.buckets[at(0.5)]).toBe(2);
     expect(h.buckets[at(1)]).toBe(3);

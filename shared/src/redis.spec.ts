@@ -28,7 +28,11 @@ describe('deadline', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const stalled = deadline(new Promise<never>(() => {}), 1000);
     const outcome = expect(stalled).rejects.toSatisfy(
-      (err: Error) => err instanceof RedisTimeoutError && err.message === 'Redis did not answer within 1000 ms' && err.name === 'RedisTimeoutError' && isRedisUnavailable(err),
+      (err: Error) =>
+        err instanceof RedisTimeoutError &&
+        err.message === 'Redis did not answer within 1000 ms' &&
+        err.name === 'RedisTimeoutError' &&
+        isRedisUnavailable(err),
     );
     await vi.advanceTimersByTimeAsync(999);
     expect(vi.getTimerCount()).toBe(1);

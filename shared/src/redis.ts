@@ -167,8 +167,13 @@ async function viaSentinels(url: string, sentinel: SentinelTarget, timeoutMs: nu
   u.hostname = '127.0.0.1';
   u.port = String(relay.port);
   // TLS runs end to end through the relay: the certificate must name the primary, not the relay.
-  const socket = u.protocol === 'rediss:' ? { checkServerIdentity: (_: string, cert: Parameters<typeof checkServerIdentity>[1]) =>
-    checkServerIdentity(relay.primary!.host, cert) } : {};
+  const socket =
+    u.protocol === 'rediss:'
+      ? {
+          checkServerIdentity: (_: string, cert: Parameters<typeof checkServerIdentity>[1]) =>
+            checkServerIdentity(relay.primary!.host, cert),
+        }
+      : {};
   return { url: u.toString(), socket };
 }
 
@@ -194,9 +199,7 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
         const permanent = everReady ? undefined : permanentFailure(cause);
         if (permanent) return new RedisRejectedError(`Redis at ${where} ${permanent}: ${cause.message}`);
         if (!everReady && Date.now() - startedAt >= timeout) {
-          return new RedisUnavailableError(
-            `cannot reach Redis at ${where} within ${timeout} ms: ${cause.message}`,
-          );
+          return new RedisUnavailableError(`cannot reach Redis at ${where} within ${timeout} ms: ${cause.message}`);
         }
         const backoff = Math.min(MAX_BACKOFF_MS, 50 * 2 ** Math.min(retries, 10));
         return backoff / 2 + Math.random() * (backoff / 2);

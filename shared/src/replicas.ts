@@ -62,13 +62,15 @@ export async function confirmReplicas(
   let acked: Promise<number>;
   if (!state.sent) acked = send();
   else {
-    state.next ??= state.sent.then(
-      () => undefined,
-      () => undefined,
-    ).then(() => {
-      state.next = undefined;
-      return send();
-    });
+    state.next ??= state.sent
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        state.next = undefined;
+        return send();
+      });
     acked = state.next;
   }
   const n = await acked;

@@ -17,7 +17,8 @@ import { JOB_ID_PATTERN, METEORITE_ID_PATTERN } from './keys.ts';
 export const SAFE_TEXT_PATTERN =
   '^(?:[^\\u0000-\\u001F\\u007F-\\u009F\\uD800-\\uDFFF\\uFDD0-\\uFDEF\\uFFFE\\uFFFF]|[\\uD800-\\uDBFF][\\uDC00-\\uDFFF])*$';
 /** How a refusal by SAFE_TEXT_PATTERN reads, after the field's name. */
-export const SAFE_TEXT_RULE = 'must not hold control characters, lone surrogates or non-characters (U+0000–U+001F, U+007F–U+009F, U+FFFE, ...)';
+export const SAFE_TEXT_RULE =
+  'must not hold control characters, lone surrogates or non-characters (U+0000–U+001F, U+007F–U+009F, U+FFFE, ...)';
 
 /** A string a client sends: SAFE_TEXT_PATTERN, with the caller's length limits and description. */
 export const SafeText = (options: Omit<Parameters<typeof Type.String>[0] & object, 'pattern'> = {}) =>
@@ -56,7 +57,10 @@ export const Meteorite = Type.Object(
       }),
     ),
     class_group: Nullable(
-      Type.String({ description: 'The group within the class type, derived from `recclass`, e.g. `H`, `CM`, `IIIAB`, `Eucrite`; null when the class is missing.' }),
+      Type.String({
+        description:
+          'The group within the class type, derived from `recclass`, e.g. `H`, `CM`, `IIIAB`, `Eucrite`; null when the class is missing.',
+      }),
     ),
   },
   { $id: 'Meteorite', additionalProperties: false },
@@ -94,7 +98,9 @@ export const Job = Type.Object(
       description:
         'Runs started. A run handed back by a worker shutting down gracefully, or deferred while the dataset loads, does not count.',
     }),
-    dataset_version: Nullable(Type.Integer({ minimum: 0, description: 'The dataset version the job runs or ran on; null before it starts.' })),
+    dataset_version: Nullable(
+      Type.Integer({ minimum: 0, description: 'The dataset version the job runs or ran on; null before it starts.' }),
+    ),
     created_at: Type.String({ format: 'date-time' }),
     started_at: Nullable(Type.String({ format: 'date-time' })),
     finished_at: Nullable(Type.String({ format: 'date-time' })),

@@ -36,7 +36,15 @@ describe('Sentinel settings', () => {
 
   it('name every Sentinel that could not answer', async () => {
     const [a, b] = [await freePort(), await freePort()];
-    const target = { sentinels: [{ host: '127.0.0.1', port: a }, { host: '127.0.0.1', port: b }], master: 'm' };
-    await expect(askSentinels(target)).rejects.toThrow(new RegExp(`no Sentinel named the primary 'm' \\(127.0.0.1:${a}: .*; 127.0.0.1:${b}: `));
+    const target = {
+      sentinels: [
+        { host: '127.0.0.1', port: a },
+        { host: '127.0.0.1', port: b },
+      ],
+      master: 'm',
+    };
+    await expect(askSentinels(target)).rejects.toThrow(
+      new RegExp(`no Sentinel named the primary 'm' \\(127.0.0.1:${a}: .*; 127.0.0.1:${b}: `),
+    );
   });
 });

@@ -41,9 +41,9 @@ export class SentinelError extends ServiceError {
 }
 
 /** The Sentinel settings of `config`, or undefined when it names a plain REDIS_URL. */
-export function sentinelOf(config: Pick<Config, 'REDIS_SENTINELS' | 'REDIS_SENTINEL_MASTER' | 'REDIS_SENTINEL_PASSWORD' | 'REDIS_URL'>):
-  | SentinelTarget
-  | undefined {
+export function sentinelOf(
+  config: Pick<Config, 'REDIS_SENTINELS' | 'REDIS_SENTINEL_MASTER' | 'REDIS_SENTINEL_PASSWORD' | 'REDIS_URL'>,
+): SentinelTarget | undefined {
   if (!config.REDIS_SENTINELS || !config.REDIS_SENTINEL_MASTER) return undefined;
   return {
     sentinels: parseHostPorts(config.REDIS_SENTINELS),

@@ -75,7 +75,8 @@ function decodeNames(buf: Buffer, layout: Layout): Texts {
   const lengths = arrayOf(buf.subarray(0, head), layout.names, n);
   const offsets = new Uint32Array(n + 1);
   for (let k = 0; k < n; k++) offsets[k + 1] = offsets[k]! + lengths[k]!;
-  if (offsets[n] !== buf.length - head) throw new SnapshotFormatError(`the snapshot names hold ${buf.length - head} bytes of text, ${offsets[n]} expected`);
+  if (offsets[n] !== buf.length - head)
+    throw new SnapshotFormatError(`the snapshot names hold ${buf.length - head} bytes of text, ${offsets[n]} expected`);
   return new Utf8Texts(buf.subarray(head), offsets);
 }
 

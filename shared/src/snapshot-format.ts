@@ -112,7 +112,11 @@ export function arrayOf<W extends Width>(buf: Buffer, width: W, length: number):
   const Typed = ARRAYS[width];
   const byteLength = length * Typed.BYTES_PER_ELEMENT;
   if (buf.length !== byteLength) throw new SnapshotFormatError(`a snapshot column holds ${buf.length} bytes, ${byteLength} expected`);
-  if ((LITTLE_ENDIAN || Typed.BYTES_PER_ELEMENT === 1) && buf.byteOffset % Typed.BYTES_PER_ELEMENT === 0 && buf.buffer.byteLength - byteLength <= VIEW_SLACK) {
+  if (
+    (LITTLE_ENDIAN || Typed.BYTES_PER_ELEMENT === 1) &&
+    buf.byteOffset % Typed.BYTES_PER_ELEMENT === 0 &&
+    buf.buffer.byteLength - byteLength <= VIEW_SLACK
+  ) {
     return new Typed(buf.buffer as ArrayBuffer, buf.byteOffset, length) as InstanceType<(typeof ARRAYS)[W]>;
   }
   const out = new Typed(length) as InstanceType<(typeof ARRAYS)[W]>;

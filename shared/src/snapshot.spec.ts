@@ -5,7 +5,17 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { decodeSnapshot, encodeSnapshot, idOrder, SnapshotFormatError } from './snapshot.ts';
 
 const records = [
-  { id: '30', name: 'Zeta', nametype: 'Valid', recclass: 'L6', fall: 'Found', mass_g: 1.5, year: 2001, reclat: -33.16667, reclong: 179.999999 },
+  {
+    id: '30',
+    name: 'Zeta',
+    nametype: 'Valid',
+    recclass: 'L6',
+    fall: 'Found',
+    mass_g: 1.5,
+    year: 2001,
+    reclat: -33.16667,
+    reclong: 179.999999,
+  },
   { id: '1', name: 'Aachen', nametype: 'Valid', recclass: 'L5', fall: 'Fell', mass_g: 21, year: 1880, reclat: 50.775, reclong: 6.08333 },
   { id: '7', name: 'Aïr ☄', nametype: null, recclass: null, fall: null, mass_g: null, year: null, reclat: null, reclong: null },
   { id: '12', name: 'Old', nametype: 'Relict', recclass: 'L6', fall: 'Found', mass_g: 0, year: -9999, reclat: 0, reclong: -180 },
@@ -30,7 +40,10 @@ describe('idOrder', () => {
 
   it('agrees with a plain sort on many shuffled ids', () => {
     const ids = Array.from({ length: 5000 }, (_, i) => (i * 7919) % 5003);
-    const expected = ids.map((id, i) => [id, i] as const).sort((a, b) => a[0] - b[0]).map(([, i]) => i);
+    const expected = ids
+      .map((id, i) => [id, i] as const)
+      .sort((a, b) => a[0] - b[0])
+      .map(([, i]) => i);
     expect([...idOrder(ids)]).toEqual(expected);
   });
 });
@@ -100,12 +113,14 @@ describe('the column snapshot', () => {
   it('still reads the first format: undeflated parts, ids and numbers as they are', async () => {
     const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
     const v1 = {
-      meta: Buffer.from(JSON.stringify({
-        format: 1,
-        length: 2,
-        widths: { id: 'u32', nametype: 'u8', recclass: 'u16', fall: 'u8' },
-        dicts: { nametype: ['Valid'], recclass: ['L5'], fall: ['Fell'] },
-      })),
+      meta: Buffer.from(
+        JSON.stringify({
+          format: 1,
+          length: 2,
+          widths: { id: 'u32', nametype: 'u8', recclass: 'u16', fall: 'u8' },
+          dicts: { nametype: ['Valid'], recclass: ['L5'], fall: ['Fell'] },
+        }),
+      ),
       id: bytes(new Uint32Array([1, 7])),
       name: Buffer.from(JSON.stringify(['Aachen', 'Aïr ☄'])),
       nametype: bytes(new Uint8Array([1, 0])),
@@ -119,7 +134,12 @@ describe('the column snapshot', () => {
     const { columns: c } = await decodeSnapshot(4, v1);
     expect(c.length).toBe(2);
     expect(idsOf(c)).toEqual(['1', '7']);
-    expect([c.name, c.nametype, c.recclass, c.fall].map(textsOf)).toEqual([['Aachen', 'Aïr ☄'], ['Valid', null], ['L5', null], ['Fell', null]]);
+    expect([c.name, c.nametype, c.recclass, c.fall].map(textsOf)).toEqual([
+      ['Aachen', 'Aïr ☄'],
+      ['Valid', null],
+      ['L5', null],
+      ['Fell', null],
+    ]);
     expect([...c.mass, ...c.year, ...c.lat, ...c.lon]).toEqual([21, NaN, 1880, NaN, 50.775, NaN, 6.08333, NaN]);
   });
 

@@ -31,7 +31,11 @@ export class DatasetNotReadyError extends ServiceError {
 const binary = (redis: Redis) => redis.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
 
 /** Reads `columns` of a version's snapshot at once (one MGET); null when any is gone (the version was replaced). */
-async function readColumns<C extends SnapshotColumn>(redis: Redis, version: number, columns: readonly C[]): Promise<Record<C, Buffer> | null> {
+async function readColumns<C extends SnapshotColumn>(
+  redis: Redis,
+  version: number,
+  columns: readonly C[],
+): Promise<Record<C, Buffer> | null> {
   // MGET rather than MULTI: node-redis 6 does not apply the Buffer type mapping to EXEC replies.
   const replies = (await binary(redis).mGet(columns.map((column) => keys.snapshot(version, column)))) as unknown as (Buffer | null)[];
   const out = {} as Record<C, Buffer>;

@@ -33,8 +33,14 @@ async function inkedShare(png: Buffer): Promise<number> {
       // DOM APIs: the test project is typed for Node only.
       const dom = globalThis as unknown as {
         createImageBitmap(blob: Blob): Promise<{ width: number; height: number }>;
-        OffscreenCanvas: new (w: number, h: number) => {
-          getContext(type: '2d'): { drawImage(img: unknown, x: number, y: number): void; getImageData(...a: number[]): { data: Uint8ClampedArray } };
+        OffscreenCanvas: new (
+          w: number,
+          h: number,
+        ) => {
+          getContext(type: '2d'): {
+            drawImage(img: unknown, x: number, y: number): void;
+            getImageData(...a: number[]): { data: Uint8ClampedArray };
+          };
         };
       };
       const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
@@ -43,7 +49,8 @@ async function inkedShare(png: Buffer): Promise<number> {
       g.drawImage(bitmap, 0, 0);
       const { data } = g.getImageData(0, 0, bitmap.width, bitmap.height);
       let inked = 0;
-      for (let i = 0; i < data.length; i += 4) if (data[i + 3]! > 0 && (data[i]! < 200 || data[i + 1]! < 200 || data[i + 2]! < 200)) inked++;
+      for (let i = 0; i < data.length; i += 4)
+        if (data[i + 3]! > 0 && (data[i]! < 200 || data[i + 1]! < 200 || data[i + 2]! < 200)) inked++;
       return inked / (data.length / 4);
     }, png.toString('base64'));
   } finally {
@@ -86,7 +93,9 @@ describe('the front page in headless chromium', () => {
       expect(res?.headers()['content-security-policy']).toContain("script-src 'self'");
       const summary = await ok(api.GET('/data/summary'));
       // The dashboard's overview draws the summary once its script has run.
-      await expect.poll(() => front.locator('[data-field="records"]').textContent(), { timeout: 30_000 }).toBe(summary.records.toLocaleString('en-US'));
+      await expect
+        .poll(() => front.locator('[data-field="records"]').textContent(), { timeout: 30_000 })
+        .toBe(summary.records.toLocaleString('en-US'));
       await front.screenshot({ path: join(artifacts, 'front.png'), fullPage: true });
       expect(await front.title()).toBe('Meteorite analysis service');
       if (own) expect(summary.records).toBe(45_716);

@@ -32,7 +32,7 @@ let source: Meteorite[];
 let version: number;
 
 /** The JSON answer of a route that can also answer CSV (the client types its 200 as either). */
-const json = <T,>(answer: T) => answer as Exclude<T, string>;
+const json = <T>(answer: T) => answer as Exclude<T, string>;
 
 const fetchResult = async (id: string) => json(await ok(api.GET('/results/{id}', { params: { path: { id } } })));
 
@@ -165,7 +165,10 @@ describe('end to end, through the generated client', () => {
     const byYear = await fetchResult(jobIds.get('mass-by-year')!);
     expect(groupCounts(byYear)).toEqual(countBy(source, (m) => (m.year === null ? null : Math.floor(m.year / 10) * 10)));
     const heaviest = await fetchResult(jobIds.get('heaviest')!);
-    const masses = source.map((m) => m.mass_g).filter((g): g is number => g !== null).sort((a, b) => b - a);
+    const masses = source
+      .map((m) => m.mass_g)
+      .filter((g): g is number => g !== null)
+      .sort((a, b) => b - a);
     expect(heaviest.items!.map((m) => m.mass_g)).toEqual(masses.slice(0, heaviest.items!.length));
   });
 
@@ -193,7 +196,9 @@ describe('end to end, through the generated client', () => {
   it('cancels a running job: it ends cancelled and has no result', async (ctx) => {
     const offered = (await ok(api.GET('/analyses'))).map((a) => a.name);
     if (!offered.includes('test-sleep')) ctx.skip(); // a deployment without ENABLE_TEST_ANALYSES
-    const job = await ok(api.POST('/jobs', { body: { analysis: 'test-sleep', params: { steps: 600, step_ms: 100, tag: `e2e-${Date.now()}` } } }));
+    const job = await ok(
+      api.POST('/jobs', { body: { analysis: 'test-sleep', params: { steps: 600, step_ms: 100, tag: `e2e-${Date.now()}` } } }),
+    );
     let status = job.status;
     for (let i = 0; i < 300 && status === 'queued'; i++) {
       await sleep(100);
@@ -266,7 +271,9 @@ describe('end to end, through the generated client', () => {
       }
     });
     expect(children).toContain(own.redisPid());
-    expect(commands).toEqual(expect.arrayContaining([expect.stringContaining('api/src/server.ts'), expect.stringContaining('worker/src/main.ts')]));
+    expect(commands).toEqual(
+      expect.arrayContaining([expect.stringContaining('api/src/server.ts'), expect.stringContaining('worker/src/main.ts')]),
+    );
     const exit = await own.interrupt();
     expect(exit, own.output()).toEqual({ code: 0, signal: null });
     // start.ts waited for its children; a helper of theirs (none today) gets a moment to notice its parent is gone.

@@ -13,7 +13,9 @@ import { keys } from '@meteorites/shared/keys';
 import { startService, type StartedService } from '@meteorites/test-utils/service';
 
 const SAMPLE = 'data/sample.json';
-const sampleSize = (JSON.parse(readFileSync(new URL('../../data/sample.json', import.meta.url), 'utf8')) as { meteorite_landings: unknown[] }).meteorite_landings.length;
+const sampleSize = (
+  JSON.parse(readFileSync(new URL('../../data/sample.json', import.meta.url), 'utf8')) as { meteorite_landings: unknown[] }
+).meteorite_landings.length;
 
 let service: StartedService | undefined;
 let dataDir: string | undefined;

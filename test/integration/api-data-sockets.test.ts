@@ -63,7 +63,11 @@ async function rawPost(
   socket.on('error', () => {});
   const closed = new Promise((resolve) => socket.once('close', resolve));
   const headers = { 'content-type': 'text/csv', ...opts.headers, 'content-length': String(body.length), connection: 'close' };
-  socket.write(`POST /data HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+  socket.write(
+    `POST /data HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n${Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('')}\r\n`,
+  );
   const cutAt = opts.cutAt ?? body.length;
   let sent = 0;
   while (sent < cutAt && received.length === 0 && !socket.destroyed) {
@@ -119,7 +123,11 @@ describe('POST /data over real sockets: long lines, clients that go away, bodies
     db = await redis.client();
     app = await buildTestApp(redis.url);
     port = await listen(app);
-    const loaded = await fetch(`http://127.0.0.1:${port}/data`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: SMALL_CSV });
+    const loaded = await fetch(`http://127.0.0.1:${port}/data`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/csv' },
+      body: SMALL_CSV,
+    });
     expect(loaded.status).toBe(201);
   });
   afterAll(async () => {
@@ -131,17 +139,21 @@ describe('POST /data over real sockets: long lines, clients that go away, bodies
     ['one long field', () => Buffer.from(`${HEADER}${'a'.repeat(8 * MIB)}${ROW_END}`), {}],
     ['nothing but commas', () => Buffer.from(`${HEADER}${','.repeat(8 * MIB)}\n`), {}],
     ['one 65 MiB line in gzip', () => gzipSync(`${HEADER}${'a'.repeat(65 * MIB)}${ROW_END}`), { 'content-encoding': 'gzip' }],
-  ])('answers a one-line body (%s) with 400 naming its row, spending little CPU, writing nothing', async (_name, make, headers) => {
-    const body = make();
-    const before = await state();
-    const cpu = process.cpuUsage();
-    const answer = await rawPost(port, body, { headers });
-    expect(answer.status).toBe(400);
-    expect(answer.json?.error?.code).toBe('invalid_dataset');
-    expect(answer.json?.error?.message).toMatch(new RegExp(`^CSV row 2 is longer than ${MAX_ROW_BYTES} bytes`));
-    expect(await cpuSettles(cpu)).toBeLessThan(CPU_BOUND_S);
-    expect(await state()).toEqual(before);
-  }, 120_000);
+  ])(
+    'answers a one-line body (%s) with 400 naming its row, spending little CPU, writing nothing',
+    async (_name, make, headers) => {
+      const body = make();
+      const before = await state();
+      const cpu = process.cpuUsage();
+      const answer = await rawPost(port, body, { headers });
+      expect(answer.status).toBe(400);
+      expect(answer.json?.error?.code).toBe('invalid_dataset');
+      expect(answer.json?.error?.message).toMatch(new RegExp(`^CSV row 2 is longer than ${MAX_ROW_BYTES} bytes`));
+      expect(await cpuSettles(cpu)).toBeLessThan(CPU_BOUND_S);
+      expect(await state()).toEqual(before);
+    },
+    120_000,
+  );
 
   it('answers 413 to a gzip body over the limit, the answer reaching the client', async () => {
     const small = await buildTestApp(redis.url, { BODY_LIMIT_MB: 1 });
@@ -159,18 +171,26 @@ describe('POST /data over real sockets: long lines, clients that go away, bodies
   it.each([
     ['rows a landing could be', () => validRows(32 * MIB)],
     ['one line', () => Buffer.from(`${HEADER}${'a'.repeat(32 * MIB)}${ROW_END}`)],
-  ])('stops working on a body (%s) once its client disconnects half-way, and leaves the dataset as it was', async (_name, make) => {
-    const body = make();
-    const before = await state();
-    let cpu = process.cpuUsage();
-    await rawPost(port, body, { cutAt: body.length / 2, then: 'disconnect', onStopped: () => (cpu = process.cpuUsage()) });
-    expect(await cpuSettles(cpu)).toBeLessThan(CPU_BOUND_S);
-    expect(await state()).toEqual(before);
-    // Nothing of it left behind: the next load runs.
-    const next = await fetch(`http://127.0.0.1:${port}/data`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: SMALL_CSV });
-    expect(next.status).toBe(201);
-    await next.arrayBuffer();
-  }, 120_000);
+  ])(
+    'stops working on a body (%s) once its client disconnects half-way, and leaves the dataset as it was',
+    async (_name, make) => {
+      const body = make();
+      const before = await state();
+      let cpu = process.cpuUsage();
+      await rawPost(port, body, { cutAt: body.length / 2, then: 'disconnect', onStopped: () => (cpu = process.cpuUsage()) });
+      expect(await cpuSettles(cpu)).toBeLessThan(CPU_BOUND_S);
+      expect(await state()).toEqual(before);
+      // Nothing of it left behind: the next load runs.
+      const next = await fetch(`http://127.0.0.1:${port}/data`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/csv' },
+        body: SMALL_CSV,
+      });
+      expect(next.status).toBe(201);
+      await next.arrayBuffer();
+    },
+    120_000,
+  );
 
   it('closes the socket of a body that stalls half-way, and leaves the dataset as it was', async () => {
     // The production setting holds a stalled upload for up to two minutes: a shorter one here, and

@@ -22,13 +22,25 @@ const SMALL_CSV = [
 ].join('\n');
 
 const AACHEN: Meteorite = {
-  id: '1', name: 'Aachen', nametype: 'Valid', recclass: 'L5', mass_g: 21, fall: 'Fell', year: 1880, reclat: 50.775, reclong: 6.08333,
-  class_type: 'Chondrite', class_group: 'L',
+  id: '1',
+  name: 'Aachen',
+  nametype: 'Valid',
+  recclass: 'L5',
+  mass_g: 21,
+  fall: 'Fell',
+  year: 1880,
+  reclat: 50.775,
+  reclong: 6.08333,
+  class_type: 'Chondrite',
+  class_group: 'L',
 };
 
 type Body = string | Buffer | Readable;
 const post = (contentType: string, payload: Body, url: string) => ({
-  method: 'POST' as const, url, headers: { 'content-type': contentType }, payload,
+  method: 'POST' as const,
+  url,
+  headers: { 'content-type': contentType },
+  payload,
 });
 const csv = (payload: Body, url = '/data') => post('text/csv', payload, url);
 const json = (payload: Body, url = '/data') => post('application/json', payload, url);
@@ -83,14 +95,45 @@ describe('the /data routes', () => {
   });
 
   it('takes the source from ?source= and accepts a charset parameter', async () => {
-    const res = await app.inject({ ...csv(SMALL_CSV, '/data?source=landings.csv'), headers: { 'content-type': 'text/csv; charset=UTF-8' } });
+    const res = await app.inject({
+      ...csv(SMALL_CSV, '/data?source=landings.csv'),
+      headers: { 'content-type': 'text/csv; charset=UTF-8' },
+    });
     expect(res.statusCode).toBe(201);
     expect((await app.inject('/data/summary')).json()).toMatchObject({ version: 2, source: 'landings.csv' });
   });
 
   it('loads the course JSON shape, a plain array and the NASA portal export, all to the same record', async () => {
-    const course = { meteorite_landings: [{ name: 'Aachen', id: '1', nametype: 'Valid', recclass: 'L5', 'mass (g)': '21', fall: 'Fell', year: '1880', reclat: '50.775000', reclong: '6.083330', GeoLocation: '(50.775, 6.08333)' }] };
-    const portal = [{ name: 'Aachen', id: '1', nametype: 'Valid', recclass: 'L5', mass: '21', fall: 'Fell', year: '1880-01-01T00:00:00.000', reclat: '50.775000', reclong: '6.083330', geolocation: { type: 'Point', coordinates: [6.08333, 50.775] } }];
+    const course = {
+      meteorite_landings: [
+        {
+          name: 'Aachen',
+          id: '1',
+          nametype: 'Valid',
+          recclass: 'L5',
+          'mass (g)': '21',
+          fall: 'Fell',
+          year: '1880',
+          reclat: '50.775000',
+          reclong: '6.083330',
+          GeoLocation: '(50.775, 6.08333)',
+        },
+      ],
+    };
+    const portal = [
+      {
+        name: 'Aachen',
+        id: '1',
+        nametype: 'Valid',
+        recclass: 'L5',
+        mass: '21',
+        fall: 'Fell',
+        year: '1880-01-01T00:00:00.000',
+        reclat: '50.775000',
+        reclong: '6.083330',
+        geolocation: { type: 'Point', coordinates: [6.08333, 50.775] },
+      },
+    ];
     for (const payload of [course, course.meteorite_landings, portal]) {
       const res = await app.inject(json(JSON.stringify(payload)));
       expect(res.statusCode, res.body).toBe(201);
@@ -119,12 +162,27 @@ describe('the /data routes', () => {
 
   describe('refuses bad loads without touching Redis', () => {
     const refusals: [string, InjectOptions, number, string][] = [
-      ['text/plain', { method: 'POST', url: '/data', headers: { 'content-type': 'text/plain' }, payload: SMALL_CSV }, 415, 'unsupported_media_type'],
-      ['application/xml', { method: 'POST', url: '/data', headers: { 'content-type': 'application/xml' }, payload: '<a/>' }, 415, 'unsupported_media_type'],
+      [
+        'text/plain',
+        { method: 'POST', url: '/data', headers: { 'content-type': 'text/plain' }, payload: SMALL_CSV },
+        415,
+        'unsupported_media_type',
+      ],
+      [
+        'application/xml',
+        { method: 'POST', url: '/data', headers: { 'content-type': 'application/xml' }, payload: '<a/>' },
+        415,
+        'unsupported_media_type',
+      ],
       ['no content type', { method: 'POST', url: '/data', payload: Buffer.from(SMALL_CSV) }, 415, 'unsupported_media_type'],
       ['no content type, no body', { method: 'POST', url: '/data' }, 415, 'unsupported_media_type'],
       ['a latin1 charset', { ...csv(SMALL_CSV), headers: { 'content-type': 'text/csv; charset=latin1' } }, 415, 'unsupported_media_type'],
-      ['brotli encoding', { ...csv(SMALL_CSV), headers: { 'content-type': 'text/csv', 'content-encoding': 'br' } }, 415, 'unsupported_media_type'],
+      [
+        'brotli encoding',
+        { ...csv(SMALL_CSV), headers: { 'content-type': 'text/csv', 'content-encoding': 'br' } },
+        415,
+        'unsupported_media_type',
+      ],
       ['an empty CSV body', csv(''), 400, 'empty_body'],
       ['an empty JSON body', json(''), 400, 'empty_body'],
       ['broken JSON', json('{"meteorite_landings": [{"id": "1", "name": '), 400, 'invalid_dataset'],
@@ -132,7 +190,12 @@ describe('the /data routes', () => {
       ['a CSV without the required columns', csv('a,b,c\n1,2,3\n'), 400, 'invalid_dataset'],
       ['no usable record', csv(`${HEADER}\nBad,x,Valid,L5,1,Fell,2000,,,\n`), 400, 'empty_dataset'],
       ['an empty JSON array', json('[]'), 400, 'empty_dataset'],
-      ['corrupt gzip', { ...csv(Buffer.from('not gzip at all')), headers: { 'content-type': 'text/csv', 'content-encoding': 'gzip' } }, 400, 'invalid_encoding'],
+      [
+        'corrupt gzip',
+        { ...csv(Buffer.from('not gzip at all')), headers: { 'content-type': 'text/csv', 'content-encoding': 'gzip' } },
+        400,
+        'invalid_encoding',
+      ],
       ['an unknown query parameter', csv(SMALL_CSV, '/data?sauce=x'), 400, 'validation_failed'],
     ];
     it.each(refusals)('%s', async (_name, request, status, code) => {

@@ -25,7 +25,11 @@ function matches(m: Meteorite, f: Filters): boolean {
 }
 
 const qs = (params: Record<string, string | number | undefined>) =>
-  new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)] as [string, string])).toString();
+  new URLSearchParams(
+    Object.entries(params)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => [k, String(v)] as [string, string]),
+  ).toString();
 
 describe('GET /meteorites and /meteorites/{id} over the full dataset', () => {
   let redis: TestRedis;
@@ -57,7 +61,12 @@ describe('GET /meteorites and /meteorites/{id} over the full dataset', () => {
     app = await buildTestApp(redis.url);
     db = await redis.client();
     source = readNasaCsv(fullDataset().csv).filter(loadable).sort(byNumericId);
-    const res = await app.inject({ method: 'POST', url: '/data', headers: { 'content-type': 'text/csv' }, payload: createReadStream(fullDataset().csv) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/data',
+      headers: { 'content-type': 'text/csv' },
+      payload: createReadStream(fullDataset().csv),
+    });
     expect(res.statusCode, res.body).toBe(201);
   });
   afterAll(async () => {

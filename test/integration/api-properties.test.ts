@@ -28,7 +28,10 @@ import { loadOpenApi, ResponseChecker, takeViolations } from '@meteorites/test-u
 import { invalidObjectArb, validArb, validObjectArb, type Invalid, type Schema } from '@meteorites/test-utils/openapi-arbitraries';
 
 const SAMPLE = readFileSync(new URL('../../data/sample.json', import.meta.url));
-const SAMPLE_CSV = readFileSync(new URL('../../data/Meteorite_Landings.csv', import.meta.url), 'utf8').split('\n').slice(0, 41).join('\n');
+const SAMPLE_CSV = readFileSync(new URL('../../data/Meteorite_Landings.csv', import.meta.url), 'utf8')
+  .split('\n')
+  .slice(0, 41)
+  .join('\n');
 const RUNS = testEnv().PROPERTY_RUNS ?? 360;
 const SEED = testEnv().PROPERTY_SEED ?? Math.floor(Math.random() * 2 ** 31);
 /** Generous: the slowest honest answer here (a first chart render on a loaded 2-core machine) takes well under a second. */
@@ -55,7 +58,12 @@ type Operation = {
 const document = await loadOpenApi();
 const checker = new ResponseChecker(document);
 const operations = Object.entries(document.paths as unknown as Record<string, Record<string, Operation>>).flatMap(([template, methods]) =>
-  Object.entries(methods).map(([method, op]) => ({ name: `${method.toUpperCase()} ${template}`, method: method.toUpperCase(), template, op })),
+  Object.entries(methods).map(([method, op]) => ({
+    name: `${method.toUpperCase()} ${template}`,
+    method: method.toUpperCase(),
+    template,
+    op,
+  })),
 );
 
 /** Ids, classes and the like the requests draw on; filled in beforeAll. */
@@ -89,7 +97,10 @@ const BAD_IDS: Invalid<string>[] = [
  */
 function consistent<T extends Record<string, unknown>>(params: T): T {
   const q: Record<string, unknown> = { ...params };
-  for (const [from, to] of [['year_from', 'year_to'], ['mass_min', 'mass_max']] as const) {
+  for (const [from, to] of [
+    ['year_from', 'year_to'],
+    ['mass_min', 'mass_max'],
+  ] as const) {
     if (typeof q[from] === 'number' && typeof q[to] === 'number' && q[from] > q[to]) [q[from], q[to]] = [q[to], q[from]];
   }
   delete q.cursor;
@@ -104,40 +115,65 @@ const query = (params: Record<string, unknown>) => {
 };
 
 /** Requests for one operation: its path and query parameters valid, or one of them (or an unknown one) not. */
-function parameterRequests(o: (typeof operations)[number], body?: { valid: fc.Arbitrary<Partial<Req>>; invalid: fc.Arbitrary<Partial<Req>> }): fc.Arbitrary<Req> {
+function parameterRequests(
+  o: (typeof operations)[number],
+  body?: { valid: fc.Arbitrary<Partial<Req>>; invalid: fc.Arbitrary<Partial<Req>> },
+): fc.Arbitrary<Req> {
   const params = o.op.parameters ?? [];
   const queryParams = params.filter((p) => p.in === 'query');
   const hasId = params.some((p) => p.in === 'path');
   const examples: Record<string, unknown[]> = { recclass: pool.recclass, fall: pool.fall, source: ['sample.json'] };
-  const queryObject = { type: 'object', properties: Object.fromEntries(queryParams.map((p) => [p.name, p.schema])), additionalProperties: false } as Schema;
+  const queryObject = {
+    type: 'object',
+    properties: Object.fromEntries(queryParams.map((p) => [p.name, p.schema])),
+    additionalProperties: false,
+  } as Schema;
   const validQuery = validObjectArb(queryObject, examples).map(consistent);
   const validId = o.template.startsWith('/meteorites')
     ? fc.constantFrom(...pool.meteoriteIds, '999999999')
     : fc.constantFrom(...pool.finishedJobs, ...pool.otherJobs, randomUUID());
   const path = (id: string) => o.template.replace('{id}', id);
   const valid: fc.Arbitrary<Req>[] = [
-    fc.record({ id: validId, q: validQuery, b: body?.valid ?? fc.constant({}) }).map(({ id, q, b }) => ({ method: o.method, template: o.template, url: path(id) + query(q), ...b })),
+    fc
+      .record({ id: validId, q: validQuery, b: body?.valid ?? fc.constant({}) })
+      .map(({ id, q, b }) => ({ method: o.method, template: o.template, url: path(id) + query(q), ...b })),
   ];
   const cursor = pool.cursors[o.name];
   if (cursor) valid.push(fc.constant({ method: o.method, template: o.template, url: `${o.template}${query(cursor)}` }));
   if (o.name === 'GET /jobs/{id}') {
     // Any wait the schema allows, but only on jobs that have ended: on another it would be waited out, every time.
     const wait = validArb((queryObject.properties as Record<string, Schema>).wait!);
-    valid.push(fc.record({ id: fc.constantFrom(...pool.finishedJobs), wait }).map(({ id, wait: w }) => ({ method: o.method, template: o.template, url: `${path(id)}?wait=${w}`, waitS: Number(w) })));
+    valid.push(
+      fc
+        .record({ id: fc.constantFrom(...pool.finishedJobs), wait })
+        .map(({ id, wait: w }) => ({ method: o.method, template: o.template, url: `${path(id)}?wait=${w}`, waitS: Number(w) })),
+    );
   }
   const invalid: fc.Arbitrary<Req>[] = [];
   if (queryParams.length > 0) {
     invalid.push(
       fc.record({ id: validId, bad: invalidObjectArb(queryObject, examples, 'query') }).map(({ id, bad }) => ({
-        method: o.method, template: o.template, url: path(id) + query(bad.value), invalid: `query ${bad.why}`,
+        method: o.method,
+        template: o.template,
+        url: path(id) + query(bad.value),
+        invalid: `query ${bad.why}`,
         ...(o.method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}),
       })),
     );
   }
   if (hasId) {
-    invalid.push(fc.record({ id: fc.constantFrom(...BAD_IDS), q: validQuery }).map(({ id, q }) => ({ method: o.method, template: o.template, url: path(id.value) + query(q), invalid: `path id: ${id.why}` })));
+    invalid.push(
+      fc
+        .record({ id: fc.constantFrom(...BAD_IDS), q: validQuery })
+        .map(({ id, q }) => ({ method: o.method, template: o.template, url: path(id.value) + query(q), invalid: `path id: ${id.why}` })),
+    );
   }
-  if (body) invalid.push(fc.record({ id: validId, b: body.invalid }).map(({ id, b }) => ({ method: o.method, template: o.template, url: path(id), ...b }) as Req));
+  if (body)
+    invalid.push(
+      fc
+        .record({ id: validId, b: body.invalid })
+        .map(({ id, b }) => ({ method: o.method, template: o.template, url: path(id), ...b }) as Req),
+    );
   return invalid.length ? fc.oneof(fc.oneof(...valid), fc.oneof(...invalid)) : fc.oneof(...valid);
 }
 
@@ -161,16 +197,28 @@ const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
 const MALFORMED_JSON: Invalid<Partial<Req>>[] = [
   { value: { headers: { 'content-type': 'application/json' }, body: '{' }, why: 'truncated JSON' },
   { value: { headers: { 'content-type': 'application/json' }, body: "{'analysis': 1}" }, why: 'single quotes' },
-  { value: { headers: { 'content-type': 'application/json' }, body: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]) }, why: 'bytes that are not UTF-8' },
-  { value: { headers: { 'content-type': 'application/json' }, body: `{"analysis":"${'x'.repeat(2 * 1024 * 1024)}"}` }, why: 'over the 1 MiB body limit' },
+  {
+    value: { headers: { 'content-type': 'application/json' }, body: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]) },
+    why: 'bytes that are not UTF-8',
+  },
+  {
+    value: { headers: { 'content-type': 'application/json' }, body: `{"analysis":"${'x'.repeat(2 * 1024 * 1024)}"}` },
+    why: 'over the 1 MiB body limit',
+  },
   { value: { headers: { 'content-type': 'text/plain' }, body: '{"analysis":"heaviest"}' }, why: 'JSON sent as text/plain' },
   { value: { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'analysis=heaviest' }, why: 'a form' },
   { value: { headers: { 'content-type': 'application/xml' }, body: '<jobs/>' }, why: 'XML' },
 ];
 /** Well-formed JSON that POST /jobs' schema refuses; a route without a body schema may ignore it. */
 const FOR_JOBS_ONLY: Invalid<Partial<Req>>[] = [
-  { value: { headers: { 'content-type': 'application/json' }, body: `{"analysis":"heaviest","params":{"n":${deep(5000)}}}` }, why: 'nested 5,000 deep' },
-  { value: { headers: { 'content-type': 'application/json' }, body: '{"analysis":"heaviest","params":{"n":1e400}}' }, why: 'a number too large to be finite' },
+  {
+    value: { headers: { 'content-type': 'application/json' }, body: `{"analysis":"heaviest","params":{"n":${deep(5000)}}}` },
+    why: 'nested 5,000 deep',
+  },
+  {
+    value: { headers: { 'content-type': 'application/json' }, body: '{"analysis":"heaviest","params":{"n":1e400}}' },
+    why: 'a number too large to be finite',
+  },
 ];
 
 /** Body arbitraries of the operations that take one. */
@@ -182,11 +230,21 @@ function bodies(name: string): { valid: fc.Arbitrary<Partial<Req>>; invalid: fc.
       const examples = { recclass: pool.recclass, fall: pool.fall };
       const analysis = fc.constantFrom(...pool.analyses);
       return {
-        valid: analysis.chain((a) => validObjectArb(a.params, examples).map((params) => json({ analysis: a.name, params: consistent(params) }))),
+        valid: analysis.chain((a) =>
+          validObjectArb(a.params, examples).map((params) => json({ analysis: a.name, params: consistent(params) })),
+        ),
         invalid: fc.oneof(
           malformed,
-          invalidObjectArb(requestSchema.content['application/json']!.schema).map((bad) => ({ ...json(bad.value), invalid: `body ${bad.why}` })),
-          analysis.chain((a) => invalidObjectArb(a.params, examples).map((bad) => ({ ...json({ analysis: a.name, params: bad.value }), invalid: `${a.name} params ${bad.why}` }))),
+          invalidObjectArb(requestSchema.content['application/json']!.schema).map((bad) => ({
+            ...json(bad.value),
+            invalid: `body ${bad.why}`,
+          })),
+          analysis.chain((a) =>
+            invalidObjectArb(a.params, examples).map((bad) => ({
+              ...json({ analysis: a.name, params: bad.value }),
+              invalid: `${a.name} params ${bad.why}`,
+            })),
+          ),
           fc.constantFrom(null, [], 'heaviest', 7).map((b) => ({ ...json(b), invalid: `body ${JSON.stringify(b)}` })),
         ),
       };
@@ -200,15 +258,20 @@ function bodies(name: string): { valid: fc.Arbitrary<Partial<Req>>; invalid: fc.
         ),
         invalid: fc.oneof(
           malformed,
-          fc.constantFrom<Invalid<Partial<Req>>>(
-            { value: { headers: { 'content-type': 'text/csv' }, body: '' }, why: 'empty' },
-            { value: { headers: { 'content-type': 'text/csv' }, body: 'name,id\nA,1\n' }, why: 'CSV without the columns' },
-            { value: { headers: { 'content-type': 'text/csv' }, body: SAMPLE_CSV.split('\n')[0]! }, why: 'CSV header only' },
-            { value: { headers: { 'content-type': 'text/csv', 'content-encoding': 'gzip' }, body: gzipSync(SAMPLE_CSV).subarray(0, 30) }, why: 'corrupt gzip' },
-            { value: { headers: { 'content-type': 'text/csv', 'content-encoding': 'br' }, body: SAMPLE_CSV }, why: 'brotli' },
-            { value: { headers: { 'content-type': 'text/csv; charset=latin1' }, body: SAMPLE_CSV }, why: 'latin1' },
-            { value: { headers: { 'content-type': 'application/json' }, body: '[1, "two", null]' }, why: 'records that are not objects' },
-          ).map((m) => ({ ...m.value, invalid: `body: ${m.why}` })),
+          fc
+            .constantFrom<Invalid<Partial<Req>>>(
+              { value: { headers: { 'content-type': 'text/csv' }, body: '' }, why: 'empty' },
+              { value: { headers: { 'content-type': 'text/csv' }, body: 'name,id\nA,1\n' }, why: 'CSV without the columns' },
+              { value: { headers: { 'content-type': 'text/csv' }, body: SAMPLE_CSV.split('\n')[0]! }, why: 'CSV header only' },
+              {
+                value: { headers: { 'content-type': 'text/csv', 'content-encoding': 'gzip' }, body: gzipSync(SAMPLE_CSV).subarray(0, 30) },
+                why: 'corrupt gzip',
+              },
+              { value: { headers: { 'content-type': 'text/csv', 'content-encoding': 'br' }, body: SAMPLE_CSV }, why: 'brotli' },
+              { value: { headers: { 'content-type': 'text/csv; charset=latin1' }, body: SAMPLE_CSV }, why: 'latin1' },
+              { value: { headers: { 'content-type': 'application/json' }, body: '[1, "two", null]' }, why: 'records that are not objects' },
+            )
+            .map((m) => ({ ...m.value, invalid: `body: ${m.why}` })),
         ),
       };
     case 'DELETE /data':
@@ -228,9 +291,20 @@ function bodies(name: string): { valid: fc.Arbitrary<Partial<Req>>; invalid: fc.
 /** Extra arbitraries for operations whose headers matter. */
 function headerRequests(name: string, template: string): fc.Arbitrary<Req> | undefined {
   if (name !== 'GET /data') return undefined;
-  return fc.constantFrom<[string, string | undefined]>(['application/json', undefined], ['text/csv', undefined], ['*/*', undefined], ['image/png', 'Accept allows neither JSON nor CSV']).map(([accept, invalid]) => ({
-    method: 'GET', template, url: '/data', headers: { accept }, invalid,
-  }));
+  return fc
+    .constantFrom<[string, string | undefined]>(
+      ['application/json', undefined],
+      ['text/csv', undefined],
+      ['*/*', undefined],
+      ['image/png', 'Accept allows neither JSON nor CSV'],
+    )
+    .map(([accept, invalid]) => ({
+      method: 'GET',
+      template,
+      url: '/data',
+      headers: { accept },
+      invalid,
+    }));
 }
 
 describe(`the API against its own OpenAPI document: ${RUNS} generated requests, seed ${SEED}`, () => {
@@ -253,7 +327,16 @@ describe(`the API against its own OpenAPI document: ${RUNS} generated requests, 
       const dumps = (await pipeline.execAsPipeline()) as unknown as (Buffer | Record<string, Buffer> | null)[];
       names.forEach((k, i) => {
         const d = dumps[i];
-        const bytes = d === null || d === undefined ? 'gone' : Buffer.isBuffer(d) ? d : JSON.stringify(Object.entries(d).map(([f, v]) => [f, v.toString('base64')]).sort());
+        const bytes =
+          d === null || d === undefined
+            ? 'gone'
+            : Buffer.isBuffer(d)
+              ? d
+              : JSON.stringify(
+                  Object.entries(d)
+                    .map(([f, v]) => [f, v.toString('base64')])
+                    .sort(),
+                );
         hash.update(k).update('\0').update(bytes).update('\0');
       });
     }
@@ -261,7 +344,12 @@ describe(`the API against its own OpenAPI document: ${RUNS} generated requests, 
   }
 
   async function loadSample(): Promise<void> {
-    const loaded = await app.inject({ method: 'POST', url: '/data?source=sample.json', headers: { 'content-type': 'application/json' }, payload: SAMPLE });
+    const loaded = await app.inject({
+      method: 'POST',
+      url: '/data?source=sample.json',
+      headers: { 'content-type': 'application/json' },
+      payload: SAMPLE,
+    });
     expect(loaded.statusCode, loaded.body).toBe(201);
     expect(takeViolations()).toEqual([]);
   }
@@ -287,11 +375,16 @@ describe(`the API against its own OpenAPI document: ${RUNS} generated requests, 
       pool.finishedJobs.push(job.id);
     }
     await killAllWorkers();
-    const queued = (await app.inject({ method: 'POST', url: '/jobs', ...jsonInject({ analysis: 'heaviest', params: { n: 7 } }) })).json().id as string;
-    const cancelled = (await app.inject({ method: 'POST', url: '/jobs', ...jsonInject({ analysis: 'heaviest', params: { n: 8 } }) })).json().id as string;
+    const queued = (await app.inject({ method: 'POST', url: '/jobs', ...jsonInject({ analysis: 'heaviest', params: { n: 7 } }) })).json()
+      .id as string;
+    const cancelled = (await app.inject({ method: 'POST', url: '/jobs', ...jsonInject({ analysis: 'heaviest', params: { n: 8 } }) })).json()
+      .id as string;
     expect((await app.inject({ method: 'DELETE', url: `/jobs/${cancelled}` })).statusCode).toBe(200);
     pool.otherJobs.push(queued, cancelled);
-    for (const [op, first] of [['GET /meteorites', { limit: 5, fall: 'Fell' }], ['GET /jobs', { limit: 2, status: 'finished' }]] as const) {
+    for (const [op, first] of [
+      ['GET /meteorites', { limit: 5, fall: 'Fell' }],
+      ['GET /jobs', { limit: 2, status: 'finished' }],
+    ] as const) {
       const page = (await app.inject(`${op.slice(4)}${query(first)}`)).json() as { next_cursor: string | null };
       expect(page.next_cursor, op).toEqual(expect.any(String));
       pool.cursors[op] = { ...first, cursor: page.next_cursor };
@@ -299,7 +392,13 @@ describe(`the API against its own OpenAPI document: ${RUNS} generated requests, 
     expect(takeViolations()).toEqual([]); // the set-up's own responses, checked by the hook
   });
   afterAll(async () => {
-    const lines = [...statuses].map(([op, counts]) => `  ${op.padEnd(30)} ${[...counts].sort(([a], [b]) => a - b).map(([s, n]) => `${s}×${n}`).join(' ')}`);
+    const lines = [...statuses].map(
+      ([op, counts]) =>
+        `  ${op.padEnd(30)} ${[...counts]
+          .sort(([a], [b]) => a - b)
+          .map(([s, n]) => `${s}×${n}`)
+          .join(' ')}`,
+    );
     console.log(`api-properties: statuses by operation (seed ${SEED})\n${lines.join('\n')}`);
     await killAllWorkers();
     await app?.close();
@@ -333,7 +432,14 @@ describe(`the API against its own OpenAPI document: ${RUNS} generated requests, 
         const context = `${req.method} ${req.url.slice(0, 160)}${req.invalid ? ` (invalid: ${req.invalid})` : ''} → ${res.statusCode} ${res.body.slice(0, 300)}`;
         expect(res.statusCode, context).toBeLessThan(500);
         if (req.invalid) expect(res.statusCode, `${context}: an invalid request was not refused`).toBeGreaterThanOrEqual(400);
-        const problems = checker.check({ method: req.method, template: o.template, url: req.url, status: res.statusCode, contentType: res.headers['content-type'] as string | undefined, body: res.rawPayload });
+        const problems = checker.check({
+          method: req.method,
+          template: o.template,
+          url: req.url,
+          status: res.statusCode,
+          contentType: res.headers['content-type'] as string | undefined,
+          body: res.rawPayload,
+        });
         expect(problems, context).toEqual([]);
         expect(takeViolations(), context).toEqual([]);
         if (res.statusCode >= 400) expect(await digest(), `${context}: a refused request changed Redis`).toBe(before);

@@ -22,7 +22,6 @@ import type { Redis } from '@meteorites/shared/redis';
 import { keys } from '@meteorites/shared/keys';
 import { BackupError, backupRdb, checkRdb, restoreRdb } from '@meteorites/tools';
 
-
 const runScript = (script: string, args: string[], env: Record<string, string>) => runToExit([`scripts/${script}.ts`, ...args], env);
 
 /** Everything a client can see of the service's data, to compare before and after. */
@@ -33,7 +32,13 @@ async function visibleState(app: App) {
   const jobs = (await app.inject('/jobs?limit=1000')).json().items as { id: string; status: string }[];
   const results: Record<string, unknown> = {};
   for (const job of jobs.filter((j) => j.status === 'finished')) results[job.id] = (await app.inject(`/results/${job.id}`)).json();
-  return { summary, records: (data.json() as unknown[]).length, dataSha256: createHash('sha256').update(data.rawPayload).digest('hex'), jobs, results };
+  return {
+    summary,
+    records: (data.json() as unknown[]).length,
+    dataSha256: createHash('sha256').update(data.rawPayload).digest('hex'),
+    jobs,
+    results,
+  };
 }
 
 describe('npm run backup / npm run restore', () => {
@@ -70,7 +75,12 @@ describe('npm run backup / npm run restore', () => {
   it('backs up the full dataset and jobs, and restores all of them after they were deleted', async (ctx) => {
     if (!redis.dataDir) ctx.skip('restore writes a data directory: this needs the local redis-server, not a container or TEST_REDIS_URL');
     const { csv } = fullDataset();
-    const loaded = await app.inject({ method: 'POST', url: '/data?source=full.csv', headers: { 'content-type': 'text/csv' }, payload: createReadStream(csv) });
+    const loaded = await app.inject({
+      method: 'POST',
+      url: '/data?source=full.csv',
+      headers: { 'content-type': 'text/csv' },
+      payload: createReadStream(csv),
+    });
     expect(loaded.statusCode, loaded.body).toBe(201);
     expect(loaded.json().records).toBe(expectedRecords);
 

@@ -19,7 +19,15 @@ const HEADER = 'name,id,nametype,recclass,mass (g),fall,year,reclat,reclong,GeoL
 const ROW1 = 'Aachen,1,Valid,L5,21,Fell,1880,50.775000,6.083330,"(50.775, 6.08333)"';
 const ROW2 = 'Aarhus,2,Valid,H6,720,Fell,1951,56.183330,10.233330,"(56.18333, 10.23333)"';
 const csv = (...lines: string[]) => lines.join('\n');
-const record = (extra: Record<string, unknown> = {}) => ({ name: 'Aachen', id: '1', recclass: 'L5', 'mass (g)': '21', fall: 'Fell', year: '1880', ...extra });
+const record = (extra: Record<string, unknown> = {}) => ({
+  name: 'Aachen',
+  id: '1',
+  recclass: 'L5',
+  'mass (g)': '21',
+  fall: 'Fell',
+  year: '1880',
+  ...extra,
+});
 
 /** The API's body limit for POST /data in these tests (BODY_LIMIT_MB), so oversize bodies stay small. */
 const DATA_LIMIT = 4 * 1024 * 1024;
@@ -58,15 +66,36 @@ const rows: Row[] = [
   { name: 'POST /jobs 0-byte body', ...job(''), body: '', status: 400 },
   { name: 'POST /jobs no body, no content type', method: 'POST', path: '/jobs', status: 400 },
   { name: 'POST /jobs as text/plain', ...job({ analysis: 'mass-by-class' }), headers: { 'content-type': 'text/plain' }, status: 415 },
-  { name: 'POST /jobs as a form', ...job(''), headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'analysis=heaviest', status: 415 },
+  {
+    name: 'POST /jobs as a form',
+    ...job(''),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'analysis=heaviest',
+    status: 415,
+  },
   { name: 'POST /jobs oversize body (2 MiB)', ...job({ analysis: 'heaviest', params: { tag: 'x'.repeat(2 * JSON_LIMIT) } }), status: 413 },
-  { name: 'POST /jobs JSON nested 10,000 levels', ...job(''), body: `{"analysis":"heaviest","params":{"n":${nested(10_000)}}}`, status: 400 },
-  { name: 'POST /jobs params nested 10,000 objects deep', ...job(''), body: `{"analysis":"heaviest","params":${nestedObject(10_000)}}`, status: 400 },
+  {
+    name: 'POST /jobs JSON nested 10,000 levels',
+    ...job(''),
+    body: `{"analysis":"heaviest","params":{"n":${nested(10_000)}}}`,
+    status: 400,
+  },
+  {
+    name: 'POST /jobs params nested 10,000 objects deep',
+    ...job(''),
+    body: `{"analysis":"heaviest","params":${nestedObject(10_000)}}`,
+    status: 400,
+  },
   { name: 'POST /jobs body is null', ...job(null), status: 400 },
   { name: 'POST /jobs body is an array', ...job([{ analysis: 'heaviest' }]), status: 400 },
   { name: 'POST /jobs __proto__ in params', ...job(''), body: '{"analysis":"heaviest","params":{"__proto__":{"n":5}}}', status: 400 },
   { name: 'POST /jobs unknown top-level field', ...job({ analysis: 'heaviest', priority: 9 }), status: 400 },
-  { name: 'POST /jobs unknown param', ...job({ analysis: 'heaviest', params: { n: 5, sort: 'asc' } }), status: 400, code: 'invalid_params' },
+  {
+    name: 'POST /jobs unknown param',
+    ...job({ analysis: 'heaviest', params: { n: 5, sort: 'asc' } }),
+    status: 400,
+    code: 'invalid_params',
+  },
   { name: 'POST /jobs unknown analysis', ...job({ analysis: 'mass-by-colour' }), status: 400, code: 'unknown_analysis' },
   { name: 'POST /jobs analysis name with * and ../', ...job({ analysis: '../*' }), status: 400, code: 'unknown_analysis' },
   { name: 'POST /jobs analysis is a number', ...job({ analysis: 7 }), status: 400 },
@@ -79,9 +108,19 @@ const rows: Row[] = [
   { name: 'POST /jobs n over 1000', ...job({ analysis: 'heaviest', params: { n: 1001 } }), status: 400, code: 'invalid_params' },
   { name: 'POST /jobs fractional n', ...job({ analysis: 'heaviest', params: { n: 2.5 } }), status: 400, code: 'invalid_params' },
   { name: 'POST /jobs unknown bin', ...job({ analysis: 'mass-by-year', params: { bin: 7 } }), status: 400, code: 'invalid_params' },
-  { name: 'POST /jobs inverted year range', ...job({ analysis: 'mass-by-class', params: { year_from: 2000, year_to: 1900 } }), status: 400, code: 'invalid_params' },
+  {
+    name: 'POST /jobs inverted year range',
+    ...job({ analysis: 'mass-by-class', params: { year_from: 2000, year_to: 1900 } }),
+    status: 400,
+    code: 'invalid_params',
+  },
   { name: 'POST /jobs cell_deg 0', ...job({ analysis: 'geo-grid', params: { cell_deg: 0 } }), status: 400, code: 'invalid_params' },
-  { name: 'POST /jobs 100 kB recclass filter', ...job({ analysis: 'mass-by-class', params: { recclass: 'L'.repeat(100_000) } }), status: 400, code: 'invalid_params' },
+  {
+    name: 'POST /jobs 100 kB recclass filter',
+    ...job({ analysis: 'mass-by-class', params: { recclass: 'L'.repeat(100_000) } }),
+    status: 400,
+    code: 'invalid_params',
+  },
   // ---- GET /jobs ----
   { name: 'GET /jobs limit=0', path: '/jobs?limit=0', status: 400, code: 'validation_failed' },
   { name: 'GET /jobs limit=1e400', path: '/jobs?limit=1e400', status: 400, code: 'validation_failed' },
@@ -135,18 +174,52 @@ const rows: Row[] = [
   { name: 'GET /meteorites/%00 (NUL)', path: '/meteorites/%00', status: 400 },
   { name: 'GET /meteorites/%ZZ (broken escape)', path: '/meteorites/%ZZ', status: 400 },
   // ---- an id one character over the router's old limit (100), on every operation with an id: the documented 400, never 414 ----
-  ...['GET /jobs/{id}', 'DELETE /jobs/{id}', 'GET /results/{id}', 'GET /results/{id}/chart.svg', 'GET /results/{id}/chart.png', 'GET /download/{id}', 'GET /meteorites/{id}'].map((op) => {
+  ...[
+    'GET /jobs/{id}',
+    'DELETE /jobs/{id}',
+    'GET /results/{id}',
+    'GET /results/{id}/chart.svg',
+    'GET /results/{id}/chart.png',
+    'GET /download/{id}',
+    'GET /meteorites/{id}',
+  ].map((op) => {
     const [method, template] = op.split(' ') as [string, string];
-    return { name: `${op} with a 101-character id`, method, path: template.replace('{id}', ID_101), status: 400, code: 'validation_failed' };
+    return {
+      name: `${op} with a 101-character id`,
+      method,
+      path: template.replace('{id}', ID_101),
+      status: 400,
+      code: 'validation_failed',
+    };
   }),
   // ---- /data ----
   { name: 'POST /data malformed JSON', ...data('{"meteorite_landings": [{"id": "1",}]}', json), status: 400, code: 'invalid_dataset' },
-  { name: 'POST /data truncated JSON', ...data('{"meteorite_landings": [{"name": "Aachen", "id": "1"', json), status: 400, code: 'invalid_dataset' },
-  { name: 'POST /data garbage member value (512 kB)', ...data(`{"broken": ${'x'.repeat(512 * 1024)}`, json), status: 400, code: 'invalid_dataset' },
+  {
+    name: 'POST /data truncated JSON',
+    ...data('{"meteorite_landings": [{"name": "Aachen", "id": "1"', json),
+    status: 400,
+    code: 'invalid_dataset',
+  },
+  {
+    name: 'POST /data garbage member value (512 kB)',
+    ...data(`{"broken": ${'x'.repeat(512 * 1024)}`, json),
+    status: 400,
+    code: 'invalid_dataset',
+  },
   { name: 'POST /data garbage record (512 kB)', ...data(`[${'x'.repeat(512 * 1024)}`, json), status: 400, code: 'invalid_dataset' },
   // Gzip keeps these small on the wire, so only the parser can tell: garbage is a 400 at once, not a 413 at the limit.
-  { name: 'POST /data gzip: garbage member value (16 MiB inflated)', ...data(gzipSync(`{"broken": ${'x'.repeat(4 * DATA_LIMIT)}}`), { ...json, 'content-encoding': 'gzip' }), status: 400, code: 'invalid_dataset' },
-  { name: 'POST /data gzip: a 16 MiB record', ...data(gzipSync(`[{"name": "${'x'.repeat(4 * DATA_LIMIT)}"}]`), { ...json, 'content-encoding': 'gzip' }), status: 400, code: 'invalid_dataset' },
+  {
+    name: 'POST /data gzip: garbage member value (16 MiB inflated)',
+    ...data(gzipSync(`{"broken": ${'x'.repeat(4 * DATA_LIMIT)}}`), { ...json, 'content-encoding': 'gzip' }),
+    status: 400,
+    code: 'invalid_dataset',
+  },
+  {
+    name: 'POST /data gzip: a 16 MiB record',
+    ...data(gzipSync(`[{"name": "${'x'.repeat(4 * DATA_LIMIT)}"}]`), { ...json, 'content-encoding': 'gzip' }),
+    status: 400,
+    code: 'invalid_dataset',
+  },
   { name: 'POST /data 0-byte JSON', ...data('', json), status: 400, code: 'empty_body' },
   { name: 'POST /data 0-byte CSV', ...data(''), status: 400, code: 'empty_body' },
   { name: 'POST /data as text/plain', ...data(csv(HEADER, ROW1), { 'content-type': 'text/plain' }), status: 415 },
@@ -154,27 +227,71 @@ const rows: Row[] = [
   { name: 'POST /data without a content type', method: 'POST', path: '/data', body: csv(HEADER, ROW1), status: 415 },
   { name: 'POST /data CSV in latin1', ...data(csv(HEADER, ROW1), { 'content-type': 'text/csv; charset=latin1' }), status: 415 },
   { name: 'POST /data brotli-encoded', ...data(csv(HEADER, ROW1), { ...csvType, 'content-encoding': 'br' }), status: 415 },
-  { name: 'POST /data corrupt gzip', ...data(gzipSync(csv(HEADER, ROW1)).subarray(0, 20), { ...csvType, 'content-encoding': 'gzip' }), status: 400, code: 'invalid_encoding' },
+  {
+    name: 'POST /data corrupt gzip',
+    ...data(gzipSync(csv(HEADER, ROW1)).subarray(0, 20), { ...csvType, 'content-encoding': 'gzip' }),
+    status: 400,
+    code: 'invalid_encoding',
+  },
   { name: 'POST /data oversize CSV (4 MiB + 1)', ...data(HEADER + '\n' + 'x'.repeat(DATA_LIMIT)), status: 413, code: 'payload_too_large' },
-  { name: 'POST /data gzip bomb (32 MiB inflated, many lines)', ...data(gzipSync(HEADER + '\n' + `${' '.repeat(99)}\n`.repeat((8 * DATA_LIMIT) / 100)), { ...csvType, 'content-encoding': 'gzip' }), status: 413, code: 'payload_too_large' },
-  { name: 'POST /data gzip bomb (32 MiB inflated, one line)', ...data(gzipSync(HEADER + '\n' + ' '.repeat(8 * DATA_LIMIT)), { ...csvType, 'content-encoding': 'gzip' }), status: 400, code: 'invalid_dataset' },
-  { name: 'POST /data JSON nested 10,000 levels', ...data(`{"meteorite_landings": [${nested(10_000)}]}`, json), status: 400, code: 'empty_dataset' },
+  {
+    name: 'POST /data gzip bomb (32 MiB inflated, many lines)',
+    ...data(gzipSync(HEADER + '\n' + `${' '.repeat(99)}\n`.repeat((8 * DATA_LIMIT) / 100)), { ...csvType, 'content-encoding': 'gzip' }),
+    status: 413,
+    code: 'payload_too_large',
+  },
+  {
+    name: 'POST /data gzip bomb (32 MiB inflated, one line)',
+    ...data(gzipSync(HEADER + '\n' + ' '.repeat(8 * DATA_LIMIT)), { ...csvType, 'content-encoding': 'gzip' }),
+    status: 400,
+    code: 'invalid_dataset',
+  },
+  {
+    name: 'POST /data JSON nested 10,000 levels',
+    ...data(`{"meteorite_landings": [${nested(10_000)}]}`, json),
+    status: 400,
+    code: 'empty_dataset',
+  },
   { name: 'POST /data record nested 10,000 objects deep', ...data(`[${nestedObject(10_000)}]`, json), status: 400, code: 'empty_dataset' },
   { name: 'POST /data mass 1e400', ...data(JSON.stringify([record()]).replace('"21"', '1e400'), json), status: 400, code: 'empty_dataset' },
   { name: 'POST /data negative mass', ...data(JSON.stringify([record({ 'mass (g)': '-21' })]), json), status: 400, code: 'empty_dataset' },
   { name: 'POST /data mass NaN', ...data(csv(HEADER, ROW1.replace(',21,', ',NaN,'))), status: 400, code: 'empty_dataset' },
   { name: 'POST /data latitude Infinity', ...data(csv(HEADER, ROW1.replace('50.775000', 'Infinity'))), status: 400, code: 'empty_dataset' },
-  { name: 'POST /data ids with * ? [ : ../', ...data(JSON.stringify(['*', '1?', '[1]', 'meteorite:1', '../1'].map((id) => record({ id }))), json), status: 400, code: 'empty_dataset' },
+  {
+    name: 'POST /data ids with * ? [ : ../',
+    ...data(JSON.stringify(['*', '1?', '[1]', 'meteorite:1', '../1'].map((id) => record({ id }))), json),
+    status: 400,
+    code: 'empty_dataset',
+  },
   { name: 'POST /data a 10 kB id', ...data(JSON.stringify([record({ id: LONG_ID })]), json), status: 400, code: 'empty_dataset' },
   { name: 'POST /data records that are not objects', ...data('[1, "two", null, [3]]', json), status: 400, code: 'empty_dataset' },
-  { name: 'POST /data CSV broken quoting', ...data(csv(HEADER, 'Aachen,1,Valid,"L5,21,Fell,1880,50.775,6.08,"(50.775, 6.08333)"')), status: 400, code: 'invalid_dataset' },
+  {
+    name: 'POST /data CSV broken quoting',
+    ...data(csv(HEADER, 'Aachen,1,Valid,"L5,21,Fell,1880,50.775,6.08,"(50.775, 6.08333)"')),
+    status: 400,
+    code: 'invalid_dataset',
+  },
   { name: 'POST /data CSV missing columns', ...data(csv('name,id,recclass', 'Aachen,1,L5')), status: 400, code: 'invalid_dataset' },
   { name: 'POST /data CSV rows with extra columns', ...data(csv(HEADER, `${ROW1},surplus`, `${ROW2},surplus`)), status: 400 },
   { name: 'POST /data CSV header only', ...data(HEADER + '\n'), status: 400, code: 'empty_dataset' },
-  { name: 'POST /data unknown query field', ...data(csv(HEADER, ROW1)), path: '/data?overwrite=false', status: 400, code: 'validation_failed' },
+  {
+    name: 'POST /data unknown query field',
+    ...data(csv(HEADER, ROW1)),
+    path: '/data?overwrite=false',
+    status: 400,
+    code: 'validation_failed',
+  },
   { name: 'DELETE /data with a malformed JSON body', method: 'DELETE', path: '/data', headers: json, body: '{"confirm": tru', status: 400 },
   { name: 'GET /data as image/png only', path: '/data', headers: { accept: 'image/png' }, status: 406, code: 'not_acceptable' },
-  { name: 'PUT /data (no such method)', method: 'PUT', path: '/data', headers: csvType, body: csv(HEADER, ROW1), status: 404, code: 'not_found' },
+  {
+    name: 'PUT /data (no such method)',
+    method: 'PUT',
+    path: '/data',
+    headers: csvType,
+    body: csv(HEADER, ROW1),
+    status: 404,
+    code: 'not_found',
+  },
   // ---- everything else ----
   { name: 'POST /health (no such method)', method: 'POST', path: '/health', headers: json, body: '{}', status: 404, code: 'not_found' },
   { name: 'GET /../../etc/passwd', path: '/../../etc/passwd', status: 404, code: 'not_found' },
@@ -184,9 +301,24 @@ const rows: Row[] = [
   { name: 'DELETE /analyses (no such method)', method: 'DELETE', path: '/analyses', status: 404, code: 'not_found' },
   { name: 'POST /metrics (no such method)', method: 'POST', path: '/metrics', headers: json, body: '{}', status: 404, code: 'not_found' },
   // ---- valid input that loads (these change the dataset, as they should) ----
-  { name: 'POST /data CSV with a BOM', ...data(`\uFEFF${csv(HEADER, ROW1, ROW2)}`), status: 201, valid: 'a BOM before the header is allowed' },
-  { name: 'POST /data CSV with CRLF line ends', ...data(`${HEADER}\r\n${ROW1}\r\n${ROW2}\r\n`), status: 201, valid: 'CRLF is what NASA exports' },
-  { name: 'POST /data CSV with a duplicate id', ...data(csv(HEADER, ROW1, ROW2, ROW1.replace('Aachen', 'Aachen again'))), status: 201, valid: 'the duplicate is skipped and reported' },
+  {
+    name: 'POST /data CSV with a BOM',
+    ...data(`\uFEFF${csv(HEADER, ROW1, ROW2)}`),
+    status: 201,
+    valid: 'a BOM before the header is allowed',
+  },
+  {
+    name: 'POST /data CSV with CRLF line ends',
+    ...data(`${HEADER}\r\n${ROW1}\r\n${ROW2}\r\n`),
+    status: 201,
+    valid: 'CRLF is what NASA exports',
+  },
+  {
+    name: 'POST /data CSV with a duplicate id',
+    ...data(csv(HEADER, ROW1, ROW2, ROW1.replace('Aachen', 'Aachen again'))),
+    status: 201,
+    valid: 'the duplicate is skipped and reported',
+  },
 ];
 
 interface Answer {
@@ -263,7 +395,9 @@ describe(`bad input: ${rows.length} requests, ${rows.filter((r) => !r.valid).len
 
   it('has at least 40 rows, of which the malformed ones all expect a 4xx', () => {
     const malformed = rows.filter((r) => !r.valid);
-    console.log(`bad input: ${rows.length} rows (${malformed.length} malformed or hostile, ${rows.length - malformed.length} valid-ish that load)`);
+    console.log(
+      `bad input: ${rows.length} rows (${malformed.length} malformed or hostile, ${rows.length - malformed.length} valid-ish that load)`,
+    );
     expect(malformed.length).toBeGreaterThanOrEqual(40);
     for (const r of malformed) expect(Math.floor(r.status / 100), r.name).toBe(4);
   });

@@ -93,7 +93,12 @@ const cases: Case[] = [
     axisTitles: [/^Fall$/, /^Landings$/, /^Total mass \(g(, log scale)?\)$/, /^Median mass \(g(, log scale)?\)$/],
     marks: (result) => {
       const g = groups(result);
-      return [{ type: 'rect', counts: [g.length, g.filter((x) => positive(x.total_mass_g)).length, g.filter((x) => positive(x.median_mass_g)).length] }];
+      return [
+        {
+          type: 'rect',
+          counts: [g.length, g.filter((x) => positive(x.total_mass_g)).length, g.filter((x) => positive(x.median_mass_g)).length],
+        },
+      ];
     },
   },
   {
@@ -152,8 +157,16 @@ describe('charts of finished jobs (results kept without a TTL)', () => {
       expect(svg.texts('role-title-text')).toEqual([c.title]);
       expect(svg.texts('role-title-subtitle')[0]).toContain(`${result.matched} landings matched`);
       const axisTitles = svg.texts('role-axis-title');
-      for (const re of c.axisTitles) expect(axisTitles.some((t) => re.test(t)), `${re} in ${JSON.stringify(axisTitles)}`).toBe(true);
-      for (const t of axisTitles) expect(c.axisTitles.some((re) => re.test(t)), `unexpected axis title ${t}`).toBe(true);
+      for (const re of c.axisTitles)
+        expect(
+          axisTitles.some((t) => re.test(t)),
+          `${re} in ${JSON.stringify(axisTitles)}`,
+        ).toBe(true);
+      for (const t of axisTitles)
+        expect(
+          c.axisTitles.some((re) => re.test(t)),
+          `unexpected axis title ${t}`,
+        ).toBe(true);
       if (c.analysis === 'heaviest') {
         const top = result.items![0]!;
         expect(svg.texts('role-axis-label').join(' | ')).toContain(`1. ${top.name}`);
@@ -185,7 +198,9 @@ describe('charts of finished jobs (results kept without a TTL)', () => {
       expect(await r.pTTL(keys.chart(id, 'png'))).toBe(-1);
       expect(await r.get(keys.chart(id, 'svg'))).toBe((await app.inject(`/results/${id}/chart.svg`)).body);
       const renders = await evalCalls(r);
-      const [svg, image, download] = await Promise.all([`/results/${id}/chart.svg`, `/results/${id}/chart.png`, `/download/${id}`].map((u) => app.inject(u)));
+      const [svg, image, download] = await Promise.all(
+        [`/results/${id}/chart.svg`, `/results/${id}/chart.png`, `/download/${id}`].map((u) => app.inject(u)),
+      );
       expect([svg!.statusCode, image!.statusCode, download!.statusCode]).toEqual([200, 200, 200]);
       expect(await evalCalls(r)).toBe(renders);
     });
@@ -224,7 +239,13 @@ describe('charts of finished jobs (results kept without a TTL)', () => {
     const paths = (id: string) => [`/results/${id}/chart.svg`, `/results/${id}/chart.png`, `/download/${id}`];
     const chartKeys = async () => (await r.keys('chart:*')).sort();
 
-    const slow = (await app.inject({ method: 'POST', url: '/jobs', payload: { analysis: 'test-sleep', params: { steps: 100, step_ms: 100, tag: 'charts slow' } } })).json().id;
+    const slow = (
+      await app.inject({
+        method: 'POST',
+        url: '/jobs',
+        payload: { analysis: 'test-sleep', params: { steps: 100, step_ms: 100, tag: 'charts slow' } },
+      })
+    ).json().id;
     const keysBefore = await chartKeys();
     for (const url of paths(slow)) {
       const res = await app.inject(url);
@@ -247,7 +268,16 @@ describe('charts of finished jobs (results kept without a TTL)', () => {
       [paths(slow), 409, 'job_not_finished', 'cancelled'],
       [paths(failed.id), 409, 'job_not_finished', 'failed'],
       [paths(chartless.id), 404, 'no_chart'],
-      [['/results/not-a-uuid/chart.svg', '/results/..%2Fdataset/chart.png', '/download/job:1', `/download/${crypto.randomUUID().toUpperCase()}`], 400, 'validation_failed'],
+      [
+        [
+          '/results/not-a-uuid/chart.svg',
+          '/results/..%2Fdataset/chart.png',
+          '/download/job:1',
+          `/download/${crypto.randomUUID().toUpperCase()}`,
+        ],
+        400,
+        'validation_failed',
+      ],
     ];
     for (const [urls, status, code, jobStatus] of cases) {
       for (const url of urls) {
@@ -282,7 +312,12 @@ describe('charts expire with their result (RESULT_TTL_SECONDS)', () => {
     expect(status).toBe('finished');
     const image = await app.inject(`/results/${id}/chart.png`);
     expect(image.statusCode).toBe(200);
-    const [result, svg, pngTtl] = (await r.multi().pTTL(keys.result(id)).pTTL(keys.chart(id, 'svg')).pTTL(keys.chart(id, 'png')).exec()) as unknown as number[];
+    const [result, svg, pngTtl] = (await r
+      .multi()
+      .pTTL(keys.result(id))
+      .pTTL(keys.chart(id, 'svg'))
+      .pTTL(keys.chart(id, 'png'))
+      .exec()) as unknown as number[];
     expect(result).toBeGreaterThan(0);
     expect(result).toBeLessThanOrEqual(TTL_S * 1000);
     // Copied inside one script: the same expiry instant, whatever the render took.

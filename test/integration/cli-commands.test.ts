@@ -67,12 +67,18 @@ describe('CLI against a real API', () => {
     const records = readNasaCsv(fullDataset().csv).filter(loadable).length;
     const lines = run.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^fetched 3\.8 MiB .*: CSV with 45716 records \(0 skipped\); saved as .*landings\.csv \(new\)/);
-    expect(lines[1]).toMatch(new RegExp(`^loaded ${records} records \\(version 1\\) from landings\\.csv \\(3\\.8 MiB\\) in [\\d.]+ s; skipped 0$`));
+    expect(lines[1]).toMatch(
+      new RegExp(`^loaded ${records} records \\(version 1\\) from landings\\.csv \\(3\\.8 MiB\\) in [\\d.]+ s; skipped 0$`),
+    );
 
     const summary = await ok(api.GET('/data/summary'));
     expect(summary).toMatchObject({ version: 1, state: 'ready', records, source: 'landings.csv' });
     const text = await cli('summary');
-    expect(text).toEqual({ code: 0, stdout: `dataset version 1: ready, ${records} records from landings.csv, loaded ${summary.loaded_at}\n`, stderr: '' });
+    expect(text).toEqual({
+      code: 0,
+      stdout: `dataset version 1: ready, ${records} records from landings.csv, loaded ${summary.loaded_at}\n`,
+      stderr: '',
+    });
   });
 
   it('analyses lists every analysis GET /analyses offers, each with its params', async () => {
@@ -128,7 +134,9 @@ describe('CLI against a real API', () => {
     }
     const run = await cli('cancel', job.id);
     expect(run.code).toBe(0);
-    expect(run.stdout).toBe(`job ${job.id} is running: asked to stop, it ends cancelled at its next checkpoint (test-sleep); \`wait ${job.id}\` shows when\n`);
+    expect(run.stdout).toBe(
+      `job ${job.id} is running: asked to stop, it ends cancelled at its next checkpoint (test-sleep); \`wait ${job.id}\` shows when\n`,
+    );
     const waited = await cli('wait', job.id, '--timeout', '60');
     expect(waited).toEqual({ code: 1, stdout: `job ${job.id} cancelled (test-sleep)\n`, stderr: '' });
   });

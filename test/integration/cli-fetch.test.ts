@@ -40,12 +40,16 @@ const routes: Record<string, (res: ServerResponse) => void> = {
     res.end();
   },
   '/short.csv': (res) => res.writeHead(200, { 'content-type': 'text/csv' }).end(short),
-  '/closed-early.csv': (res) => breakOff(res.writeHead(200, { 'content-type': 'text/csv', 'content-length': csv.length }), csv.subarray(0, midRow)),
+  '/closed-early.csv': (res) =>
+    breakOff(res.writeHead(200, { 'content-type': 'text/csv', 'content-length': csv.length }), csv.subarray(0, midRow)),
   '/closed-early-chunked.csv': (res) => breakOff(res.writeHead(200, { 'content-type': 'text/csv' }), csv.subarray(0, midRow)),
   '/cut-mid-row.csv': (res) => res.writeHead(200, { 'content-type': 'text/csv' }).end(csv.subarray(0, midRow)),
   '/missing.csv': (res) => res.writeHead(404, { 'content-type': 'text/plain' }).end('not found'),
   '/broken.csv': (res) => res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"boom"}'),
-  '/page': (res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><title>Meteorite Landings</title><p>This dataset has moved.'),
+  '/page': (res) =>
+    res
+      .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+      .end('<!doctype html><title>Meteorite Landings</title><p>This dataset has moved.'),
   '/page-as-csv.csv': (res) => res.writeHead(200, { 'content-type': 'text/csv' }).end('\n<html><body>Sign in</body></html>'),
   '/not-a-dataset.csv': (res) => res.writeHead(200, { 'content-type': 'text/csv' }).end('city,country\nParis,France\n'),
   '/empty.csv': (res) => res.writeHead(200, { 'content-type': 'text/csv' }).end(),
@@ -116,8 +120,12 @@ describe('fetch: downloads that replace the file', () => {
     expect(run.code).toBe(0);
     expect(readFileSync(out).equals(csv)).toBe(true);
     expect(readdirSync(dir)).toEqual(['old.csv']);
-    expect(run.stdout).toMatch(new RegExp(`^fetched 3\\.8 MiB in [\\d.]+ s \\([\\d.]+ MiB/s\\) from ${base}/rows\\.csv: CSV with 45716 records \\(0 skipped\\); `));
-    expect(run.stdout).toMatch(/saved as .*old\.csv \(it held 50 records before\); sha256 8cb952cbd2d5e0980cd01581bc99a78c452392c33b1d02905d704ac547fedd8e\n$/);
+    expect(run.stdout).toMatch(
+      new RegExp(`^fetched 3\\.8 MiB in [\\d.]+ s \\([\\d.]+ MiB/s\\) from ${base}/rows\\.csv: CSV with 45716 records \\(0 skipped\\); `),
+    );
+    expect(run.stdout).toMatch(
+      /saved as .*old\.csv \(it held 50 records before\); sha256 8cb952cbd2d5e0980cd01581bc99a78c452392c33b1d02905d704ac547fedd8e\n$/,
+    );
     expect(run.stdout.split('\n')).toHaveLength(2);
     expect(run.stderr).toBe('');
 
@@ -173,17 +181,26 @@ describe('fetch: failures leave the file as it was', () => {
   // The count is what reached the CLI: undici drops what it still buffers when the socket ends
   // mid-body, so it may fall short of what the server sent (CI saw 982,888 of 1,000,078), never over.
   it('a connection closed before the declared length', async () => {
-    const run = await expectFailure('/closed-early.csv', new RegExp(`error: the download of ${base}/closed-early\\.csv broke off after (\\d+) of ${csv.length} bytes`));
+    const run = await expectFailure(
+      '/closed-early.csv',
+      new RegExp(`error: the download of ${base}/closed-early\\.csv broke off after (\\d+) of ${csv.length} bytes`),
+    );
     expectReceivedAtMost(run.stderr, midRow);
   });
 
   it('a chunked body closed before its last chunk', async () => {
-    const run = await expectFailure('/closed-early-chunked.csv', new RegExp(`error: the download of ${base}/closed-early-chunked\\.csv broke off after (\\d+) bytes`));
+    const run = await expectFailure(
+      '/closed-early-chunked.csv',
+      new RegExp(`error: the download of ${base}/closed-early-chunked\\.csv broke off after (\\d+) bytes`),
+    );
     expectReceivedAtMost(run.stderr, midRow);
   });
 
   it('a complete answer whose CSV ends mid-row', async () => {
-    await expectFailure('/cut-mid-row.csv', /error: .*\/cut-mid-row\.csv looks cut off: its last row \(record \d+\) is incomplete \(wrong number of fields\)/);
+    await expectFailure(
+      '/cut-mid-row.csv',
+      /error: .*\/cut-mid-row\.csv looks cut off: its last row \(record \d+\) is incomplete \(wrong number of fields\)/,
+    );
   });
 
   it('HTTP error statuses', async () => {
@@ -192,7 +209,10 @@ describe('fetch: failures leave the file as it was', () => {
   });
 
   it('an HTML page, by its content type or by its first byte', async () => {
-    await expectFailure('/page', new RegExp(`^error: ${base}/page answered an HTML page \\(content-type text/html\\), not the dataset: is the URL right\\?`));
+    await expectFailure(
+      '/page',
+      new RegExp(`^error: ${base}/page answered an HTML page \\(content-type text/html\\), not the dataset: is the URL right\\?`),
+    );
     await expectFailure('/page-as-csv.csv', /answered an HTML page \(it starts with <\), not the dataset/);
   });
 
@@ -202,23 +222,32 @@ describe('fetch: failures leave the file as it was', () => {
   });
 
   it('a body that stalls, and an answer that never comes: --timeout seconds without a byte', async () => {
-    await expectFailure('/stalled-body.csv', new RegExp(`^error: no data from ${base}/stalled-body\\.csv for 1 s, giving up \\(--timeout sets how long to wait\\)\\n$`), '--timeout', '1');
+    await expectFailure(
+      '/stalled-body.csv',
+      new RegExp(`^error: no data from ${base}/stalled-body\\.csv for 1 s, giving up \\(--timeout sets how long to wait\\)\\n$`),
+      '--timeout',
+      '1',
+    );
     await expectFailure('/stalled-answer.csv', /no data from .*\/stalled-answer\.csv for 1 s, giving up/, '--timeout', '1');
   });
 
   it('Ctrl-C during the download: exit 130, the partial file removed', async () => {
-    const run = runCli(['fetch', '--url', `${base}/stalled-body.csv`, '--out', out], {}, {
-      onStart: (child) => {
-        // SIGINT once the download is under way, i.e. once the partial file exists.
-        const poll = setInterval(() => {
-          if (existsSync(`${out}.partial`)) {
-            clearInterval(poll);
-            child.kill('SIGINT');
-          }
-        }, 50);
-        child.once('exit', () => clearInterval(poll));
+    const run = runCli(
+      ['fetch', '--url', `${base}/stalled-body.csv`, '--out', out],
+      {},
+      {
+        onStart: (child) => {
+          // SIGINT once the download is under way, i.e. once the partial file exists.
+          const poll = setInterval(() => {
+            if (existsSync(`${out}.partial`)) {
+              clearInterval(poll);
+              child.kill('SIGINT');
+            }
+          }, 50);
+          child.once('exit', () => clearInterval(poll));
+        },
       },
-    });
+    );
     const { code, stdout, stderr } = await run;
     expect(stderr).toBe('interrupted: the download was removed, the old file is as it was\n');
     expect(code).toBe(130);

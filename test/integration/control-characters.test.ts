@@ -20,7 +20,22 @@ const SAMPLE = fileURLToPath(new URL('../../data/sample.json', import.meta.url))
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 /** One of each kind XML 1.0 cannot hold, plus DEL and C1 controls, which it can but no filter value needs. */
-const BAD = ['\u0000', '\u0001', '\u0007', '\u0009', '\u000a', '\u001f', '\u007f', '\u0085', '\u009f', '\ud800', '\udc00', '\ufdd0', '\ufffe', '\uffff'];
+const BAD = [
+  '\u0000',
+  '\u0001',
+  '\u0007',
+  '\u0009',
+  '\u000a',
+  '\u001f',
+  '\u007f',
+  '\u0085',
+  '\u009f',
+  '\ud800',
+  '\udc00',
+  '\ufdd0',
+  '\ufffe',
+  '\uffff',
+];
 /** A URL cannot carry a lone surrogate: it is sent as UTF-8, where one reads back as U+FFFD. */
 const BAD_IN_URLS = BAD.filter((c) => !/[\ud800-\udfff]/.test(c));
 const show = (c: string) => `U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
@@ -81,7 +96,11 @@ describe('control characters and non-characters', () => {
           field: `params.${param}`,
         })),
       ),
-      { name: `POST /jobs analysis with ${show(c)}`, inject: { method: 'POST' as const, url: '/jobs', payload: { analysis: `heaviest${c}` } }, field: 'body.analysis' },
+      {
+        name: `POST /jobs analysis with ${show(c)}`,
+        inject: { method: 'POST' as const, url: '/jobs', payload: { analysis: `heaviest${c}` } },
+        field: 'body.analysis',
+      },
     ]);
     const inUrls = BAD_IN_URLS.flatMap((c) => [
       ...(['recclass', 'fall', 'cursor'] as const).map((param) => ({
@@ -89,10 +108,19 @@ describe('control characters and non-characters', () => {
         inject: { method: 'GET' as const, url: `/meteorites?${new URLSearchParams({ [param]: `L${c}6` })}` },
         field: `querystring.${param}`,
       })),
-      { name: `GET /jobs cursor with ${show(c)}`, inject: { method: 'GET' as const, url: `/jobs?${new URLSearchParams({ cursor: `x${c}` })}` }, field: 'querystring.cursor' },
+      {
+        name: `GET /jobs cursor with ${show(c)}`,
+        inject: { method: 'GET' as const, url: `/jobs?${new URLSearchParams({ cursor: `x${c}` })}` },
+        field: 'querystring.cursor',
+      },
       {
         name: `POST /data source with ${show(c)}`,
-        inject: { method: 'POST' as const, url: `/data?${new URLSearchParams({ source: `file${c}.csv` })}`, headers: { 'content-type': 'text/csv' }, payload: 'name,id\nA,1\n' },
+        inject: {
+          method: 'POST' as const,
+          url: `/data?${new URLSearchParams({ source: `file${c}.csv` })}`,
+          headers: { 'content-type': 'text/csv' },
+          payload: 'name,id\nA,1\n',
+        },
         field: 'querystring.source',
       },
     ]);
@@ -118,22 +146,25 @@ describe('control characters and non-characters', () => {
   });
 
   describe('already in the data: every chart is still well-formed', () => {
-    it.each(['mass-by-class', 'mass-by-fall', 'heaviest', 'mass-by-year', 'geo-grid'])('%s: SVG parses, PNG and download answer 200', async (analysis) => {
-      const params = analysis === 'heaviest' ? { n: BAD.length + 5 } : {};
-      const created = await app.inject({ method: 'POST', url: '/jobs', payload: { analysis, params } });
-      expect([200, 202], created.body).toContain(created.statusCode);
-      const job = (await app.inject(`/jobs/${created.json().id}?wait=30`)).json() as { id: string; status: string };
-      expect(job.status).toBe('finished');
+    it.each(['mass-by-class', 'mass-by-fall', 'heaviest', 'mass-by-year', 'geo-grid'])(
+      '%s: SVG parses, PNG and download answer 200',
+      async (analysis) => {
+        const params = analysis === 'heaviest' ? { n: BAD.length + 5 } : {};
+        const created = await app.inject({ method: 'POST', url: '/jobs', payload: { analysis, params } });
+        expect([200, 202], created.body).toContain(created.statusCode);
+        const job = (await app.inject(`/jobs/${created.json().id}?wait=30`)).json() as { id: string; status: string };
+        expect(job.status).toBe('finished');
 
-      const svg = await app.inject(`/results/${job.id}/chart.svg`);
-      expect(svg.statusCode).toBe(200);
-      const parsed = parseSvg(svg.body); // throws on a document that is not well-formed XML
-      if (analysis === 'heaviest') expect(parsed.texts('role-axis-label').join(' | ')).toMatch(/Bad.?name U\+0000/);
-      for (const url of [`/results/${job.id}/chart.png`, `/download/${job.id}`]) {
-        const res = await app.inject(url);
-        expect(res.statusCode, `${url}: ${res.body.slice(0, 200)}`).toBe(200);
-        expect(res.rawPayload.subarray(0, 8)).toEqual(PNG_SIGNATURE);
-      }
-    });
+        const svg = await app.inject(`/results/${job.id}/chart.svg`);
+        expect(svg.statusCode).toBe(200);
+        const parsed = parseSvg(svg.body); // throws on a document that is not well-formed XML
+        if (analysis === 'heaviest') expect(parsed.texts('role-axis-label').join(' | ')).toMatch(/Bad.?name U\+0000/);
+        for (const url of [`/results/${job.id}/chart.png`, `/download/${job.id}`]) {
+          const res = await app.inject(url);
+          expect(res.statusCode, `${url}: ${res.body.slice(0, 200)}`).toBe(200);
+          expect(res.rawPayload.subarray(0, 8)).toEqual(PNG_SIGNATURE);
+        }
+      },
+    );
   });
 });

@@ -125,7 +125,11 @@ describe('the dataset when loads fail, collide or Redis restarts', () => {
   it('refuses a second load and a delete while a load runs; the running load completes', async () => {
     let second: Promise<unknown> | undefined;
     let del: Promise<unknown> | undefined;
-    const outcome = (p: Promise<unknown>) => p.then(() => 'done', (err: unknown) => err);
+    const outcome = (p: Promise<unknown>) =>
+      p.then(
+        () => 'done',
+        (err: unknown) => err,
+      );
     const result = await storeDataset(db, await parseText(smallText), {
       source: 'first',
       onProgress: () => {

@@ -38,7 +38,8 @@ describe('how a load writes the record hashes', () => {
   let small: Meteorite[];
 
   const restores = async () => Number(/cmdstat_restore:calls=(\d+)/.exec(await db.info('commandstats'))?.[1] ?? 0);
-  const load = async (text: string, opts: Partial<StoreOptions> = {}) => storeDataset(db, await parseText(text), { source: 'test', ...opts });
+  const load = async (text: string, opts: Partial<StoreOptions> = {}) =>
+    storeDataset(db, await parseText(text), { source: 'test', ...opts });
 
   beforeAll(async () => {
     redis = await startRedis();
@@ -77,7 +78,12 @@ describe('how a load writes the record hashes', () => {
     const perLoad = await restores();
     await db.configResetStat();
     const longName = `Meteorite with a name longer than a listpack value ${'x'.repeat(20)}`;
-    const text = [HEADER, 'Plain,1,Valid,L5,21,Fell,1880,50.775,6.08333', `${longName},2,Valid,H5,3.5,Found,2001,-1,-2`, '1234567890123456,3,Relict,,,,,,'].join('\n');
+    const text = [
+      HEADER,
+      'Plain,1,Valid,L5,21,Fell,1880,50.775,6.08333',
+      `${longName},2,Valid,H5,3.5,Found,2001,-1,-2`,
+      '1234567890123456,3,Relict,,,,,,',
+    ].join('\n');
     await load(text);
     expect(await restores()).toBe(perLoad);
     const records = parseNasaCsv(text).sort(byNumericId);
@@ -86,7 +92,12 @@ describe('how a load writes the record hashes', () => {
     expect(await db.sendCommand(['OBJECT', 'ENCODING', keys.meteorite('2')])).toBe('hashtable');
 
     // Replacing them: HSET over the old hash, HDEL of the fields the new record lacks.
-    const sparser = [HEADER, 'Plain,1,Valid,L5,21,Fell,1880,50.775,6.08333', `${longName},2,Valid,,,Found,,,`, '1234567890123456,3,Relict,H4,,,1999,,'].join('\n');
+    const sparser = [
+      HEADER,
+      'Plain,1,Valid,L5,21,Fell,1880,50.775,6.08333',
+      `${longName},2,Valid,,,Found,,,`,
+      '1234567890123456,3,Relict,H4,,,1999,,',
+    ].join('\n');
     await load(sparser);
     await expectExactly(db, parseNasaCsv(sparser).sort(byNumericId));
   });
@@ -125,7 +136,15 @@ describe('how a load writes the record hashes', () => {
       expect(await restores()).toBe(0);
       expect(await db.hGetAll(keys.meteorite('1'))).toEqual({ name: 'New', id: '1', nametype: 'Relict', fall: 'Found' });
       expect(await db.hGetAll(keys.meteorite('2'))).toEqual({
-        name: 'Full', id: '2', nametype: 'Valid', recclass: 'H5', mass_g: '3.5', fall: 'Fell', year: '2001', reclat: '-1', reclong: '-2',
+        name: 'Full',
+        id: '2',
+        nametype: 'Valid',
+        recclass: 'H5',
+        mass_g: '3.5',
+        fall: 'Fell',
+        year: '2001',
+        reclat: '-1',
+        reclong: '-2',
       });
     });
 

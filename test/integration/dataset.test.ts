@@ -34,17 +34,19 @@ function readCourseJson(path: string): Meteorite[] {
   const rows = (JSON.parse(readFileSync(path, 'utf8')) as { meteorite_landings: Record<string, string | undefined>[] }).meteorite_landings;
   const str = (v: string | undefined) => (v === undefined || v.trim() === '' ? null : v.trim());
   const num = (v: string | undefined) => (str(v) === null ? null : Number(v));
-  return rows.map((r) => withClass({
-    id: str(r.id)!,
-    name: str(r.name)!,
-    nametype: str(r.nametype),
-    recclass: str(r.recclass),
-    mass_g: num(r['mass (g)']),
-    fall: str(r.fall),
-    year: num(r.year),
-    reclat: num(r.reclat),
-    reclong: num(r.reclong),
-  }));
+  return rows.map((r) =>
+    withClass({
+      id: str(r.id)!,
+      name: str(r.name)!,
+      nametype: str(r.nametype),
+      recclass: str(r.recclass),
+      mass_g: num(r['mass (g)']),
+      fall: str(r.fall),
+      year: num(r.year),
+      reclat: num(r.reclat),
+      reclong: num(r.reclong),
+    }),
+  );
 }
 
 async function load(redis: Redis, file: string, format: InputFormat) {
@@ -102,7 +104,13 @@ describe('the dataset in Redis', () => {
   });
 
   it('serves single records in the API shape', async () => {
-    for (const m of [csvSource[0]!, csvSource[1000]!, csvSource.at(-1)!, csvSource.find((x) => x.mass_g === null)!, csvSource.find((x) => x.reclat === null)!]) {
+    for (const m of [
+      csvSource[0]!,
+      csvSource[1000]!,
+      csvSource.at(-1)!,
+      csvSource.find((x) => x.mass_g === null)!,
+      csvSource.find((x) => x.reclat === null)!,
+    ]) {
       expect(await getMeteorite(db, m.id)).toEqual(m);
     }
     expect(await getMeteorite(db, '999999999999999')).toBeNull();
@@ -172,9 +180,13 @@ describe('the dataset in Redis', () => {
 
     it('refuses a cursor made for other filters, or not made here', async () => {
       const first = await queryMeteorites(db, cache, { recclass: 'L6', limit: 2 });
-      await expect(queryMeteorites(db, cache, { recclass: 'H5', limit: 2, cursor: first.next_cursor! })).rejects.toThrow(InvalidCursorError);
+      await expect(queryMeteorites(db, cache, { recclass: 'H5', limit: 2, cursor: first.next_cursor! })).rejects.toThrow(
+        InvalidCursorError,
+      );
       await expect(queryMeteorites(db, cache, { limit: 2, cursor: 'bogus!' })).rejects.toThrow(InvalidCursorError);
-      expect((await queryMeteorites(db, cache, { recclass: 'L6', limit: 5, cursor: first.next_cursor! })).items[0]!.id).not.toBe(first.items[0]!.id);
+      expect((await queryMeteorites(db, cache, { recclass: 'L6', limit: 5, cursor: first.next_cursor! })).items[0]!.id).not.toBe(
+        first.items[0]!.id,
+      );
     });
   });
 
@@ -185,7 +197,11 @@ describe('the dataset in Redis', () => {
     expect(idsOf(a.columns)).toEqual(csvSource.map((m) => m.id));
     expect(await cache.current()).toBe(a);
 
-    const small = await loadText(db, 'name,id,nametype,recclass,mass (g),fall,year,reclat,reclong\nA,5,Valid,L5,1,Fell,1990,1,2\nB,3,Valid,H5,,Found,,,\n', 'csv');
+    const small = await loadText(
+      db,
+      'name,id,nametype,recclass,mass (g),fall,year,reclat,reclong\nA,5,Valid,L5,1,Fell,1990,1,2\nB,3,Valid,H5,,Found,,,\n',
+      'csv',
+    );
     const b = await cache.current();
     expect(b.version).toBe(small.version);
     expect(idsOf(b.columns)).toEqual(['3', '5']);
@@ -214,19 +230,41 @@ describe('the dataset in Redis', () => {
     await loadText(db, `${header}\nNew,1,Relict,,,Found,,,\nFull,2,Valid,H5,3.5,Fell,2001,-1,-2\n`, 'csv');
     expect(await db.hGetAll(keys.meteorite('1'))).toEqual({ name: 'New', id: '1', nametype: 'Relict', fall: 'Found' });
     expect(await db.hGetAll(keys.meteorite('2'))).toEqual({
-      name: 'Full', id: '2', nametype: 'Valid', recclass: 'H5', mass_g: '3.5', fall: 'Fell', year: '2001', reclat: '-1', reclong: '-2',
+      name: 'Full',
+      id: '2',
+      nametype: 'Valid',
+      recclass: 'H5',
+      mass_g: '3.5',
+      fall: 'Fell',
+      year: '2001',
+      reclat: '-1',
+      reclong: '-2',
     });
   });
 
   describe('refused loads change nothing', () => {
-    const state = async () => ({ dataset: await db.hGetAll(keys.dataset), keys: await db.dbSize(), ids: await db.sCard(keys.meteoriteIds) });
+    const state = async () => ({
+      dataset: await db.hGetAll(keys.dataset),
+      keys: await db.dbSize(),
+      ids: await db.sCard(keys.meteoriteIds),
+    });
 
     it.each<[string, string, InputFormat, new (...args: never[]) => Error]>([
       ['broken JSON', '{"meteorite_landings": [{"id": "1", "name": "A"}, {"id": ', 'json', DatasetFormatError],
       ['JSON of another shape', '{"hello": "world"}', 'json', DatasetFormatError],
       ['a CSV without the required columns', 'a,b,c\n1,2,3\n', 'csv', DatasetFormatError],
-      ['a CSV with an unterminated quote', 'name,id,nametype,recclass,mass (g),fall,year,reclat,reclong\n"A,1,Valid,L5,1,Fell,1880,,\n', 'csv', DatasetFormatError],
-      ['no usable record', 'name,id,nametype,recclass,mass (g),fall,year,reclat,reclong\nA,x,Valid,L5,1,Fell,1880,,\n', 'csv', EmptyDatasetError],
+      [
+        'a CSV with an unterminated quote',
+        'name,id,nametype,recclass,mass (g),fall,year,reclat,reclong\n"A,1,Valid,L5,1,Fell,1880,,\n',
+        'csv',
+        DatasetFormatError,
+      ],
+      [
+        'no usable record',
+        'name,id,nametype,recclass,mass (g),fall,year,reclat,reclong\nA,x,Valid,L5,1,Fell,1880,,\n',
+        'csv',
+        EmptyDatasetError,
+      ],
       ['an empty array', '[]', 'json', EmptyDatasetError],
     ])('%s', async (_name, text, format, error) => {
       const before = await state();

@@ -250,7 +250,11 @@ describe('job and dataset events across API processes', () => {
     await Promise.all(streams.map((s) => s.until(() => jobs.every((id) => ended(s, id)), 'every job to finish', 60_000)));
     const after = usage(a.pid);
     const expected = new Map<string, string[]>();
-    for (const id of jobs) expected.set(id, (await stored(db, id)).map((e) => e.id));
+    for (const id of jobs)
+      expected.set(
+        id,
+        (await stored(db, id)).map((e) => e.id),
+      );
     for (const s of streams) for (const id of jobs) expect(ofJob(s, id).map((m) => m.id)).toEqual(expected.get(id));
     const events = [...expected.values()].reduce((n, ids) => n + ids.length, 0);
     console.log(
@@ -272,7 +276,12 @@ describe('job and dataset events across API processes', () => {
     const dataset = parsed(s.messages);
     expect(dataset.map((m) => m.event)).toEqual(['loading', 'empty']);
     expect(dataset[1]!.data).toMatchObject({ state: 'empty', version: 2, records: 0 });
-    expect(dataset.map((m) => m.id)).toEqual((await stored(db)).filter((e) => e.message.id === undefined).slice(-2).map((e) => e.id));
+    expect(dataset.map((m) => m.id)).toEqual(
+      (await stored(db))
+        .filter((e) => e.message.id === undefined)
+        .slice(-2)
+        .map((e) => e.id),
+    );
   });
 
   it("SIGTERM ends B's open streams and B exits cleanly", async () => {

@@ -26,10 +26,17 @@ const LEASE = 120_000;
 /** A dataset of n made-up landings, named after `tag` so that two loads differ. */
 const landings = (n: number, tag: string) => ({
   columns: columnsFromRecords(
-    Array.from(
-      { length: n },
-      (_, i): Partial<Meteorite> => ({ id: String(i + 1), name: `${tag} ${i + 1}`, nametype: 'Valid', recclass: 'L5', mass_g: 100 + i, fall: 'Fell', year: 1900 + i, reclat: 10, reclong: 20 }),
-    ),
+    Array.from({ length: n }, (_, i): Partial<Meteorite> => ({
+      id: String(i + 1),
+      name: `${tag} ${i + 1}`,
+      nametype: 'Valid',
+      recclass: 'L5',
+      mass_g: 100 + i,
+      fall: 'Fell',
+      year: 1900 + i,
+      reclat: 10,
+      reclong: 20,
+    })),
   ),
   skipped: [],
 });
@@ -37,7 +44,16 @@ const landings = (n: number, tag: string) => ({
 /** Waits until every client answers again after a restart (node-redis reconnects by itself). */
 async function reconnected(...clients: Redis[]): Promise<void> {
   for (const c of clients) {
-    await expect.poll(() => c.ping().then(() => true, () => false), { timeout: 20_000, interval: 100 }).toBe(true);
+    await expect
+      .poll(
+        () =>
+          c.ping().then(
+            () => true,
+            () => false,
+          ),
+        { timeout: 20_000, interval: 100 },
+      )
+      .toBe(true);
   }
 }
 
@@ -96,7 +112,11 @@ describe('faults: writes lost with the AOF tail', () => {
     app = await buildTestApp(redis.url, { ENABLE_TEST_ANALYSES: true });
     await spawnWorker(redis.url, { JOB_LEASE_MS: '5000' }, { bundled: true });
     const post = async (tag: string) => {
-      const res = await app.inject({ method: 'POST', url: '/jobs', payload: { analysis: 'test-sleep', params: { steps: 1, step_ms: 0, tag } } });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/jobs',
+        payload: { analysis: 'test-sleep', params: { steps: 1, step_ms: 0, tag } },
+      });
       expect([200, 202], res.body).toContain(res.statusCode);
       return res.json<Job & { deduplicated: boolean }>();
     };
@@ -152,7 +172,10 @@ describe('faults: writes lost with the AOF tail', () => {
     expect(await db.hGet(keys.dataset, 'version')).toBe('1');
 
     const settled = await w1.settle('w1', [
-      { job: held!, settlement: { status: 'finished', result: resultOnB, datasetVersion: Number(onB[0]), datasetGeneration: onB[1] ?? undefined } },
+      {
+        job: held!,
+        settlement: { status: 'finished', result: resultOnB, datasetVersion: Number(onB[0]), datasetGeneration: onB[1] ?? undefined },
+      },
     ]);
     // A worker runs whatever is queued from here on, on the data that is there.
     await spawnWorker(redis.url, { JOB_LEASE_MS: '5000' }, { bundled: true });

@@ -140,9 +140,15 @@ describe('faults: random faults under load', () => {
     const nextRequest = (client: number, rand: () => number): JobRequest => {
       const i = serial++;
       const kind = rand();
-      if (kind < 0.2) return { analysis: 'test-sleep', params: { steps: 1 + Math.floor(rand() * 4), step_ms: 100, tag: `short ${client}/${i}` } };
-      if (kind < 0.35) return { analysis: 'test-sleep', params: { steps: 12 + Math.floor(rand() * 14), step_ms: 100, tag: `long ${client}/${i}` } };
-      if (kind < 0.45) return { analysis: 'group-by', params: { by: ['class_group'], measures: ['count'], limit: 1 + (i % 1000), year_from: -9999 + Math.floor(i / 1000) } };
+      if (kind < 0.2)
+        return { analysis: 'test-sleep', params: { steps: 1 + Math.floor(rand() * 4), step_ms: 100, tag: `short ${client}/${i}` } };
+      if (kind < 0.35)
+        return { analysis: 'test-sleep', params: { steps: 12 + Math.floor(rand() * 14), step_ms: 100, tag: `long ${client}/${i}` } };
+      if (kind < 0.45)
+        return {
+          analysis: 'group-by',
+          params: { by: ['class_group'], measures: ['count'], limit: 1 + (i % 1000), year_from: -9999 + Math.floor(i / 1000) },
+        };
       return mixedJobRequests(1, i % 10_000)[0]!;
     };
     let loadOn = true;
@@ -266,7 +272,10 @@ describe('faults: random faults under load', () => {
     const jobs = await readJobs(r);
     const { ids: ackd, bad: badAnswers } = acknowledged(answers);
     let resultKeys = 0;
-    for await (const batch of r.scanIterator({ MATCH: `${keys.result('00000000-0000-4000-8000-000000000000').slice(0, -36)}*`, COUNT: 1000 })) {
+    for await (const batch of r.scanIterator({
+      MATCH: `${keys.result('00000000-0000-4000-8000-000000000000').slice(0, -36)}*`,
+      COUNT: 1000,
+    })) {
       resultKeys += (batch as unknown as string[]).length;
     }
     const { bad: badRuns, runs, allowed: unchargedRuns } = checkRuns(jobs, everyWorker, windows);
@@ -277,7 +286,12 @@ describe('faults: random faults under load', () => {
       ...checkStates(jobs, ackd, generation, resultKeys),
       ...checkEndedOnce(events),
       ...badRuns,
-      ...checkMetrics(jobs, await r.hGetAll(keys.jobsMetrics), await r.hGetAll(keys.jobDurations), answers.filter((a) => a.status === 200).length),
+      ...checkMetrics(
+        jobs,
+        await r.hGetAll(keys.jobsMetrics),
+        await r.hGetAll(keys.jobDurations),
+        answers.filter((a) => a.status === 200).length,
+      ),
     ];
     const by = (s: string) => jobs.filter((j) => j.fields.status === s).length;
     const failedWhy = [...new Set(jobs.filter((j) => j.fields.status === 'failed').map((j) => j.fields.error))];
@@ -289,13 +303,21 @@ describe('faults: random faults under load', () => {
     // A failed job is not a violation (JOB_MAX_ATTEMPTS lost leases or transient errors end it so), but its story is worth reading.
     for (const j of jobs.filter((x) => x.fields.status === 'failed')) {
       const story = everyWorker
-        .flatMap((w) => w.logs.filter((l) => l.job === j.id).map((l) => ({ t: Number(l.time), text: `${w.id.slice(-6)}: ${l.msg}${l.err ? ` (${String(l.err)})` : ''}` })))
+        .flatMap((w) =>
+          w.logs
+            .filter((l) => l.job === j.id)
+            .map((l) => ({ t: Number(l.time), text: `${w.id.slice(-6)}: ${l.msg}${l.err ? ` (${String(l.err)})` : ''}` })),
+        )
         .sort((a, b) => a.t - b.t)
         .map((l) => l.text);
-      console.log(`faults-random seed ${SEED}: failed ${j.id} ${j.fields.analysis} after ${j.fields.attempts} attempts: ${j.fields.error}; ${story.join(' | ')}`);
+      console.log(
+        `faults-random seed ${SEED}: failed ${j.id} ${j.fields.analysis} after ${j.fields.attempts} attempts: ${j.fields.error}; ${story.join(' | ')}`,
+      );
     }
     if (violations.length > 0) {
-      throw new Error(`faults-random seed ${SEED} (replay: FAULTS_SEED=${SEED}): ${violations.length} violations:\n${violations.slice(0, 40).join('\n')}`);
+      throw new Error(
+        `faults-random seed ${SEED} (replay: FAULTS_SEED=${SEED}): ${violations.length} violations:\n${violations.slice(0, 40).join('\n')}`,
+      );
     }
     await sub.close().catch(() => {});
   }, 240_000);

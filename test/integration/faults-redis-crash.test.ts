@@ -64,7 +64,9 @@ describe('faults: Redis crash (SIGKILL) with AOF everysec', () => {
       blockers.push((await post({ analysis: 'test-sleep', params: { steps: 1200, step_ms: 100, tag: `blocker ${i}` } })).json<Job>().id);
     }
     db = await redis.client();
-    await expect.poll(async () => (await Promise.all(blockers.map((id) => db.hGet(keys.job(id), 'status')))).join(), { timeout: 20_000 }).toBe('running,running');
+    await expect
+      .poll(async () => (await Promise.all(blockers.map((id) => db.hGet(keys.job(id), 'status')))).join(), { timeout: 20_000 })
+      .toBe('running,running');
 
     const requests = mixedJobRequests(JOBS);
     expect(new Set(requests.map((r) => JSON.stringify(r))).size).toBe(JOBS);
@@ -81,9 +83,13 @@ describe('faults: Redis crash (SIGKILL) with AOF everysec', () => {
     // is flushed on the way down.
     await sleep(2000);
     await expect
-      .poll(async () => /aof_pending_bio_fsync:0\r\n/.test(await db.info('persistence')) && /aof_buffer_length:0\r\n/.test(await db.info('persistence')), {
-        timeout: 10_000,
-      })
+      .poll(
+        async () =>
+          /aof_pending_bio_fsync:0\r\n/.test(await db.info('persistence')) && /aof_buffer_length:0\r\n/.test(await db.info('persistence')),
+        {
+          timeout: 10_000,
+        },
+      )
       .toBe(true);
     await db.close();
     await redis.kill();
@@ -135,13 +141,21 @@ describe('faults: Redis crash (SIGKILL) with AOF everysec', () => {
       const res = await app.inject(`/jobs/${id}`);
       expect(res.json<Job>(), id).toMatchObject({ status: 'finished', dataset_version: version });
       expect(workerIds.has((await db.hGet(keys.job(id), 'worker'))!), id).toBe(true);
-      const result = (await app.inject(`/results/${id}`)).json<{ dataset_version: number; analysis: string; items?: { mass_g: number }[] }>();
+      const result = (await app.inject(`/results/${id}`)).json<{
+        dataset_version: number;
+        analysis: string;
+        items?: { mass_g: number }[];
+      }>();
       expect(result.dataset_version, id).toBe(version);
       // Every heaviest request filters from a year before the first landing: the top item is the heaviest of all.
       if (result.analysis === 'heaviest') expect(result.items![0]!.mass_g, id).toBe(heaviestMass);
     }
     expect((await db.keys('result:*')).length).toBe(JOBS);
-    for (const w of workers) expect(w.logs.some((l) => l.level === 40 && /redis connection error|claiming failed/.test(l.msg)), w.id).toBe(true);
+    for (const w of workers)
+      expect(
+        w.logs.some((l) => l.level === 40 && /redis connection error|claiming failed/.test(l.msg)),
+        w.id,
+      ).toBe(true);
 
     console.log(
       `redis crash: SIGKILL 2 s after the last write, restarted in ${restartMs} ms on the same AOF; dataset version ${version} with ` +

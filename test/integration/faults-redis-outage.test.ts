@@ -48,11 +48,21 @@ describe('faults: Redis outage under traffic', () => {
 
   it(`answers 503 within 1 s on every Redis-backed route during a ${OUTAGE_MS / 1000} s outage, recovers alone, loses no acknowledged job`, async (ctx) => {
     if (!redis.controllable) ctx.skip();
-    const loaded = await fetch(`${base}/data`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: readFileSync(SAMPLE) });
+    const loaded = await fetch(`${base}/data`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: readFileSync(SAMPLE),
+    });
     expect(loaded.status).toBe(201);
     const first = (await (await fetch(`${base}/meteorites?limit=1`)).json()) as { items: { id: string }[] };
     const meteoriteId = first.items[0]!.id;
-    const seed = (await (await fetch(`${base}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ analysis: 'mass-by-class' }) })).json()) as Job;
+    const seed = (await (
+      await fetch(`${base}/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ analysis: 'mass-by-class' }),
+      })
+    ).json()) as Job;
     await expect.poll(async () => ((await (await fetch(`${base}/jobs/${seed.id}`)).json()) as Job).status).toBe('finished');
 
     let next = 0;
@@ -141,7 +151,9 @@ describe('faults: Redis outage under traffic', () => {
     await expect
       .poll(
         async () => {
-          const jobs = await Promise.all(acknowledged.map(async (id) => ((await (await fetch(`${base}/jobs/${id}`)).json()) as Job).status));
+          const jobs = await Promise.all(
+            acknowledged.map(async (id) => ((await (await fetch(`${base}/jobs/${id}`)).json()) as Job).status),
+          );
           return jobs.filter((s) => s === 'finished').length;
         },
         { timeout: 30_000, interval: 250 },

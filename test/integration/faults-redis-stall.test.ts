@@ -142,7 +142,9 @@ describe('faults: Redis stalled by SIGSTOP', () => {
     expect(health.status).toBe(200);
     expect({ status: waited.status, code: waited.code }).toEqual({ status: 503, code: 'redis_unavailable' });
     expect(waited.ms).toBeLessThan(WAIT_S * 1000 + BOUND_MS);
-    console.log(`redis stalled: ${during.length} requests over ${routes.length} routes, all 503 redis_unavailable with Retry-After, slowest ${Math.max(...during.map((a) => a.ms))} ms (REDIS_COMMAND_TIMEOUT_MS ${COMMAND_TIMEOUT_MS})`);
+    console.log(
+      `redis stalled: ${during.length} requests over ${routes.length} routes, all 503 redis_unavailable with Retry-After, slowest ${Math.max(...during.map((a) => a.ms))} ms (REDIS_COMMAND_TIMEOUT_MS ${COMMAND_TIMEOUT_MS})`,
+    );
 
     // Resumed by itself: every route answers again, with no restart of the API or the worker.
     const resumed = Date.now();
@@ -153,13 +155,17 @@ describe('faults: Redis stalled by SIGSTOP', () => {
         async () => {
           const answers = await Promise.all(reads.map(([route, path, init]) => call(route, path, init)));
           after.push(...answers);
-          return answers.filter((a) => typeof a.status !== 'number' || a.status >= 300).map((a) => `${a.route} ${a.status} ${a.code ?? ''}`);
+          return answers
+            .filter((a) => typeof a.status !== 'number' || a.status >= 300)
+            .map((a) => `${a.route} ${a.status} ${a.code ?? ''}`);
         },
         { timeout: 30_000, interval: 250 },
       )
       .toEqual([]);
     // On the way back too: a 503 at most, never a 500 or a hang.
-    expect(after.filter((a) => !(typeof a.status === 'number' && (a.status < 300 || (a.status === 503 && a.code === 'redis_unavailable'))))).toEqual([]);
+    expect(
+      after.filter((a) => !(typeof a.status === 'number' && (a.status < 300 || (a.status === 503 && a.code === 'redis_unavailable')))),
+    ).toEqual([]);
     console.log(`redis stalled: every route answered again ${Date.now() - resumed} ms after SIGCONT`);
     // The writes refused during the stall left no dataset lock behind (it would refuse loads for its TTL).
     expect((await call('DELETE /jobs/{id}', `/jobs/${done.id}`, { method: 'DELETE' })).status).toBe(409);
@@ -212,7 +218,10 @@ describe('faults: Redis stalled by SIGSTOP', () => {
     try {
       const pending = client.get('stall:pending').catch((e: unknown) => e);
       const t0 = Date.now();
-      const closed = await Promise.race([closeRedis(client, COMMAND_TIMEOUT_MS).then(() => 'closed'), sleep(HANG_MS).then(() => 'still closing')]);
+      const closed = await Promise.race([
+        closeRedis(client, COMMAND_TIMEOUT_MS).then(() => 'closed'),
+        sleep(HANG_MS).then(() => 'still closing'),
+      ]);
       expect(closed).toBe('closed');
       expect(Date.now() - t0).toBeLessThan(BOUND_MS);
       expect(isRedisUnavailable(await pending)).toBe(true);

@@ -31,22 +31,31 @@ describe('faults: a worker killed while it holds jobs ahead', () => {
   });
 
   it('charges an attempt only to the jobs it had started', async () => {
-    const worker = await spawnWorker(redis.url, { LOG_LEVEL: 'debug', WORKER_CONCURRENCY: '2', JOB_LEASE_MS: '1000', WORKER_PREFETCH_BELOW_MS: '200' }, { bundled: true });
-    const ids = await Promise.all(Array.from({ length: 400 }, (_, i) => q.enqueue('test-sleep', { steps: 1, step_ms: 2, tag: `n ${i}` }).then((e) => e.job.id)));
+    const worker = await spawnWorker(
+      redis.url,
+      { LOG_LEVEL: 'debug', WORKER_CONCURRENCY: '2', JOB_LEASE_MS: '1000', WORKER_PREFETCH_BELOW_MS: '200' },
+      { bundled: true },
+    );
+    const ids = await Promise.all(
+      Array.from({ length: 400 }, (_, i) => q.enqueue('test-sleep', { steps: 1, step_ms: 2, tag: `n ${i}` }).then((e) => e.job.id)),
+    );
     // Mid-stream, while it claims ahead.
     await expect.poll(async () => r.zCard(keys.jobsByStatus('finished')), { timeout: 30_000, interval: 20 }).toBeGreaterThanOrEqual(40);
     await worker.kill();
     const held = await r.lRange(keys.processing(worker.id), 0, -1);
     // A run's first write (test-sleep's begin: the dataset version) shows it started even when its
     // log line was lost with the process (pino writes asynchronously).
-    const began = (await Promise.all(held.map(async (id) => ((await r.hGet(keys.job(id), 'dataset_version')) !== null ? id : null)))).filter(
-      (id): id is string => id !== null,
-    );
+    const began = (
+      await Promise.all(held.map(async (id) => ((await r.hGet(keys.job(id), 'dataset_version')) !== null ? id : null)))
+    ).filter((id): id is string => id !== null);
     // Its leases run out; recovery (run here: no other worker) takes the jobs back. Meanwhile the
     // last lines it wrote reach us (the exit can come before the pipe is read out).
     await sleep(1200);
     const ended = new Set(worker.logs.filter((l) => l.msg === 'job ended').map((l) => String(l.job)));
-    const started = new Set([...began, ...worker.logs.filter((l) => l.msg === 'job started' && !ended.has(String(l.job))).map((l) => String(l.job))]);
+    const started = new Set([
+      ...began,
+      ...worker.logs.filter((l) => l.msg === 'job started' && !ended.has(String(l.job))).map((l) => String(l.job)),
+    ]);
     await expect.poll(async () => (await wq.recover(3), r.zCard(keys.jobsLeases)), { timeout: 10_000, interval: 200 }).toBe(0);
     const jobs = await Promise.all(held.map(async (id) => (await q.get(id))!));
     const charged = jobs.filter((j) => j.status === 'queued' && j.attempts > 0).map((j) => j.id);
@@ -74,9 +83,12 @@ describe('faults: a worker killed while it holds jobs ahead', () => {
     while ((await q.get(poison))!.status !== 'failed') {
       if (kills > 6) throw new Error(`the poison job survived ${kills} crashes`);
       const w = await spawnWorker(redis.url, env, { bundled: true });
-      await expect.poll(async () => (await r.hmGet(keys.job(poison), ['status', 'worker', 'started_at'])).join(' '), { timeout: 30_000, interval: 10 }).toMatch(
-        new RegExp(`^running ${w.id} \\S+$`),
-      );
+      await expect
+        .poll(async () => (await r.hmGet(keys.job(poison), ['status', 'worker', 'started_at'])).join(' '), {
+          timeout: 30_000,
+          interval: 10,
+        })
+        .toMatch(new RegExp(`^running ${w.id} \\S+$`));
       await w.kill();
       kills++;
       await sleep(1100); // past its lease

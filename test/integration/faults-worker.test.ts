@@ -70,9 +70,9 @@ describe('faults: worker crashes', () => {
       await victim.kill();
       // What it held when it died (recovery removes the list only after the lease, 1 s, expired).
       const held = await r.lRange(keys.processing(victim.id), 0, -1);
-      const running = (await Promise.all(held.map(async (id) => ((await r.hGet(keys.job(id), 'status')) === 'running' ? id : null)))).filter(
-        (id): id is string => id !== null,
-      );
+      const running = (
+        await Promise.all(held.map(async (id) => ((await r.hGet(keys.job(id), 'status')) === 'running' ? id : null)))
+      ).filter((id): id is string => id !== null);
       const respawn = spawnWorker(redis.url, WORKER_ENV, { bundled: true }).then((w) => {
         spawned.push(w);
         live.set(w.id, w);
@@ -101,7 +101,10 @@ describe('faults: worker crashes', () => {
     for (const job of jobs) {
       expect(job.status, job.id).toBe('finished');
       expect(job.attempts, job.id).toBeGreaterThanOrEqual(1 + (killsOf.get(job.id) ?? 0));
-      expect(JSON.parse((await r.get(keys.result(job.id)))!), job.id).toMatchObject({ analysis: 'test-sleep', params: { tag: job.params.tag } });
+      expect(JSON.parse((await r.get(keys.result(job.id)))!), job.id).toMatchObject({
+        analysis: 'test-sleep',
+        params: { tag: job.params.tag },
+      });
       expect(finishedSettles(job.id), job.id).toBe(1);
     }
     expect((await r.keys('result:*')).length).toBe(JOBS);

@@ -92,7 +92,9 @@ describe('GET / and GET /help', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toBe('text/plain; charset=utf-8');
     const lines = res.body.split('\n');
-    const registered = built.routes.flatMap((r) => (Array.isArray(r.method) ? r.method : [r.method]).map((method) => ({ method, route: r })));
+    const registered = built.routes.flatMap((r) =>
+      (Array.isArray(r.method) ? r.method : [r.method]).map((method) => ({ method, route: r })),
+    );
     let listed = 0;
     for (const { method, route } of registered) {
       if (method === 'HEAD') continue; // Fastify's automatic twin of each GET
@@ -114,11 +116,17 @@ describe('GET / and GET /help', () => {
     expect(res.body).not.toContain(NO_SUMMARY);
     expect(res.body).toContain('/docs');
     expect(res.body).toContain('/openapi.json');
-    for (const route of ['GET    /', 'GET    /help']) expect(lines.some((l) => l.startsWith(`  ${route} `)), route).toBe(true);
+    for (const route of ['GET    /', 'GET    /help'])
+      expect(
+        lines.some((l) => l.startsWith(`  ${route} `)),
+        route,
+      ).toBe(true);
   });
 
   it('all are in the OpenAPI document, with their content types', async () => {
-    const doc = (await built.app.inject('/openapi.json')).json() as { paths: Record<string, { get: { tags: string[]; responses: Record<string, { content: object }> } }> };
+    const doc = (await built.app.inject('/openapi.json')).json() as {
+      paths: Record<string, { get: { tags: string[]; responses: Record<string, { content: object }> } }>;
+    };
     expect(Object.keys(doc.paths['/']!.get.responses['200']!.content)).toEqual(['text/html']);
     expect(Object.keys(doc.paths['/help']!.get.responses['200']!.content)).toEqual(['text/plain']);
     expect(doc.paths['/']!.get.tags).toEqual(['service']);

@@ -41,7 +41,15 @@ async function run(params: Record<string, unknown>) {
   const ended = await app.inject(`/jobs/${id}?wait=30`);
   expect(ended.json()).toMatchObject({ status: 'finished', error: null });
   const result = await app.inject(`/results/${id}`);
-  return { id, result: result.json() as { params: Record<string, unknown>; groups: Record<string, unknown>[]; matched: number; excluded: Record<string, number> } };
+  return {
+    id,
+    result: result.json() as {
+      params: Record<string, unknown>;
+      groups: Record<string, unknown>[];
+      matched: number;
+      excluded: Record<string, number>;
+    },
+  };
 }
 
 describe('group-by through the API, on the full dataset', () => {
@@ -69,7 +77,13 @@ describe('group-by through the API, on the full dataset', () => {
       expect(header).toBe('class_type,fall,count,median_mass_g,stddev_mass_g');
       const parsed = lines.map((line) => {
         const [type, fall, ...numbers] = splitCsvLine(line);
-        return { class_type: type, fall, ...Object.fromEntries(['count', 'median_mass_g', 'stddev_mass_g'].map((m, k) => [m, numbers[k] === '' ? null : Number(numbers[k])])) };
+        return {
+          class_type: type,
+          fall,
+          ...Object.fromEntries(
+            ['count', 'median_mass_g', 'stddev_mass_g'].map((m, k) => [m, numbers[k] === '' ? null : Number(numbers[k])]),
+          ),
+        };
       });
       expect(parsed).toEqual(result.groups);
     }
@@ -105,7 +119,12 @@ describe('the classification on landings', () => {
     const got: string[] = [];
     let cursor: string | undefined;
     do {
-      const page = (await app.inject({ url: '/meteorites', query: { class_type: 'Iron', class_group: 'IIIAB', limit: '100', ...(cursor ? { cursor } : {}) } })).json();
+      const page = (
+        await app.inject({
+          url: '/meteorites',
+          query: { class_type: 'Iron', class_group: 'IIIAB', limit: '100', ...(cursor ? { cursor } : {}) },
+        })
+      ).json();
       got.push(...page.items.map((m: Meteorite) => m.id));
       cursor = page.next_cursor ?? undefined;
     } while (cursor);
@@ -113,7 +132,11 @@ describe('the classification on landings', () => {
   });
 
   it('streams every matching landing as CSV, NASA columns then the classification', async () => {
-    const res = await app.inject({ url: '/meteorites', query: { class_type: 'Stony-iron', fall: 'Fell' }, headers: { accept: 'text/csv' } });
+    const res = await app.inject({
+      url: '/meteorites',
+      query: { class_type: 'Stony-iron', fall: 'Fell' },
+      headers: { accept: 'text/csv' },
+    });
     expect(res.statusCode).toBe(200);
     const [header, ...lines] = res.body.trimEnd().split('\n');
     expect(header).toBe('name,id,nametype,recclass,mass (g),fall,year,reclat,reclong,GeoLocation,class_type,class_group');

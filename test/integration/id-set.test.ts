@@ -141,7 +141,12 @@ describe('the id set', () => {
     await db.configSet('set-max-intset-entries', '512');
     const { code, output } = await npmRunLoad(redis.url, fullDataset().csv);
     expect(code, output).toBe(0);
-    expect(output).toMatch(new RegExp(`^loaded ${full.length} records .*\\n(.*\\n)*note: the server's set-max-intset-entries \\(512\\) is below the ${full.length} records`, 'm'));
+    expect(output).toMatch(
+      new RegExp(
+        `^loaded ${full.length} records .*\\n(.*\\n)*note: the server's set-max-intset-entries \\(512\\) is below the ${full.length} records`,
+        'm',
+      ),
+    );
     expect(await encoding()).toBe('hashtable');
     expect(await db.sCard(keys.meteoriteIds)).toBe(full.length);
   });

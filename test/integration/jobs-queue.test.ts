@@ -176,7 +176,9 @@ describe('queue protocol', () => {
     expect(held.id).toBe(job.id);
     // A new load lands while the job runs: same or new version number, the generation tells.
     await r.hSet(keys.dataset, { version: '4', generation: 'g4' });
-    const res = await w.settle('w1', [{ job: held, settlement: { status: 'finished', result: '{"on":3}', datasetVersion: 3, datasetGeneration: 'g3' } }]);
+    const res = await w.settle('w1', [
+      { job: held, settlement: { status: 'finished', result: '{"on":3}', datasetVersion: 3, datasetGeneration: 'g3' } },
+    ]);
     expect(res.outcomes).toEqual(['stale']);
     expect(await r.exists(keys.result(job.id))).toBe(0);
     expect(await q.get(job.id)).toMatchObject({ status: 'queued', attempts: 0 });
@@ -187,7 +189,9 @@ describe('queue protocol', () => {
     const again = await claimOne('w2');
     expect(again).toMatchObject({ id: job.id, attempts: 1 });
     expect(again.token).not.toBe(held.token);
-    const done = await w.settle('w2', [{ job: again, settlement: { status: 'finished', result: '{"on":4}', datasetVersion: 4, datasetGeneration: 'g4' } }]);
+    const done = await w.settle('w2', [
+      { job: again, settlement: { status: 'finished', result: '{"on":4}', datasetVersion: 4, datasetGeneration: 'g4' } },
+    ]);
     expect(done.outcomes).toEqual(['finished']);
     expect(await r.hmGet(keys.job(job.id), ['dataset_version', 'dataset_generation'])).toEqual(['4', 'g4']);
     // The same request on this load is answered by it; after a load that reuses version 4, it is not.
@@ -270,7 +274,7 @@ describe('queue protocol', () => {
     expect(await w.release('w1', again, { delayMs: 0, refund: true })).toBe('lost');
   });
 
-  it("puts back what a dead worker claimed but never started, and drops its processing list", async () => {
+  it('puts back what a dead worker claimed but never started, and drops its processing list', async () => {
     const { job } = await q.enqueue('mass-by-class', {});
     const blocking = await redis.client();
     await w.renew('dead', 1, []);
@@ -333,7 +337,10 @@ describe('queue protocol', () => {
     const ended = Promise.all(waiters.map((w) => w.until(10_000)));
     const held = await w.claim('w1', LEASE, 2);
     expect(held).toHaveLength(2);
-    await w.settle('w1', held.map((job) => ({ job, settlement: { status: 'finished', result: '{}', datasetVersion: 0 } })));
+    await w.settle(
+      'w1',
+      held.map((job) => ({ job, settlement: { status: 'finished', result: '{}', datasetVersion: 0 } })),
+    );
     await ended;
     for (const w of waiters) w.dispose();
     expect(Date.now() - t0).toBeLessThan(2000);

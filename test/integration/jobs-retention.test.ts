@@ -22,7 +22,9 @@ const LEASE = 60_000;
 async function enqueueMany(q: JobQueue, n: number, tag: string): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < n; i += 100) {
-    const batch = await Promise.all(Array.from({ length: Math.min(100, n - i) }, (_, k) => q.enqueue('test-sleep', { tag: `${tag} ${i + k}` })));
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(100, n - i) }, (_, k) => q.enqueue('test-sleep', { tag: `${tag} ${i + k}` })),
+    );
     out.push(...batch.map((b) => b.job.id));
   }
   return out;
@@ -34,7 +36,10 @@ async function finishAll(q: WorkerQueue, worker: string): Promise<number> {
   for (;;) {
     const held = await q.claim(worker, LEASE, 50);
     if (held.length === 0) return done;
-    const res = await q.settle(worker, held.map((job) => ({ job, settlement: { status: 'finished' as const, result: '{}', datasetVersion: 0 } })));
+    const res = await q.settle(
+      worker,
+      held.map((job) => ({ job, settlement: { status: 'finished' as const, result: '{}', datasetVersion: 0 } })),
+    );
     expect(res.outcomes.filter((o) => o !== 'finished')).toEqual([]);
     done += held.length;
   }
@@ -102,9 +107,7 @@ describe('retention of ended jobs (the queue driven directly)', () => {
     expect(await r.ttl(keys.job(ids[0]!))).toBe(-1);
     expect((await entries()).all).toBe(21);
     // Nothing settles from here on: the recovery pass, which every worker runs, prunes.
-    await expect
-      .poll(async () => (await w.recover(3), r.zCard(keys.jobsAll)), { timeout: 15_000, interval: 200 })
-      .toBe(0);
+    await expect.poll(async () => (await w.recover(3), r.zCard(keys.jobsAll)), { timeout: 15_000, interval: 200 }).toBe(0);
     expect(await entries()).toEqual({ all: 0, finished: 0, dedup: 0 });
     expect(await r.zCard(keys.jobsByStatus('cancelled'))).toBe(0);
     expect(await r.exists([...ids, cancelled].flatMap((id) => [keys.job(id), keys.result(id)]))).toBe(0);
@@ -144,7 +147,16 @@ async function footprint(r: Redis): Promise<{ total: number; byKey: Record<strin
       let entries = 0;
       if (/^(jobs|metrics):/.test(key)) {
         const type = await r.type(key);
-        entries = type === 'zset' ? await r.zCard(key) : type === 'hash' ? await r.hLen(key) : type === 'list' ? await r.lLen(key) : type === 'set' ? await r.sCard(key) : 0;
+        entries =
+          type === 'zset'
+            ? await r.zCard(key)
+            : type === 'hash'
+              ? await r.hLen(key)
+              : type === 'list'
+                ? await r.lLen(key)
+                : type === 'set'
+                  ? await r.sCard(key)
+                  : 0;
       }
       byKey[key] = 1 + entries;
     }
@@ -172,10 +184,17 @@ describe('retention end to end: 2,000 jobs with RESULT_TTL_SECONDS=1', () => {
   });
 
   it('leaves no more than a few dozen keys and index entries beyond the dataset once the jobs expired and one more job ran', async () => {
-    const records = Array.from({ length: 5 }, (_, i) => ({ id: String(i + 1), name: `L${i + 1}`, recclass: 'L5', mass_g: 10 * (i + 1), year: 1900 + i }));
+    const records = Array.from({ length: 5 }, (_, i) => ({
+      id: String(i + 1),
+      name: `L${i + 1}`,
+      recclass: 'L5',
+      mass_g: 10 * (i + 1),
+      year: 1900 + i,
+    }));
     await storeDataset(r, { columns: columnsFromRecords(records), skipped: [] }, { source: 'five' });
     await spawnWorker(redis.url, { RESULT_TTL_SECONDS: '1', WORKER_CONCURRENCY: '4', JOB_RECOVERY_INTERVAL_MS: '500' }, { bundled: true });
-    const post = (tag: string) => app.inject({ method: 'POST', url: '/jobs', payload: { analysis: 'test-sleep', params: { steps: 1, step_ms: 0, tag } } });
+    const post = (tag: string) =>
+      app.inject({ method: 'POST', url: '/jobs', payload: { analysis: 'test-sleep', params: { steps: 1, step_ms: 0, tag } } });
 
     const JOBS = 2000;
     let accepted = 0;
@@ -193,7 +212,9 @@ describe('retention end to end: 2,000 jobs with RESULT_TTL_SECONDS=1', () => {
     expect(one.statusCode).toBe(202);
     expect((await app.inject(`/jobs/${one.json<Job>().id}?wait=30`)).json<Job>().status).toBe('finished');
     const after = await footprint(r);
-    console.log(`retention: after ${JOBS + 1} jobs with RESULT_TTL_SECONDS=1, ${after.total} keys and entries beyond the dataset: ${JSON.stringify(after.byKey)}`);
+    console.log(
+      `retention: after ${JOBS + 1} jobs with RESULT_TTL_SECONDS=1, ${after.total} keys and entries beyond the dataset: ${JSON.stringify(after.byKey)}`,
+    );
     expect(after.total, JSON.stringify(after.byKey)).toBeLessThanOrEqual(FEW_DOZEN);
     expect(await r.zCard(keys.jobsAll)).toBeLessThanOrEqual(2);
     expect(await r.hLen(keys.jobsDedup)).toBeLessThanOrEqual(2);

@@ -31,7 +31,10 @@ interface Stats {
 
 /** Group statistics computed the plain way: arrays, a sort, a loop. */
 function stats(records: Meteorite[]): Stats {
-  const masses = records.map((m) => m.mass_g).filter((m): m is number => m !== null).sort((a, b) => a - b);
+  const masses = records
+    .map((m) => m.mass_g)
+    .filter((m): m is number => m !== null)
+    .sort((a, b) => a - b);
   const n = masses.length;
   let total = 0;
   for (const m of masses) total += m;
@@ -113,17 +116,30 @@ describe('jobs API with a worker, on the full dataset', () => {
     const tag = crypto.randomUUID();
     const ids = [];
     for (const slot of [1, 2]) ids.push((await post('test-sleep', { steps: ms / 100, step_ms: 100, tag: `${tag}-${slot}` })).json().id);
-    for (const id of ids) await expect.poll(async () => (await app.inject(`/jobs/${id}`)).json().status, { timeout: 20_000 }).toBe('running');
+    for (const id of ids)
+      await expect.poll(async () => (await app.inject(`/jobs/${id}`)).json().status, { timeout: 20_000 }).toBe('running');
     return ids;
   }
 
-  const fingerprint = async () => ({ dbsize: await r.dbSize(), seq: await r.get(keys.jobsSeq), queue: await r.lRange(keys.jobsQueue, 0, -1) });
+  const fingerprint = async () => ({
+    dbsize: await r.dbSize(),
+    seq: await r.get(keys.jobsSeq),
+    queue: await r.lRange(keys.jobsQueue, 0, -1),
+  });
 
   it('GET /analyses lists every analysis with its params schema', async () => {
     const res = await app.inject('/analyses');
     expect(res.statusCode).toBe(200);
     const list = res.json() as { name: string; description: string; params: { properties: Record<string, unknown> } }[];
-    expect(list.map((a) => a.name)).toEqual(['mass-by-class', 'mass-by-year', 'mass-by-fall', 'heaviest', 'geo-grid', 'group-by', 'test-sleep']);
+    expect(list.map((a) => a.name)).toEqual([
+      'mass-by-class',
+      'mass-by-year',
+      'mass-by-fall',
+      'heaviest',
+      'geo-grid',
+      'group-by',
+      'test-sleep',
+    ]);
     expect(list.find((a) => a.name === 'mass-by-year')!.params.properties).toHaveProperty('bin');
     expect(list.find((a) => a.name === 'group-by')!.params.properties).toHaveProperty('by');
     expect(list.every((a) => a.description.length > 10)).toBe(true);
@@ -140,7 +156,10 @@ describe('jobs API with a worker, on the full dataset', () => {
     expect(result.excluded.missing_class).toBe(source.filter((m) => m.recclass === null).length);
     const top = [...expected].map(([k, ms]) => [k, stats(ms)] as const).sort((a, b) => b[1].total_mass_g! - a[1].total_mass_g!);
     for (const [key, s] of [...top.slice(0, 5), top.find(([k]) => k === 'L6')!]) {
-      expectStats(result.groups.find((g: { key: string }) => g.key === key), s);
+      expectStats(
+        result.groups.find((g: { key: string }) => g.key === key),
+        s,
+      );
     }
     expect(result.groups[0].key).toBe(top[0]![0]);
   });
@@ -150,13 +169,21 @@ describe('jobs API with a worker, on the full dataset', () => {
     const inRange = source.filter((m) => m.year !== null && m.year >= 1900 && m.year <= 1999);
     const expected = groupBy(inRange, (m) => Math.floor(m.year! / 10) * 10);
     expect(result.groups.map((g: { key: number }) => g.key)).toEqual([...expected.keys()].sort((a, b) => a - b));
-    for (const [key, ms] of expected) expectStats(result.groups.find((g: { key: number }) => g.key === key), stats(ms));
+    for (const [key, ms] of expected)
+      expectStats(
+        result.groups.find((g: { key: number }) => g.key === key),
+        stats(ms),
+      );
     expect(result.excluded.missing_year).toBe(source.filter((m) => m.year === null).length);
   });
 
   it('mass-by-fall matches the source CSV', async () => {
     const { result } = await run('mass-by-fall');
-    for (const [key, ms] of groupBy(source, (m) => m.fall)) expectStats(result.groups.find((g: { key: string }) => g.key === key), stats(ms));
+    for (const [key, ms] of groupBy(source, (m) => m.fall))
+      expectStats(
+        result.groups.find((g: { key: string }) => g.key === key),
+        stats(ms),
+      );
   });
 
   it('heaviest matches the source CSV', async () => {
@@ -172,7 +199,10 @@ describe('jobs API with a worker, on the full dataset', () => {
     const { result } = await run('geo-grid', { cell_deg: 10 });
     const located = source.filter((m) => m.reclat !== null && m.reclong !== null);
     const real = located.filter((m) => m.reclat !== 0 || m.reclong !== 0);
-    expect(result.excluded).toMatchObject({ missing_location: source.length - located.length, zero_location: located.length - real.length });
+    expect(result.excluded).toMatchObject({
+      missing_location: source.length - located.length,
+      zero_location: located.length - real.length,
+    });
     const total = result.cells.reduce((n: number, c: { count: number }) => n + c.count, 0);
     expect(total).toBe(real.length);
     // Aachen (50.775, 6.08333) lies in the cell whose south-west corner is (50, 0).
@@ -304,7 +334,11 @@ describe('jobs API with a worker, on the full dataset', () => {
       [{ method: 'POST', url: '/jobs', payload: { analysis: 'mass-by-nothing' } }, 400, 'unknown_analysis'],
       [{ method: 'POST', url: '/jobs', payload: { analysis: 'heaviest', params: { n: 0 } } }, 400, 'invalid_params'],
       [{ method: 'POST', url: '/jobs', payload: { analysis: 'mass-by-year', params: { bin: 5 } } }, 400, 'invalid_params'],
-      [{ method: 'POST', url: '/jobs', payload: { analysis: 'heaviest', params: { year_from: 2000, year_to: 1990 } } }, 400, 'invalid_params'],
+      [
+        { method: 'POST', url: '/jobs', payload: { analysis: 'heaviest', params: { year_from: 2000, year_to: 1990 } } },
+        400,
+        'invalid_params',
+      ],
       [{ method: 'POST', url: '/jobs', payload: { analysis: 'heaviest', params: { colour: 'red' } } }, 400, 'invalid_params'],
       [{ method: 'POST', url: '/jobs', payload: { analysis: 'heaviest', extra: 1 } }, 400, 'validation_failed'],
       [{ method: 'POST', url: '/jobs', payload: { params: {} } }, 400, 'validation_failed'],

@@ -46,7 +46,11 @@ describe('load', () => {
   });
 
   it(`${CLIENTS} clients × ${PER_CLIENT} jobs, ${WORKERS} workers: 0 errors, ${TOTAL} finished, queue empty`, async () => {
-    const loaded = await fetch(`${base}/data`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: readFileSync(SAMPLE) });
+    const loaded = await fetch(`${base}/data`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: readFileSync(SAMPLE),
+    });
     expect(loaded.status).toBe(201);
     const { records } = (await loaded.json()) as { records: number };
 
@@ -87,7 +91,7 @@ describe('load', () => {
 
     // Counted again through the API: every acknowledged id is among the finished jobs.
     const finished = new Set<string>();
-    for (let cursor: string | null = ''; cursor !== null; ) {
+    for (let cursor: string | null = ''; cursor !== null;) {
       const page = (await (await fetch(`${base}/jobs?status=finished&limit=1000${cursor ? `&cursor=${cursor}` : ''}`)).json()) as {
         items: Job[];
         next_cursor: string | null;

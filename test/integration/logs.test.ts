@@ -35,7 +35,16 @@ async function startApi(redisUrl: string, format: 'pretty' | 'json'): Promise<{ 
   const port = await freePort();
   const api = start('api/src/server.ts', { REDIS_URL: redisUrl, PORT: String(port), LOG_FORMAT: format });
   const base = `http://127.0.0.1:${port}`;
-  await expect.poll(() => fetch(`${base}/ready`).then((r) => r.status, () => 0), { timeout: 60_000, interval: 200 }).toBe(200);
+  await expect
+    .poll(
+      () =>
+        fetch(`${base}/ready`).then(
+          (r) => r.status,
+          () => 0,
+        ),
+      { timeout: 60_000, interval: 200 },
+    )
+    .toBe(200);
   return { api, base };
 }
 
@@ -65,24 +74,31 @@ describe('LOG_FORMAT', () => {
   it('pretty: the worker writes readable lines too', async () => {
     const worker = start('worker/src/main.ts', { REDIS_URL: redis.url, LOG_FORMAT: 'pretty' });
     await expect.poll(() => worker.lines().find((l) => l.includes('worker started')), { timeout: 60_000 }).toBeDefined();
-    expect(worker.lines().find((l) => l.includes('worker started'))).toMatch(/^\[[\d:.]+\] INFO \(worker\): worker started \{"concurrency":\d+,/);
+    expect(worker.lines().find((l) => l.includes('worker started'))).toMatch(
+      /^\[[\d:.]+\] INFO \(worker\): worker started \{"concurrency":\d+,/,
+    );
     for (const line of worker.lines()) expect(line, line).not.toMatch(/^\{/);
   });
 
   it('json: every line is a JSON object, requests logged as Fastify does', async () => {
     const { api, base } = await startApi(redis.url, 'json');
     expect((await fetch(`${base}/meteorites/1`)).status).toBe(404);
-    await expect.poll(() => api.lines().some((l) => l.includes('request completed') && l.includes('"statusCode":404')), { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(() => api.lines().some((l) => l.includes('request completed') && l.includes('"statusCode":404')), { timeout: 10_000 })
+      .toBe(true);
     const parsed = api.lines().map((l) => JSON.parse(l) as { level: number; msg: string; req?: { url: string } });
     expect(parsed.find((l) => l.msg === 'incoming request' && l.req?.url === '/meteorites/1')).toBeDefined();
   });
 
-  it('npm start with LOG_FORMAT=pretty: its [start] lines and the children\'s readable lines, nothing else', async () => {
+  it("npm start with LOG_FORMAT=pretty: its [start] lines and the children's readable lines, nothing else", async () => {
     const service = await startService({ LOG_LEVEL: 'info', LOG_FORMAT: 'pretty', SAMPLE_DATA: 'data/sample.json' });
     try {
       expect((await fetch(`${service.url}/`)).status).toBe(200);
       await expect.poll(() => service.output().includes('INFO (api): GET / 200 '), { timeout: 10_000 }).toBe(true);
-      const lines = service.output().split('\n').filter((l) => l !== '');
+      const lines = service
+        .output()
+        .split('\n')
+        .filter((l) => l !== '');
       const pretty = /^\[\d\d:\d\d:\d\d\.\d{3}\] (INFO|WARN) \((api|worker)\): \S/;
       for (const line of lines) expect(line, line).toMatch(/^\[start\] /.test(line) ? /^\[start\] / : pretty);
       expect(lines).toContainEqual(expect.stringMatching(/INFO \(worker\): worker started/));

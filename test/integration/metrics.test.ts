@@ -50,8 +50,16 @@ describe('GET /metrics with a worker, on the sample dataset', () => {
 
   beforeAll(async () => {
     redis = await startRedis();
-    [app] = await Promise.all([buildTestApp(redis.url, { ENABLE_TEST_ANALYSES: true }), spawnWorker(redis.url, { WORKER_CONCURRENCY: '2' })]);
-    const loaded = await app.inject({ method: 'POST', url: '/data', headers: { 'content-type': 'application/json' }, payload: readFileSync(SAMPLE) });
+    [app] = await Promise.all([
+      buildTestApp(redis.url, { ENABLE_TEST_ANALYSES: true }),
+      spawnWorker(redis.url, { WORKER_CONCURRENCY: '2' }),
+    ]);
+    const loaded = await app.inject({
+      method: 'POST',
+      url: '/data',
+      headers: { 'content-type': 'application/json' },
+      payload: readFileSync(SAMPLE),
+    });
     expect(loaded.statusCode).toBe(201);
     analyses = (await app.inject('/analyses')).json().map((a: { name: string }) => a.name);
   });
@@ -101,7 +109,13 @@ describe('GET /metrics with a worker, on the sample dataset', () => {
     for (const event of JOB_EVENTS) expect(exp.types.get(`meteorites_jobs_${event}_total`)).toBe('counter');
     expect(exp.types.get('meteorites_job_duration_seconds')).toBe('histogram');
     expect(exp.types.get('meteorites_http_request_duration_seconds')).toBe('histogram');
-    for (const name of ['meteorites_queue_depth', 'meteorites_jobs_running', 'meteorites_workers', 'meteorites_dataset_records', 'meteorites_dataset_version']) {
+    for (const name of [
+      'meteorites_queue_depth',
+      'meteorites_jobs_running',
+      'meteorites_workers',
+      'meteorites_dataset_records',
+      'meteorites_dataset_version',
+    ]) {
       expect(exp.types.get(name)).toBe('gauge');
     }
     for (const name of exp.types.keys()) expect(exp.help.get(name)?.length).toBeGreaterThan(10);
@@ -128,7 +142,10 @@ describe('GET /metrics with a worker, on the sample dataset', () => {
 
   it('queue depth, running jobs and workers follow the queue; cancelling counts queued and running jobs alike', async () => {
     const tag = crypto.randomUUID();
-    const busy = [await submit('test-sleep', { steps: 200, step_ms: 100, tag: `${tag}-1` }), await submit('test-sleep', { steps: 200, step_ms: 100, tag: `${tag}-2` })];
+    const busy = [
+      await submit('test-sleep', { steps: 200, step_ms: 100, tag: `${tag}-1` }),
+      await submit('test-sleep', { steps: 200, step_ms: 100, tag: `${tag}-2` }),
+    ];
     for (const id of busy) await expect.poll(async () => (await app.inject(`/jobs/${id}`)).json().status, POLL).toBe('running');
     const waiting = [];
     for (let i = 0; i < 3; i++) waiting.push(await submit('test-sleep', { steps: 1, step_ms: 0, tag: `${tag}-w${i}` }));
@@ -139,7 +156,8 @@ describe('GET /metrics with a worker, on the sample dataset', () => {
     expect(sampleValue(exp, 'meteorites_jobs_running')).toBe(2);
     expect(sampleValue(exp, 'meteorites_workers')).toBe(1);
 
-    for (const id of [...waiting, ...busy]) expect((await app.inject({ method: 'DELETE', url: `/jobs/${id}` })).statusCode).toBeLessThan(300);
+    for (const id of [...waiting, ...busy])
+      expect((await app.inject({ method: 'DELETE', url: `/jobs/${id}` })).statusCode).toBeLessThan(300);
     for (const id of [...waiting, ...busy]) expect(await waitEnd(id)).toBe('cancelled');
     count(tally, 'test-sleep', 'cancelled', 5);
 
@@ -191,7 +209,8 @@ describe('GET /metrics with a worker, on the sample dataset', () => {
 
     const exp = await scrape();
     const counts = samples(exp, 'meteorites_http_request_duration_seconds_count');
-    const by = (route: string, code: string) => counts.find((s) => s.labels.route === route && s.labels.status_code === code && s.labels.method === 'GET');
+    const by = (route: string, code: string) =>
+      counts.find((s) => s.labels.route === route && s.labels.status_code === code && s.labels.method === 'GET');
     expect(by('/meteorites/:id', '200')?.value).toBeGreaterThanOrEqual(1);
     expect(by('/meteorites/:id', '404')?.value).toBeGreaterThanOrEqual(1);
     expect(by('/jobs/:id', '200')?.value).toBeGreaterThanOrEqual(1);
@@ -245,7 +264,9 @@ describe('the queue scripts count every way a job ends, exactly once', () => {
     expect((await q.enqueue('test-sleep', { tag: 'finished' })).deduplicated).toBe(true);
     const finished = await claimOne(60_000);
     await sleep(300);
-    expect((await w.settle('w1', [{ job: finished, settlement: { status: 'finished', result: '{}', datasetVersion: 0 } }])).outcomes).toEqual(['finished']);
+    expect(
+      (await w.settle('w1', [{ job: finished, settlement: { status: 'finished', result: '{}', datasetVersion: 0 } }])).outcomes,
+    ).toEqual(['finished']);
 
     await enqueue('failed');
     const failed = await claimOne(60_000);

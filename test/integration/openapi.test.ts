@@ -58,7 +58,17 @@ describe('OpenAPI document and Swagger UI', () => {
 
   it('documents every route the app serves, each with a tag, a summary and its error responses', () => {
     const expected = documented();
-    expect(expected).toEqual(expect.arrayContaining(['GET /health', 'POST /data', 'GET /data', 'DELETE /data', 'GET /data/summary', 'GET /meteorites', 'GET /meteorites/{id}']));
+    expect(expected).toEqual(
+      expect.arrayContaining([
+        'GET /health',
+        'POST /data',
+        'GET /data',
+        'DELETE /data',
+        'GET /data/summary',
+        'GET /meteorites',
+        'GET /meteorites/{id}',
+      ]),
+    );
     const inDocument = Object.entries(committed.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
     expect(inDocument.sort()).toEqual([...expected].sort());
     for (const [path, ops] of Object.entries(committed.paths)) {
@@ -66,7 +76,10 @@ describe('OpenAPI document and Swagger UI', () => {
         const name = `${method.toUpperCase()} ${path}`;
         expect(op.tags?.length, name).toBeGreaterThan(0);
         expect(op.summary, name).toEqual(expect.any(String));
-        expect(Object.keys(op.responses).some((code) => code.startsWith('2')), name).toBe(true);
+        expect(
+          Object.keys(op.responses).some((code) => code.startsWith('2')),
+          name,
+        ).toBe(true);
         for (const [code, response] of Object.entries(op.responses)) {
           if (Number(code) >= 400) {
             expect(JSON.stringify(response), `${name} ${code}`).toContain('"$ref":"#/components/schemas/Error"');

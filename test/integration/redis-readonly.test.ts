@@ -68,7 +68,10 @@ describe('READONLY after a failover behind a fixed address', () => {
   it('a connection left on the demoted primary reconnects and writes to the new one', async () => {
     const { ok, errors } = await until(() => worker.set('after', '1'), 5000);
     expect(ok, `still failing after 5 s: ${errors.at(-1)}`).toBe(true);
-    expect(errors.every((e) => /READONLY|closed|Socket/i.test(e)), errors.join('; ')).toBe(true);
+    expect(
+      errors.every((e) => /READONLY|closed|Socket/i.test(e)),
+      errors.join('; '),
+    ).toBe(true);
     expect(await admin.b.get('after')).toBe('1');
   });
 

@@ -59,7 +59,8 @@ const operations: Operation[] = Object.entries(OPENAPI.paths).flatMap(([path, op
 function request(op: Operation, headers: Record<string, string> = {}): InjectOptions {
   const url = op.path.replace(/\{id\}/g, op.path.startsWith('/meteorites') ? '1' : randomUUID());
   const method = op.method as InjectOptions['method'];
-  if (op.method === 'POST' && op.path === '/data') return { method, url, headers: { ...headers, 'content-type': 'application/json' }, payload: SAMPLE };
+  if (op.method === 'POST' && op.path === '/data')
+    return { method, url, headers: { ...headers, 'content-type': 'application/json' }, payload: SAMPLE };
   if (op.method === 'POST' && op.path === '/jobs') return { method, url, headers, payload: { analysis: 'mass-by-class' } };
   return { method, url, headers };
 }
@@ -72,7 +73,9 @@ async function redisState(db: Redis) {
 function expectUnauthorized(res: LightMyRequestResponse, name: string, invalidToken: boolean): void {
   expect(res.statusCode, name).toBe(401);
   expect(res.json().error.code, name).toBe('unauthorized');
-  expect(res.headers['www-authenticate'], name).toBe(invalidToken ? 'Bearer realm="meteorites", error="invalid_token"' : 'Bearer realm="meteorites"');
+  expect(res.headers['www-authenticate'], name).toBe(
+    invalidToken ? 'Bearer realm="meteorites", error="invalid_token"' : 'Bearer realm="meteorites"',
+  );
 }
 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
@@ -127,7 +130,12 @@ describe('API keys (API_KEY)', () => {
 
   it('accepts every configured key, the scheme in any case', async () => {
     for (const headers of [bearer(KEY), bearer(OTHER_KEY), { authorization: `bearer ${KEY}` }, { authorization: `BEARER ${OTHER_KEY}` }]) {
-      const res = await app.inject({ method: 'POST', url: '/jobs', headers, payload: { analysis: 'heaviest', params: { n: 1 + Math.floor(Math.random() * 900) } } });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/jobs',
+        headers,
+        payload: { analysis: 'heaviest', params: { n: 1 + Math.floor(Math.random() * 900) } },
+      });
       expect([200, 202], headers.authorization.slice(0, 10)).toContain(res.statusCode);
     }
   });
@@ -145,8 +153,13 @@ describe('API keys (API_KEY)', () => {
     const before = await redisState(db);
     for (const op of operations) {
       expectUnauthorized(await readsProtected.inject(request(op)), `${op.method} ${op.path}`, false);
-      expectUnauthorized(await readsProtected.inject(request(op, bearer(OTHER_KEY))), `${op.method} ${op.path} with a key of another deployment`, true);
-      if (op.method === 'GET') expect((await readsProtected.inject({ ...request(op), method: 'HEAD' })).statusCode, `HEAD ${op.path}`).toBe(401);
+      expectUnauthorized(
+        await readsProtected.inject(request(op, bearer(OTHER_KEY))),
+        `${op.method} ${op.path} with a key of another deployment`,
+        true,
+      );
+      if (op.method === 'GET')
+        expect((await readsProtected.inject({ ...request(op), method: 'HEAD' })).statusCode, `HEAD ${op.path}`).toBe(401);
     }
     expect(await redisState(db)).toEqual(before);
     const summary = await readsProtected.inject({ url: '/data/summary', headers: bearer(KEY) });
@@ -201,7 +214,9 @@ describe('rate limits (RATE_LIMIT_JOBS_PER_MIN, RATE_LIMIT_DATA_PER_MIN)', () =>
     for (const refused of answers.slice(JOBS)) {
       expect(refused.json().error.code).toBe('rate_limited');
       const retryAfter = Number(refused.headers['retry-after']);
-      expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `Retry-After ${refused.headers['retry-after']}`).toBe(true);
+      expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `Retry-After ${refused.headers['retry-after']}`).toBe(
+        true,
+      );
       expect(refused.headers['x-ratelimit-limit']).toBe(String(JOBS));
       expect(refused.headers['x-ratelimit-remaining']).toBe('0');
     }
@@ -209,7 +224,9 @@ describe('rate limits (RATE_LIMIT_JOBS_PER_MIN, RATE_LIMIT_DATA_PER_MIN)', () =>
     expect(await db.zCard(keys.jobsAll)).toBe(jobsBefore + JOBS);
     const ttl = await db.pTTL(keys.rateLimit('jobs', '127.0.0.1'));
     expect(ttl > 0 && ttl <= 60_000).toBe(true);
-    console.log(`rate limit ${JOBS}/min over 2 API instances: ${JOBS} accepted, ${answers.length - JOBS} refused with 429, Retry-After ${answers.at(-1)!.headers['retry-after']} s`);
+    console.log(
+      `rate limit ${JOBS}/min over 2 API instances: ${JOBS} accepted, ${answers.length - JOBS} refused with 429, Retry-After ${answers.at(-1)!.headers['retry-after']} s`,
+    );
   });
 
   it('counts each client address on its own; X-Forwarded-For only counts with TRUST_PROXY', async () => {
@@ -221,7 +238,13 @@ describe('rate limits (RATE_LIMIT_JOBS_PER_MIN, RATE_LIMIT_DATA_PER_MIN)', () =>
     expect((await behindProxy.inject({ method: 'POST', url: '/jobs', payload: job(), headers: forwarded })).statusCode).toBe(202);
     expect(await db.get(keys.rateLimit('jobs', '203.0.113.7'))).toBe('1');
     // From an address that is not a trusted proxy, the header is ignored again.
-    const untrusted = await behindProxy.inject({ method: 'POST', url: '/jobs', payload: job(), headers: forwarded, remoteAddress: '10.1.2.3' });
+    const untrusted = await behindProxy.inject({
+      method: 'POST',
+      url: '/jobs',
+      payload: job(),
+      headers: forwarded,
+      remoteAddress: '10.1.2.3',
+    });
     expect(untrusted.statusCode).toBe(202);
     expect(await db.get(keys.rateLimit('jobs', '10.1.2.3'))).toBe('2');
   });
@@ -234,7 +257,8 @@ describe('rate limits (RATE_LIMIT_JOBS_PER_MIN, RATE_LIMIT_DATA_PER_MIN)', () =>
   });
 
   it(`POST /data: ${LOADS} a minute; the next is refused before its body is read and loads nothing`, async () => {
-    const post = (app: App) => app.inject({ method: 'POST', url: '/data', headers: { 'content-type': 'application/json' }, payload: SAMPLE });
+    const post = (app: App) =>
+      app.inject({ method: 'POST', url: '/data', headers: { 'content-type': 'application/json' }, payload: SAMPLE });
     const first = await post(apis[0]!);
     expect(first.statusCode).toBe(201);
     expect((await post(apis[1]!)).statusCode).toBe(201);
@@ -248,7 +272,8 @@ describe('rate limits (RATE_LIMIT_JOBS_PER_MIN, RATE_LIMIT_DATA_PER_MIN)', () =>
   it('is off at 0 (the default): no limit and no counter in Redis', async () => {
     const client = '10.9.9.9';
     const statuses = new Set<number>();
-    for (let i = 0; i < JOBS * 3; i++) statuses.add((await unlimited.inject({ method: 'POST', url: '/jobs', payload: job(), remoteAddress: client })).statusCode);
+    for (let i = 0; i < JOBS * 3; i++)
+      statuses.add((await unlimited.inject({ method: 'POST', url: '/jobs', payload: job(), remoteAddress: client })).statusCode);
     expect([...statuses]).toEqual([202]);
     expect(await db.exists(keys.rateLimit('jobs', client))).toBe(0);
   });
@@ -257,9 +282,18 @@ describe('rate limits (RATE_LIMIT_JOBS_PER_MIN, RATE_LIMIT_DATA_PER_MIN)', () =>
     if (!redis.controllable) ctx.skip();
     await redis.stop();
     try {
-      for (const [url, payload] of [['/jobs', job()], ['/data', SAMPLE]] as const) {
+      for (const [url, payload] of [
+        ['/jobs', job()],
+        ['/data', SAMPLE],
+      ] as const) {
         const t0 = Date.now();
-        const res = await apis[0]!.inject({ method: 'POST', url, payload, headers: { 'content-type': 'application/json' }, remoteAddress: '10.5.5.5' });
+        const res = await apis[0]!.inject({
+          method: 'POST',
+          url,
+          payload,
+          headers: { 'content-type': 'application/json' },
+          remoteAddress: '10.5.5.5',
+        });
         expect(Date.now() - t0, url).toBeLessThan(1000);
         expect(res.statusCode, url).toBe(503);
         expect(res.json().error.code, url).toBe('redis_unavailable');
@@ -273,11 +307,14 @@ describe('rate limits (RATE_LIMIT_JOBS_PER_MIN, RATE_LIMIT_DATA_PER_MIN)', () =>
     // requests would still be 503s that count nothing.
     for (const api of apis) {
       await expect
-        .poll(async () => (await api.inject({ method: 'POST', url: '/jobs', payload: job(), remoteAddress: client })).statusCode, { timeout: 15_000 })
+        .poll(async () => (await api.inject({ method: 'POST', url: '/jobs', payload: job(), remoteAddress: client })).statusCode, {
+          timeout: 15_000,
+        })
         .toBe(202);
     }
     const statuses = new Set<number>();
-    for (let i = 0; i < JOBS; i++) statuses.add((await apis[1]!.inject({ method: 'POST', url: '/jobs', payload: job(), remoteAddress: client })).statusCode);
+    for (let i = 0; i < JOBS; i++)
+      statuses.add((await apis[1]!.inject({ method: 'POST', url: '/jobs', payload: job(), remoteAddress: client })).statusCode);
     expect([...statuses].sort()).toEqual([202, 429]);
     expect((await apis[0]!.inject({ method: 'POST', url: '/jobs', payload: job(), remoteAddress: client })).statusCode).toBe(429);
   });
@@ -292,7 +329,9 @@ interface Answer {
 }
 
 /** POSTs the sample and one job through `base` (a listening API, or an app's inject), and waits for the job to finish. */
-async function loadAndRun(call: (init: { method: string; url: string; body?: unknown; json?: boolean }) => Promise<{ status: number; body: Answer }>) {
+async function loadAndRun(
+  call: (init: { method: string; url: string; body?: unknown; json?: boolean }) => Promise<{ status: number; body: Answer }>,
+) {
   const loaded = await call({ method: 'POST', url: '/data', body: SAMPLE });
   expect(loaded.status, JSON.stringify(loaded.body)).toBe(201);
   const created = await call({ method: 'POST', url: '/jobs', body: { analysis: 'mass-by-class', params: { recclass: 'L6' } }, json: true });
@@ -336,7 +375,9 @@ describe('Redis with a password (requirepass)', () => {
 
   it('the test server really needs the password (its url carries it)', async () => {
     expect(new URL(redis.url).password).toBe(password);
-    await expect(connectRedis(redis.url.replace(`:${password}@`, '@'), { connectTimeoutMs: 20_000 })).rejects.toThrow(/refused to authenticate.*NOAUTH/);
+    await expect(connectRedis(redis.url.replace(`:${password}@`, '@'), { connectTimeoutMs: 20_000 })).rejects.toThrow(
+      /refused to authenticate.*NOAUTH/,
+    );
   });
 
   it('the API, a worker process and the bulk loader (its own raw connection) all authenticate', async () => {
@@ -367,7 +408,10 @@ describe('Redis with a password (requirepass)', () => {
   });
 
   it('a wrong password stops a worker process with exit code 1 and a message without the password', async () => {
-    const { code, output } = await runToExit(['worker/src/main.ts'], { REDIS_URL: redis.url.replace(password, wrong), REDIS_CONNECT_TIMEOUT_MS: '600000' });
+    const { code, output } = await runToExit(['worker/src/main.ts'], {
+      REDIS_URL: redis.url.replace(password, wrong),
+      REDIS_CONNECT_TIMEOUT_MS: '600000',
+    });
     expect(code).toBe(1);
     expect(output).toMatch(/worker could not start/);
     expect(output).toMatch(/refused to authenticate/);
@@ -381,7 +425,27 @@ function selfSignedCert(dir: string): { cert: string; key: string } | string {
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      ],
+      { stdio: 'ignore' },
+    );
     return { cert, key };
   } catch (err) {
     return `openssl could not make a certificate: ${(err as Error).message}`;
@@ -437,7 +501,16 @@ describe('Redis over TLS (rediss://)', () => {
     });
     await spawnWorker(tlsUrl, env);
     const base = `http://127.0.0.1:${port}`;
-    await expect.poll(() => fetch(`${base}/ready`).then((r) => r.status, () => 0), { timeout: 60_000, interval: 200 }).toBe(200);
+    await expect
+      .poll(
+        () =>
+          fetch(`${base}/ready`).then(
+            (r) => r.status,
+            () => 0,
+          ),
+        { timeout: 60_000, interval: 200 },
+      )
+      .toBe(200);
     await loadAndRun(async ({ method, url, body, json }) => {
       // The API runs in a child process here: its responses are checked against openapi.json on this side.
       const res = await checkedFetch(`${base}${url}`, {
@@ -503,7 +576,9 @@ describe('security headers and Swagger UI under the CSP', () => {
       ['GET /meteorites?limit=5000 (400)', await app.inject('/meteorites?limit=5000')],
     ];
     // The refused request above did not use up the one allowed: the key is checked before the limit counts.
-    expect((await app.inject({ method: 'POST', url: '/jobs', headers: bearer(KEY), payload: { analysis: 'mass-by-class' } })).statusCode).toBe(202);
+    expect(
+      (await app.inject({ method: 'POST', url: '/jobs', headers: bearer(KEY), payload: { analysis: 'mass-by-class' } })).statusCode,
+    ).toBe(202);
     const limited = await app.inject({ method: 'POST', url: '/jobs', headers: bearer(KEY), payload: { analysis: 'mass-by-fall' } });
     expect(limited.statusCode).toBe(429);
     answers.push(['POST /jobs over the limit (429)', limited]);
@@ -564,8 +639,15 @@ describe('security headers and Swagger UI under the CSP', () => {
       const { stdout, stderr } = await promisify(execFile)(
         chromium!,
         [
-          '--headless', '--no-sandbox', '--disable-gpu', `--user-data-dir=${profile}`, '--enable-logging=stderr', '--v=0',
-          '--virtual-time-budget=15000', '--dump-dom', `http://127.0.0.1:${port}/docs/`,
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          `--user-data-dir=${profile}`,
+          '--enable-logging=stderr',
+          '--v=0',
+          '--virtual-time-budget=15000',
+          '--dump-dom',
+          `http://127.0.0.1:${port}/docs/`,
         ],
         { timeout: 90_000, maxBuffer: 64 * 1024 * 1024 },
       );

@@ -42,7 +42,13 @@ async function startApi(env: Record<string, string>): Promise<Api> {
   for (const end = Date.now() + 60_000; ; await sleep(100)) {
     if (proc.exitCode !== null) throw new Error(`the API exited at start: ${out.slice(-2000)}`);
     if (Date.now() > end) throw new Error(`the API did not answer /ready within 60 s: ${out.slice(-2000)}`);
-    if (await fetch(`${base}/ready`).then((r) => r.ok, () => false)) return { base, proc, output: () => out };
+    if (
+      await fetch(`${base}/ready`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return { base, proc, output: () => out };
   }
 }
 
@@ -118,7 +124,7 @@ async function runRound(set: SentinelSet, ack: number, offset: number, onStarted
   // REDIS_MIN_REPLICAS_ACK=1 acknowledges nothing until it is there again.
   await set.restartAsReplica(old, promoted);
   const firstOk = async () => calls.find((c) => c.start >= killedAt && c.status >= 200 && c.status < 300);
-  for (const end = Date.now() + 30_000; !(await firstOk()) && Date.now() < end; ) await sleep(100);
+  for (const end = Date.now() + 30_000; !(await firstOk()) && Date.now() < end;) await sleep(100);
   await sleep(1500);
   stop = true;
   await Promise.all(clients);

@@ -55,7 +55,7 @@ describe('connections through Sentinel', () => {
     expect(await popped).toBeInstanceOf(Error);
     await commands.rPush('sentinel:in', 'job');
     let moved: unknown;
-    for (const end = Date.now() + 20_000; Date.now() < end && moved === undefined; ) {
+    for (const end = Date.now() + 20_000; Date.now() < end && moved === undefined;) {
       moved = await blocking.blMove('sentinel:in', 'sentinel:out', 'LEFT', 'RIGHT', 1).catch(() => sleep(100).then(() => undefined));
     }
     expect(moved).toBe('job');

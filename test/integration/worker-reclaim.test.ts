@@ -68,16 +68,15 @@ describe('a job handed back and claimed again in the same read', () => {
     try {
       // `long` waited too long and is handed back while Redis is paused; then the gate's settle
       // (which claims for the slot it frees) goes out behind it, and takes it again.
-      const handedBack = () => lines.some((l) => l.msg === 'jobs claimed ahead waited too long: handed back' && (l.jobs as string[]).includes(ids.long!));
+      const handedBack = () =>
+        lines.some((l) => l.msg === 'jobs claimed ahead waited too long: handed back' && (l.jobs as string[]).includes(ids.long!));
       await expect.poll(handedBack, { timeout: 10_000 }).toBe(true);
       openGate();
       await sleep(100);
     } finally {
       process.kill(pid, 'SIGCONT');
     }
-    await expect
-      .poll(async () => r.zCard(keys.jobsByStatus('finished')), { timeout: 20_000, interval: 100 })
-      .toBe(14);
+    await expect.poll(async () => r.zCard(keys.jobsByStatus('finished')), { timeout: 20_000, interval: 100 }).toBe(14);
     const long = (await q.get(ids.long!))!;
     expect({ runs: runs.get('long'), attempts: long.attempts }).toEqual({ runs: 1, attempts: 1 });
     expect(lines.filter((l) => l.msg === 'recovered jobs of lost workers')).toEqual([]);

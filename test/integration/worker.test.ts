@@ -59,7 +59,10 @@ describe('worker processes', () => {
     [basic, crash, lost, drain, handBack, unsafe, outage] = await Promise.all([
       scenario([{ JOB_TIMEOUT_MS: '2000' }]),
       scenario([{ WORKER_CONCURRENCY: '1' }, { WORKER_CONCURRENCY: '1' }]),
-      scenario([{ WORKER_CONCURRENCY: '1', JOB_MAX_ATTEMPTS: '1' }, { WORKER_CONCURRENCY: '1', JOB_MAX_ATTEMPTS: '1' }]),
+      scenario([
+        { WORKER_CONCURRENCY: '1', JOB_MAX_ATTEMPTS: '1' },
+        { WORKER_CONCURRENCY: '1', JOB_MAX_ATTEMPTS: '1' },
+      ]),
       scenario([{ WORKER_SHUTDOWN_GRACE_MS: '10000' }]),
       scenario([{ WORKER_SHUTDOWN_GRACE_MS: '300' }]),
       scenario([{}], ['--maxmemory-policy', 'allkeys-lru', '--appendonly', 'no', '--save', '']),

@@ -13,7 +13,11 @@ export interface CliRun {
   stderr: string;
 }
 
-export async function runCli(args: string[], env: Record<string, string> = {}, opts: { cwd?: string; timeoutMs?: number; onStart?: (child: ChildProcess) => void } = {}): Promise<CliRun> {
+export async function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  opts: { cwd?: string; timeoutMs?: number; onStart?: (child: ChildProcess) => void } = {},
+): Promise<CliRun> {
   const child = spawn(process.execPath, [join(projectRoot, 'scripts/meteorites.js'), ...args], {
     cwd: opts.cwd ?? projectRoot,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { courseJsonOf, DATASET_CSV, fullDataset } from './env.ts';
 
 describe('the dataset the repository ships', () => {
-  it('is NASA\'s CSV of 45,716 landings, inside the repository', () => {
+  it("is NASA's CSV of 45,716 landings, inside the repository", () => {
     const text = readFileSync(DATASET_CSV, 'utf8');
     expect(text.startsWith('name,id,nametype,recclass,mass (g),fall,year,reclat,reclong,GeoLocation')).toBe(true);
     expect(text.trimEnd().split('\n')).toHaveLength(45_716 + 1);

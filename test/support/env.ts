@@ -56,7 +56,10 @@ const DERIVED_JSON = fileURLToPath(new URL('../../.data/test/Meteorite_Landings.
  * course's own file is exactly this for the shipped CSV).
  */
 export function courseJsonOf(csvText: string): string {
-  const [header = '', ...lines] = csvText.replace(/^\uFEFF/, '').split(/\r?\n/).filter((l) => l.length > 0);
+  const [header = '', ...lines] = csvText
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
+    .filter((l) => l.length > 0);
   const columns = splitCsvLine(header);
   const landings = lines.map((line) => {
     const fields = splitCsvLine(line);

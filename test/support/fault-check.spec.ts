@@ -54,7 +54,9 @@ describe('the randomized fault test checker', () => {
   });
 
   it('finds a job announced ended twice', () => {
-    expect(checkEndedOnce([`${ID(1)} finished`, `${ID(2)} failed`, `${ID(1)} finished`])).toEqual([expect.stringMatching(/-0+1: announced ended 2 times/)]);
+    expect(checkEndedOnce([`${ID(1)} finished`, `${ID(2)} failed`, `${ID(1)} finished`])).toEqual([
+      expect.stringMatching(/-0+1: announced ended 2 times/),
+    ]);
   });
 
   it('finds more runs logged than attempts counted, allowing a refunded unstarted run only in a fault', () => {
@@ -68,7 +70,10 @@ describe('the randomized fault test checker', () => {
     expect(bad).toEqual([expect.stringMatching(/-0+1 \(heaviest, finished\): 2 runs logged/)]);
     // Refunded as never started (unstarted_losses), and the first run began as its worker was stopped: allowed.
     const refunded = [job(1, 'finished', {}, { unstarted_losses: '1' }), job(2, 'finished')];
-    expect(checkRuns(refunded, [{ id: 'w1', logs }], [{ from: 10_500, to: 12_000, workers: ['w1'] }])).toMatchObject({ bad: [], allowed: 1 });
+    expect(checkRuns(refunded, [{ id: 'w1', logs }], [{ from: 10_500, to: 12_000, workers: ['w1'] }])).toMatchObject({
+      bad: [],
+      allowed: 1,
+    });
     expect(checkRuns(refunded, [{ id: 'w1', logs }], [{ from: 10_500, to: 12_000, workers: '*' }])).toMatchObject({ bad: [], allowed: 1 });
     // The same refund with no fault near either run, or a fault on another worker: not allowed.
     expect(checkRuns(refunded, [{ id: 'w1', logs }], [{ from: 13_000, to: 15_000, workers: ['w1'] }]).bad).toHaveLength(1);
@@ -77,9 +82,19 @@ describe('the randomized fault test checker', () => {
 
   it('holds the metrics counters to the job states', () => {
     const jobs = [job(1, 'finished'), job(2, 'finished'), job(3, 'failed')];
-    const good = checkMetrics(jobs, { 'heaviest:submitted': '3', 'heaviest:failed': '1', 'heaviest:deduplicated': '1' }, { 'heaviest:0.1': '2', 'heaviest:sum_ms': '50' }, 1);
+    const good = checkMetrics(
+      jobs,
+      { 'heaviest:submitted': '3', 'heaviest:failed': '1', 'heaviest:deduplicated': '1' },
+      { 'heaviest:0.1': '2', 'heaviest:sum_ms': '50' },
+      1,
+    );
     expect(good).toEqual([]);
-    const bad = checkMetrics(jobs, { 'heaviest:submitted': '4', 'heaviest:failed': '1' }, { 'heaviest:0.1': '1', 'heaviest:1': '2', 'heaviest:sum_ms': '5' }, 1);
+    const bad = checkMetrics(
+      jobs,
+      { 'heaviest:submitted': '4', 'heaviest:failed': '1' },
+      { 'heaviest:0.1': '1', 'heaviest:1': '2', 'heaviest:sum_ms': '5' },
+      1,
+    );
     expect(bad).toEqual([
       'metrics heaviest:submitted: counted 4, jobs say 3',
       'metrics heaviest:finished: counted 3, jobs say 2',

@@ -31,7 +31,10 @@ export async function runningWithoutLease(r: Redis): Promise<string[]> {
       if redis.call('HGET', ARGV[1] .. id, 'status') == 'running' and not redis.call('ZSCORE', KEYS[2], id) then bad[#bad + 1] = id end
     end
     return bad`;
-  return (await r.eval(script, { keys: [keys.jobsAll, keys.jobsLeases], arguments: [keys.job('00000000-0000-4000-8000-000000000000').slice(0, -36)] })) as string[];
+  return (await r.eval(script, {
+    keys: [keys.jobsAll, keys.jobsLeases],
+    arguments: [keys.job('00000000-0000-4000-8000-000000000000').slice(0, -36)],
+  })) as string[];
 }
 
 export interface JobState {
@@ -45,7 +48,8 @@ export interface JobState {
 /** Every job of `jobs:all` with its hash, whether it has a result, and where it is indexed: one MULTI. */
 export async function readJobs(r: Redis): Promise<JobState[]> {
   const procs: string[] = [];
-  for await (const batch of r.scanIterator({ MATCH: `${keys.processing('x').slice(0, -1)}*`, COUNT: 1000 })) procs.push(...(batch as unknown as string[]));
+  for await (const batch of r.scanIterator({ MATCH: `${keys.processing('x').slice(0, -1)}*`, COUNT: 1000 }))
+    procs.push(...(batch as unknown as string[]));
   const ids = await r.zRange(keys.jobsAll, 0, -1);
   const statusSets = ['queued', ...TERMINAL].map((s) => keys.jobsByStatus(s));
   const m = r.multi();
@@ -108,7 +112,8 @@ export function checkStates(jobs: readonly JobState[], ackd: ReadonlySet<string>
     if (s === 'finished') {
       finished++;
       if (!j.hasResult) bad.push(`${j.id}: finished without a result`);
-      if (j.fields.dataset_generation !== generation) bad.push(`${j.id}: result computed on generation ${j.fields.dataset_generation}, the dataset's is ${generation}`);
+      if (j.fields.dataset_generation !== generation)
+        bad.push(`${j.id}: result computed on generation ${j.fields.dataset_generation}, the dataset's is ${generation}`);
     } else if (j.hasResult) {
       bad.push(`${j.id}: ${s} with a result`);
     }
@@ -158,9 +163,15 @@ export const START_EXPOSURE_MS = 1000;
  * losses, and only runs that began while a fault hit their worker (or Redis) count for that.
  * `allowed` counts the jobs that needed it.
  */
-export function checkRuns(jobs: readonly JobState[], workers: readonly WorkerLog[], faults: readonly FaultWindow[]): { bad: string[]; runs: number; allowed: number } {
+export function checkRuns(
+  jobs: readonly JobState[],
+  workers: readonly WorkerLog[],
+  faults: readonly FaultWindow[],
+): { bad: string[]; runs: number; allowed: number } {
   const exposed = (worker: string, t: number) =>
-    faults.some((f) => (f.workers === '*' || f.workers.includes(worker)) && f.from <= t + START_EXPOSURE_MS && f.to >= t - START_EXPOSURE_MS);
+    faults.some(
+      (f) => (f.workers === '*' || f.workers.includes(worker)) && f.from <= t + START_EXPOSURE_MS && f.to >= t - START_EXPOSURE_MS,
+    );
   const runs = new Map<string, { text: string; exposed: boolean }[]>();
   let total = 0;
   for (const w of workers) {
@@ -169,7 +180,10 @@ export function checkRuns(jobs: readonly JobState[], workers: readonly WorkerLog
       if (typeof l.time !== 'number') throw new Error(`a "job started" line without its time: ${JSON.stringify(l)}`);
       total++;
       const id = String(l.job);
-      runs.set(id, [...(runs.get(id) ?? []), { text: `${w.id} attempt ${String(l.attempt)} at ${l.time}`, exposed: exposed(w.id, l.time) }]);
+      runs.set(id, [
+        ...(runs.get(id) ?? []),
+        { text: `${w.id} attempt ${String(l.attempt)} at ${l.time}`, exposed: exposed(w.id, l.time) },
+      ]);
     }
   }
   const bad: string[] = [];
@@ -196,7 +210,12 @@ export function checkRuns(jobs: readonly JobState[], workers: readonly WorkerLog
  * sum_ms) summed; `deduplicated` at least the 200 answers (a dedup whose answer was lost to a
  * timeout is counted and answered 503).
  */
-export function checkMetrics(jobs: readonly JobState[], counters: Record<string, string>, durations: Record<string, string>, dupAnswers: number): string[] {
+export function checkMetrics(
+  jobs: readonly JobState[],
+  counters: Record<string, string>,
+  durations: Record<string, string>,
+  dupAnswers: number,
+): string[] {
   const expected = new Map<string, number>();
   const add = (field: string) => expected.set(field, (expected.get(field) ?? 0) + 1);
   for (const j of jobs) {
@@ -213,9 +232,12 @@ export function checkMetrics(jobs: readonly JobState[], counters: Record<string,
   }
   const bad: string[] = [];
   for (const field of new Set([...expected.keys(), ...actual.keys()])) {
-    if ((expected.get(field) ?? 0) !== (actual.get(field) ?? 0)) bad.push(`metrics ${field}: counted ${actual.get(field) ?? 0}, jobs say ${expected.get(field) ?? 0}`);
+    if ((expected.get(field) ?? 0) !== (actual.get(field) ?? 0))
+      bad.push(`metrics ${field}: counted ${actual.get(field) ?? 0}, jobs say ${expected.get(field) ?? 0}`);
   }
-  const deduplicated = Object.entries(counters).filter(([f]) => f.endsWith(':deduplicated')).reduce((s, [, n]) => s + Number(n), 0);
+  const deduplicated = Object.entries(counters)
+    .filter(([f]) => f.endsWith(':deduplicated'))
+    .reduce((s, [, n]) => s + Number(n), 0);
   if (deduplicated < dupAnswers) bad.push(`metrics: ${deduplicated} deduplicated counted, ${dupAnswers} answered 200`);
   return bad;
 }

@@ -7,7 +7,14 @@ import { expect } from 'vitest';
 import { classify } from '@meteorites/shared/analyses/classification';
 import type { Meteorite } from '@meteorites/shared/schemas';
 
-export type ReferenceParams = Record<string, unknown> & { by: string[]; measures: string[]; sort: string; limit: number; year_bin: number; band_deg: number };
+export type ReferenceParams = Record<string, unknown> & {
+  by: string[];
+  measures: string[];
+  sort: string;
+  limit: number;
+  year_bin: number;
+  band_deg: number;
+};
 
 /** The dimension value of a record, or the reason it has none: written from the words, not from the engine. */
 function dimensionOf(r: Partial<Meteorite>, d: string, p: ReferenceParams): string | number | { reason: string } {
@@ -128,7 +135,6 @@ export function groupByReference(records: Partial<Meteorite>[], p: ReferencePara
     })),
   };
 }
-
 
 /** Equal, numbers within 1e-9 relative (sums added in another order differ in the last bits). */
 export function expectClose(actual: unknown, expected: unknown, path = ''): void {

@@ -44,7 +44,10 @@ data:
   A: "1"
   B: "2"
 `;
-const base = { 'base/kustomization.yaml': 'resources: [web.yaml]\nnamespace: ns\nimages:\n  - name: app\n    newName: reg/app\n    newTag: "7"\n', 'base/web.yaml': deployment };
+const base = {
+  'base/kustomization.yaml': 'resources: [web.yaml]\nnamespace: ns\nimages:\n  - name: app\n    newName: reg/app\n    newTag: "7"\n',
+  'base/web.yaml': deployment,
+};
 
 describe('render', () => {
   it('reads resources (several documents to a file), sets the namespace and the image', () => {
@@ -69,7 +72,8 @@ describe('render', () => {
     const dir = tree({
       ...base,
       'o/kustomization.yaml': 'resources: [../base]\npatches:\n  - path: p.yaml\n    target:\n      kind: Deployment\n      name: web\n',
-      'o/p.yaml': '- op: replace\n  path: /spec/template/spec/containers/0/env/0/value\n  value: "2"\n- op: add\n  path: /spec/replicas\n  value: 3\n',
+      'o/p.yaml':
+        '- op: replace\n  path: /spec/template/spec/containers/0/env/0/value\n  value: "2"\n- op: add\n  path: /spec/replicas\n  value: 3\n',
     });
     const web = render(join(dir, 'o')).manifests.find((m) => m.kind === 'Deployment')!;
     expect((web.spec as Loose).replicas).toBe(3);
@@ -77,11 +81,35 @@ describe('render', () => {
   });
 
   it.each([
-    ['an unsupported kustomization field', { 'k/kustomization.yaml': 'resources: [a.yaml]\nconfigMapGenerator: []\n', 'k/a.yaml': deployment }, /configMapGenerator.*not supported/],
+    [
+      'an unsupported kustomization field',
+      { 'k/kustomization.yaml': 'resources: [a.yaml]\nconfigMapGenerator: []\n', 'k/a.yaml': deployment },
+      /configMapGenerator.*not supported/,
+    ],
     ['a missing resource', { 'k/kustomization.yaml': 'resources: [missing.yaml]\n' }, /does not exist/],
-    ['a patch matching nothing', { 'k/kustomization.yaml': 'resources: [a.yaml]\npatches:\n  - path: p.yaml\n', 'k/a.yaml': deployment, 'k/p.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\n' }, /no resource matches/],
-    ['a strategic merge over a list', { 'k/kustomization.yaml': 'resources: [a.yaml]\npatches:\n  - path: p.yaml\n', 'k/a.yaml': deployment, 'k/p.yaml': 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers: []\n' }, /strategic merge of a list/],
-    ['a resource defined twice', { 'k/kustomization.yaml': 'resources: [a.yaml, b.yaml]\n', 'k/a.yaml': deployment, 'k/b.yaml': deployment }, /defined twice/],
+    [
+      'a patch matching nothing',
+      {
+        'k/kustomization.yaml': 'resources: [a.yaml]\npatches:\n  - path: p.yaml\n',
+        'k/a.yaml': deployment,
+        'k/p.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\n',
+      },
+      /no resource matches/,
+    ],
+    [
+      'a strategic merge over a list',
+      {
+        'k/kustomization.yaml': 'resources: [a.yaml]\npatches:\n  - path: p.yaml\n',
+        'k/a.yaml': deployment,
+        'k/p.yaml': 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers: []\n',
+      },
+      /strategic merge of a list/,
+    ],
+    [
+      'a resource defined twice',
+      { 'k/kustomization.yaml': 'resources: [a.yaml, b.yaml]\n', 'k/a.yaml': deployment, 'k/b.yaml': deployment },
+      /defined twice/,
+    ],
   ])('refuses %s', (_, files, message) => {
     expect(() => render(join(tree(files), 'k'))).toThrow(message);
   });

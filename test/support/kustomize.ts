@@ -10,7 +10,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 
-export type Manifest = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: unknown }; [k: string]: unknown };
+export type Manifest = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; [k: string]: unknown };
+  [k: string]: unknown;
+};
 
 /**
  * A rendered manifest's fields, walked by path in assertions. Deliberately untyped: the schemas
@@ -41,7 +46,15 @@ interface Kustomization {
 }
 
 const KNOWN_FIELDS = new Set(['apiVersion', 'kind', 'namespace', 'resources', 'patches', 'images']);
-const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'PersistentVolume', 'StorageClass', 'CustomResourceDefinition', 'PriorityClass']);
+const CLUSTER_SCOPED = new Set([
+  'Namespace',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'PersistentVolume',
+  'StorageClass',
+  'CustomResourceDefinition',
+  'PriorityClass',
+]);
 const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
 export interface Rendered {
@@ -54,10 +67,12 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function readYamlDocs(file: string): unknown[] {
-  return parseAllDocuments(readFileSync(file, 'utf8')).map((doc) => {
-    if (doc.errors.length > 0) throw new KustomizeError(`${file}: ${doc.errors[0]!.message}`);
-    return doc.toJS() as unknown;
-  }).filter((d) => d !== null && d !== undefined);
+  return parseAllDocuments(readFileSync(file, 'utf8'))
+    .map((doc) => {
+      if (doc.errors.length > 0) throw new KustomizeError(`${file}: ${doc.errors[0]!.message}`);
+      return doc.toJS() as unknown;
+    })
+    .filter((d) => d !== null && d !== undefined);
 }
 
 export function kustomizationFile(dir: string): string | undefined {
@@ -69,7 +84,8 @@ export function render(dir: string): Rendered {
   const file = kustomizationFile(dir);
   if (!file) throw new KustomizeError(`no kustomization in ${dir}`);
   const k = readYamlDocs(file)[0] as Kustomization;
-  for (const key of Object.keys(k)) if (!KNOWN_FIELDS.has(key)) throw new KustomizeError(`${file}: "${key}" is not supported by this renderer`);
+  for (const key of Object.keys(k))
+    if (!KNOWN_FIELDS.has(key)) throw new KustomizeError(`${file}: "${key}" is not supported by this renderer`);
   const files = new Set<string>([file]);
   let manifests: Manifest[] = [];
   for (const entry of k.resources ?? []) {
@@ -103,9 +119,16 @@ export function render(dir: string): Rendered {
       manifests = manifests.map((m) => (targets.includes(m) ? applyJson6902(m, body as Op[]) : m));
     } else {
       const patch = checkedManifest(body, p.path ?? file);
-      const target = p.target ?? { kind: patch.kind, name: patch.metadata.name, namespace: patch.metadata.namespace, group: groupOf(patch.apiVersion) };
+      const target = p.target ?? {
+        kind: patch.kind,
+        name: patch.metadata.name,
+        namespace: patch.metadata.namespace,
+        group: groupOf(patch.apiVersion),
+      };
       const targets = select(manifests, target, file);
-      manifests = manifests.map((m) => (targets.includes(m) ? (strategicMerge(m as unknown as Json, patch as unknown as Json, '') as unknown as Manifest) : m));
+      manifests = manifests.map((m) =>
+        targets.includes(m) ? (strategicMerge(m as unknown as Json, patch as unknown as Json, '') as unknown as Manifest) : m,
+      );
     }
   }
 
@@ -118,7 +141,13 @@ export function render(dir: string): Rendered {
 
 function checkedManifest(doc: unknown, where: string): Manifest {
   const m = doc as Manifest;
-  if (!isMap(doc) || typeof m.apiVersion !== 'string' || typeof m.kind !== 'string' || !isMap(m.metadata) || typeof m.metadata.name !== 'string') {
+  if (
+    !isMap(doc) ||
+    typeof m.apiVersion !== 'string' ||
+    typeof m.kind !== 'string' ||
+    !isMap(m.metadata) ||
+    typeof m.metadata.name !== 'string'
+  ) {
     throw new KustomizeError(`${where}: every document needs apiVersion, kind and metadata.name`);
   }
   return structuredClone(m);
@@ -159,7 +188,11 @@ export interface Op {
   value?: Json;
 }
 
-const pointer = (path: string) => path.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+const pointer = (path: string) =>
+  path
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 
 /** RFC 6902 add, remove and replace; a missing parent, or a missing target of remove/replace, is an error. */
 export function applyJson6902(manifest: Manifest, ops: Op[]): Manifest {
@@ -195,8 +228,7 @@ export function applyJson6902(manifest: Manifest, ops: Op[]): Manifest {
 /** Every container of a workload's pod template, or of a bare Pod. */
 export function containersOf(m: Manifest): Record<string, unknown>[] {
   const spec = (m.kind === 'Pod' ? m.spec : (m.spec as { template?: { spec?: unknown } } | undefined)?.template?.spec) as
-    | { containers?: Record<string, unknown>[]; initContainers?: Record<string, unknown>[] }
-    | undefined;
+    { containers?: Record<string, unknown>[]; initContainers?: Record<string, unknown>[] } | undefined;
   return [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])];
 }
 

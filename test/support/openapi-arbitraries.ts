@@ -18,7 +18,22 @@ export interface Invalid<T = unknown> {
 
 const SAFE = new RegExp(SAFE_TEXT_PATTERN, 'u');
 /** Characters SAFE_TEXT_PATTERN refuses (surrogates only in JSON: a URL carries UTF-8, where one reads back as U+FFFD). */
-export const CONTROL_CHARS = ['\u0000', '\u0001', '\u0007', '\t', '\n', '\r', '\u001b', '\u001f', '\u007f', '\u0085', '\u009f', '\ufdd0', '\ufffe', '\uffff'];
+export const CONTROL_CHARS = [
+  '\u0000',
+  '\u0001',
+  '\u0007',
+  '\t',
+  '\n',
+  '\r',
+  '\u001b',
+  '\u001f',
+  '\u007f',
+  '\u0085',
+  '\u009f',
+  '\ufdd0',
+  '\ufffe',
+  '\uffff',
+];
 export const LONE_SURROGATES = ['\ud800', '\udbff', '\udc00', '\udfff'];
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
@@ -55,7 +70,11 @@ export function validArb(schema: Schema, examples: unknown[] = []): fc.Arbitrary
       case 'number': {
         const min = num(schema.minimum) ?? -1e9;
         const max = num(schema.maximum) ?? 1e9;
-        return fc.oneof(fc.double({ min, max, noNaN: true, noDefaultInfinity: true }), fc.integer({ min: Math.ceil(min), max: Math.floor(max) }), fc.constantFrom(min, max));
+        return fc.oneof(
+          fc.double({ min, max, noNaN: true, noDefaultInfinity: true }),
+          fc.integer({ min: Math.ceil(min), max: Math.floor(max) }),
+          fc.constantFrom(min, max),
+        );
       }
       case 'boolean':
         return fc.boolean();
@@ -71,8 +90,11 @@ export function validArb(schema: Schema, examples: unknown[] = []): fc.Arbitrary
       case 'string': {
         const minLength = num(schema.minLength) ?? 0;
         const maxLength = Math.min(num(schema.maxLength) ?? 64, 64);
-        if (schema.pattern !== undefined && schema.pattern !== SAFE_TEXT_PATTERN) return fc.stringMatching(new RegExp(schema.pattern as string));
-        return fc.string({ unit: 'binary', minLength, maxLength }).filter((s) => SAFE.test(s) && s.length >= minLength && s.length <= (num(schema.maxLength) ?? Infinity));
+        if (schema.pattern !== undefined && schema.pattern !== SAFE_TEXT_PATTERN)
+          return fc.stringMatching(new RegExp(schema.pattern as string));
+        return fc
+          .string({ unit: 'binary', minLength, maxLength })
+          .filter((s) => SAFE.test(s) && s.length >= minLength && s.length <= (num(schema.maxLength) ?? Infinity));
       }
       default:
         return fc.constant(null);
@@ -91,7 +113,10 @@ export function invalidArb(schema: Schema, where: 'query' | 'json'): fc.Arbitrar
   const add = (value: unknown, why: string) => out.push({ value, why });
   if (literals) {
     add('not-one-of-them', 'not one of the allowed values');
-    add(String(literals[0]).toUpperCase() === String(literals[0]) ? `${String(literals[0])}x` : String(literals[0]).toUpperCase(), 'a near miss of an allowed value');
+    add(
+      String(literals[0]).toUpperCase() === String(literals[0]) ? `${String(literals[0])}x` : String(literals[0]).toUpperCase(),
+      'a near miss of an allowed value',
+    );
   }
   switch (typeOf(schema)) {
     case 'integer':
@@ -134,7 +159,11 @@ export function invalidArb(schema: Schema, where: 'query' | 'json'): fc.Arbitrar
       const minItems = num(schema.minItems);
       const maxItems = num(schema.maxItems);
       if (minItems !== undefined && minItems > 0) add([], 'fewer items than minItems');
-      if (maxItems !== undefined) add(Array.from({ length: maxItems + 1 }, (_, k) => (literalsOf(items) ?? [good])[k % (literalsOf(items)?.length ?? 1)]), 'maxItems + 1');
+      if (maxItems !== undefined)
+        add(
+          Array.from({ length: maxItems + 1 }, (_, k) => (literalsOf(items) ?? [good])[k % (literalsOf(items)?.length ?? 1)]),
+          'maxItems + 1',
+        );
       if (schema.uniqueItems) add([good, good], 'the same item twice');
       if (literalsOf(items)) add(['not-one-of-them'], 'an item not one of the allowed values');
       if (where === 'json') add({ a: 1 }, 'an object for an array');
@@ -158,19 +187,24 @@ export function validObjectArb(schema: Schema, examples: Record<string, unknown[
   const required = new Set((schema.required as string[] | undefined) ?? []);
   const entries = Object.entries(properties);
   return fc.record(Object.fromEntries(entries.map(([k, s]) => [k, validArb(s, examples[k])])), {
-    requiredKeys: entries.map(([k]) => k).filter((k) => required.has(k) && (properties[k]!.default === undefined)),
+    requiredKeys: entries.map(([k]) => k).filter((k) => required.has(k) && properties[k]!.default === undefined),
   }) as fc.Arbitrary<Record<string, unknown>>;
 }
 
 /** A JSON object `schema` must refuse: one property made invalid, an unknown property, or a required one left out. */
-export function invalidObjectArb(schema: Schema, examples: Record<string, unknown[]> = {}, where: 'query' | 'json' = 'json'): fc.Arbitrary<Invalid<Record<string, unknown>>> {
+export function invalidObjectArb(
+  schema: Schema,
+  examples: Record<string, unknown[]> = {},
+  where: 'query' | 'json' = 'json',
+): fc.Arbitrary<Invalid<Record<string, unknown>>> {
   const properties = (schema.properties ?? {}) as Record<string, Schema>;
   const required = ((schema.required as string[] | undefined) ?? []).filter((k) => properties[k]?.default === undefined);
   const valid = validObjectArb(schema, examples);
   const options: fc.Arbitrary<Invalid<Record<string, unknown>>>[] = Object.entries(properties).map(([k, s]) =>
     fc.tuple(valid, invalidArb(s, where)).map(([obj, bad]) => ({ value: { ...obj, [k]: bad.value }, why: `${k}: ${bad.why}` })),
   );
-  if (schema.additionalProperties === false) options.push(valid.map((obj) => ({ value: { ...obj, no_such_field: 1 }, why: 'an unknown field' })));
+  if (schema.additionalProperties === false)
+    options.push(valid.map((obj) => ({ value: { ...obj, no_such_field: 1 }, why: 'an unknown field' })));
   for (const k of required) {
     options.push(
       valid.map((obj) => {

@@ -13,7 +13,11 @@ describe('parsePrometheus', () => {
     const exp = parsePrometheus(await registry.metrics());
     expect(exp.types.get('x_total')).toBe('counter');
     expect(sampleValue(exp, 'x_total', { path: 'a "quoted"\\ back\nslash' })).toBe(3);
-    expect(samples(exp, 'h_seconds_bucket').map((s) => [s.labels.le, s.value])).toEqual([['0.1', 1], ['1', 2], ['+Inf', 2]]);
+    expect(samples(exp, 'h_seconds_bucket').map((s) => [s.labels.le, s.value])).toEqual([
+      ['0.1', 1],
+      ['1', 2],
+      ['+Inf', 2],
+    ]);
     expect(sampleValue(exp, 'h_seconds_sum')).toBeCloseTo(0.55);
   });
 
@@ -22,6 +26,8 @@ describe('parsePrometheus', () => {
     expect(() => parsePrometheus('# TYPE a counter\na one\n')).toThrow(ExpositionFormatError);
     expect(() => parsePrometheus('a 1\n')).toThrow(/before its # TYPE/);
     expect(() => parsePrometheus('# TYPE a gauge\na_bucket{le="1"} 1\n')).toThrow(/before its # TYPE/);
-    expect(parsePrometheus('# TYPE a gauge\na{b="1",} +Inf 1700000000\n').samples).toEqual([{ name: 'a', labels: { b: '1' }, value: Infinity }]);
+    expect(parsePrometheus('# TYPE a gauge\na{b="1",} +Inf 1700000000\n').samples).toEqual([
+      { name: 'a', labels: { b: '1' }, value: Infinity },
+    ]);
   });
 });

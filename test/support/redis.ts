@@ -158,7 +158,13 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<TestRedi
   const { RedisContainer } = await import('@testcontainers/redis');
   const container = await new RedisContainer('redis:7')
     .withCommand([
-      'redis-server', '--appendonly', 'yes', '--appendfsync', opts.appendfsync ?? 'everysec', '--maxmemory-policy', 'noeviction',
+      'redis-server',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      opts.appendfsync ?? 'everysec',
+      '--maxmemory-policy',
+      'noeviction',
       ...REDIS_SERVER_ARGS,
       ...(opts.password === undefined ? [] : ['--requirepass', opts.password]),
     ])

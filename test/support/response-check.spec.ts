@@ -26,7 +26,8 @@ const seen = (r: Partial<Omit<SeenResponse, 'body'>> & { body?: unknown }): Seen
   status: 200,
   contentType: 'application/json; charset=utf-8',
   ...r,
-  body: typeof r.body === 'string' || Buffer.isBuffer(r.body) || r.body === undefined ? (r.body as string | undefined) : JSON.stringify(r.body),
+  body:
+    typeof r.body === 'string' || Buffer.isBuffer(r.body) || r.body === undefined ? (r.body as string | undefined) : JSON.stringify(r.body),
 });
 
 describe('the response check against openapi.json', () => {
@@ -38,8 +39,20 @@ describe('the response check against openapi.json', () => {
   it('passes responses that match the document', () => {
     expect(checker.check(seen({ body: job }))).toEqual([]);
     expect(checker.check(seen({ status: 404, body: { error: { code: 'not_found', message: 'job not found', id: job.id } } }))).toEqual([]);
-    expect(checker.check(seen({ template: undefined, url: '/nowhere', status: 404, body: { error: { code: 'not_found', message: 'no route' } } }))).toEqual([]);
-    expect(checker.check(seen({ template: '/results/{id}/chart.svg', contentType: 'image/svg+xml; charset=utf-8', body: '<svg xmlns="http://www.w3.org/2000/svg"><text>a</text></svg>' }))).toEqual([]);
+    expect(
+      checker.check(
+        seen({ template: undefined, url: '/nowhere', status: 404, body: { error: { code: 'not_found', message: 'no route' } } }),
+      ),
+    ).toEqual([]);
+    expect(
+      checker.check(
+        seen({
+          template: '/results/{id}/chart.svg',
+          contentType: 'image/svg+xml; charset=utf-8',
+          body: '<svg xmlns="http://www.w3.org/2000/svg"><text>a</text></svg>',
+        }),
+      ),
+    ).toEqual([]);
   });
 
   it('finds the operation of a concrete path', () => {
@@ -56,8 +69,12 @@ describe('the response check against openapi.json', () => {
   });
 
   it('reports a body of the right types that breaks a constraint, and a missing field', () => {
-    expect(checker.check(seen({ body: { ...job, progress: 1.5 } }))).toEqual([expect.stringMatching(/breaks its schema: .*progress must be <= 1/)]);
-    expect(checker.check(seen({ body: { ...job, created_at: 'yesterday' } }))).toEqual([expect.stringMatching(/created_at must match format "date-time"/)]);
+    expect(checker.check(seen({ body: { ...job, progress: 1.5 } }))).toEqual([
+      expect.stringMatching(/breaks its schema: .*progress must be <= 1/),
+    ]);
+    expect(checker.check(seen({ body: { ...job, created_at: 'yesterday' } }))).toEqual([
+      expect.stringMatching(/created_at must match format "date-time"/),
+    ]);
     const { status: _, ...noStatus } = job;
     expect(checker.check(seen({ body: noStatus }))).toEqual([expect.stringMatching(/must have required property 'status'/)]);
   });
@@ -65,9 +82,17 @@ describe('the response check against openapi.json', () => {
   it('reports an error without the envelope, a media type not documented, a body that is not JSON, an ill-formed SVG', () => {
     expect(checker.check(seen({ status: 404, body: { message: 'gone' } })).join()).toMatch(/without the error envelope/);
     expect(checker.check(seen({ status: 400, contentType: 'text/plain', body: 'bad' })).join()).toMatch(/a 400 that is not JSON/);
-    expect(checker.check(seen({ contentType: 'text/csv', body: 'id\n1\n' }))).toEqual([expect.stringMatching(/answered text\/csv; documented: application\/json/)]);
+    expect(checker.check(seen({ contentType: 'text/csv', body: 'id\n1\n' }))).toEqual([
+      expect.stringMatching(/answered text\/csv; documented: application\/json/),
+    ]);
     expect(checker.check(seen({ body: '{"id": ' })).join()).toMatch(/the body is not JSON/);
-    const svg = checker.check(seen({ template: '/results/{id}/chart.svg', contentType: 'image/svg+xml', body: '<svg xmlns="http://www.w3.org/2000/svg"><text>a\u0000</text></svg>' }));
+    const svg = checker.check(
+      seen({
+        template: '/results/{id}/chart.svg',
+        contentType: 'image/svg+xml',
+        body: '<svg xmlns="http://www.w3.org/2000/svg"><text>a\u0000</text></svg>',
+      }),
+    );
     expect(svg).toEqual([expect.stringMatching(/not well-formed XML: U\+0000/)]);
   });
 });
@@ -87,7 +112,9 @@ describe('checkedFetch', () => {
       const { error, response } = await api.GET('/jobs/{id}', { params: { path: { id: '1'.repeat(101) }, query: {} } });
       expect(response.status).toBe(414);
       expect(error).toEqual({ error: { code: 'uri_too_long', message: 'too long' } });
-      expect(takeViolations()).toEqual([expect.stringMatching(/^GET \/jobs\/1{101}\S* → 414: status 414 is not documented for GET \/jobs\/\{id\}/)]);
+      expect(takeViolations()).toEqual([
+        expect.stringMatching(/^GET \/jobs\/1{101}\S* → 414: status 414 is not documented for GET \/jobs\/\{id\}/),
+      ]);
     } finally {
       server.close();
     }

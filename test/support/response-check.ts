@@ -88,13 +88,15 @@ export class ResponseChecker {
     if (r.status >= 400) {
       const envelope = this.#validator('#error', this.document.components.schemas.Error!);
       if (mediaType !== 'application/json') problems.push(`a ${r.status} that is not JSON (${r.contentType ?? 'no content type'})`);
-      else if (json && 'value' in json && !envelope(json.value)) problems.push(`a ${r.status} without the error envelope: ${this.#ajv.errorsText(envelope.errors)}`);
+      else if (json && 'value' in json && !envelope(json.value))
+        problems.push(`a ${r.status} without the error envelope: ${this.#ajv.errorsText(envelope.errors)}`);
     }
 
     const operation = r.template === undefined ? undefined : this.document.paths[r.template]?.[r.method.toLowerCase()];
     if (!operation) return problems; // not a documented operation (404 for no route, /docs, ...): the envelope is all there is to check
     const name = `${r.method.toUpperCase()} ${r.template}`;
-    const documented = operation.responses[String(r.status)] ?? operation.responses[`${String(r.status)[0]}XX`] ?? operation.responses.default;
+    const documented =
+      operation.responses[String(r.status)] ?? operation.responses[`${String(r.status)[0]}XX`] ?? operation.responses.default;
     if (!documented) {
       problems.push(`status ${r.status} is not documented for ${name} (documented: ${Object.keys(operation.responses).join(', ')})`);
       return problems;
@@ -111,7 +113,8 @@ export class ResponseChecker {
     const schema = content[mediaType]!.schema;
     if (mediaType === 'application/json' && schema && json && 'value' in json) {
       const validate = this.#validator(`${name} ${r.status}`, schema);
-      if (!validate(json.value)) problems.push(`${name} ${r.status} breaks its schema: ${this.#ajv.errorsText(validate.errors, { separator: '; ' })}`);
+      if (!validate(json.value))
+        problems.push(`${name} ${r.status} breaks its schema: ${this.#ajv.errorsText(validate.errors, { separator: '; ' })}`);
     }
     if (mediaType === 'image/svg+xml' && text !== undefined) {
       try {
@@ -230,6 +233,13 @@ export const checkedFetch: typeof fetch = async (input, init) => {
   const streaming = contentType?.startsWith('text/event-stream');
   const body = streaming ? undefined : Buffer.from(await response.clone().arrayBuffer());
   const checker = await responseChecker();
-  await record({ method, template: checker.templateOf(url.pathname), url: url.pathname + url.search, status: response.status, contentType, body });
+  await record({
+    method,
+    template: checker.templateOf(url.pathname),
+    url: url.pathname + url.search,
+    status: response.status,
+    contentType,
+    body,
+  });
   return response;
 };

@@ -31,7 +31,10 @@ export function splitCsvLine(line: string): string[] {
 
 /** Every row of a NASA-layout CSV text as the API's Meteorite shape (no validation: rows as written). */
 export function parseNasaCsv(text: string): Meteorite[] {
-  const [header = '', ...lines] = text.replace(/^\uFEFF/, '').split(/\r?\n/).filter((l) => l.length > 0);
+  const [header = '', ...lines] = text
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
+    .filter((l) => l.length > 0);
   const columns = splitCsvLine(header);
   return lines.map((line) => {
     const fields = splitCsvLine(line).map((v) => v.trim());
@@ -71,4 +74,8 @@ export const loadable = (m: Meteorite): boolean =>
 export const expectedRecords = (text: string): Meteorite[] => parseNasaCsv(text).filter(loadable).sort(byNumericId);
 
 /** The header and the first `rows` rows of a CSV text. */
-export const firstRows = (text: string, rows: number): string => text.split('\n').slice(0, rows + 1).join('\n');
+export const firstRows = (text: string, rows: number): string =>
+  text
+    .split('\n')
+    .slice(0, rows + 1)
+    .join('\n');

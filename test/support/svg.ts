@@ -28,7 +28,10 @@ export function parseSvg(svg: string): ParsedSvg {
   const valid = XMLValidator.validate(svg);
   if (valid !== true) throw new InvalidSvgError(`not well-formed XML: ${valid.err.msg} (line ${valid.err.line})`);
   const bad = NOT_XML_CHAR.exec(svg);
-  if (bad) throw new InvalidSvgError(`not well-formed XML: U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} at offset ${bad.index}`);
+  if (bad)
+    throw new InvalidSvgError(
+      `not well-formed XML: U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} at offset ${bad.index}`,
+    );
   const tree = new XMLParser({ preserveOrder: true, ignoreAttributes: false, attributeNamePrefix: '' }).parse(svg) as Node[];
   const all: { tag: string; attrs: Record<string, string>; children: Node[] }[] = [];
   const walk = (nodes: Node[]) => {

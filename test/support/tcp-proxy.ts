@@ -146,7 +146,8 @@ class Link {
       if (end < 0) break;
       const isPush = this.fromServer[at] === 0x3e; /* > */
       const command = isPush ? undefined : this.pending.shift();
-      const rule = command === undefined || this.broken ? undefined : this.proxy.ruleFor(command, this.fromServer.toString('latin1', at, end));
+      const rule =
+        command === undefined || this.broken ? undefined : this.proxy.ruleFor(command, this.fromServer.toString('latin1', at, end));
       if (rule) {
         this.broken = true;
         rule.resolve(command!);
@@ -225,7 +226,9 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
       return state.links.size;
     },
     swallowReply(opts = {}) {
-      return new Promise<string>((resolve) => state.rules.push({ match: opts.match ?? /[\s\S]*/, reply: opts.reply ?? /[\s\S]*/, then: opts.then ?? 'silent', resolve }));
+      return new Promise<string>((resolve) =>
+        state.rules.push({ match: opts.match ?? /[\s\S]*/, reply: opts.reply ?? /[\s\S]*/, then: opts.then ?? 'silent', resolve }),
+      );
     },
     silence(opts = {}) {
       if (opts.existingOnly) for (const link of state.links) link.stalled = true;

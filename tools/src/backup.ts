@@ -14,7 +14,18 @@
  */
 import { ServiceError } from '@meteorites/shared/errors';
 import { once } from 'node:events';
-import { closeSync, copyFileSync, createWriteStream, existsSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  createWriteStream,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openRawConnection, closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
@@ -32,7 +43,10 @@ const RDB_EOF = 0xff;
 
 /** `meteorites-2024-05-01T12-00-00Z.rdb`: sorts by time, no characters file systems dislike. */
 export function backupFileName(at: Date = new Date()): string {
-  return `meteorites-${at.toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-')}.rdb`;
+  return `meteorites-${at
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replaceAll(':', '-')}.rdb`;
 }
 
 /** Checks a file looks like a whole RDB: the `REDIS` magic at the start, the EOF opcode before the checksum. */
@@ -124,7 +138,8 @@ export async function backupRdb(client: Redis, file: string): Promise<number> {
           const line = buf.subarray(0, eol).toString('latin1');
           buf = buf.subarray(eol + 2);
           if (replies < setup.length) {
-            if (line.startsWith('-') && replies < optional) return finish(new BackupError(`Redis refused ${setup[replies]![0]}: ${line.slice(1)}`));
+            if (line.startsWith('-') && replies < optional)
+              return finish(new BackupError(`Redis refused ${setup[replies]![0]}: ${line.slice(1)}`));
             if (++replies === setup.length) socket.write(encode(['SYNC']));
           } else if (line.startsWith('-')) {
             return finish(new BackupError(`Redis refused SYNC: ${line.slice(1)}`));
@@ -178,11 +193,16 @@ async function aofWritten(client: Redis, timeoutMs = 600_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const info = Object.fromEntries(
-      (await client.info('persistence')).split('\r\n').filter((l) => l.includes(':')).map((l) => l.split(':') as [string, string]),
+      (await client.info('persistence'))
+        .split('\r\n')
+        .filter((l) => l.includes(':'))
+        .map((l) => l.split(':') as [string, string]),
     );
     if (info.aof_rewrite_in_progress === '0' && info.aof_rewrite_scheduled === '0') {
       if (info.aof_enabled !== '1' || info.aof_last_bgrewrite_status !== 'ok') {
-        throw new BackupError(`Redis could not write the restored data as an AOF (aof_last_bgrewrite_status: ${info.aof_last_bgrewrite_status})`);
+        throw new BackupError(
+          `Redis could not write the restored data as an AOF (aof_last_bgrewrite_status: ${info.aof_last_bgrewrite_status})`,
+        );
       }
       return;
     }
@@ -200,7 +220,10 @@ async function aofWritten(client: Redis, timeoutMs = 600_000): Promise<void> {
 export async function restoreRdb(rdbFile: string, dataDir: string): Promise<RestoreResult> {
   checkRdb(rdbFile);
   const target = resolve(dataDir);
-  const stamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
+  const stamp = new Date()
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replaceAll(':', '-');
   const staging = `${target}.restoring-${stamp}`;
   mkdirSync(staging, { recursive: true });
   copyFileSync(rdbFile, join(staging, 'dump.rdb'));

@@ -88,14 +88,22 @@ export class RedisServer {
     mkdirSync(this.dataDir, { recursive: true });
     if (this.port === 0) this.port = await freePort();
     const args = [
-      '--port', String(this.port),
-      '--bind', '127.0.0.1',
-      '--dir', this.dataDir,
-      '--appendonly', 'yes',
-      '--appendfsync', this.opts.appendfsync ?? 'everysec',
-      '--save', '',
-      '--maxmemory-policy', 'noeviction',
-      '--daemonize', 'no',
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      this.dataDir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      this.opts.appendfsync ?? 'everysec',
+      '--save',
+      '',
+      '--maxmemory-policy',
+      'noeviction',
+      '--daemonize',
+      'no',
       ...REDIS_SERVER_ARGS,
       ...(this.opts.extraArgs ?? []),
     ];
@@ -105,9 +113,7 @@ export class RedisServer {
     });
     this.#child = child;
     const failed = new Promise<never>((_, reject) => {
-      child.once('error', (err: NodeJS.ErrnoException) =>
-        reject(err.code === 'ENOENT' ? new RedisServerNotFoundError() : err),
-      );
+      child.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? new RedisServerNotFoundError() : err));
       child.once('exit', (code, signal) => reject(new Error(`redis-server exited at start (code ${code}, signal ${signal})`)));
     });
     failed.catch(() => {});

@@ -49,7 +49,10 @@ export class CommandConnection {
     try {
       return await deadline(pending, this.opts.config.REDIS_CONNECT_TIMEOUT_MS);
     } catch (err) {
-      pending.then((late) => late.destroy(), () => {});
+      pending.then(
+        (late) => late.destroy(),
+        () => {},
+      );
       throw err;
     }
   }

@@ -87,7 +87,11 @@ export class Leases {
     if (!this.ctx.redis) return;
     const active = [...this.ctx.jobs.active.values()];
     try {
-      const states = await this.ctx.queue.renew(this.ctx.id, this.ctx.config.JOB_LEASE_MS, active.map((a) => a.job));
+      const states = await this.ctx.queue.renew(
+        this.ctx.id,
+        this.ctx.config.JOB_LEASE_MS,
+        active.map((a) => a.job),
+      );
       states.forEach((state, i) => active[i]!.apply(state));
     } catch (err) {
       this.ctx.log.warn({ err: (err as Error).message }, 'lease renewal failed');

@@ -162,7 +162,12 @@ export class Settler {
 
   async #writeStarts(started: RunningJob[]): Promise<void> {
     try {
-      const r = await this.ctx.queue.settle(this.ctx.id, [], undefined, started.map((a) => a.job));
+      const r = await this.ctx.queue.settle(
+        this.ctx.id,
+        [],
+        undefined,
+        started.map((a) => a.job),
+      );
       this.#applyStarts(started, r.started);
     } catch (err) {
       // Not written: the run's settle writes it, or recovery refunds the attempt if this worker dies.

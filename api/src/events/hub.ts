@@ -41,8 +41,7 @@ export function formatEvent(e: ServiceEvent): string {
   return `id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`;
 }
 
-const reset = (id: string, reason: string) =>
-  formatEvent({ id, event: 'reset', data: { reason, at: new Date().toISOString() } });
+const reset = (id: string, reason: string) => formatEvent({ id, event: 'reset', data: { reason, at: new Date().toISOString() } });
 
 type Entry = [string, string[]];
 
@@ -241,7 +240,14 @@ export class EventHub {
     while (!this.#closed) {
       try {
         const reply = await this.opts.reader.sendCommand([
-          'XREAD', 'COUNT', String(BATCH), 'BLOCK', String(BLOCK_MS), 'STREAMS', keys.events, this.#last,
+          'XREAD',
+          'COUNT',
+          String(BATCH),
+          'BLOCK',
+          String(BLOCK_MS),
+          'STREAMS',
+          keys.events,
+          this.#last,
         ]);
         if (this.#interrupted) {
           this.#interrupted = false;

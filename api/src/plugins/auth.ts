@@ -83,7 +83,10 @@ export default fp(
       const token = bearerToken(request.headers.authorization);
       if (token !== undefined && keyMatches(token, keyDigests)) return;
       // RFC 6750: the challenge, with `invalid_token` when a key was sent but is not one of ours.
-      reply.header('www-authenticate', token === undefined ? 'Bearer realm="meteorites"' : 'Bearer realm="meteorites", error="invalid_token"');
+      reply.header(
+        'www-authenticate',
+        token === undefined ? 'Bearer realm="meteorites"' : 'Bearer realm="meteorites", error="invalid_token"',
+      );
       throw token === undefined
         ? new ApiError(401, 'unauthorized', 'this request needs an API key: send Authorization: Bearer <key>')
         : new ApiError(401, 'unauthorized', 'the API key is not valid');

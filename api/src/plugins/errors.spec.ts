@@ -10,34 +10,73 @@ import Type from 'typebox';
 import { MeteoriteId } from '@meteorites/shared/schemas';
 import errorsPlugin, { frameworkError, mayHoldNumbers, nonFiniteField, validationMessage } from './errors.ts';
 
-const failure = (instancePath: string, keyword: string, params: Record<string, unknown>, message?: string): FastifySchemaValidationError => ({
-  instancePath, keyword, params, message, schemaPath: '#',
+const failure = (
+  instancePath: string,
+  keyword: string,
+  params: Record<string, unknown>,
+  message?: string,
+): FastifySchemaValidationError => ({
+  instancePath,
+  keyword,
+  params,
+  message,
+  schemaPath: '#',
 });
 
 describe('validationMessage', () => {
   it('names the field and where it is', () => {
-    expect(validationMessage({ message: 'x', validationContext: 'querystring', validation: [failure('/limit', 'maximum', { limit: 1000 }, 'must be <= 1000')] }))
-      .toEqual({ message: 'querystring.limit must be <= 1000', field: 'querystring.limit' });
+    expect(
+      validationMessage({
+        message: 'x',
+        validationContext: 'querystring',
+        validation: [failure('/limit', 'maximum', { limit: 1000 }, 'must be <= 1000')],
+      }),
+    ).toEqual({ message: 'querystring.limit must be <= 1000', field: 'querystring.limit' });
   });
 
   it('says a missing field is required and an unknown one is not known', () => {
-    expect(validationMessage({ message: 'x', validationContext: 'body', validation: [failure('/params', 'required', { missingProperty: 'n' }, "must have required property 'n'")] }))
-      .toEqual({ message: 'body.params.n is required', field: 'body.params.n' });
-    expect(validationMessage({ message: 'x', validationContext: 'querystring', validation: [failure('', 'additionalProperties', { additionalProperty: 'colour' }, 'must NOT have additional properties')] }))
-      .toEqual({ message: 'querystring.colour is not a known field', field: 'querystring.colour' });
+    expect(
+      validationMessage({
+        message: 'x',
+        validationContext: 'body',
+        validation: [failure('/params', 'required', { missingProperty: 'n' }, "must have required property 'n'")],
+      }),
+    ).toEqual({ message: 'body.params.n is required', field: 'body.params.n' });
+    expect(
+      validationMessage({
+        message: 'x',
+        validationContext: 'querystring',
+        validation: [failure('', 'additionalProperties', { additionalProperty: 'colour' }, 'must NOT have additional properties')],
+      }),
+    ).toEqual({ message: 'querystring.colour is not a known field', field: 'querystring.colour' });
   });
 
   it('lists the accepted values of an enum and of a union of literals', () => {
-    expect(validationMessage({ message: 'x', validationContext: 'querystring', validation: [failure('/bin', 'enum', { allowedValues: [1, 10, 100] }, 'must be equal to one of the allowed values')] }).message)
-      .toBe('querystring.bin must be equal to one of the allowed values: 1, 10, 100');
+    expect(
+      validationMessage({
+        message: 'x',
+        validationContext: 'querystring',
+        validation: [failure('/bin', 'enum', { allowedValues: [1, 10, 100] }, 'must be equal to one of the allowed values')],
+      }).message,
+    ).toBe('querystring.bin must be equal to one of the allowed values: 1, 10, 100');
     const union = ['a', 'b'].map((v) => failure('/status', 'const', { allowedValue: v }, 'must be equal to constant'));
-    expect(validationMessage({ message: 'x', validationContext: 'querystring', validation: [...union, failure('/status', 'anyOf', {}, 'must match a schema in anyOf')] }).message)
-      .toBe('querystring.status must be one of: a, b');
+    expect(
+      validationMessage({
+        message: 'x',
+        validationContext: 'querystring',
+        validation: [...union, failure('/status', 'anyOf', {}, 'must match a schema in anyOf')],
+      }).message,
+    ).toBe('querystring.status must be one of: a, b');
   });
 
   it('falls back to the whole part, then to the error message', () => {
-    expect(validationMessage({ message: 'x', validationContext: 'body', validation: [failure('', 'type', { type: 'object' }, 'must be object')] }))
-      .toEqual({ message: 'body must be object', field: undefined });
+    expect(
+      validationMessage({
+        message: 'x',
+        validationContext: 'body',
+        validation: [failure('', 'type', { type: 'object' }, 'must be object')],
+      }),
+    ).toEqual({ message: 'body must be object', field: undefined });
     expect(validationMessage({ message: 'plain', validation: undefined })).toEqual({ message: 'plain' });
   });
 });
@@ -134,7 +173,9 @@ describe('the error handler', () => {
     for (const limit of ['1e400', 'Infinity', '-Infinity']) {
       const res = await a.inject(`/items/1?limit=${limit}`);
       expect(res.statusCode, limit).toBe(400);
-      expect(res.json()).toEqual({ error: { code: 'validation_failed', message: 'querystring.limit must be a finite number', field: 'querystring.limit' } });
+      expect(res.json()).toEqual({
+        error: { code: 'validation_failed', message: 'querystring.limit must be a finite number', field: 'querystring.limit' },
+      });
     }
     expect((await a.inject('/items/1?limit=1000')).json()).toEqual({ query: { limit: 1000 } });
   });

@@ -26,7 +26,10 @@ const STATUS_CODES: Record<number, string> = {
 };
 
 /** `querystring.limit must be <= 1000`: the first failure, named by where it is in the request. */
-export function validationMessage(err: Pick<FastifyError, 'message' | 'validation' | 'validationContext'>): { message: string; field?: string } {
+export function validationMessage(err: Pick<FastifyError, 'message' | 'validation' | 'validationContext'>): {
+  message: string;
+  field?: string;
+} {
   const first = err.validation?.[0];
   if (!first) return { message: err.message };
   const where = err.validationContext ?? 'request';
@@ -36,7 +39,9 @@ export function validationMessage(err: Pick<FastifyError, 'message' | 'validatio
   const name = [first.instancePath.replace(/^\//, '').replaceAll('/', '.'), missing ?? extra].filter(Boolean).join('.');
   const field = name ? `${where}.${name}` : undefined;
   // A union of literals fails once per branch: list what would have been accepted.
-  const allowed = err.validation!.filter((e) => e.keyword === 'const' && e.instancePath === first.instancePath).map((e) => e.params.allowedValue);
+  const allowed = err
+    .validation!.filter((e) => e.keyword === 'const' && e.instancePath === first.instancePath)
+    .map((e) => e.params.allowedValue);
   let detail = first.message ?? 'is invalid';
   if (missing) detail = 'is required';
   else if (extra) detail = 'is not a known field';
@@ -110,7 +115,9 @@ function documentFrameworkErrors(route: RouteOptions): void {
   if (!schema?.response || schema.hide) return;
   const methods = Array.isArray(route.method) ? route.method : [route.method];
   const takesBody = methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH' || m === 'DELETE');
-  const added: Record<number, unknown> = { 500: errorResponse('An unexpected failure (`internal`); the message says nothing of the cause, the log does') };
+  const added: Record<number, unknown> = {
+    500: errorResponse('An unexpected failure (`internal`); the message says nothing of the cause, the log does'),
+  };
   if (takesBody) for (const [status, description] of Object.entries(BODY_ERRORS)) added[Number(status)] = errorResponse(description);
   const missing = Object.entries(added).filter(([status]) => !schema.response?.[status]);
   if (missing.length === 0) return;
@@ -120,7 +127,10 @@ function documentFrameworkErrors(route: RouteOptions): void {
 export default fp(
   async (app) => {
     const finiteNumbers = async (request: FastifyRequest) => {
-      for (const [where, part] of [['querystring', request.query], ['params', request.params]] as const) {
+      for (const [where, part] of [
+        ['querystring', request.query],
+        ['params', request.params],
+      ] as const) {
         const name = nonFiniteField(part);
         if (name) throw new ApiError(400, 'validation_failed', `${where}.${name} must be a finite number`, { field: `${where}.${name}` });
       }
@@ -139,7 +149,9 @@ export default fp(
       if (isRedisUnavailable(err)) {
         request.log.warn({ err: err.message }, 'redis unavailable');
         reply.header('retry-after', '1');
-        return reply.status(503).send({ error: { code: 'redis_unavailable', message: 'the database is not answering; try again shortly' } });
+        return reply
+          .status(503)
+          .send({ error: { code: 'redis_unavailable', message: 'the database is not answering; try again shortly' } });
       }
       if (err instanceof ServiceError && err.statusCode !== 500) {
         if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter));

@@ -18,7 +18,13 @@ describe('HTTP request durations', () => {
   it('expose what prom-client’s Histogram exposes for the same observations', async () => {
     const metrics = new ApiMetrics(undefined as unknown as Redis, []);
     const registry = new Registry();
-    const reference = new Histogram({ name: NAME, help: 'x', labelNames: ['method', 'route', 'status_code'], buckets: BUCKETS, registers: [registry] });
+    const reference = new Histogram({
+      name: NAME,
+      help: 'x',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: BUCKETS,
+      registers: [registry],
+    });
     const observations: [string, string, number, number][] = [
       ['GET', '/meteorites/:id', 200, 0.0004],
       ['GET', '/meteorites/:id', 200, 0.001],

@@ -120,29 +120,44 @@ export class ApiMetrics {
       });
     }
     this.registry.registerMetric(
-      new StoredHistogram('meteorites_job_duration_seconds', 'Run time of finished jobs (started to finished), by analysis', JOB_DURATION_BUCKETS, () => {
-        const durations = this.#current.durations;
-        return this.#analysisNames(durations).map((analysis) => ({
-          labels: { analysis },
-          ...(durations.get(analysis) ?? { buckets: JOB_DURATION_BUCKETS.map(() => 0), sum: 0, count: 0 }),
-        }));
-      }) as unknown as Histogram,
+      new StoredHistogram(
+        'meteorites_job_duration_seconds',
+        'Run time of finished jobs (started to finished), by analysis',
+        JOB_DURATION_BUCKETS,
+        () => {
+          const durations = this.#current.durations;
+          return this.#analysisNames(durations).map((analysis) => ({
+            labels: { analysis },
+            ...(durations.get(analysis) ?? { buckets: JOB_DURATION_BUCKETS.map(() => 0), sum: 0, count: 0 }),
+          }));
+        },
+      ) as unknown as Histogram,
     );
 
     const gauge = (name: string, help: string, set: (g: Gauge<string>, m: ServiceMetrics) => void, labelNames: string[] = []) => {
       const g: Gauge<string> = new Gauge({ name, help, labelNames, registers, collect: () => set(g, this.#current) });
     };
-    gauge('meteorites_queue_depth', 'Queued jobs: ready in jobs:queue, or waiting out a retry backoff (delayed)', (g, m) => {
-      g.set({ state: 'ready' }, m.queued.ready);
-      g.set({ state: 'delayed' }, m.queued.delayed);
-    }, ['state']);
+    gauge(
+      'meteorites_queue_depth',
+      'Queued jobs: ready in jobs:queue, or waiting out a retry backoff (delayed)',
+      (g, m) => {
+        g.set({ state: 'ready' }, m.queued.ready);
+        g.set({ state: 'delayed' }, m.queued.delayed);
+      },
+      ['state'],
+    );
     gauge('meteorites_jobs_running', 'Jobs holding a lease (running on some worker)', (g, m) => g.set(m.running));
     gauge('meteorites_workers', 'Worker processes with a live heartbeat', (g, m) => g.set(m.workers));
     gauge('meteorites_dataset_records', 'Records in the loaded dataset', (g, m) => g.set(m.dataset.records));
     gauge('meteorites_dataset_version', 'Dataset version (increments on every load and delete)', (g, m) => g.set(m.dataset.version));
-    gauge('meteorites_dataset_state', 'The dataset state: 1 for the current one', (g, m) => {
-      for (const state of DATASET_STATES) g.set({ state }, m.dataset.state === state ? 1 : 0);
-    }, ['state']);
+    gauge(
+      'meteorites_dataset_state',
+      'The dataset state: 1 for the current one',
+      (g, m) => {
+        for (const state of DATASET_STATES) g.set({ state }, m.dataset.state === state ? 1 : 0);
+      },
+      ['state'],
+    );
   }
 
   get contentType(): string {

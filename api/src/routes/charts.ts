@@ -58,7 +58,11 @@ class Charts {
     // not to EXEC's. Nothing needs the three reads atomic: a chart that expires between them reads
     // as "gone" (PTTL -2), and is cached for 0 s.
     const reads = this.#binary.multi().get(key).pTTL(key).hmGet(keys.job(id), ['status', 'analysis']);
-    const [bytes, pttl, [status, analysis]] = (await reads.execAsPipeline()) as unknown as [Buffer | null, number, [Buffer | null, Buffer | null]];
+    const [bytes, pttl, [status, analysis]] = (await reads.execAsPipeline()) as unknown as [
+      Buffer | null,
+      number,
+      [Buffer | null, Buffer | null],
+    ];
     if (status === null || analysis === null) throw notFound('job', { id });
     if (status.toString() !== 'finished') {
       throw conflict('job_not_finished', `job ${id} has no chart: it is ${status.toString()}`, { status: status.toString() });
@@ -146,7 +150,8 @@ const params = Type.Object({ id: JobId });
 
 const charts: FastifyPluginAsyncTypebox = async (app) => {
   const store = new Charts(app.redis, app.jobs);
-  const describe = 'Rendered on the first request and kept until the result expires. 404: no such job; 409: the job has not finished (`error.status` says where it is).';
+  const describe =
+    'Rendered on the first request and kept until the result expires. 404: no such job; 409: the job has not finished (`error.status` says where it is).';
 
   const formats = [
     { format: 'svg', type: 'image/svg+xml', sent: 'image/svg+xml; charset=utf-8', label: 'SVG' },

@@ -253,7 +253,7 @@ const data: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['data'],
         summary: 'Every loaded record',
         description:
-          'A JSON array of every record in id order, streamed. With `Accept: text/csv`, NASA\'s CSV columns ' +
+          "A JSON array of every record in id order, streamed. With `Accept: text/csv`, NASA's CSV columns " +
           '(`name,id,nametype,recclass,mass (g),fall,year,reclat,reclong,GeoLocation`) instead. ' +
           '409 `dataset_loading` while a load is running.',
         response: {

@@ -93,7 +93,7 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
           {
             status: Type.Optional(JobStatus),
             limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
-            cursor: Type.Optional(SafeText({ minLength: 1, maxLength: 200, description: 'The previous page\'s `next_cursor`.' })),
+            cursor: Type.Optional(SafeText({ minLength: 1, maxLength: 200, description: "The previous page's `next_cursor`." })),
           },
           { additionalProperties: false },
         ),
@@ -116,7 +116,12 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
           { wait: Type.Number({ minimum: 0, maximum: 30, default: 0, description: 'Seconds to wait for the job to end (0..30).' }) },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Ref('Job'), 400: errorResponse('Not a job id, whatever its length, or `wait` out of range (`validation_failed`)'), 404: Err, 503: Err },
+        response: {
+          200: Type.Ref('Job'),
+          400: errorResponse('Not a job id, whatever its length, or `wait` out of range (`validation_failed`)'),
+          404: Err,
+          503: Err,
+        },
       },
     },
     async (request, reply) => {
@@ -154,7 +159,14 @@ const jobs: FastifyPluginAsyncTypebox = async (app) => {
           'A queued job is cancelled at once and never runs (200). A running job is asked to stop (202, `cancel_requested: true`): ' +
           'its worker stops at its next checkpoint and the job ends `cancelled`. A job that already ended is a 409 naming its status.',
         params: JobParams,
-        response: { 200: Type.Ref('Job'), 202: Type.Ref('Job'), 400: errorResponse('Not a job id, whatever its length (`validation_failed`)'), 404: Err, 409: Err, 503: Err },
+        response: {
+          200: Type.Ref('Job'),
+          202: Type.Ref('Job'),
+          400: errorResponse('Not a job id, whatever its length (`validation_failed`)'),
+          404: Err,
+          409: Err,
+          503: Err,
+        },
       },
     },
     async (request, reply) => {

@@ -20,10 +20,16 @@ export const MAX_LIMIT = 1000;
 const Query = Type.Object(
   {
     recclass: Type.Optional(SafeText({ minLength: 1, maxLength: 100, description: 'Exact class, e.g. `L6`.' })),
-    class_type: Type.Optional(Type.Enum([...CLASS_TYPES], { description: 'Only this class type (derived from `recclass`, docs/classification.md).' })),
-    class_group: Type.Optional(SafeText({ minLength: 1, maxLength: 100, description: 'Only this class group, exact, e.g. `IIIAB`, `CM`, `H/L`.' })),
+    class_type: Type.Optional(
+      Type.Enum([...CLASS_TYPES], { description: 'Only this class type (derived from `recclass`, docs/classification.md).' }),
+    ),
+    class_group: Type.Optional(
+      SafeText({ minLength: 1, maxLength: 100, description: 'Only this class group, exact, e.g. `IIIAB`, `CM`, `H/L`.' }),
+    ),
     fall: Type.Optional(SafeText({ minLength: 1, maxLength: 20, description: '`Fell` or `Found`.' })),
-    year_from: Type.Optional(Type.Integer({ minimum: -100_000, maximum: 100_000, description: 'Inclusive; records without a year are left out.' })),
+    year_from: Type.Optional(
+      Type.Integer({ minimum: -100_000, maximum: 100_000, description: 'Inclusive; records without a year are left out.' }),
+    ),
     year_to: Type.Optional(Type.Integer({ minimum: -100_000, maximum: 100_000, description: 'Inclusive.' })),
     mass_min: Type.Optional(Type.Number({ minimum: 0, description: 'Grams, inclusive; records without a mass are left out.' })),
     mass_max: Type.Optional(Type.Number({ minimum: 0, description: 'Grams, inclusive.' })),
@@ -31,7 +37,9 @@ const Query = Type.Object(
     cursor: Type.Optional(
       SafeText({ minLength: 1, maxLength: 512, description: '`next_cursor` of the previous page, with the same filters.' }),
     ),
-    format: Type.Optional(Type.Enum(['json', 'csv'], { description: 'Overrides the Accept header; `csv` streams every matching landing.' })),
+    format: Type.Optional(
+      Type.Enum(['json', 'csv'], { description: 'Overrides the Accept header; `csv` streams every matching landing.' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -81,7 +89,8 @@ const meteorites: FastifyPluginAsyncTypebox = async (app) => {
       if (q.mass_min !== undefined && q.mass_max !== undefined && q.mass_min > q.mass_max) {
         throw invalid('querystring.mass_min', `mass_min (${q.mass_min}) is over mass_max (${q.mass_max})`);
       }
-      const type = q.format === 'csv' ? 'text/csv' : q.format === 'json' ? 'application/json' : negotiate(request.headers.accept, RESPONSE_TYPES);
+      const type =
+        q.format === 'csv' ? 'text/csv' : q.format === 'json' ? 'application/json' : negotiate(request.headers.accept, RESPONSE_TYPES);
       if (!type) throw new ApiError(406, 'not_acceptable', `GET /meteorites answers ${RESPONSE_TYPES.join(' or ')}`);
       if (type === 'application/json') return queryMeteorites(app.redis, app.snapshots, q);
       const batches = filteredMeteorites(app.snapshots, q);

@@ -15,7 +15,7 @@ const metrics: FastifyPluginAsyncTypebox = async (app) => {
           JOB_EVENTS.map((e) => `\`meteorites_jobs_${e}_total\``).join(', ') +
           '), `meteorites_job_duration_seconds`, the queue, workers and dataset gauges come from Redis, so every API ' +
           'instance shows the same totals, workers included; `meteorites_http_request_duration_seconds` is this ' +
-          'process\' own. 503 when Redis does not answer.',
+          "process' own. 503 when Redis does not answer.",
         response: {
           200: { description: 'The metrics', content: { 'text/plain': { schema: Type.String() } } },
           503: errorResponse('Redis is not answering (`redis_unavailable`, Retry-After)'),

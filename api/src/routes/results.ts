@@ -41,7 +41,8 @@ const results: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { id } = request.params;
       const format = request.query.format;
-      const type = format === 'csv' ? 'text/csv' : format === 'json' ? 'application/json' : negotiate(request.headers.accept, RESPONSE_TYPES);
+      const type =
+        format === 'csv' ? 'text/csv' : format === 'json' ? 'application/json' : negotiate(request.headers.accept, RESPONSE_TYPES);
       if (!type) throw new ApiError(406, 'not_acceptable', `GET /results/{id} answers ${RESPONSE_TYPES.join(' or ')}`);
       const r = await app.jobs.result(id);
       if ('json' in r && type === 'text/csv') {

@@ -53,12 +53,30 @@ function Field({ name, prop, required, value, set }: FieldProps) {
     </select>`;
   } else if (prop.type === 'integer' || prop.type === 'number') {
     const range = prop.minimum !== undefined && prop.maximum !== undefined ? ` (${prop.minimum} to ${prop.maximum})` : '';
-    control = html`<input id=${id} name=${name} type="number" inputmode="decimal" min=${prop.minimum} max=${prop.maximum}
-      step=${prop.type === 'integer' ? 1 : 'any'} value=${value} placeholder=${prop.default !== undefined ? String(prop.default) : ''}
-      onInput=${onInput} aria-describedby=${described} required=${required} /><span class="range">${range}</span>`;
+    control = html`<input
+        id=${id}
+        name=${name}
+        type="number"
+        inputmode="decimal"
+        min=${prop.minimum}
+        max=${prop.maximum}
+        step=${prop.type === 'integer' ? 1 : 'any'}
+        value=${value}
+        placeholder=${prop.default !== undefined ? String(prop.default) : ''}
+        onInput=${onInput}
+        aria-describedby=${described}
+        required=${required}
+      /><span class="range">${range}</span>`;
   } else {
-    control = html`<input id=${id} name=${name} type="text" value=${value} onInput=${onInput}
-      aria-describedby=${described} required=${required} />`;
+    control = html`<input
+      id=${id}
+      name=${name}
+      type="text"
+      value=${value}
+      onInput=${onInput}
+      aria-describedby=${described}
+      required=${required}
+    />`;
   }
   return html`<div class="field"><label for=${id}>${name}${required ? ' (required)' : ''}</label>${control}${help}</div>`;
 }
@@ -102,7 +120,9 @@ export function Ask({ analysis, preset }: { analysis: string; preset: string | n
     }
   };
 
-  if (!analyses) return html`<h1 tabindex="-1">Ask a question</h1><${ErrorNote} error=${error} />`;
+  if (!analyses)
+    return html`<h1 tabindex="-1">Ask a question</h1>
+      <${ErrorNote} error=${error} />`;
   const schema = chosen?.params ?? {};
   const required = (name: string) => schema.required?.includes(name) ?? false;
   // What shapes the answer (required, or with a default) comes first; the filters, all optional, fold away.
@@ -111,8 +131,14 @@ export function Ask({ analysis, preset }: { analysis: string; preset: string | n
   const filters = props.filter(([name, prop]) => !required(name) && prop.default === undefined);
   const pick = (e: Event) => (location.hash = `#/ask/${(e.target as HTMLSelectElement).value}`);
   const field = ([name, prop]: [string, JsonSchema]) =>
-    html`<${Field} key=${`${chosen?.name}.${name}`} name=${name} prop=${prop} required=${required(name)}
-      value=${values[name] ?? ''} set=${(v: string | string[]) => setValues((old) => ({ ...old, [name]: v }))} />`;
+    html`<${Field}
+      key=${`${chosen?.name}.${name}`}
+      name=${name}
+      prop=${prop}
+      required=${required(name)}
+      value=${values[name] ?? ''}
+      set=${(v: string | string[]) => setValues((old) => ({ ...old, [name]: v }))}
+    />`;
   return html`
     <h1 tabindex="-1">Ask a question</h1>
     <form class="ask" onSubmit=${submit}>
@@ -124,18 +150,22 @@ export function Ask({ analysis, preset }: { analysis: string; preset: string | n
         <small class="help">${chosen?.description}</small>
       </div>
       ${main.map(field)}
-      ${filters.length > 0 &&
-      (main.length
-        ? html`<details class="filters-box" open=${filters.some(([n]) => (values[n] ?? '').length > 0)}>
-            <summary>Filters (optional): which landings count</summary>
-            ${filters.map(field)}
-          </details>`
-        : filters.map(field))}
+      ${
+        filters.length > 0 &&
+        (main.length
+          ? html`<details class="filters-box" open=${filters.some(([n]) => (values[n] ?? '').length > 0)}>
+              <summary>Filters (optional): which landings count</summary>
+              ${filters.map(field)}
+            </details>`
+          : filters.map(field))
+      }
       <button type="submit" disabled=${busy}>Submit</button>
     </form>
     <${ErrorNote} error=${error} />
-    ${job?.deduplicated &&
-    html`<p class="note" data-field="deduplicated">The same question on the same data was asked before: this is that job.</p>`}
+    ${
+      job?.deduplicated &&
+      html`<p class="note" data-field="deduplicated">The same question on the same data was asked before: this is that job.</p>`
+    }
     ${job && html`<${JobPanel} key=${job.id} id=${job.id} initial=${job} />`}
   `;
 }

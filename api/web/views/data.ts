@@ -54,27 +54,57 @@ function Upload() {
       <p>A CSV (NASA's columns) or JSON file replaces the loaded dataset.</p>
       <form onSubmit=${submit}>
         <label for="upload-file">File</label>
-        <input id="upload-file" type="file" accept=".csv,.json,text/csv,application/json"
-          onChange=${(e: Event) => setFile((e.target as HTMLInputElement).files?.[0])} />
+        <input
+          id="upload-file"
+          type="file"
+          accept=".csv,.json,text/csv,application/json"
+          onChange=${(e: Event) => setFile((e.target as HTMLInputElement).files?.[0])}
+        />
         <button type="submit" disabled=${!file || (sent !== undefined && !outcome && !error)}>Upload</button>
       </form>
-      ${sent !== undefined &&
-      html`<p><label for="upload-progress">Sent</label> <progress id="upload-progress" max="100" value=${Math.round(sent * 100)}></progress>
-        ${Math.round(sent * 100)} %${sent >= 1 && !outcome ? ', the service is loading it…' : ''}</p>`}
+      ${
+        sent !== undefined &&
+        html`<p>
+          <label for="upload-progress">Sent</label>
+          <progress id="upload-progress" max="100" value=${Math.round(sent * 100)}></progress> ${Math.round(sent * 100)}
+          %${sent >= 1 && !outcome ? ', the service is loading it…' : ''}
+        </p>`
+      }
       <${ErrorNote} error=${error} />
-      ${outcome &&
-      html`<div class="outcome" role="status">
-        <p>Loaded <strong data-field="loaded-records">${fmtNumber(outcome.records)}</strong> records as version ${outcome.version};${' '}
-          <strong data-field="skipped-total">${fmtNumber(outcome.skipped_total)}</strong> skipped.</p>
-        ${outcome.skipped.length > 0 &&
-        html`<table>
-          <caption>Skipped records${outcome.skipped_total > outcome.skipped.length ? `, the first ${outcome.skipped.length}` : ''}</caption>
-          <thead><tr><th scope="col" class="num">Position</th><th scope="col">Id</th><th scope="col">Reason</th></tr></thead>
-          <tbody>
-            ${outcome.skipped.map((s) => html`<tr><td class="num">${s.index}</td><td>${s.id ?? '—'}</td><td>${s.reason}</td></tr>`)}
-          </tbody>
-        </table>`}
-      </div>`}
+      ${
+        outcome &&
+        html`<div class="outcome" role="status">
+          <p>
+            Loaded <strong data-field="loaded-records">${fmtNumber(outcome.records)}</strong> records as version ${outcome.version};${' '}
+            <strong data-field="skipped-total">${fmtNumber(outcome.skipped_total)}</strong> skipped.
+          </p>
+          ${
+            outcome.skipped.length > 0 &&
+            html`<table>
+              <caption>
+                Skipped records${outcome.skipped_total > outcome.skipped.length ? `, the first ${outcome.skipped.length}` : ''}
+              </caption>
+              <thead>
+                <tr>
+                  <th scope="col" class="num">Position</th>
+                  <th scope="col">Id</th>
+                  <th scope="col">Reason</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${outcome.skipped.map(
+                  (s) =>
+                    html`<tr>
+                      <td class="num">${s.index}</td>
+                      <td>${s.id ?? '—'}</td>
+                      <td>${s.reason}</td>
+                    </tr>`,
+                )}
+              </tbody>
+            </table>`
+          }
+        </div>`
+      }
     </section>
   `;
 }
@@ -111,28 +141,45 @@ export function DataView() {
       <h2 id="browse-title">Landings</h2>
       <form class="filters" onSubmit=${apply}>
         ${TEXT_FILTERS.map((k) => filterInput(k, 'text'))}
-        <span><label for="m-class_type">class_type</label>
+        <span
+          ><label for="m-class_type">class_type</label>
           <select id="m-class_type" value=${filters.class_type ?? ''} onChange=${set('class_type')}>
-            <option value="">any</option>${CLASS_TYPES.map((c) => html`<option value=${c}>${c}</option>`)}
-          </select></span>
-        <span><label for="m-fall">fall</label>
+            <option value="">any</option>
+            ${CLASS_TYPES.map((c) => html`<option value=${c}>${c}</option>`)}
+          </select></span
+        >
+        <span
+          ><label for="m-fall">fall</label>
           <select id="m-fall" value=${filters.fall ?? ''} onChange=${set('fall')}>
-            <option value="">any</option><option value="Fell">Fell</option><option value="Found">Found</option>
-          </select></span>
+            <option value="">any</option>
+            <option value="Fell">Fell</option>
+            <option value="Found">Found</option>
+          </select></span
+        >
         ${NUMBER_FILTERS.map((k) => filterInput(k, 'number'))}
         <button type="submit">Filter</button>
       </form>
       <${ErrorNote} error=${error} />
       <div class="table-wrap">
         <table>
-          <caption>Landings in id order</caption>
-          <thead><tr>${['name', 'recclass', 'mass_g', 'fall', 'year'].map((c) => html`<th scope="col">${c}</th>`)}</tr></thead>
+          <caption>
+            Landings in id order
+          </caption>
+          <thead>
+            <tr>
+              ${['name', 'recclass', 'mass_g', 'fall', 'year'].map((c) => html`<th scope="col">${c}</th>`)}
+            </tr>
+          </thead>
           <tbody>
             ${(page?.items ?? []).map(
-              (m) => html`<tr>
-                <td><a href=${`#/landing/${m.id}`}>${m.name}</a></td><td>${shown(m.recclass)}</td>
-                <td class="num">${shown(m.mass_g, 'mass_g')}</td><td>${shown(m.fall)}</td><td class="num">${shown(m.year)}</td>
-              </tr>`,
+              (m) =>
+                html`<tr>
+                  <td><a href=${`#/landing/${m.id}`}>${m.name}</a></td>
+                  <td>${shown(m.recclass)}</td>
+                  <td class="num">${shown(m.mass_g, 'mass_g')}</td>
+                  <td>${shown(m.fall)}</td>
+                  <td class="num">${shown(m.year)}</td>
+                </tr>`,
             )}
           </tbody>
         </table>
@@ -157,9 +204,15 @@ export function LandingView({ id }: { id: string }) {
     <h1 tabindex="-1">${landing ? String(landing.name) : 'Landing'}</h1>
     <p><a href="#/data">All landings</a></p>
     <${ErrorNote} error=${error} />
-    ${landing &&
-    html`<dl class="card">
-      ${FIELDS.map((f) => html`<dt>${f}</dt><dd>${shown(landing[f], f)}</dd>`)}
-    </dl>`}
+    ${
+      landing &&
+      html`<dl class="card">
+        ${FIELDS.map(
+          (f) =>
+            html`<dt>${f}</dt>
+              <dd>${shown(landing[f], f)}</dd>`,
+        )}
+      </dl>`
+    }
   `;
 }

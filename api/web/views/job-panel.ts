@@ -61,11 +61,19 @@ export function JobPanel({ initial, id }: { initial?: Job; id: string }) {
       <h2 id="job-title">${job.analysis} <${StatusBadge} job=${job} /></h2>
       <${ProgressBar} job=${job} label=${`Progress of job ${job.analysis}`} />
       <dl class="inline">
-        <dt>Job</dt><dd><code>${job.id}</code></dd>
-        <dt>Attempts</dt><dd>${job.attempts}</dd>
-        <dt>Created</dt><dd>${fmtTime(job.created_at)}</dd>
-        <dt>Duration</dt><dd>${duration(job)}</dd>
-        ${job.error && html`<dt>Error</dt><dd class="error">${job.error}</dd>`}
+        <dt>Job</dt>
+        <dd><code>${job.id}</code></dd>
+        <dt>Attempts</dt>
+        <dd>${job.attempts}</dd>
+        <dt>Created</dt>
+        <dd>${fmtTime(job.created_at)}</dd>
+        <dt>Duration</dt>
+        <dd>${duration(job)}</dd>
+        ${
+          job.error &&
+          html`<dt>Error</dt>
+            <dd class="error">${job.error}</dd>`
+        }
       </dl>
       ${open && html`<button type="button" onClick=${cancel} disabled=${job.cancel_requested}>Cancel job</button>`}
       <${ErrorNote} error=${error} />

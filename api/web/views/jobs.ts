@@ -43,8 +43,7 @@ export function Jobs() {
   }, []);
   useLive({
     refresh: () => void refresh(),
-    job: (e) =>
-      setPage((p) => p && { ...p, items: p.items.map((j) => (j.id === e.id ? withEvent(j, e) : j)) }),
+    job: (e) => setPage((p) => p && { ...p, items: p.items.map((j) => (j.id === e.id ? withEvent(j, e) : j)) }),
   });
 
   const cancel = async (job: Job) => {
@@ -84,27 +83,45 @@ export function Jobs() {
     <${ErrorNote} error=${error} />
     <div class="table-wrap">
       <table class="jobs">
-        <caption>Jobs, newest first${status ? `, ${status}` : ''}${analysis ? `, ${analysis}` : ''}</caption>
+        <caption>
+          Jobs, newest first${status ? `, ${status}` : ''}${analysis ? `, ${analysis}` : ''}
+        </caption>
         <thead>
-          <tr><th scope="col">Analysis</th><th scope="col">Status</th><th scope="col">Progress</th><th scope="col">Attempts</th>
-            <th scope="col">Created</th><th scope="col">Duration</th><th scope="col">Actions</th></tr>
+          <tr>
+            <th scope="col">Analysis</th>
+            <th scope="col">Status</th>
+            <th scope="col">Progress</th>
+            <th scope="col">Attempts</th>
+            <th scope="col">Created</th>
+            <th scope="col">Duration</th>
+            <th scope="col">Actions</th>
+          </tr>
         </thead>
         <tbody>
           ${rows.map(
-            (j) => html`<tr data-job=${j.id}>
-              <td><a href=${`#/result/${j.id}`} title=${j.id}>${j.analysis}</a></td>
-              <td><${StatusBadge} job=${j} /></td>
-              <td><${ProgressBar} job=${j} label=${`Progress of ${j.analysis} ${j.id.slice(0, 8)}`} /></td>
-              <td class="num">${j.attempts}</td>
-              <td>${fmtTime(j.created_at)}</td>
-              <td class="num">${duration(j)}</td>
-              <td>
-                ${(j.status === 'queued' || j.status === 'running') &&
-                html`<button type="button" onClick=${() => cancel(j)} disabled=${j.cancel_requested}
-                  aria-label=${`Cancel ${j.analysis} ${j.id.slice(0, 8)}`}>Cancel</button>`}
-                ${j.status === 'finished' && html`<a href=${`#/result/${j.id}`}>Result</a>`}
-              </td>
-            </tr>`,
+            (j) =>
+              html`<tr data-job=${j.id}>
+                <td><a href=${`#/result/${j.id}`} title=${j.id}>${j.analysis}</a></td>
+                <td><${StatusBadge} job=${j} /></td>
+                <td><${ProgressBar} job=${j} label=${`Progress of ${j.analysis} ${j.id.slice(0, 8)}`} /></td>
+                <td class="num">${j.attempts}</td>
+                <td>${fmtTime(j.created_at)}</td>
+                <td class="num">${duration(j)}</td>
+                <td>
+                  ${
+                    (j.status === 'queued' || j.status === 'running') &&
+                    html`<button
+                      type="button"
+                      onClick=${() => cancel(j)}
+                      disabled=${j.cancel_requested}
+                      aria-label=${`Cancel ${j.analysis} ${j.id.slice(0, 8)}`}
+                    >
+                      Cancel
+                    </button>`
+                  }
+                  ${j.status === 'finished' && html`<a href=${`#/result/${j.id}`}>Result</a>`}
+                </td>
+              </tr>`,
           )}
         </tbody>
       </table>

@@ -19,15 +19,22 @@ export function KeyPrompt() {
     <section class="key-prompt" aria-labelledby="key-title">
       <h2 id="key-title">API key</h2>
       <p>
-        ${authMode === 'reads'
-          ? 'This service needs its API key for everything but this page.'
-          : 'This service needs its API key to submit, cancel and load; reading is open.'}
+        ${
+          authMode === 'reads'
+            ? 'This service needs its API key for everything but this page.'
+            : 'This service needs its API key to submit, cancel and load; reading is open.'
+        }
         It is kept in this tab only, and sent as a Bearer token.
       </p>
       <form onSubmit=${submit}>
         <label for="api-key">Key</label>
-        <input id="api-key" type="password" autocomplete="off" value=${value}
-          onInput=${(e: Event) => setValue((e.target as HTMLInputElement).value)} />
+        <input
+          id="api-key"
+          type="password"
+          autocomplete="off"
+          value=${value}
+          onInput=${(e: Event) => setValue((e.target as HTMLInputElement).value)}
+        />
         <button type="submit">Use this key</button>
         ${authMode === 'writes' && html`<button type="button" onClick=${() => setApiKey('')}>Go on read-only</button>`}
       </form>

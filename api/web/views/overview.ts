@@ -66,8 +66,7 @@ export function Overview() {
     refresh: () => void refresh(),
     // Workers come and go without an event.
     everyMs: 10_000,
-    job: (e) =>
-      setRecent((jobs) => jobs?.map((j) => (j.id === e.id ? withEvent(j, e) : j))),
+    job: (e) => setRecent((jobs) => jobs?.map((j) => (j.id === e.id ? withEvent(j, e) : j))),
     dataset: (e) => setDataset((d) => d && { ...d, state: e.state, version: e.version ?? d.version, records: e.records ?? d.records }),
   });
 
@@ -77,53 +76,83 @@ export function Overview() {
     <div class="cards">
       <section class="card" aria-labelledby="ov-dataset">
         <h2 id="ov-dataset">Dataset</h2>
-        ${dataset
-          ? html`<dl>
-              <dt>Records</dt><dd data-field="records">${fmtNumber(dataset.records)}</dd>
-              <dt>Version</dt><dd data-field="version">${dataset.version}</dd>
-              <dt>State</dt><dd data-field="state">${dataset.state}</dd>
-              <dt>Loaded at</dt><dd>${fmtTime(dataset.loaded_at)}</dd>
-              <dt>Source</dt><dd>${dataset.source ?? '—'}</dd>
-            </dl>`
-          : html`<p>Loading…</p>`}
+        ${
+          dataset
+            ? html`<dl>
+                <dt>Records</dt>
+                <dd data-field="records">${fmtNumber(dataset.records)}</dd>
+                <dt>Version</dt>
+                <dd data-field="version">${dataset.version}</dd>
+                <dt>State</dt>
+                <dd data-field="state">${dataset.state}</dd>
+                <dt>Loaded at</dt>
+                <dd>${fmtTime(dataset.loaded_at)}</dd>
+                <dt>Source</dt>
+                <dd>${dataset.source ?? '—'}</dd>
+              </dl>`
+            : html`<p>Loading…</p>`
+        }
       </section>
       <section class="card" aria-labelledby="ov-queue">
         <h2 id="ov-queue">Queue</h2>
-        ${queue
-          ? html`<dl>
-              <dt>Ready</dt><dd data-field="ready">${queue.ready}</dd>
-              <dt>Delayed</dt><dd data-field="delayed">${queue.delayed}</dd>
-              <dt>Running</dt><dd data-field="running">${queue.running}</dd>
-              <dt>Workers alive</dt><dd data-field="workers">${queue.workers}</dd>
-            </dl>`
-          : html`<p>Loading…</p>`}
+        ${
+          queue
+            ? html`<dl>
+                <dt>Ready</dt>
+                <dd data-field="ready">${queue.ready}</dd>
+                <dt>Delayed</dt>
+                <dd data-field="delayed">${queue.delayed}</dd>
+                <dt>Running</dt>
+                <dd data-field="running">${queue.running}</dd>
+                <dt>Workers alive</dt>
+                <dd data-field="workers">${queue.workers}</dd>
+              </dl>`
+            : html`<p>Loading…</p>`
+        }
       </section>
       <section class="card" aria-labelledby="ov-hour">
         <h2 id="ov-hour">Last hour</h2>
-        ${hour
-          ? html`<dl>
-              <dt>Finished</dt><dd data-field="finished">${hour.finished}</dd>
-              <dt>Failed</dt><dd data-field="failed">${hour.failed}</dd>
-            </dl>`
-          : html`<p>Loading…</p>`}
+        ${
+          hour
+            ? html`<dl>
+                <dt>Finished</dt>
+                <dd data-field="finished">${hour.finished}</dd>
+                <dt>Failed</dt>
+                <dd data-field="failed">${hour.failed}</dd>
+              </dl>`
+            : html`<p>Loading…</p>`
+        }
         <p><a href="#/jobs">All jobs</a> · <a href="#/ask">Ask a question</a></p>
       </section>
     </div>
     <section aria-labelledby="ov-recent">
       <h2 id="ov-recent">Latest jobs</h2>
       ${recent && !recent.length && html`<p>No jobs yet: <a href="#/ask">ask a question</a>.</p>`}
-      ${recent?.length
-        ? html`<div class="table-wrap"><table>
-            <thead><tr>${['Analysis', 'Status', 'Progress', 'Created', 'Duration'].map((c) => html`<th scope="col">${c}</th>`)}</tr></thead>
-            <tbody>${recent.map(
-              (j) => html`<tr data-job=${j.id}>
-                <td><a href=${`#/result/${j.id}`} title=${j.id}>${j.analysis}</a></td><td><${StatusBadge} job=${j} /></td>
-                <td><${ProgressBar} job=${j} label=${`Progress of ${j.analysis} ${j.id.slice(0, 8)}`} /></td>
-                <td>${fmtTime(j.created_at)}</td><td class="num">${duration(j)}</td>
-              </tr>`,
-            )}</tbody>
-          </table></div>`
-        : null}
+      ${
+        recent?.length
+          ? html`<div class="table-wrap">
+              <table>
+                <thead>
+                  <tr>
+                    ${['Analysis', 'Status', 'Progress', 'Created', 'Duration'].map((c) => html`<th scope="col">${c}</th>`)}
+                  </tr>
+                </thead>
+                <tbody>
+                  ${recent.map(
+                    (j) =>
+                      html`<tr data-job=${j.id}>
+                        <td><a href=${`#/result/${j.id}`} title=${j.id}>${j.analysis}</a></td>
+                        <td><${StatusBadge} job=${j} /></td>
+                        <td><${ProgressBar} job=${j} label=${`Progress of ${j.analysis} ${j.id.slice(0, 8)}`} /></td>
+                        <td>${fmtTime(j.created_at)}</td>
+                        <td class="num">${duration(j)}</td>
+                      </tr>`,
+                  )}
+                </tbody>
+              </table>
+            </div>`
+          : null
+      }
     </section>
   `;
 }

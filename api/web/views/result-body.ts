@@ -41,18 +41,26 @@ function SortableTable({ columns, rows }: { columns: string[]; rows: Row[] }) {
   return html`
     <div class="table-wrap">
       <table class="result-table">
-        <caption>The result, ${rows.length} rows; sort by a column with its header button</caption>
+        <caption>
+          The result, ${rows.length} rows; sort by a column with its header button
+        </caption>
         <thead>
           <tr>
             ${columns.map(
-              (c) => html`<th scope="col" class=${numeric.has(c) ? 'num' : ''} aria-sort=${ariaSort(c)}>
-                <button type="button" onClick=${() => toggle(c)}>${c}<span aria-hidden="true">${arrow(c)}</span></button>
-              </th>`,
+              (c) =>
+                html`<th scope="col" class=${numeric.has(c) ? 'num' : ''} aria-sort=${ariaSort(c)}>
+                  <button type="button" onClick=${() => toggle(c)}>${c}<span aria-hidden="true">${arrow(c)}</span></button>
+                </th>`,
             )}
           </tr>
         </thead>
         <tbody>
-          ${sorted.map((r) => html`<tr>${columns.map((c) => html`<td class=${numeric.has(c) ? 'num' : ''}>${cell(r[c], c)}</td>`)}</tr>`)}
+          ${sorted.map(
+            (r) =>
+              html`<tr>
+                ${columns.map((c) => html`<td class=${numeric.has(c) ? 'num' : ''}>${cell(r[c], c)}</td>`)}
+              </tr>`,
+          )}
         </tbody>
       </table>
     </div>
@@ -94,8 +102,11 @@ export function ResultBody({ job }: { job: Job }) {
       <h2 id="result-title">Result</h2>
       ${chart && html`<figure><img class="chart" src=${chart} alt=${`Chart of the ${job.analysis} result`} /></figure>`}
       <div class="downloads" role="group" aria-label="Downloads">
-        ${chart && html`<button type="button" onClick=${save(`results/${job.id}/chart.png`, `${base}.png`)}>Download PNG</button>
-          <button type="button" onClick=${save(`results/${job.id}/chart.svg`, `${base}.svg`)}>Download SVG</button>`}
+        ${
+          chart &&
+          html`<button type="button" onClick=${save(`results/${job.id}/chart.png`, `${base}.png`)}>Download PNG</button>
+            <button type="button" onClick=${save(`results/${job.id}/chart.svg`, `${base}.svg`)}>Download SVG</button>`
+        }
         <button type="button" onClick=${save(`results/${job.id}?format=csv`, `${base}.csv`)}>Download CSV</button>
         <button type="button" onClick=${save(`results/${job.id}?format=json`, `${base}.json`)}>Download JSON</button>
         <a href=${again}>Ask the same again</a>
@@ -103,15 +114,30 @@ export function ResultBody({ job }: { job: Job }) {
       ${rows.length ? html`<${SortableTable} columns=${columns} rows=${rows} />` : html`<p>The result has no table.</p>`}
       <h3>Computed on</h3>
       <dl class="inline">
-        <dt>Dataset version</dt><dd data-field="dataset_version">${result.dataset_version}</dd>
-        ${result.records !== undefined && html`<dt>Records</dt><dd>${fmtNumber(result.records)}</dd>`}
-        ${result.matched !== undefined && html`<dt>Matched</dt><dd>${fmtNumber(result.matched)}</dd>`}
-        ${Object.entries(result.excluded ?? {}).map(([k, v]) => html`<dt>Excluded: ${k}</dt><dd>${fmtNumber(v)}</dd>`)}
+        <dt>Dataset version</dt>
+        <dd data-field="dataset_version">${result.dataset_version}</dd>
+        ${
+          result.records !== undefined &&
+          html`<dt>Records</dt>
+            <dd>${fmtNumber(result.records)}</dd>`
+        }
+        ${
+          result.matched !== undefined &&
+          html`<dt>Matched</dt>
+            <dd>${fmtNumber(result.matched)}</dd>`
+        }
+        ${Object.entries(result.excluded ?? {}).map(
+          ([k, v]) =>
+            html`<dt>Excluded: ${k}</dt>
+              <dd>${fmtNumber(v)}</dd>`,
+        )}
       </dl>
       <h3>Params</h3>
       <dl class="inline params">
         ${Object.entries(result.params).map(
-          ([k, v]) => html`<dt>${k}</dt><dd><code>${Array.isArray(v) ? v.join(', ') : String(v)}</code></dd>`,
+          ([k, v]) =>
+            html`<dt>${k}</dt>
+              <dd><code>${Array.isArray(v) ? v.join(', ') : String(v)}</code></dd>`,
         )}
       </dl>
     </section>

@@ -158,7 +158,9 @@ describe('BulkWriter', () => {
     }
     await writer.settle(0);
     expect(writer.replied).toBe(1 + sent.length);
-    expect(fake.binary.slice(1).map((args) => args.map((a) => a.toString('hex')))).toEqual(sent.map((args) => args.map((a) => a.toString('hex'))));
+    expect(fake.binary.slice(1).map((args) => args.map((a) => a.toString('hex')))).toEqual(
+      sent.map((args) => args.map((a) => a.toString('hex'))),
+    );
   });
 
   it('lets settle() wait for all but a number of replies', async () => {

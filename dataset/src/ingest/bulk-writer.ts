@@ -69,7 +69,9 @@ export class BulkWriter {
     });
     // Wrapped with their cause, so isRedisUnavailable() sees the connection failure under them.
     socket.on('error', (err) => this.#fail(new BulkWriteError(`the bulk connection to Redis failed: ${err.message}`, { cause: err })));
-    socket.on('close', () => this.#fail(new BulkWriteError('the bulk connection to Redis closed', { cause: new SocketClosedUnexpectedlyError() })));
+    socket.on('close', () =>
+      this.#fail(new BulkWriteError('the bulk connection to Redis closed', { cause: new SocketClosedUnexpectedlyError() })),
+    );
   }
 
   /** Opens a connection to the Redis `client` talks to (same host, TLS, user, password, database). */

@@ -55,7 +55,10 @@ describe('CsvReader', () => {
     for (let size = 1; size <= 40; size++) expect(fieldsOf(read(bytes, size)), `chunks of ${size}`).toEqual(EXPECTED);
     for (let cut = 1; cut < bytes.length; cut++) {
       const out: Read = { records: [], bad: [] };
-      const reader = new CsvReader((raw, i) => out.records.push([raw, i]), () => {});
+      const reader = new CsvReader(
+        (raw, i) => out.records.push([raw, i]),
+        () => {},
+      );
       reader.push(bytes.subarray(0, cut));
       reader.push(bytes.subarray(cut));
       reader.end();
@@ -72,7 +75,10 @@ describe('CsvReader', () => {
   it('accepts a BOM, CRLF, blank lines, no final newline and a final newline', () => {
     const rows = [HEADER, 'A,1,Valid,L5,1,Fell,1880,,,', '', 'B,2,Valid,L5,1,Fell,1880,,,'];
     for (const text of [`\uFEFF${rows.join('\r\n')}`, `${rows.join('\n')}\n`, `${rows.join('\r\n')}\r\n\r\n`]) {
-      expect(read(text).records.map(([raw, i]) => [raw.name, i])).toEqual([['A', 0], ['B', 1]]);
+      expect(read(text).records.map(([raw, i]) => [raw.name, i])).toEqual([
+        ['A', 0],
+        ['B', 1],
+      ]);
     }
   });
 
@@ -152,7 +158,11 @@ describe('CsvReader on long lines', () => {
   /** Pushes `text` in chunks of `size` bytes, then ends; the reader, and the error if one was thrown. */
   function feed(text: string, size: number, opts?: { maxRowBytes: number }) {
     const names: string[] = [];
-    const reader = new CsvReader((raw) => names.push(raw.name as string), () => {}, opts);
+    const reader = new CsvReader(
+      (raw) => names.push(raw.name as string),
+      () => {},
+      opts,
+    );
     const bytes = Buffer.from(text);
     let pushed = 0;
     let error: unknown;
@@ -212,7 +222,21 @@ describe('plainDecimal', () => {
   const of = (s: string) => plainDecimal(Buffer.from(s), 0, s.length);
 
   it('reads plain decimals exactly as Number() does', () => {
-    const samples = ['0', '21', '0860', '50.775000', '-113.000000', '6.083330', '5.', '.5', '-0', '-0.0', '0.000000000000001', '999999999999999', '123456.789012345'];
+    const samples = [
+      '0',
+      '21',
+      '0860',
+      '50.775000',
+      '-113.000000',
+      '6.083330',
+      '5.',
+      '.5',
+      '-0',
+      '-0.0',
+      '0.000000000000001',
+      '999999999999999',
+      '123456.789012345',
+    ];
     for (const s of samples) expect(Object.is(of(s), Number(s) + 0), s).toBe(true);
     // Random decimals of up to 15 significant digits, positive and negative.
     for (let i = 0; i < 20_000; i++) {
@@ -224,7 +248,10 @@ describe('plainDecimal', () => {
     }
   });
 
-  it.each(['', '-', '.', '1e3', '+5', ' 5', '5 ', '1.2.3', '0x10', '1234567890123456', '0.1234567890123456', '1,5', 'NaN'])('leaves %j to the slow path', (s) => {
-    expect(of(s)).toBeUndefined();
-  });
+  it.each(['', '-', '.', '1e3', '+5', ' 5', '5 ', '1.2.3', '0x10', '1234567890123456', '0.1234567890123456', '1,5', 'NaN'])(
+    'leaves %j to the slow path',
+    (s) => {
+      expect(of(s)).toBeUndefined();
+    },
+  );
 });

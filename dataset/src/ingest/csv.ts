@@ -213,7 +213,7 @@ export class CsvReader {
         continue;
       }
       let f = 0;
-      for (;; f++) {
+      for (; ; f++) {
         if (p < n && buf[p] === QUOTE) {
           let q = p + 1;
           let kind = QUOTED;

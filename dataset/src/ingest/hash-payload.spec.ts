@@ -4,7 +4,17 @@ import { keys } from '@meteorites/shared/keys';
 import type { Meteorite } from '@meteorites/shared/schemas';
 import { crc64, dumpRdbVersion, HashPayloadEncoder, MAX_PAYLOAD_BYTES, MAX_RESTORE_BYTES } from './hash-payload.ts';
 
-const AACHEN: Partial<Meteorite> = { id: '1', name: 'Aachen', nametype: 'Valid', recclass: 'L5', mass_g: 21, fall: 'Fell', year: 1880, reclat: 50.775, reclong: 6.08333 };
+const AACHEN: Partial<Meteorite> = {
+  id: '1',
+  name: 'Aachen',
+  nametype: 'Valid',
+  recclass: 'L5',
+  mass_g: 21,
+  fall: 'Fell',
+  year: 1880,
+  reclat: 50.775,
+  reclong: 6.08333,
+};
 /** What Redis 7.0 answers to DUMP after `HSET meteorite:1 name Aachen id 1 nametype Valid ... reclong 6.08333`. */
 const AACHEN_DUMP =
   '10407b7b0000001200846e616d65058641616368656e07826964030101886e616d6574797065098556616c69640688726563636c61737309824c35' +
@@ -107,8 +117,24 @@ describe('HashPayloadEncoder', () => {
       reclong: 127,
     };
     expect(entries(encode(record))).toEqual([
-      'name', -4096, 'id', 123456789012345, 'nametype', 4095, 'recclass', -32768, 'mass_g', 8388607,
-      'fall', -2147483648, 'year', 2147483648, 'reclat', 0, 'reclong', 127,
+      'name',
+      -4096,
+      'id',
+      123456789012345,
+      'nametype',
+      4095,
+      'recclass',
+      -32768,
+      'mass_g',
+      8388607,
+      'fall',
+      -2147483648,
+      'year',
+      2147483648,
+      'reclat',
+      0,
+      'reclong',
+      127,
     ]);
     const bytes = encode(record);
     // -4096 and 4095: 13-bit; -32768: 16-bit; 8388607: 24-bit; -2^31: 32-bit; 2^31 and the id: 64-bit.
@@ -120,9 +146,36 @@ describe('HashPayloadEncoder', () => {
   });
 
   it('keeps as text what listpack.c does not read as an integer', () => {
-    const record = { id: '7', name: '007', nametype: '-0', recclass: '+5', fall: '1 ', year: 2001, mass_g: 0.5, reclat: -0.000001, reclong: 1e-7 };
+    const record = {
+      id: '7',
+      name: '007',
+      nametype: '-0',
+      recclass: '+5',
+      fall: '1 ',
+      year: 2001,
+      mass_g: 0.5,
+      reclat: -0.000001,
+      reclong: 1e-7,
+    };
     expect(entries(encode(record))).toEqual([
-      'name', '007', 'id', 7, 'nametype', '-0', 'recclass', '+5', 'mass_g', '0.5', 'fall', '1 ', 'year', 2001, 'reclat', '-0.000001', 'reclong', '1e-7',
+      'name',
+      '007',
+      'id',
+      7,
+      'nametype',
+      '-0',
+      'recclass',
+      '+5',
+      'mass_g',
+      '0.5',
+      'fall',
+      '1 ',
+      'year',
+      2001,
+      'reclat',
+      '-0.000001',
+      'reclong',
+      '1e-7',
     ]);
   });
 
@@ -134,7 +187,11 @@ describe('HashPayloadEncoder', () => {
     const random = () => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646;
     for (let k = 0; k < 1000; k++) {
       const places = 1 + (k % 6);
-      values.push(Math.round((random() - 0.5) * 2 * 10 ** (3 + places)) / 10 ** places, Math.round(random() * 1e15) / 1e6, (random() - 0.5) * 1e4);
+      values.push(
+        Math.round((random() - 0.5) * 2 * 10 ** (3 + places)) / 10 ** places,
+        Math.round(random() * 1e15) / 1e6,
+        (random() - 0.5) * 1e4,
+      );
     }
     for (const v of values) {
       if (Number.isInteger(v)) continue;

@@ -58,11 +58,23 @@ export function crc64(buf: Uint8Array, start: number, end: number, out: number):
     lo ^= buf[k]! | (buf[k + 1]! << 8) | (buf[k + 2]! << 16) | (buf[k + 3]! << 24);
     hi ^= buf[k + 4]! | (buf[k + 5]! << 8) | (buf[k + 6]! << 16) | (buf[k + 7]! << 24);
     const l =
-      CRC_LO[1792 + (lo & 0xff)]! ^ CRC_LO[1536 + ((lo >>> 8) & 0xff)]! ^ CRC_LO[1280 + ((lo >>> 16) & 0xff)]! ^ CRC_LO[1024 + (lo >>> 24)]! ^
-      CRC_LO[768 + (hi & 0xff)]! ^ CRC_LO[512 + ((hi >>> 8) & 0xff)]! ^ CRC_LO[256 + ((hi >>> 16) & 0xff)]! ^ CRC_LO[hi >>> 24]!;
+      CRC_LO[1792 + (lo & 0xff)]! ^
+      CRC_LO[1536 + ((lo >>> 8) & 0xff)]! ^
+      CRC_LO[1280 + ((lo >>> 16) & 0xff)]! ^
+      CRC_LO[1024 + (lo >>> 24)]! ^
+      CRC_LO[768 + (hi & 0xff)]! ^
+      CRC_LO[512 + ((hi >>> 8) & 0xff)]! ^
+      CRC_LO[256 + ((hi >>> 16) & 0xff)]! ^
+      CRC_LO[hi >>> 24]!;
     hi =
-      CRC_HI[1792 + (lo & 0xff)]! ^ CRC_HI[1536 + ((lo >>> 8) & 0xff)]! ^ CRC_HI[1280 + ((lo >>> 16) & 0xff)]! ^ CRC_HI[1024 + (lo >>> 24)]! ^
-      CRC_HI[768 + (hi & 0xff)]! ^ CRC_HI[512 + ((hi >>> 8) & 0xff)]! ^ CRC_HI[256 + ((hi >>> 16) & 0xff)]! ^ CRC_HI[hi >>> 24]!;
+      CRC_HI[1792 + (lo & 0xff)]! ^
+      CRC_HI[1536 + ((lo >>> 8) & 0xff)]! ^
+      CRC_HI[1280 + ((lo >>> 16) & 0xff)]! ^
+      CRC_HI[1024 + (lo >>> 24)]! ^
+      CRC_HI[768 + (hi & 0xff)]! ^
+      CRC_HI[512 + ((hi >>> 8) & 0xff)]! ^
+      CRC_HI[256 + ((hi >>> 16) & 0xff)]! ^
+      CRC_HI[hi >>> 24]!;
     lo = l;
   }
   for (; k < end; k++) {

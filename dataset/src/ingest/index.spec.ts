@@ -9,7 +9,17 @@ async function* chunks(text: string, size = 7): AsyncGenerator<string> {
 const parse = (text: string, format: InputFormat, size?: number) => parseDataset(chunks(text, size), format);
 
 const HEADER = 'name,id,nametype,recclass,mass (g),fall,year,reclat,reclong,GeoLocation';
-const AACHEN = { id: '1', name: 'Aachen', nametype: 'Valid', recclass: 'L5', fall: 'Fell', mass: 21, year: 1880, lat: 50.775, lon: 6.08333 };
+const AACHEN = {
+  id: '1',
+  name: 'Aachen',
+  nametype: 'Valid',
+  recclass: 'L5',
+  fall: 'Fell',
+  mass: 21,
+  year: 1880,
+  lat: 50.775,
+  lon: 6.08333,
+};
 
 /** Record i of the columns as a plain object, for comparisons. */
 function row(p: Awaited<ReturnType<typeof parseDataset>>, i: number) {
@@ -30,10 +40,42 @@ function row(p: Awaited<ReturnType<typeof parseDataset>>, i: number) {
 describe('parseDataset', () => {
   it('reads the four input shapes to the same record', async () => {
     const csv = `${HEADER}\nAachen,1,Valid,L5,21,Fell,1880,50.775000,6.083330,"(50.775, 6.08333)"\n`;
-    const course = { name: 'Aachen', id: '1', nametype: 'Valid', recclass: 'L5', 'mass (g)': '21', fall: 'Fell', year: '1880', reclat: '50.775000', reclong: '6.083330', GeoLocation: '(50.775, 6.08333)' };
-    const portal = { name: 'Aachen', id: '1', nametype: 'Valid', recclass: 'L5', mass: '21', fall: 'Fell', year: '1880-01-01T00:00:00.000', reclat: '50.775000', reclong: '6.083330', geolocation: { type: 'Point', coordinates: [6.08333, 50.775] } };
+    const course = {
+      name: 'Aachen',
+      id: '1',
+      nametype: 'Valid',
+      recclass: 'L5',
+      'mass (g)': '21',
+      fall: 'Fell',
+      year: '1880',
+      reclat: '50.775000',
+      reclong: '6.083330',
+      GeoLocation: '(50.775, 6.08333)',
+    };
+    const portal = {
+      name: 'Aachen',
+      id: '1',
+      nametype: 'Valid',
+      recclass: 'L5',
+      mass: '21',
+      fall: 'Fell',
+      year: '1880-01-01T00:00:00.000',
+      reclat: '50.775000',
+      reclong: '6.083330',
+      geolocation: { type: 'Point', coordinates: [6.08333, 50.775] },
+    };
     const portalNumbers = { ...portal, id: 1, mass: 21, reclat: 50.775, reclong: 6.08333 };
-    const ours = { id: '1', name: 'Aachen', nametype: 'Valid', recclass: 'L5', mass_g: 21, fall: 'Fell', year: 1880, reclat: 50.775, reclong: 6.08333 };
+    const ours = {
+      id: '1',
+      name: 'Aachen',
+      nametype: 'Valid',
+      recclass: 'L5',
+      mass_g: 21,
+      fall: 'Fell',
+      year: 1880,
+      reclat: 50.775,
+      reclong: 6.08333,
+    };
     const inputs: [string, InputFormat][] = [
       [csv, 'csv'],
       [JSON.stringify({ meteorite_landings: [course] }), 'json'],
@@ -50,13 +92,25 @@ describe('parseDataset', () => {
   });
 
   it('reads null JSON values and a portal record without location as absent', async () => {
-    const p = await parse(JSON.stringify([{ id: '2', name: 'B', mass_g: null, year: null, reclat: null, reclong: null, recclass: null }]), 'json');
+    const p = await parse(
+      JSON.stringify([{ id: '2', name: 'B', mass_g: null, year: null, reclat: null, reclong: null, recclass: null }]),
+      'json',
+    );
     expect(row(p, 0)).toEqual({ id: '2', name: 'B', nametype: null, recclass: null, fall: null, mass: NaN, year: NaN, lat: NaN, lon: NaN });
   });
 
   it('skips bad records with their input index and id, and keeps the rest', async () => {
     const p = await parse(
-      JSON.stringify({ meteorite_landings: [{ id: '1', name: 'A' }, 'text', { id: '1', name: 'Again' }, { name: 'No id' }, { id: '3', name: 'C', reclat: '91' }, { id: '4', name: 'D' }] }),
+      JSON.stringify({
+        meteorite_landings: [
+          { id: '1', name: 'A' },
+          'text',
+          { id: '1', name: 'Again' },
+          { name: 'No id' },
+          { id: '3', name: 'C', reclat: '91' },
+          { id: '4', name: 'D' },
+        ],
+      }),
       'json',
     );
     expect(idsOf(p.columns)).toEqual(['1', '4']);

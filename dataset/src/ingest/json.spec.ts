@@ -38,7 +38,10 @@ describe('JsonReader', () => {
     const text = JSON.stringify({ before: { x: ['"]}'] }, meteorite_landings: RECORDS, after: 1 }, null, 1);
     for (let size = 1; size <= 24; size++) {
       expect(values(text, size), `byte chunks of ${size}`).toEqual(RECORDS);
-      expect(read(text, size, false).map(([v]) => v), `text chunks of ${size}`).toEqual(RECORDS);
+      expect(
+        read(text, size, false).map(([v]) => v),
+        `text chunks of ${size}`,
+      ).toEqual(RECORDS);
     }
     for (let cut = 1; cut < text.length; cut++) {
       const out: unknown[] = [];
@@ -61,7 +64,9 @@ describe('JsonReader', () => {
   });
 
   it('skips the other members of the top-level object, before and after the records', () => {
-    expect(values('{"count": 2, "meta": {"a": [1, {"b": "}"}]}, "meteorite_landings": [{"id": "1"}], "tail": null}')).toEqual([{ id: '1' }]);
+    expect(values('{"count": 2, "meta": {"a": [1, {"b": "}"}]}, "meteorite_landings": [{"id": "1"}], "tail": null}')).toEqual([
+      { id: '1' },
+    ]);
   });
 
   it('reads empty arrays', () => {
@@ -114,7 +119,11 @@ describe('JsonReader', () => {
   });
 
   it(`refuses a value longer than ${MAX_VALUE_CHARS} characters as soon as it gets there`, () => {
-    for (const [head, kind] of [['[{"name": "', 'record'], ['{"meta": {"a": [', 'value'], ['{"meta": "', 'value']] as const) {
+    for (const [head, kind] of [
+      ['[{"name": "', 'record'],
+      ['{"meta": {"a": [', 'value'],
+      ['{"meta": "', 'value'],
+    ] as const) {
       const reader = new JsonReader(() => {});
       reader.push(head);
       let pushed = 0;

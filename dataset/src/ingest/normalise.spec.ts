@@ -59,12 +59,28 @@ describe('decimal', () => {
     expect(decimal(input)).toBeNull();
   });
 
-  it.each([['abc'], ['12abc'], ['1,5'], ['0x1F'], ['0X1f'], ['0b101'], ['0o17'], ['Infinity'], ['-Infinity'], ['NaN'], ['1e400'], ['1_000'], ['1 2'], [NaN], [Infinity], [true], [{}], [[1]]])(
-    '%j is not a number',
-    (input) => {
-      expect(decimal(input)).toBeNaN();
-    },
-  );
+  it.each([
+    ['abc'],
+    ['12abc'],
+    ['1,5'],
+    ['0x1F'],
+    ['0X1f'],
+    ['0b101'],
+    ['0o17'],
+    ['Infinity'],
+    ['-Infinity'],
+    ['NaN'],
+    ['1e400'],
+    ['1_000'],
+    ['1 2'],
+    [NaN],
+    [Infinity],
+    [true],
+    [{}],
+    [[1]],
+  ])('%j is not a number', (input) => {
+    expect(decimal(input)).toBeNaN();
+  });
 });
 
 describe('year', () => {
@@ -92,12 +108,21 @@ describe('year', () => {
     expect(year(input)).toBeNull();
   });
 
-  it.each([['1880.5'], [1880.5], ['eighteen eighty'], ['1880-13'], ['10000'], ['-10000'], [1e20], ['1880/01/01'], ['01/01/80'], [true], [Infinity]])(
-    '%j is not a year',
-    (input) => {
-      expect(year(input)).toBeNaN();
-    },
-  );
+  it.each([
+    ['1880.5'],
+    [1880.5],
+    ['eighteen eighty'],
+    ['1880-13'],
+    ['10000'],
+    ['-10000'],
+    [1e20],
+    ['1880/01/01'],
+    ['01/01/80'],
+    [true],
+    [Infinity],
+  ])('%j is not a year', (input) => {
+    expect(year(input)).toBeNaN();
+  });
 });
 
 describe('meteoriteId', () => {
@@ -135,9 +160,12 @@ describe('geoPoint', () => {
     expect(geoPoint(input)).toBeNull();
   });
 
-  it.each([['50.775, 6.08333'], ['(50.775)'], ['(1, 2, 3)'], [{ type: 'Point' }], [{ coordinates: [1] }], [42]])('%j is invalid', (input) => {
-    expect(geoPoint(input)).toBeUndefined();
-  });
+  it.each([['50.775, 6.08333'], ['(50.775)'], ['(1, 2, 3)'], [{ type: 'Point' }], [{ coordinates: [1] }], [42]])(
+    '%j is invalid',
+    (input) => {
+      expect(geoPoint(input)).toBeUndefined();
+    },
+  );
 });
 
 describe('normaliseRecord', () => {
@@ -161,7 +189,9 @@ describe('normaliseRecord', () => {
   });
 
   it('falls back to the geolocation only when reclat and reclong are both absent', () => {
-    expect(normaliseRecord({ ...AACHEN, reclat: undefined, reclong: undefined, geolocation: { type: 'Point', coordinates: [1, 2] } })).toMatchObject({
+    expect(
+      normaliseRecord({ ...AACHEN, reclat: undefined, reclong: undefined, geolocation: { type: 'Point', coordinates: [1, 2] } }),
+    ).toMatchObject({
       lat: 2,
       lon: 1,
     });

@@ -44,14 +44,17 @@ export class Lock {
     private readonly token: string,
     ttlMs: number,
   ) {
-    this.#timer = setInterval(() => {
-      RENEW.run(redis, [keys.datasetLock], [token, String(ttlMs)])
-        .then((renewed) => {
-          if (renewed === 0) this.#lost = true;
-        })
-        // A failed renewal while Redis is away: the load's own writes fail and report it.
-        .catch(() => {});
-    }, Math.max(100, Math.floor(ttlMs / 3)));
+    this.#timer = setInterval(
+      () => {
+        RENEW.run(redis, [keys.datasetLock], [token, String(ttlMs)])
+          .then((renewed) => {
+            if (renewed === 0) this.#lost = true;
+          })
+          // A failed renewal while Redis is away: the load's own writes fail and report it.
+          .catch(() => {});
+      },
+      Math.max(100, Math.floor(ttlMs / 3)),
+    );
     this.#timer.unref();
   }
 

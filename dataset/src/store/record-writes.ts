@@ -26,7 +26,15 @@ const OPTIONAL_FIELDS = HASH_FIELDS.slice(2);
 /** Record i's values for OPTIONAL_FIELDS, null where absent; numbers as JavaScript's shortest round-trip text (50.775000 -> "50.775"). */
 function optionalValues(c: Columns, i: number): (string | null)[] {
   const num = (v: number) => (Number.isNaN(v) ? null : String(v));
-  return [textAt(c.nametype, i), textAt(c.recclass, i), num(c.mass[i]!), textAt(c.fall, i), num(c.year[i]!), num(c.lat[i]!), num(c.lon[i]!)];
+  return [
+    textAt(c.nametype, i),
+    textAt(c.recclass, i),
+    num(c.mass[i]!),
+    textAt(c.fall, i),
+    num(c.year[i]!),
+    num(c.lat[i]!),
+    num(c.lon[i]!),
+  ];
 }
 
 /** Writes record i with HSET as its mode says; returns the number of commands it took. */
@@ -116,7 +124,9 @@ export async function payloadEncoder(redis: Redis): Promise<HashPayloadEncoder |
     const encoder = new HashPayloadEncoder(version);
     const payloads = PROBE_RECORDS.map((_, i) => Buffer.from(encoder.bytes.subarray(0, encoder.encode(samples, i))));
     if (payloads.some((p) => p.length === 0)) return null;
-    const restored = await Promise.all(payloads.map((p) => Promise.all([binary.restore(key, 0, p, { REPLACE: true }), dump()]).then(([, d]) => d)));
+    const restored = await Promise.all(
+      payloads.map((p) => Promise.all([binary.restore(key, 0, p, { REPLACE: true }), dump()]).then(([, d]) => d)),
+    );
     return restored.every((d, i) => d?.equals(made[i]!)) ? encoder : null;
   } catch (err) {
     if (err instanceof ErrorReply) return null;

@@ -87,11 +87,7 @@ async function setLoading(redis: Redis, version: number, eventsMaxLen: number | 
   await multi.exec();
 }
 
-export async function storeDataset(
-  redis: Redis,
-  parsed: ParsedDataset,
-  opts: StoreOptions,
-): Promise<{ version: number; records: number }> {
+export async function storeDataset(redis: Redis, parsed: ParsedDataset, opts: StoreOptions): Promise<{ version: number; records: number }> {
   const c = parsed.columns;
   const n = c.length;
   if (n === 0) throw new EmptyDatasetError(parsed.skipped);
@@ -177,7 +173,14 @@ export async function storeDataset(
     lock.check();
     const ready = redis
       .multi()
-      .hSet(keys.dataset, { version, generation: newGeneration(), state: 'ready', records: n, loaded_at: new Date().toISOString(), source: opts.source })
+      .hSet(keys.dataset, {
+        version,
+        generation: newGeneration(),
+        state: 'ready',
+        records: n,
+        loaded_at: new Date().toISOString(),
+        source: opts.source,
+      })
       .unlink(SNAPSHOT_COLUMNS.map((column) => keys.snapshot(before.version, column)));
     addDatasetEvent(ready, 'ready', { version, records: n }, opts.eventsMaxLen);
     await ready.exec();

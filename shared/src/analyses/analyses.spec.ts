@@ -163,7 +163,19 @@ describe('heaviest', () => {
     expect(r.excluded).toEqual({ missing_mass: 1 });
     expect(r.matched).toBe(8);
     expect(r.items!.map((m) => m.id)).toEqual(['6', '2', '3']);
-    expect(r.items![0]).toEqual({ id: '6', name: '6', nametype: null, recclass: null, mass_g: 1000, fall: 'Fell', year: 1990, reclat: -89.9, reclong: -180, class_type: null, class_group: null });
+    expect(r.items![0]).toEqual({
+      id: '6',
+      name: '6',
+      nametype: null,
+      recclass: null,
+      mass_g: 1000,
+      fall: 'Fell',
+      year: 1990,
+      reclat: -89.9,
+      reclong: -180,
+      class_type: null,
+      class_group: null,
+    });
     expect(r.items![1]).toMatchObject({ id: '2', recclass: 'H6', class_type: 'Chondrite', class_group: 'H' });
   });
 
@@ -182,7 +194,7 @@ describe('heaviest', () => {
 
   it('agrees with a full sort on a larger random set', async () => {
     let seed = 42;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const records = Array.from({ length: 5000 }, (_, i) => ({ id: String(i), mass_g: Math.floor(rand() * 300) }));
     const expected = [...records].sort((a, b) => b.mass_g - a.mass_g || Number(a.id) - Number(b.id)).slice(0, 250);
     const r = await run('heaviest', columnsFromRecords(records), { n: 250 });
@@ -280,8 +292,12 @@ describe('edges', () => {
   });
 
   it('reports null mass statistics when no mass is known', async () => {
-    const c = columnsFromRecords([{ recclass: 'A', fall: 'Found', year: 1 }, { recclass: 'A', fall: 'Found', year: 2 }]);
-    for (const name of ['mass-by-class', 'mass-by-fall']) expect((await run(name, c)).groups).toEqual([stats(name === 'mass-by-class' ? 'A' : 'Found', 2, [])]);
+    const c = columnsFromRecords([
+      { recclass: 'A', fall: 'Found', year: 1 },
+      { recclass: 'A', fall: 'Found', year: 2 },
+    ]);
+    for (const name of ['mass-by-class', 'mass-by-fall'])
+      expect((await run(name, c)).groups).toEqual([stats(name === 'mass-by-class' ? 'A' : 'Found', 2, [])]);
     const heaviest = await run('heaviest', c);
     expect(heaviest.items).toEqual([]);
     expect(heaviest.excluded).toEqual({ missing_mass: 2 });
@@ -292,11 +308,14 @@ describe('progress and cancellation', () => {
   const n = 2 * BLOCK + 5000;
   const big = columnsFromRecords(Array.from({ length: n }, (_, i) => ({ recclass: i % 2 ? 'A' : 'B', mass_g: i })));
 
-  it.each(['mass-by-class', 'mass-by-year', 'mass-by-fall', 'heaviest', 'geo-grid'])('%s reports progress before each block of records', async (name) => {
-    const seen: number[] = [];
-    await run(name, big, {}, ctx({ progress: async (p) => void seen.push(p) }));
-    expect(seen).toEqual([0, BLOCK / n, (2 * BLOCK) / n]);
-  });
+  it.each(['mass-by-class', 'mass-by-year', 'mass-by-fall', 'heaviest', 'geo-grid'])(
+    '%s reports progress before each block of records',
+    async (name) => {
+      const seen: number[] = [];
+      await run(name, big, {}, ctx({ progress: async (p) => void seen.push(p) }));
+      expect(seen).toEqual([0, BLOCK / n, (2 * BLOCK) / n]);
+    },
+  );
 
   it('stops when progress throws', async () => {
     class Cancelled extends Error {}

@@ -8,13 +8,7 @@ import Value from 'typebox/value';
 import { SAFE_TEXT_PATTERN, SAFE_TEXT_RULE, SafeText } from '../schemas.ts';
 import { ServiceError } from '../errors.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  analyses,
-  InvalidParamsError,
-  validateJobRequest,
-  type Analysis,
-  type AnalysisResult,
-} from './index.ts';
+import { analyses, InvalidParamsError, validateJobRequest, type Analysis, type AnalysisResult } from './index.ts';
 
 const TestSleepParams = Type.Object(
   {
@@ -82,11 +76,18 @@ export function catalog(opts: { enableTestAnalyses: boolean }): Catalog {
       // Shallow, as in validateJobRequest: a deep clone of a deeply nested value overflows the stack.
       const filled = Value.Default(analysis.params, { ...(params ?? {}) }) as Record<string, unknown>;
       const problems = [...Value.Errors(analysis.params, filled)].map(
-        (e) => `params${e.instancePath.replace(/\//g, '.')} ${e.keyword === 'pattern' && e.params.pattern === SAFE_TEXT_PATTERN ? SAFE_TEXT_RULE : e.message}`,
+        (e) =>
+          `params${e.instancePath.replace(/\//g, '.')} ${e.keyword === 'pattern' && e.params.pattern === SAFE_TEXT_PATTERN ? SAFE_TEXT_RULE : e.message}`,
       );
       if (problems.length > 0) throw new InvalidParamsError(problems);
-      return { analysis, params: Object.fromEntries(Object.keys(filled).sort().map((k) => [k, filled[k]])) };
+      return {
+        analysis,
+        params: Object.fromEntries(
+          Object.keys(filled)
+            .sort()
+            .map((k) => [k, filled[k]]),
+        ),
+      };
     },
   };
 }
-

@@ -50,8 +50,18 @@ const IRON_GROUPS = String.raw`IAB|IC|IIAB|IIC|IID|IIE|IIF|IIG|IIIAB|IIIE|IIIF|I
 
 const rules: Rule[] = [
   // Unclassified first: "Relict H" is a relict, not an H chondrite.
-  { pattern: /^Relict\b/, type: 'Unclassified', group: 'Relict', says: 'Relict ...: a fossil or weathered remnant whose original class is uncertain' },
-  { pattern: /^Stone-un(?:cl|g)$/, type: 'Unclassified', group: 'Stone', says: 'Stone-uncl, Stone-ung: a stony meteorite not classified further' },
+  {
+    pattern: /^Relict\b/,
+    type: 'Unclassified',
+    group: 'Relict',
+    says: 'Relict ...: a fossil or weathered remnant whose original class is uncertain',
+  },
+  {
+    pattern: /^Stone-un(?:cl|g)$/,
+    type: 'Unclassified',
+    group: 'Stone',
+    says: 'Stone-uncl, Stone-ung: a stony meteorite not classified further',
+  },
   {
     pattern: /^(?:Unknown|Fusion crust|Impact melt breccia)$/,
     type: 'Unclassified',
@@ -73,7 +83,12 @@ const rules: Rule[] = [
     group: (m) => m[1]!,
     says: 'EH, EL: enstatite chondrites, high- and low-iron',
   },
-  { pattern: new RegExp(String.raw`^E${GRADE}${SUFFIX}$`), type: 'Chondrite', group: 'E', says: 'E: enstatite chondrite of undetermined group' },
+  {
+    pattern: new RegExp(String.raw`^E${GRADE}${SUFFIX}$`),
+    type: 'Chondrite',
+    group: 'E',
+    says: 'E: enstatite chondrite of undetermined group',
+  },
   {
     pattern: new RegExp(String.raw`^(CI|CM|CO|CV|CK|CR|CH)${GRADE}${SUFFIX}$`),
     type: 'Chondrite',
@@ -88,7 +103,12 @@ const rules: Rule[] = [
     group: 'C, ungrouped',
     says: 'C, C2, C3-ung, ...: carbonaceous chondrite outside the named groups',
   },
-  { pattern: new RegExp(String.raw`^(R|K)${GRADE}${SUFFIX}$`), type: 'Chondrite', group: (m) => m[1]!, says: 'R (Rumuruti), K (Kakangari) chondrites' },
+  {
+    pattern: new RegExp(String.raw`^(R|K)${GRADE}${SUFFIX}$`),
+    type: 'Chondrite',
+    group: (m) => m[1]!,
+    says: 'R (Rumuruti), K (Kakangari) chondrites',
+  },
   {
     pattern: /^Chondrite-(?:ung|fusion crust)$/,
     type: 'Chondrite',
@@ -109,7 +129,12 @@ const rules: Rule[] = [
     group: (m) => m[1]!,
     says: 'Acapulcoite, Lodranite, Winonaite, Brachinite, Ureilite (also -an, -pmict)',
   },
-  { pattern: /^Achondrite-prim$/, type: 'Primitive achondrite', group: 'Primitive achondrite, ungrouped', says: 'Achondrite-prim: ungrouped primitive achondrite' },
+  {
+    pattern: /^Achondrite-prim$/,
+    type: 'Primitive achondrite',
+    group: 'Primitive achondrite, ungrouped',
+    says: 'Achondrite-prim: ungrouped primitive achondrite',
+  },
 
   // Achondrites.
   {
@@ -119,14 +144,29 @@ const rules: Rule[] = [
     says: 'Eucrite, Diogenite, Howardite (the HED group) with their textural suffixes (-pmict, -br, -cm, -mmict, -unbr, -Mg rich, -olivine, -an)',
   },
   { pattern: /^(Angrite|Aubrite)(?:-an)?$/, type: 'Achondrite', group: (m) => m[1]!, says: 'Angrite, Aubrite' },
-  { pattern: /^Martian(?: \(.*\))?$/, type: 'Achondrite', group: 'Martian', says: 'Martian (shergottite, nakhlite, chassignite, OPX, ...)' },
+  {
+    pattern: /^Martian(?: \(.*\))?$/,
+    type: 'Achondrite',
+    group: 'Martian',
+    says: 'Martian (shergottite, nakhlite, chassignite, OPX, ...)',
+  },
   { pattern: /^Lunar(?: \(.*\))?$/, type: 'Achondrite', group: 'Lunar', says: 'Lunar (anorthosite, basalt, breccias, ...)' },
-  { pattern: /^Enst achon(?:-ung)?$/, type: 'Achondrite', group: 'Enstatite achondrite', says: 'Enst achon: enstatite achondrite other than an aubrite' },
+  {
+    pattern: /^Enst achon(?:-ung)?$/,
+    type: 'Achondrite',
+    group: 'Enstatite achondrite',
+    says: 'Enst achon: enstatite achondrite other than an aubrite',
+  },
   { pattern: /^Achondrite-ung$/, type: 'Achondrite', group: 'Achondrite, ungrouped', says: 'Achondrite-ung: ungrouped achondrite' },
 
   // Stony-irons.
   { pattern: /^Pallasite(?:, .*|\?)?$/, type: 'Stony-iron', group: 'Pallasite', says: 'Pallasite, with its groups PMG, PES and ungrouped' },
-  { pattern: /^Mesosiderite(?:-.*|\?)?$/, type: 'Stony-iron', group: 'Mesosiderite', says: 'Mesosiderite, with its subclasses A, B, C and grades' },
+  {
+    pattern: /^Mesosiderite(?:-.*|\?)?$/,
+    type: 'Stony-iron',
+    group: 'Mesosiderite',
+    says: 'Mesosiderite, with its subclasses A, B, C and grades',
+  },
 
   // Irons.
   {
@@ -168,7 +208,10 @@ export function classify(recclass: string | null): Classification | null {
 }
 
 /** The rules in the order they are tried, for the documentation table. */
-export const classificationRules: readonly { class_type: ClassType; says: string }[] = rules.map((r) => ({ class_type: r.type, says: r.says }));
+export const classificationRules: readonly { class_type: ClassType; says: string }[] = rules.map((r) => ({
+  class_type: r.type,
+  says: r.says,
+}));
 
 export interface ClassFilter {
   recclass?: string;

@@ -6,8 +6,12 @@ const Exact = (description: string) => Type.Optional(SafeText({ minLength: 1, ma
 
 /** The filters every analysis takes. */
 export const filterParams = {
-  year_from: Year('Only landings from this year on (inclusive). A landing without a year cannot be tested and is counted in excluded.missing_year.'),
-  year_to: Year('Only landings up to this year (inclusive). A landing without a year cannot be tested and is counted in excluded.missing_year.'),
+  year_from: Year(
+    'Only landings from this year on (inclusive). A landing without a year cannot be tested and is counted in excluded.missing_year.',
+  ),
+  year_to: Year(
+    'Only landings up to this year (inclusive). A landing without a year cannot be tested and is counted in excluded.missing_year.',
+  ),
   recclass: Exact('Only this class, exact and case-sensitive (e.g. "L6").'),
   fall: Exact('Only landings with this `fall` value, exact: "Fell" (seen falling) or "Found".'),
 };

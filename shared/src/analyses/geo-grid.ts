@@ -75,7 +75,9 @@ export const geoGrid: Analysis<GeoGridParams> = {
   check(params) {
     const problems = checkFilters(params);
     if (hundredths(params.cell_deg) === null) {
-      problems.push(`params.cell_deg must have at most two decimals and divide 90 exactly (e.g. 0.1, 0.25, 1, 5, 10, 15); got ${params.cell_deg}`);
+      problems.push(
+        `params.cell_deg must have at most two decimals and divide 90 exactly (e.g. 0.1, 0.25, 1, 5, 10, 15); got ${params.cell_deg}`,
+      );
     }
     return problems;
   },

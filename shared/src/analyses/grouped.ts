@@ -34,7 +34,13 @@ async function grouped(
       const upper = ordered.kth(k, n >> 1);
       return n % 2 === 1 ? upper : (ordered.kth(k, (n >> 1) - 1) + upper) / 2;
     };
-    const order = dimension === 'year' ? byKey(g) : byValueDesc(g, Float64Array.from({ length: g.size }, (_, k) => stat(k, sums.sum[k]!) ?? NaN));
+    const order =
+      dimension === 'year'
+        ? byKey(g)
+        : byValueDesc(
+            g,
+            Float64Array.from({ length: g.size }, (_, k) => stat(k, sums.sum[k]!) ?? NaN),
+          );
     const groups = Array.from(order, (k): Group => {
       const withMass = sums.withMass[k]!;
       return {
@@ -56,7 +62,12 @@ async function grouped(
 }
 
 /** Mass statistics per value of a string column; records without that value are excluded under `reason`. */
-function byStringColumn(name: string, description: string, column: 'recclass' | 'fall', reason: 'missing_class' | 'missing_fall'): Analysis<Filters> {
+function byStringColumn(
+  name: string,
+  description: string,
+  column: 'recclass' | 'fall',
+  reason: 'missing_class' | 'missing_fall',
+): Analysis<Filters> {
   return {
     name,
     description,
@@ -97,7 +108,8 @@ export const massByYear: Analysis<YearParams> = {
       bin: Type.Optional(
         Type.Enum([1, 10, 100], {
           default: 10,
-          description: 'Bin width in years: 1, 10 or 100. A bin starts at a multiple of its width and its key is that first year (1990 holds 1990..1999).',
+          description:
+            'Bin width in years: 1, 10 or 100. A bin starts at a multiple of its width and its key is that first year (1990 holds 1990..1999).',
         }),
       ),
       ...filterParams,
@@ -105,5 +117,6 @@ export const massByYear: Analysis<YearParams> = {
     { additionalProperties: false },
   ),
   check: checkFilters,
-  run: (columns, params, ctx) => grouped('mass-by-year', columns, params, ctx, 'year', params.bin, (count) => ({ missing_year: count('missing_year') })),
+  run: (columns, params, ctx) =>
+    grouped('mass-by-year', columns, params, ctx, 'year', params.bin, (count) => ({ missing_year: count('missing_year') })),
 };

@@ -52,17 +52,22 @@ function schemaProblems(analysis: Analysis, schema: TObject, params: Record<stri
     switch (error.keyword) {
       case 'additionalProperties':
         for (const extra of (error.params as { additionalProperties: string[] }).additionalProperties) {
-          problems.push(`params.${extra} is not a parameter of ${analysis.name} (its parameters: ${Object.keys(schema.properties).join(', ')})`);
+          problems.push(
+            `params.${extra} is not a parameter of ${analysis.name} (its parameters: ${Object.keys(schema.properties).join(', ')})`,
+          );
         }
         break;
       case 'boolean': // the per-property twin of additionalProperties, reported above
         break;
       case 'required':
-        for (const missing of (error.params as { requiredProperties: string[] }).requiredProperties) problems.push(`params.${missing} is required`);
+        for (const missing of (error.params as { requiredProperties: string[] }).requiredProperties)
+          problems.push(`params.${missing} is required`);
         break;
       case 'pattern':
         problems.push(
-          (error.params as { pattern?: string }).pattern === SAFE_TEXT_PATTERN ? `params.${name} ${SAFE_TEXT_RULE}` : `params.${name} ${error.message}`,
+          (error.params as { pattern?: string }).pattern === SAFE_TEXT_PATTERN
+            ? `params.${name} ${SAFE_TEXT_RULE}`
+            : `params.${name} ${error.message}`,
         );
         break;
       case 'enum':
@@ -105,5 +110,12 @@ export function validateJobRequest(
   const problems = schemaProblems(analysis, analysis.params, filled);
   if (problems.length === 0) problems.push(...(analysis.check?.(filled) ?? []));
   if (problems.length > 0) throw new InvalidParamsError(problems);
-  return { analysis, params: Object.fromEntries(Object.keys(filled).sort().map((k) => [k, filled[k]])) };
+  return {
+    analysis,
+    params: Object.fromEntries(
+      Object.keys(filled)
+        .sort()
+        .map((k) => [k, filled[k]]),
+    ),
+  };
 }

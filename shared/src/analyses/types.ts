@@ -23,7 +23,8 @@ export interface Analysis<P = Record<string, unknown>> {
   run(columns: Columns, params: P, ctx: AnalysisContext): Promise<AnalysisResult>;
 }
 
-const Mass = (description: string) => Type.Union([Type.Number(), Type.Null()], { description: `${description}; null when with_mass is 0.` });
+const Mass = (description: string) =>
+  Type.Union([Type.Number(), Type.Null()], { description: `${description}; null when with_mass is 0.` });
 
 export const Group = Type.Object(
   {
@@ -78,7 +79,9 @@ export const AnalysisResult = Type.Object(
       }),
     ),
     items: Type.Optional(Type.Array(Type.Ref('Meteorite'), { description: 'heaviest: heaviest first, equal masses by id.' })),
-    cells: Type.Optional(Type.Array(Cell, { description: 'geo-grid: cells with at least one landing, south to north, then west to east.' })),
+    cells: Type.Optional(
+      Type.Array(Cell, { description: 'geo-grid: cells with at least one landing, south to north, then west to east.' }),
+    ),
   },
   { additionalProperties: true, description: 'The result of a finished job.' },
 );

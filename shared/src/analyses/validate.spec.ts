@@ -56,7 +56,9 @@ describe('validateJobRequest', () => {
     const b = validateJobRequest('mass-by-year', { bin: 10, year_from: 1900, fall: 'Fell', year_to: 2000 }).params;
     expect(JSON.stringify(a)).toBe(JSON.stringify(b));
     expect(Object.keys(a)).toEqual(['bin', 'fall', 'year_from', 'year_to']);
-    expect(JSON.stringify(validateJobRequest('heaviest', { n: 5 }).params)).not.toBe(JSON.stringify(validateJobRequest('heaviest', {}).params));
+    expect(JSON.stringify(validateJobRequest('heaviest', { n: 5 }).params)).not.toBe(
+      JSON.stringify(validateJobRequest('heaviest', {}).params),
+    );
   });
 
   it('does not modify the caller’s object', () => {
@@ -80,7 +82,11 @@ describe('validateJobRequest', () => {
     ['mass-by-class', { recclass: 5 }, 'params.recclass must be a string, not a number'],
     ['mass-by-class', { year_from: 2000, year_to: 1999 }, 'params.year_from (2000) must not be greater than params.year_to (1999)'],
     ['mass-by-class', { bin: 10 }, 'params.bin is not a parameter of mass-by-class (its parameters: year_from, year_to, recclass, fall)'],
-    ['geo-grid', { cell_deg: 7 }, 'params.cell_deg must have at most two decimals and divide 90 exactly (e.g. 0.1, 0.25, 1, 5, 10, 15); got 7'],
+    [
+      'geo-grid',
+      { cell_deg: 7 },
+      'params.cell_deg must have at most two decimals and divide 90 exactly (e.g. 0.1, 0.25, 1, 5, 10, 15); got 7',
+    ],
     ['geo-grid', { cell_deg: 0.05 }, 'params.cell_deg must be >= 0.1'],
     ['geo-grid', { cell_deg: 120 }, 'params.cell_deg must be <= 90'],
   ])('%s %o → %s', (analysis, params, problem) => {

@@ -13,15 +13,28 @@ describe('job list cursors', () => {
     expect(decodeCursor(encodeCursor({ status: null, seq: 0 }), null).seq).toBe(0);
   });
 
-  it.each(['', 'garbage', Buffer.from('[null,-1]').toString('base64url'), Buffer.from('[null,1.5]').toString('base64url'), Buffer.from('{}').toString('base64url')])(
-    'refuses %j',
-    (raw) => expect(() => decodeCursor(raw, null)).toThrow(InvalidCursorError),
-  );
+  it.each([
+    '',
+    'garbage',
+    Buffer.from('[null,-1]').toString('base64url'),
+    Buffer.from('[null,1.5]').toString('base64url'),
+    Buffer.from('{}').toString('base64url'),
+  ])('refuses %j', (raw) => expect(() => decodeCursor(raw, null)).toThrow(InvalidCursorError));
 });
 
 describe('jobFromHash', () => {
   it('shows absent fields as null and numbers as numbers', () => {
-    const job = jobFromHash({ id: 'x', analysis: 'heaviest', params: '{"n":3}', status: 'queued', progress: '0', attempts: '0', created_at: 't', token: '0', seq: '7' });
+    const job = jobFromHash({
+      id: 'x',
+      analysis: 'heaviest',
+      params: '{"n":3}',
+      status: 'queued',
+      progress: '0',
+      attempts: '0',
+      created_at: 't',
+      token: '0',
+      seq: '7',
+    });
     expect(job).toEqual({
       id: 'x',
       analysis: 'heaviest',

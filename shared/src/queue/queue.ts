@@ -148,9 +148,7 @@ export class JobQueue extends QueueBase {
     const multi = this.redis.multi();
     for (const id of ids) multi.hGetAll(keys.job(id));
     const hashes = ids.length > 0 ? ((await multi.execAsPipeline()) as unknown as Record<string, string>[]) : [];
-    const running = hashes
-      .filter((h) => h.status === 'running' && Number(h.seq) < before)
-      .sort((a, b) => Number(b.seq) - Number(a.seq));
+    const running = hashes.filter((h) => h.status === 'running' && Number(h.seq) < before).sort((a, b) => Number(b.seq) - Number(a.seq));
     const page = running.slice(0, limit);
     const last = page[page.length - 1];
     return {

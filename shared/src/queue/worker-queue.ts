@@ -54,7 +54,13 @@ export class WorkerQueue extends QueueBase {
    * jobs may wait in the worker for a slot, so they count as started only once settle() says so.
    */
   async claim(workerId: string, leaseMs: number, count = 1, hold = false): Promise<ClaimedJob[]> {
-    return claimedFrom((await this.run(scripts.claim, [workerId, leaseMs, '', count, this.#tokenBase(), hold ? '1' : '0'], keys.processing(workerId))) as unknown[]);
+    return claimedFrom(
+      (await this.run(
+        scripts.claim,
+        [workerId, leaseMs, '', count, this.#tokenBase(), hold ? '1' : '0'],
+        keys.processing(workerId),
+      )) as unknown[],
+    );
   }
 
   /** Blocks (on a connection of its own) until a job id can be moved into the worker's processing list. */
@@ -64,7 +70,11 @@ export class WorkerQueue extends QueueBase {
 
   /** Starts an id waitForJob moved into the processing list; null when it is no longer queued. */
   async start(workerId: string, leaseMs: number, id: string, hold = false): Promise<ClaimedJob | null> {
-    const reply = (await this.run(scripts.claim, [workerId, leaseMs, id, 0, this.#tokenBase(), hold ? '1' : '0'], keys.processing(workerId))) as unknown[];
+    const reply = (await this.run(
+      scripts.claim,
+      [workerId, leaseMs, id, 0, this.#tokenBase(), hold ? '1' : '0'],
+      keys.processing(workerId),
+    )) as unknown[];
     return claimedFrom(reply)[0] ?? null;
   }
 

@@ -25,7 +25,15 @@ export const YEAR_BINS = [1, 10, 100] as const;
 export const BAND_DEGREES = [1, 2, 5, 10, 15, 30] as const;
 
 /** Why a record has no value for a dimension, named after the field as the other analyses name them. */
-export const REASONS = ['missing_class', 'missing_fall', 'missing_nametype', 'missing_year', 'missing_location', 'zero_location', 'missing_mass'] as const;
+export const REASONS = [
+  'missing_class',
+  'missing_fall',
+  'missing_nametype',
+  'missing_year',
+  'missing_location',
+  'zero_location',
+  'missing_mass',
+] as const;
 export type Reason = (typeof REASONS)[number];
 export const reasonCode = (reason: Reason): number => -1 - REASONS.indexOf(reason);
 
@@ -50,7 +58,12 @@ function fromCoded(column: CodedTexts, label: (value: string) => string, reason:
 }
 
 /** Per record, floor(v / width) · width as a label, the labels a dense ascending range. */
-function fromBins(values: Float64Array, bin: (i: number) => number, missing: (i: number) => Reason | null, reasons: Reason[]): DimensionCodes {
+function fromBins(
+  values: Float64Array,
+  bin: (i: number) => number,
+  missing: (i: number) => Reason | null,
+  reasons: Reason[],
+): DimensionCodes {
   const n = values.length;
   const keys = new Float64Array(n);
   let lowest = Infinity;
@@ -125,9 +138,19 @@ function prepare(columns: Columns, dimension: Dimension, yearBin: number, bandDe
         ['missing_year'],
       );
     case 'lat_band':
-      return fromBins(columns.lat, (i) => bandEdge(columns.lat[i]!, bandDeg, 90), (i) => locationReason(columns, i), locationReasons);
+      return fromBins(
+        columns.lat,
+        (i) => bandEdge(columns.lat[i]!, bandDeg, 90),
+        (i) => locationReason(columns, i),
+        locationReasons,
+      );
     case 'lon_band':
-      return fromBins(columns.lon, (i) => bandEdge(lonOf(columns, i), bandDeg, 180), (i) => locationReason(columns, i), locationReasons);
+      return fromBins(
+        columns.lon,
+        (i) => bandEdge(lonOf(columns, i), bandDeg, 180),
+        (i) => locationReason(columns, i),
+        locationReasons,
+      );
     case 'hemisphere': {
       const codes = new Int32Array(columns.length);
       for (let i = 0; i < columns.length; i++) {
@@ -178,6 +201,11 @@ export const knownMass = (columns: Columns): DimensionCodes =>
 
 /** Per record a key from `keyOf` (records with a location only), the labels the keys present in ascending order. */
 export const locatedBins = (columns: Columns, keyOf: (lat: number, lon: number) => number): DimensionCodes =>
-  fromBins(columns.lat, (i) => keyOf(columns.lat[i]!, lonOf(columns, i)), (i) => locationReason(columns, i), ['missing_location', 'zero_location']);
+  fromBins(
+    columns.lat,
+    (i) => keyOf(columns.lat[i]!, lonOf(columns, i)),
+    (i) => locationReason(columns, i),
+    ['missing_location', 'zero_location'],
+  );
 
 export const compareKeys = (a: string | number, b: string | number): number => (a < b ? -1 : a > b ? 1 : 0);

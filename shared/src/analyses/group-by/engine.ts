@@ -23,7 +23,8 @@ export interface FilterParams extends Filters, ClassFilter {
   name_contains?: string;
 }
 
-export const hasBox = (p: FilterParams): boolean => p.lat_min !== undefined || p.lat_max !== undefined || p.lon_min !== undefined || p.lon_max !== undefined;
+export const hasBox = (p: FilterParams): boolean =>
+  p.lat_min !== undefined || p.lat_max !== undefined || p.lon_min !== undefined || p.lon_max !== undefined;
 
 /** The filters as tests over codes, prepared once per query. A fall or name type no record has is code -1: nothing matches. */
 function prepareFilters(columns: Columns, p: FilterParams) {
@@ -144,7 +145,7 @@ class Grouper {
       two: spec.dims.length > 1,
       minMax: spec.minMax,
     });
-    for (let at = from; at < to; ) {
+    for (let at = from; at < to;) {
       const end = Math.min(to, at + CHUNK);
       const { count, withMass, sum, min, max } = this.sums;
       // prettier-ignore

@@ -14,13 +14,36 @@ const ctx: AnalysisContext = { datasetVersion: 3, progress: async () => {}, now:
 /** A seeded dataset with every kind of missing value and the edge coordinates. */
 function generate(n: number, seed: number): Partial<Meteorite>[] {
   let s = seed;
-  const rand = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  const pick = <T,>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
-  const classes = ['L6', 'H5', 'H/L3.6', 'LL5', 'CM2', 'Iron, IIAB', 'Iron, IAB-sLL', 'Eucrite-pmict', 'Pallasite, PMG', 'Stone-uncl', 'Ureilite', 'Mesosiderite-A1'];
+  const rand = () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const classes = [
+    'L6',
+    'H5',
+    'H/L3.6',
+    'LL5',
+    'CM2',
+    'Iron, IIAB',
+    'Iron, IAB-sLL',
+    'Eucrite-pmict',
+    'Pallasite, PMG',
+    'Stone-uncl',
+    'Ureilite',
+    'Mesosiderite-A1',
+  ];
   return Array.from({ length: n }, (_, i) => {
     const located = rand();
     const [lat, lon] =
-      located < 0.1 ? [null, null] : located < 0.15 ? [0, 0] : located < 0.17 ? [90, 180] : located < 0.19 ? [-90, -180] : located < 0.2 ? [0, 45] : [rand() * 180 - 90, rand() * 360 - 180];
+      located < 0.1
+        ? [null, null]
+        : located < 0.15
+          ? [0, 0]
+          : located < 0.17
+            ? [90, 180]
+            : located < 0.19
+              ? [-90, -180]
+              : located < 0.2
+                ? [0, 45]
+                : [rand() * 180 - 90, rand() * 360 - 180];
     const m = rand();
     return {
       id: String(i + 1),
@@ -30,7 +53,16 @@ function generate(n: number, seed: number): Partial<Meteorite>[] {
       fall: rand() < 0.05 ? undefined : pick(['Fell', 'Found']),
       year: rand() < 0.1 ? undefined : Math.floor(800 + rand() * 1220),
       // Repeated masses, exact powers of ten and zeros test ties, decades and missing_mass.
-      mass_g: m < 0.1 ? undefined : m < 0.13 ? 0 : m < 0.2 ? pick([1, 10, 1000, 0.1]) : m < 0.3 ? pick([21, 720, 5]) : Math.round(Math.exp(rand() * 16) * 100) / 100,
+      mass_g:
+        m < 0.1
+          ? undefined
+          : m < 0.13
+            ? 0
+            : m < 0.2
+              ? pick([1, 10, 1000, 0.1])
+              : m < 0.3
+                ? pick([21, 720, 5])
+                : Math.round(Math.exp(rand() * 16) * 100) / 100,
       reclat: lat ?? undefined,
       reclong: lon ?? undefined,
     };
@@ -147,49 +179,65 @@ describe('group-by building blocks', () => {
 });
 
 describe('the masses of each row in order', () => {
-  it.each(['walk', 'buckets'] as const)('by %s: every rank of every row, also of rows merging groups, as a sort gives it', async (method) => {
-    const dims = [dimensionCodes(columns, 'recclass', 10, 10), dimensionCodes(columns, 'fall', 10, 10)];
-    const g = await group(columns, { dims, filters: { year_from: 1500 }, minMax: false }, ctx);
-    try {
-      // Rows 0..3 are groups 0..3, every later group goes to row 4.
-      const rowOf = Int32Array.from({ length: g.size }, (_, k) => Math.min(k, 4));
-      const rows = mergeRows(g, rowOf, 5);
-      const masses = new RowMasses(g, rows, 0, method);
-      const expected: number[][] = [[], [], [], [], []];
-      records.forEach((r, i) => {
-        const k = g.groupOf[i]!;
-        if (k >= 0 && r.mass_g != null) expected[rowOf[k]!]!.push(r.mass_g);
-      });
-      for (let r = 0; r < 5; r++) {
-        const sorted = expected[r]!.sort((a, b) => a - b);
-        expect(rows.sums.withMass[r]).toBe(sorted.length);
-        expect(Array.from(sorted, (_, k) => masses.kth(r, k)), `row ${r} (${labelOf(g, r, 0)})`).toEqual(sorted);
+  it.each(['walk', 'buckets'] as const)(
+    'by %s: every rank of every row, also of rows merging groups, as a sort gives it',
+    async (method) => {
+      const dims = [dimensionCodes(columns, 'recclass', 10, 10), dimensionCodes(columns, 'fall', 10, 10)];
+      const g = await group(columns, { dims, filters: { year_from: 1500 }, minMax: false }, ctx);
+      try {
+        // Rows 0..3 are groups 0..3, every later group goes to row 4.
+        const rowOf = Int32Array.from({ length: g.size }, (_, k) => Math.min(k, 4));
+        const rows = mergeRows(g, rowOf, 5);
+        const masses = new RowMasses(g, rows, 0, method);
+        const expected: number[][] = [[], [], [], [], []];
+        records.forEach((r, i) => {
+          const k = g.groupOf[i]!;
+          if (k >= 0 && r.mass_g != null) expected[rowOf[k]!]!.push(r.mass_g);
+        });
+        for (let r = 0; r < 5; r++) {
+          const sorted = expected[r]!.sort((a, b) => a - b);
+          expect(rows.sums.withMass[r]).toBe(sorted.length);
+          expect(
+            Array.from(sorted, (_, k) => masses.kth(r, k)),
+            `row ${r} (${labelOf(g, r, 0)})`,
+          ).toEqual(sorted);
+        }
+      } finally {
+        release(g);
       }
-    } finally {
-      release(g);
-    }
-  });
+    },
+  );
 });
 
 describe('the masses of each row by label order', () => {
-  it.each([{}, { year_from: 1500, fall: 'Found' }])('every rank of every group by recclass, filters %j, as a sort gives it', async (filters) => {
-    const dims = [dimensionCodes(columns, 'recclass', 10, 10)];
-    const g = await group(columns, { dims, filters, minMax: false }, ctx);
-    try {
-      const rows = mergeRows(g, Int32Array.from({ length: g.size }, (_, k) => k), g.size);
-      const byLabel = new RowMasses(g, rows, 0, 'label');
-      const expected = Array.from({ length: g.size }, (): number[] => []);
-      records.forEach((r, i) => {
-        if (g.groupOf[i]! >= 0 && r.mass_g != null) expected[g.groupOf[i]!]!.push(r.mass_g);
-      });
-      for (let k = 0; k < g.size; k++) {
-        const sorted = expected[k]!.sort((a, b) => a - b);
-        expect(Array.from(sorted, (_, j) => byLabel.kth(k, j)), String(labelOf(g, k, 0))).toEqual(sorted);
+  it.each([{}, { year_from: 1500, fall: 'Found' }])(
+    'every rank of every group by recclass, filters %j, as a sort gives it',
+    async (filters) => {
+      const dims = [dimensionCodes(columns, 'recclass', 10, 10)];
+      const g = await group(columns, { dims, filters, minMax: false }, ctx);
+      try {
+        const rows = mergeRows(
+          g,
+          Int32Array.from({ length: g.size }, (_, k) => k),
+          g.size,
+        );
+        const byLabel = new RowMasses(g, rows, 0, 'label');
+        const expected = Array.from({ length: g.size }, (): number[] => []);
+        records.forEach((r, i) => {
+          if (g.groupOf[i]! >= 0 && r.mass_g != null) expected[g.groupOf[i]!]!.push(r.mass_g);
+        });
+        for (let k = 0; k < g.size; k++) {
+          const sorted = expected[k]!.sort((a, b) => a - b);
+          expect(
+            Array.from(sorted, (_, j) => byLabel.kth(k, j)),
+            String(labelOf(g, k, 0)),
+          ).toEqual(sorted);
+        }
+      } finally {
+        release(g);
       }
-    } finally {
-      release(g);
-    }
-  });
+    },
+  );
 });
 
 describe('many groups', () => {
@@ -202,7 +250,14 @@ describe('many groups', () => {
       reclat: i % 5 === 0 ? 80 : 10,
       reclong: 20,
     }));
-    const request = validateJobRequest('group-by', { by: ['recclass'], measures: [...MEASURES], sort: 'key', limit: 1000, year_from: 1900, lat_max: 50 });
+    const request = validateJobRequest('group-by', {
+      by: ['recclass'],
+      measures: [...MEASURES],
+      sort: 'key',
+      limit: 1000,
+      year_from: 1900,
+      lat_max: 50,
+    });
     const result = await request.analysis.run(columnsFromRecords(many), request.params, ctx);
     const expected = reference(many, request.params as P);
     expect(expected.groups.length).toBe(1001);

@@ -11,7 +11,19 @@ import { checkFilters, filterParams, hasYearFilter } from '../filters.ts';
 import { resultHead } from '../result.ts';
 import type { Analysis, AnalysisResult } from '../types.ts';
 import { BAND_DEGREES, DIMENSIONS, dimensionCodes, REASONS, YEAR_BINS, type Dimension, type Reason } from './dimensions.ts';
-import { byKey, byValueDesc, group, groupRows, hasBox, labelOf, mergeRows, release, stddevs, type FilterParams, type Grouping } from './engine.ts';
+import {
+  byKey,
+  byValueDesc,
+  group,
+  groupRows,
+  hasBox,
+  labelOf,
+  mergeRows,
+  release,
+  stddevs,
+  type FilterParams,
+  type Grouping,
+} from './engine.ts';
 import { RowMasses } from './row-masses.ts';
 import { DEFAULT_MEASURES, MEASURES, measureOf, quantileCount, type Measure } from './measures.ts';
 
@@ -39,7 +51,9 @@ const params = Type.Object(
       description:
         'One or two dimensions (default class_type; a list, or one text with commas): recclass, class_group, class_type, fall, nametype, year (binned by year_bin), lat_band and lon_band (band_deg wide, keyed by their south or west edge), hemisphere (N or S; latitude 0 is N), mass_decade (floor(log10(mass_g)); 0 g has none).',
     }),
-    year_bin: Type.Optional(Type.Enum([...YEAR_BINS], { default: 10, description: 'Width of a `year` bin in years; its key is the first year.' })),
+    year_bin: Type.Optional(
+      Type.Enum([...YEAR_BINS], { default: 10, description: 'Width of a `year` bin in years; its key is the first year.' }),
+    ),
     band_deg: Type.Optional(Type.Enum([...BAND_DEGREES], { default: 10, description: 'Width of a `lat_band` or `lon_band` in degrees.' })),
     measures: Type.Optional(
       Type.Array(Type.Enum([...MEASURES]), {
@@ -51,10 +65,18 @@ const params = Type.Object(
       }),
     ),
     sort: Type.Optional(
-      Type.Enum([...MEASURES, 'key'], { default: 'count', description: 'A measure (largest first) or `key` (the dimensions in ascending order).' }),
+      Type.Enum([...MEASURES, 'key'], {
+        default: 'count',
+        description: 'A measure (largest first) or `key` (the dimensions in ascending order).',
+      }),
     ),
     limit: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 1000, default: 50, description: 'Rows to report; the rest are summed into one row whose dimensions read "other".' }),
+      Type.Integer({
+        minimum: 1,
+        maximum: 1000,
+        default: 50,
+        description: 'Rows to report; the rest are summed into one row whose dimensions read "other".',
+      }),
     ),
     ...filterParams,
     class_group: Text('Only this class group (see docs/classification.md), e.g. "IIIAB" or "CM".'),
@@ -64,14 +86,19 @@ const params = Type.Object(
     lat_max: Degrees(90, 'Only landings at or south of this latitude.'),
     lon_min: Degrees(180, 'Only landings at or east of this longitude.'),
     lon_max: Degrees(180, 'Only landings at or west of this longitude.'),
-    name_contains: Type.Optional(SafeText({ minLength: 1, maxLength: 100, description: 'Only landings whose name contains this text, ignoring case.' })),
+    name_contains: Type.Optional(
+      SafeText({ minLength: 1, maxLength: 100, description: 'Only landings whose name contains this text, ignoring case.' }),
+    ),
   },
   { additionalProperties: false },
 );
 
 function check(p: GroupByParams): string[] {
   const problems = checkFilters(p);
-  for (const [low, high] of [['lat_min', 'lat_max'], ['lon_min', 'lon_max']] as const) {
+  for (const [low, high] of [
+    ['lat_min', 'lat_max'],
+    ['lon_min', 'lon_max'],
+  ] as const) {
     if (p[low] !== undefined && p[high] !== undefined && p[low] > p[high]) {
       problems.push(`params.${low} (${p[low]}) must not be greater than params.${high} (${p[high]})`);
     }
@@ -100,7 +127,10 @@ function order(g: Grouping, p: GroupByParams): Int32Array {
   const rows = groupRows(g);
   const ordered = quantileCount([measure]) > 0 ? new RowMasses(g, rows, 2 * g.size) : undefined;
   const spread = measure === 'stddev_mass_g' ? stddevs(g, rows) : undefined;
-  return byValueDesc(g, Float64Array.from({ length: g.size }, (_, k) => measureOf(measure, k, g.sums, ordered, spread) ?? NaN));
+  return byValueDesc(
+    g,
+    Float64Array.from({ length: g.size }, (_, k) => measureOf(measure, k, g.sums, ordered, spread) ?? NaN),
+  );
 }
 
 /**

@@ -188,7 +188,14 @@ function countRanks(hist: Uint32Array, buckets: number, shift: number, groupOf: 
 }
 
 /** Walks the mass order and appends each mass to its row's slice (`next[r]`: the slice's next free place). */
-function layOut(masses: Float64Array, next: Int32Array, index: Int32Array, mass: Float64Array, groupOf: Int32Array, rowOf: Int32Array): void {
+function layOut(
+  masses: Float64Array,
+  next: Int32Array,
+  index: Int32Array,
+  mass: Float64Array,
+  groupOf: Int32Array,
+  rowOf: Int32Array,
+): void {
   for (let j = 0; j < index.length; j++) {
     const k = groupOf[index[j]!]!;
     if (k < 0) continue;
