@@ -419,7 +419,8 @@ export async function openRawConnection(client: Redis): Promise<RawConnection> {
         cert: s.cert,
         key: s.key,
         rejectUnauthorized: s.rejectUnauthorized,
-        checkServerIdentity: s.checkServerIdentity,
+        // Only when set: an explicit undefined would replace tls' own check (and Node asserts on it).
+        ...(s.checkServerIdentity ? { checkServerIdentity: s.checkServerIdentity } : {}),
       })
     : netConnect(target);
   const timeoutMs = s.connectTimeout ?? 5000;
