@@ -9,6 +9,7 @@ import fp from 'fastify-plugin';
 import { fastifySSE } from '@fastify/sse';
 import { Counter, Gauge } from 'prom-client';
 import { closeRedis, connectRedis } from '@meteorites/shared/redis';
+import { sentinelOf } from '@meteorites/shared/sentinel';
 import { ApiError } from '../errors.ts';
 import { EventHub } from '../events/hub.ts';
 
@@ -105,6 +106,7 @@ export default fp<{ connect?: boolean }>(
       connectTimeoutMs: app.config.REDIS_CONNECT_TIMEOUT_MS,
       name: 'api:events-reader',
       commandTimeoutMs: app.config.REDIS_COMMAND_TIMEOUT_MS,
+      sentinel: sentinelOf(app.config),
       onError: (err) => app.log.warn({ err: err.message }, 'redis event reader connection error'),
     });
     const hub = new EventHub({ reader, redis: app.redis, log: app.log, heartbeatMs: app.config.SSE_HEARTBEAT_MS });
