@@ -58,7 +58,7 @@ describe('npm start, compiled', () => {
     expect(commandLine(service.pid).slice(1)).toEqual(START.split(' ').slice(1));
     const children = service.descendants().map((pid) => commandLine(pid).slice(1).join(' '));
     expect(children).toEqual(
-      expect.arrayContaining(['--conditions=production api/dist/server.js', '--conditions=production worker/dist/main.js']),
+      expect.arrayContaining([`--conditions=production ${root}api/dist/server.js`, `--conditions=production ${root}worker/dist/main.js`]),
     );
     expect(children.join('\n')).not.toMatch(/tsx|\.ts\b/);
   });
