@@ -4,9 +4,8 @@
 // <workspace>/dist, so the compiled module finds it where its source did. Test fixtures stay out.
 import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = join(import.meta.dirname, '..');
 const WORKSPACES = ['shared', 'dataset', 'charts', 'tools', 'api', 'worker', 'client'];
 
 function* runtimeFiles(dir) {
