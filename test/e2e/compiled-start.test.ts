@@ -74,9 +74,12 @@ describe('npm start, compiled', () => {
     for (const m of sample) expected.set(m.recclass, (expected.get(m.recclass) ?? 0) + 1);
     const groups = (result as Exclude<typeof result, string>).groups!;
     expect(new Map(groups.map((g) => [String(g.key), g.count]))).toEqual(expected);
-    // The chart store's Lua (api/dist/routes/chart-store.lua) and the fonts and map data charts read.
+    // The chart store's Lua (api/dist/routes/chart-store.lua), and the fonts the PNG is drawn with.
     const svg = await ok(api.GET('/results/{id}/chart.svg', { params: { path: { id: job.id } }, parseAs: 'text' }));
     expect(svg).toMatch(/^(<\?xml[^>]*>\s*)?<svg[\s>]/);
+    const png = await api.GET('/results/{id}/chart.png', { params: { path: { id: job.id } }, parseAs: 'arrayBuffer' });
+    expect(png.response.headers.get('content-type')).toBe('image/png');
+    expect(Buffer.from(png.data!).subarray(1, 4).toString()).toBe('PNG');
   });
 
   it('serves the dashboard: the page and its bundle, built from api/web by the compiled API', async () => {
