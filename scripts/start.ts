@@ -11,6 +11,7 @@ import { ServiceError } from '@meteorites/shared/errors';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,16 +33,17 @@ interface Child {
 }
 
 /**
- * Compiled (scripts/dist/start.js, as `npm start` runs it): the children run their compiled
- * JavaScript too, which starts faster than tsx (docs/operations.md). Otherwise (tsx, the tests)
- * they run their TypeScript sources.
+ * Compiled (scripts/dist/start.js, as `npm start` runs it after its build): the children run their
+ * compiled JavaScript too, which starts faster than tsx (docs/operations.md). Otherwise (tsx, the
+ * tests) they run their TypeScript sources. Paths from the repository root, whatever the cwd.
  */
 const compiled = import.meta.url.endsWith('.js');
+const root = fileURLToPath(new URL(compiled ? '../..' : '..', import.meta.url));
 
 function spawnChild(name: string, workspace: string, entry: string, env: NodeJS.ProcessEnv): Child {
   const args = compiled
-    ? ['--conditions=production', `${workspace}/dist/${entry}.js`]
-    : ['--import', 'tsx', `${workspace}/src/${entry}.ts`];
+    ? ['--conditions=production', join(root, workspace, 'dist', `${entry}.js`)]
+    : ['--import', 'tsx', join(root, workspace, 'src', `${entry}.ts`)];
   const proc = spawn(process.execPath, args, {
     env,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -30,6 +30,12 @@ interface Service {
 const compose = parse(read('compose.yaml')) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
 const { redis, api, worker } = compose.services;
 
+/** `api/dist/server.js` is compiled from `api/src/server.ts`. */
+const sourceOf = (entry: string) => entry.replace('/dist/', '/src/').replace(/\.js$/, '.ts');
+/** The workspaces `npm run build` compiles, from tsconfig.build.json's references (`./api/tsconfig.build.json`). */
+const builtWorkspaces = (JSON.parse(read('tsconfig.build.json')) as { references: { path: string }[] }).references.map(
+  (r) => r.path.split('/')[1]!,
+);
 const words = (cmd: string | string[] | undefined) => (Array.isArray(cmd) ? cmd : (cmd ?? '').split(/\s+/)).map(String);
 
 /** `${NAME:-default}` as compose interpolates it with NAME unset; any other `$` form is refused. */
@@ -97,17 +103,15 @@ describe('compose.yaml', () => {
   });
 
   it.each([
-    ['api', 'api/src/server.ts'],
-    ['worker', 'worker/src/main.ts'],
-  ])('builds %s from the root Dockerfile and runs %s, which exists', (name, entry) => {
+    ['api', 'api/dist/server.js'],
+    ['worker', 'worker/dist/main.js'],
+  ])('builds %s from the root Dockerfile and runs %s, compiled from a source that exists', (name, entry) => {
     const service = compose.services[name]!;
     const build = typeof service.build === 'string' ? { context: service.build } : service.build;
     expect(build?.context).toBe('.');
     expect(build?.dockerfile ?? 'Dockerfile').toBe('Dockerfile');
-    const command = words(service.command);
-    expect(command.slice(0, 3)).toEqual(['node', '--import', 'tsx']);
-    expect(command[3]).toBe(entry);
-    expect(existsSync(`${root}${entry}`)).toBe(true);
+    expect(words(service.command)).toEqual(['node', '--conditions=production', entry]);
+    expect(existsSync(`${root}${sourceOf(entry)}`)).toBe(true);
   });
 
   it.each(['api', 'worker'])('starts %s after redis is healthy', (name) => {
@@ -134,9 +138,8 @@ describe('compose.yaml', () => {
     expect(worker!.container_name).toBeUndefined();
     expect(worker!.ports).toBeUndefined();
     const check = words(worker!.healthcheck?.test);
-    expect(check.slice(0, 4)).toEqual(['CMD', 'node', '--import', 'tsx']);
-    expect(check[4]).toBe('worker/src/healthcheck.ts');
-    expect(existsSync(`${root}${check[4]}`)).toBe(true);
+    expect(check).toEqual(['CMD', 'node', '--conditions=production', 'worker/dist/healthcheck.js']);
+    expect(existsSync(`${root}${sourceOf(check[3]!)}`)).toBe(true);
   });
 
   it('gives a stopping worker longer than its shutdown grace, so running jobs finish or go back', () => {
@@ -173,12 +176,36 @@ describe('Dockerfile', () => {
     }
   });
 
-  it('copies into the final stage the sources every compose command runs', () => {
-    const copied = steps
-      .filter((s) => s.stage === final && s.instruction === 'COPY' && !s.args.includes('--from'))
-      .flatMap((s) => copySources(s.args));
-    const entries = [api!, worker!].flatMap((s) => [words(s.command)[3]!, ...words(s.healthcheck?.test).filter((w) => w.endsWith('.ts'))]);
-    for (const dir of new Set([...entries.map((e) => e.split('/')[0]!), 'shared'])) expect(copied, `${dir}/ copied`).toContain(dir);
+  it('builds the compiled JavaScript in a stage of its own (npm run build, with the dev dependencies)', () => {
+    const build = steps.find((s) => s.instruction === 'FROM' && /\bAS build$/i.test(s.args))?.stage;
+    expect(build, 'a stage named build').toBeDefined();
+    const runs = steps.filter((s) => s.stage === build && s.instruction === 'RUN').map((s) => s.args);
+    expect(runs).toEqual([expect.stringMatching(/^npm ci\b(?!.*--omit=dev)/), 'npm run build']);
+    // Every workspace the build compiles (tsconfig.build.json's references) is copied in before it runs.
+    const copied = steps.filter((s) => s.stage === build && s.instruction === 'COPY').flatMap((s) => copySources(s.args));
+    for (const dir of builtWorkspaces) expect(copied, `${dir}/ copied into the build stage`).toContain(dir);
+    expect(copied).toEqual(expect.arrayContaining(['tsconfig.base.json', 'tsconfig.build.json']));
+  });
+
+  it('copies into the final stage the sources and the compiled dist/ of every workspace production runs', () => {
+    const finalCopies = steps.filter((s) => s.stage === final && s.instruction === 'COPY');
+    const copied = finalCopies.filter((s) => !s.args.includes('--from')).flatMap((s) => copySources(s.args));
+    const built = finalCopies.filter((s) => s.args.includes('--from=build')).map((s) => s.args);
+    const entries = [api!, worker!].flatMap((s) => [
+      words(s.command).at(-1)!,
+      ...words(s.healthcheck?.test).filter((w) => w.endsWith('.js')),
+    ]);
+    // The entries' workspaces and every workspace they import (the API: shared, dataset, charts).
+    for (const dir of new Set([...entries.map((e) => e.split('/')[0]!), 'shared', 'dataset', 'charts'])) {
+      expect(copied, `${dir}/ copied`).toContain(dir);
+      expect(builtWorkspaces, `${dir} compiled by npm run build`).toContain(dir);
+      expect(built, `${dir}/dist copied from the build stage`).toContain(`--from=build /app/${dir}/dist ${dir}/dist`);
+    }
+  });
+
+  it('copies only files that exist (no engine here to find out)', () => {
+    const sources = steps.filter((s) => s.instruction === 'COPY' && !s.args.includes('--from')).flatMap((s) => copySources(s.args));
+    for (const source of sources) expect(existsSync(`${root}${source}`), `${source} exists`).toBe(true);
   });
 
   it('keeps the host node_modules and local data out of the build context', () => {

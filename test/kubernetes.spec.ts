@@ -265,7 +265,7 @@ describe('deploy/kubernetes', () => {
           expect(c.resources?.requests?.memory, where).toBeDefined();
           expect(c.resources?.limits?.memory, where).toBeDefined();
         }
-        // tsx writes its compile cache under /tmp, which a read-only root would refuse.
+        // A writable /tmp (tsx's compile cache, for the CLI run in a pod), which a read-only root would refuse.
         for (const c of containersOf(m).filter(isAppContainer) as Loose[]) {
           const tmp = c.volumeMounts?.find((v: Loose) => v.mountPath === '/tmp');
           expect(pod.volumes.find((v: Loose) => v.name === tmp?.name)?.emptyDir, `${m.metadata.name}: an emptyDir at /tmp`).toBeDefined();

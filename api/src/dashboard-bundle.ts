@@ -2,10 +2,10 @@
  * The dashboard's script and stylesheet, built from api/web/ by esbuild when first asked for and
  * kept in memory for the life of the process.
  *
- * Why at run time and not a build step: `npm ci && npm start` and the Docker image run the
- * TypeScript sources through tsx and have no build step; a bundle made here needs none either,
- * cannot go stale against the sources, and writes nothing to disk (the image runs as an
- * unprivileged user). esbuild (an API dependency; tsx uses it too) bundles Preact, htm and the
+ * Why at run time and not in `npm run build`: `npm run api` and the tests run the TypeScript
+ * sources through tsx with no build step; a bundle made here needs none either, cannot go stale
+ * against the sources, and writes nothing to disk (the image runs as an unprivileged user). The
+ * compiled module (api/dist/) finds the same api/web/ as the source: both sit one level below api/. esbuild (an API dependency; tsx uses it too) bundles Preact, htm and the
  * page in about 100 ms, once per process. The output is one ES module with no eval and no inline
  * code, which the CSP (scripts from this origin only) allows as it is.
  */

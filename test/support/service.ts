@@ -1,7 +1,9 @@
 /**
- * The whole service exactly as `npm start` runs it (`node --import tsx scripts/start.ts`: its own
- * redis-server, then the API and one worker as child processes), on a temporary DATA_DIR and a
- * free port, for the end-to-end suites. Or, when E2E_API_URL is set, the service already running
+ * The whole service as `npm start` runs it (scripts/start.ts: its own redis-server, then the API
+ * and one worker as child processes), on a temporary DATA_DIR and a free port, for the end-to-end
+ * suites: from the TypeScript sources through tsx (the default, so a suite tests the code as it is
+ * without a build), or `compiled`, exactly as `npm start` runs it after its build
+ * (`node --conditions=production scripts/dist/start.js`; the caller runs `npm run build` first). Or, when E2E_API_URL is set, the service already running
  * there (a compose stack, a deployment), which the suites must not start or stop.
  */
 import { spawn } from 'node:child_process';
@@ -35,6 +37,8 @@ export interface StartedService {
   descendants(): number[];
   /** SIGINT, as a terminal's Ctrl-C sends it; resolves with the exit. */
   interrupt(): Promise<Exit>;
+  /** SIGTERM, as a process manager stops it; resolves with the exit. */
+  terminate(): Promise<Exit>;
   /** For afterAll: SIGKILL whatever is left of the tree and remove DATA_DIR. */
   kill(): Promise<void>;
 }
@@ -98,10 +102,18 @@ function ownedBy(pid: number, dataDir: string): boolean {
   }
 }
 
-export async function startService(env: Record<string, string> = {}, timeoutMs = 180_000): Promise<StartedService> {
+export interface StartOptions {
+  timeoutMs?: number;
+  /** Run scripts/dist/start.js (built by `npm run build`) as `npm start` does, instead of the sources. */
+  compiled?: boolean;
+}
+
+export async function startService(env: Record<string, string> = {}, options: StartOptions = {}): Promise<StartedService> {
+  const { timeoutMs = 180_000, compiled = false } = options;
   const dataDir = mkdtempSync(join(tmpdir(), 'meteorites-e2e-'));
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
+  const args = compiled ? ['--conditions=production', 'scripts/dist/start.js'] : ['--import', 'tsx', 'scripts/start.ts'];
+  const child = spawn(process.execPath, args, {
     cwd: root,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -125,6 +137,10 @@ export async function startService(env: Record<string, string> = {}, timeoutMs =
     },
     interrupt: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+      return exited;
+    },
+    terminate: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       return exited;
     },
     kill: async () => {
