@@ -22,7 +22,7 @@ import { closeRedis, connectRedis } from '@meteorites/shared/redis';
 import { RedisServer } from '@meteorites/tools';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { spawnWorker } from '@meteorites/test-utils/worker';
-import { BenchStepError, cpuSecondsOf, systemSecondsOf, median, round, writeResult } from './support.ts';
+import { BenchStepError, cpuSecondsOf, redisCpuSeconds, systemSecondsOf, median, round, writeResult } from './support.ts';
 
 const JOBS = 1000;
 const ROUNDS = 3;
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
       if (i > 6000) throw new BenchStepError('the warm-up jobs did not finish');
       await sleep(10);
     }
-    const rounds: { worker_ms: number; worker_system_ms: number; in_process_ms: number; ratio: number }[] = [];
+    const rounds: { worker_ms: number; worker_system_ms: number; redis_ms: number; in_process_ms: number; ratio: number }[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       // year_from distinct across all rounds, all before the data's first year: each job scans every record.
       const params = Array.from(
@@ -88,6 +88,7 @@ async function main(): Promise<void> {
       const done0 = await redis.zCard(keys.jobsByStatus('finished'));
       const cpu0 = cpuSecondsOf(worker.pid);
       const sys0 = systemSecondsOf(worker.pid);
+      const redis0 = await redisCpuSeconds(redis);
       const enqueued = await Promise.all(params.map((p) => queue.enqueue('mass-by-class', p)));
       if (enqueued.some((e) => e.deduplicated)) throw new BenchStepError('a job was deduplicated');
       while ((await redis.zCard(keys.jobsByStatus('finished'))) - done0 < JOBS) {
@@ -96,14 +97,16 @@ async function main(): Promise<void> {
       }
       const workerMs = ((cpuSecondsOf(worker.pid) - cpu0) * 1000) / JOBS;
       const sysMs = ((systemSecondsOf(worker.pid) - sys0) * 1000) / JOBS;
+      const redisMs = (((await redisCpuSeconds(redis)) - redis0) * 1000) / JOBS;
       rounds.push({
         worker_ms: round(workerMs, 2),
         worker_system_ms: round(sysMs, 2),
+        redis_ms: round(redisMs, 2),
         in_process_ms: round(inProcessMs, 2),
         ratio: round(workerMs / inProcessMs, 2),
       });
       console.log(
-        `  round ${r + 1}: worker ${workerMs.toFixed(2)} ms/job (system ${sysMs.toFixed(2)}), in process ${inProcessMs.toFixed(2)} ms/job, ratio ${(workerMs / inProcessMs).toFixed(2)}`,
+        `  round ${r + 1}: worker ${workerMs.toFixed(2)} ms/job (system ${sysMs.toFixed(2)}; Redis ${redisMs.toFixed(2)}), in process ${inProcessMs.toFixed(2)} ms/job, ratio ${(workerMs / inProcessMs).toFixed(2)}`,
       );
     }
     const result = {
