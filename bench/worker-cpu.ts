@@ -27,6 +27,8 @@ import { BenchStepError, cpuSecondsOf, redisCpuSeconds, systemSecondsOf, median,
 const JOBS = 1000;
 const ROUNDS = 3;
 const WARMUP = 500;
+/** Jobs a round one at a time (each waited for before the next is enqueued). */
+const SEQUENTIAL_JOBS = 200;
 // Bench switches, not service settings (so not in shared/src/config.ts).
 const PROFILE_DIR = process.env.WORKER_CPU_PROFILE;
 /** Extra options for the worker's node (e.g. --trace-gc), space-separated. */
@@ -109,12 +111,34 @@ async function main(): Promise<void> {
         `  round ${r + 1}: worker ${workerMs.toFixed(2)} ms/job (system ${sysMs.toFixed(2)}; Redis ${redisMs.toFixed(2)}), in process ${inProcessMs.toFixed(2)} ms/job, ratio ${(workerMs / inProcessMs).toFixed(2)}`,
       );
     }
+    // One at a time (as bench/analysis.ts and a quiet service run them): each job wakes an idle
+    // worker (its BLMOVE returns), and its columns are no longer in the cache.
+    const oneByOne: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const params = Array.from(
+        { length: SEQUENTIAL_JOBS },
+        (_, i) => validateJobRequest('mass-by-class', { year_from: -9999 + (ROUNDS + r) * JOBS + i }).params,
+      );
+      const cpu0 = cpuSecondsOf(worker.pid);
+      for (const p of params) {
+        const { job } = await queue.enqueue('mass-by-class', p);
+        for (let i = 0; (await redis.hGet(keys.job(job.id), 'status')) !== 'finished'; i++) {
+          if (i > 30_000) throw new BenchStepError(`job ${job.id} did not finish`);
+          await sleep(1);
+        }
+      }
+      oneByOne.push(round(((cpuSecondsOf(worker.pid) - cpu0) * 1000) / SEQUENTIAL_JOBS, 2));
+      console.log(`  one by one, round ${r + 1}: worker ${oneByOne.at(-1)} ms/job`);
+    }
     const result = {
+      one_by_one_worker_ms: median(oneByOne),
       worker_ms: round(median(rounds.map((r) => r.worker_ms)), 2),
       in_process_ms: round(median(rounds.map((r) => r.in_process_ms)), 2),
       ratio: round(median(rounds.map((r) => r.ratio)), 2),
     };
-    console.log(`median: worker ${result.worker_ms} ms/job, in process ${result.in_process_ms} ms/job, ratio ${result.ratio}`);
+    console.log(
+      `median: worker ${result.worker_ms} ms/job in bursts, ${result.one_by_one_worker_ms} one by one; in process ${result.in_process_ms} ms/job, ratio ${result.ratio}`,
+    );
     writeResult('worker-cpu', {
       benchmark: 'worker-cpu',
       date: new Date().toISOString(),
@@ -126,6 +150,7 @@ async function main(): Promise<void> {
       ...result,
       target_ms: 1,
       rounds,
+      one_by_one_rounds: oneByOne,
     });
   } finally {
     await worker.stop();
