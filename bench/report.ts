@@ -61,6 +61,13 @@ interface Analysis extends Common {
   class_job_cpu?: { engine_ms: number; legacy_ms: number; ratio: number; target_ms: number };
   class_job_worker_cpu_ms?: number;
 }
+interface WorkerCpu extends Common {
+  worker_ms: number;
+  one_by_one_worker_ms: number;
+  in_process_ms: number;
+  ratio: number;
+  target_ms: number;
+}
 interface Charts extends Common {
   runs: number;
   rows: { analysis: string; svg_ms: number; png_ms: number }[];
@@ -270,6 +277,15 @@ const workersRows = (r: Workers): Row[] => [
   ],
 ];
 
+const workerCpuRows = (r: WorkerCpu): Row[] => [
+  [
+    'worker-cpu',
+    `mass-by-class worker CPU ${r.worker_ms} ms/job in bursts, ${r.one_by_one_worker_ms} one by one; in process ${r.in_process_ms} (${r.ratio}×)`,
+    `≤ ${r.target_ms} ms`,
+    ok(r.worker_ms <= r.target_ms),
+  ],
+];
+
 const builders: Record<string, (r: never) => Row[]> = {
   load: loadRows,
   api: apiRows,
@@ -282,6 +298,7 @@ const builders: Record<string, (r: never) => Row[]> = {
   'csv-lines': csvLinesRows,
   scale: scaleRows,
   workers: workersRows,
+  'worker-cpu': workerCpuRows,
 };
 /** Table order: the default run's benchmarks, then the long ones. */
 const ORDER = Object.keys(builders);

@@ -12,7 +12,7 @@ import { writeReport } from './report.ts';
 
 const all = ['load', 'api', 'queue', 'analysis', 'charts', 'group-by', 'events'];
 /** Known, but too long for the default run. */
-const onlyWhenNamed = ['scale', 'workers', 'csv-lines'];
+const onlyWhenNamed = ['scale', 'workers', 'csv-lines', 'worker-cpu'];
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const names = wanted.length > 0 ? wanted : all;
 const failed: string[] = [];

@@ -57,6 +57,8 @@ export interface SpawnOptions {
    * of redis and typebox through its loader). For suites that start dozens of workers.
    */
   bundled?: boolean;
+  /** Options for node itself, before the script (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
+  nodeArgs?: string[];
 }
 
 let bundle: Promise<string> | undefined;
@@ -100,7 +102,7 @@ function workerBundle(): Promise<string> {
 }
 
 export async function spawnWorker(redisUrl: string, env: Record<string, string> = {}, opts: SpawnOptions = {}): Promise<WorkerProcess> {
-  const args = opts.bundled ? [await workerBundle()] : ['--import', 'tsx', 'worker/src/main.ts'];
+  const args = [...(opts.nodeArgs ?? []), ...(opts.bundled ? [await workerBundle()] : ['--import', 'tsx', 'worker/src/main.ts'])];
   const child = spawn(process.execPath, args, {
     cwd: root,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...TEST_WORKER_ENV, REDIS_URL: redisUrl, ...env },
