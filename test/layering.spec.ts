@@ -4,7 +4,7 @@
  * module importing from a layer above it. Imports are read with a plain scan of import/export
  * statements (no TypeScript program): cheap, and the bad-input cases below show it sees them.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -266,5 +266,22 @@ describe('layers', () => {
       'shared/package.json devDependencies names @meteorites/dataset, a layer it may not import',
       'worker/package.json dependencies names @meteorites/api, a layer it may not import',
     ]);
+  });
+});
+
+describe('package entries', () => {
+  it('every export of every workspace names a source file that exists (a move leaves no dead entry)', () => {
+    const dead: string[] = [];
+    for (const w of Object.keys(manifests())) {
+      const pkg = JSON.parse(readFileSync(join(ROOT, w, 'package.json'), 'utf8')) as {
+        exports?: Record<string, string | { default: string }>;
+      };
+      for (const [entry, target] of Object.entries(pkg.exports ?? {})) {
+        const source = typeof target === 'string' ? target : target.default;
+        if (source.includes('*')) continue;
+        if (!existsSync(join(ROOT, w, source))) dead.push(`${w}: ${entry} -> ${source}`);
+      }
+    }
+    expect(dead).toEqual([]);
   });
 });
