@@ -8,8 +8,7 @@
 import fp from 'fastify-plugin';
 import { fastifySSE } from '@fastify/sse';
 import { Counter, Gauge } from 'prom-client';
-import { closeRedis, connectRedis } from '@meteorites/shared/redis';
-import { sentinelOf } from '@meteorites/shared/sentinel';
+import { closeRedis } from '@meteorites/shared/redis';
 import { ApiError } from '../errors.ts';
 import { EventHub } from '../events/hub.ts';
 
@@ -102,13 +101,7 @@ export default fp<{ connect?: boolean }>(
       app.decorate('eventHub', undefined);
       return;
     }
-    const reader = await connectRedis(app.config.REDIS_URL!, {
-      connectTimeoutMs: app.config.REDIS_CONNECT_TIMEOUT_MS,
-      name: 'api:events-reader',
-      commandTimeoutMs: app.config.REDIS_COMMAND_TIMEOUT_MS,
-      sentinel: sentinelOf(app.config),
-      onError: (err) => app.log.warn({ err: err.message }, 'redis event reader connection error'),
-    });
+    const reader = await app.openRedis('api:events-reader', 'event reader');
     const hub = new EventHub({ reader, redis: app.redis, log: app.log, heartbeatMs: app.config.SSE_HEARTBEAT_MS });
     try {
       await hub.start();

@@ -4,8 +4,7 @@
  * (what POST /jobs accepts). Without Redis (`npm run openapi`) there are no job events.
  */
 import fp from 'fastify-plugin';
-import { closeRedis, connectRedis } from '@meteorites/shared/redis';
-import { sentinelOf } from '@meteorites/shared/sentinel';
+import { closeRedis } from '@meteorites/shared/redis';
 import { catalog, type Catalog } from '@meteorites/shared/analyses/catalog';
 import { JobEvents, JobQueue, queueOptions } from '@meteorites/shared/queue/index';
 
@@ -25,13 +24,7 @@ export default fp<{ connect?: boolean }>(
       app.decorate('jobEvents', undefined);
       return;
     }
-    const subscriber = await connectRedis(app.config.REDIS_URL!, {
-      connectTimeoutMs: app.config.REDIS_CONNECT_TIMEOUT_MS,
-      name: 'api:events',
-      sentinel: sentinelOf(app.config),
-      commandTimeoutMs: app.config.REDIS_COMMAND_TIMEOUT_MS,
-      onError: (err) => app.log.warn({ err: err.message }, 'redis subscriber connection error'),
-    });
+    const subscriber = await app.openRedis('api:events', 'subscriber');
     app.decorate('jobEvents', await JobEvents.listen(subscriber));
     app.addHook('onClose', async () => {
       await closeRedis(subscriber, app.config.REDIS_COMMAND_TIMEOUT_MS);

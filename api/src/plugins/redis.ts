@@ -1,7 +1,9 @@
 /**
  * The API's Redis client. Connects when the app is built (failing fast with a clear error when
  * Redis is unreachable) unless `connect: false`, which `npm run openapi` uses: building the
- * OpenAPI document needs routes, not a database.
+ * OpenAPI document needs routes, not a database. `app.openRedis` opens the further connections
+ * other plugins need of their own (a subscriber, a blocking reader) with the same settings, so
+ * none of them can miss one (Sentinel, timeouts).
  */
 import fp from 'fastify-plugin';
 import { createClient } from 'redis';
@@ -11,6 +13,8 @@ import { sentinelOf } from '@meteorites/shared/sentinel';
 declare module 'fastify' {
   interface FastifyInstance {
     redis: Redis;
+    /** Another connection with the API's settings, named `name` (CLIENT LIST); its errors are logged as `what`'s. */
+    openRedis: (name: string, what: string) => Promise<Redis>;
   }
 }
 
@@ -23,18 +27,23 @@ export default fp<RedisPluginOptions>(
     if (opts.connect === false) {
       // A client that never connects: any command fails as "client is closed".
       app.decorate('redis', createClient() as unknown as Redis);
+      app.decorate('openRedis', () => Promise.reject(new Error('this app was built without Redis (connect: false)')));
       return;
     }
     const url = app.config.REDIS_URL;
     if (!url) throw new Error('REDIS_URL is not set: the API needs a Redis (npm start runs one for you)');
-    const client = await connectRedis(url, {
-      connectTimeoutMs: app.config.REDIS_CONNECT_TIMEOUT_MS,
-      name: 'api',
-      sentinel: sentinelOf(app.config),
-      commandTimeoutMs: app.config.REDIS_COMMAND_TIMEOUT_MS,
-      onError: (err) => app.log.warn({ err: err.message }, 'redis connection error'),
-    });
+    const sentinel = sentinelOf(app.config);
+    const open = (name: string, what: string) =>
+      connectRedis(url, {
+        connectTimeoutMs: app.config.REDIS_CONNECT_TIMEOUT_MS,
+        name,
+        sentinel,
+        commandTimeoutMs: app.config.REDIS_COMMAND_TIMEOUT_MS,
+        onError: (err) => app.log.warn({ err: err.message }, `redis ${what} connection error`),
+      });
+    const client = await open('api', 'command');
     app.decorate('redis', client);
+    app.decorate('openRedis', open);
     app.addHook('onClose', async () => {
       await closeRedis(client, app.config.REDIS_COMMAND_TIMEOUT_MS);
     });

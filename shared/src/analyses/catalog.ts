@@ -4,11 +4,10 @@
  * while it runs, time it out); it lives here, beside the analyses, and never in a default deployment.
  */
 import Type from 'typebox';
-import Value from 'typebox/value';
-import { SAFE_TEXT_PATTERN, SAFE_TEXT_RULE, SafeText } from '../schemas.ts';
+import { SafeText } from '../schemas.ts';
 import { ServiceError } from '../errors.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { analyses, InvalidParamsError, validateJobRequest, type Analysis, type AnalysisResult } from './index.ts';
+import { analyses, validateJobRequest, type Analysis, type AnalysisResult } from './index.ts';
 
 const TestSleepParams = Type.Object(
   {
@@ -64,30 +63,8 @@ export interface Catalog {
 }
 
 export function catalog(opts: { enableTestAnalyses: boolean }): Catalog {
-  if (!opts.enableTestAnalyses) return { analyses, validate: validateJobRequest };
-  return {
-    analyses: new Map([...analyses, ...testAnalyses]),
-    validate(name, params) {
-      const analysis = testAnalyses.get(name);
-      if (!analysis) return validateJobRequest(name, params);
-      if (params !== undefined && (typeof params !== 'object' || params === null || Array.isArray(params))) {
-        throw new InvalidParamsError(['params must be an object']);
-      }
-      // Shallow, as in validateJobRequest: a deep clone of a deeply nested value overflows the stack.
-      const filled = Value.Default(analysis.params, { ...(params ?? {}) }) as Record<string, unknown>;
-      const problems = [...Value.Errors(analysis.params, filled)].map(
-        (e) =>
-          `params${e.instancePath.replace(/\//g, '.')} ${e.keyword === 'pattern' && e.params.pattern === SAFE_TEXT_PATTERN ? SAFE_TEXT_RULE : e.message}`,
-      );
-      if (problems.length > 0) throw new InvalidParamsError(problems);
-      return {
-        analysis,
-        params: Object.fromEntries(
-          Object.keys(filled)
-            .sort()
-            .map((k) => [k, filled[k]]),
-        ),
-      };
-    },
-  };
+  if (!opts.enableTestAnalyses) return { analyses, validate: (name, params) => validateJobRequest(name, params) };
+  // The same rules and messages for test analyses as for the real ones.
+  const all: ReadonlyMap<string, Analysis> = new Map([...analyses, ...testAnalyses]);
+  return { analyses: all, validate: (name, params) => validateJobRequest(name, params, all) };
 }
