@@ -86,3 +86,15 @@ describe('blockingMs', () => {
     expect(blockingMs(['EVALSHA', 'abc', '0'])).toBe(0);
   });
 });
+
+describe('isRedisUnavailable, as the queue and the worker retry on it', () => {
+  it("tells Redis outages, stalls and a full memory from deterministic errors, by node-redis' classes", () => {
+    expect(isRedisUnavailable(new SocketClosedUnexpectedlyError())).toBe(true);
+    expect(isRedisUnavailable(new RedisTimeoutError(2000))).toBe(true);
+    expect(isRedisUnavailable(new ErrorReply('LOADING Redis is loading the dataset in memory'))).toBe(true);
+    expect(isRedisUnavailable(new ErrorReply('OOM command not allowed when used memory > maxmemory'))).toBe(true);
+    expect(isRedisUnavailable(new ErrorReply('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
+    expect(isRedisUnavailable(new TypeError('cannot read properties of undefined'))).toBe(false);
+    expect(isRedisUnavailable('LOADING')).toBe(false);
+  });
+});

@@ -3,15 +3,9 @@
  * told the worker about its lease, its progress reports, and what stops its run (cancellation,
  * timeout, a lost lease, shutdown). It is the JobRun its handler sees.
  */
+import { isRedisUnavailable } from '@meteorites/shared/redis';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import {
-  isTransientError,
-  JobCancelledError,
-  LeaseLostError,
-  type ClaimedJob,
-  type WorkerQueue,
-  type LeaseState,
-} from '@meteorites/shared/queue/index';
+import { JobCancelledError, LeaseLostError, type ClaimedJob, type WorkerQueue, type LeaseState } from '@meteorites/shared/queue/index';
 
 export interface JobRun {
   job: ClaimedJob;
@@ -93,7 +87,7 @@ export class RunningJob implements JobRun {
     try {
       this.apply(await this.queue().progress(this.job, fraction, datasetVersion));
     } catch (err) {
-      if (!isTransientError(err)) throw err;
+      if (!isRedisUnavailable(err)) throw err;
     }
   }
 

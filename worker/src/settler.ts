@@ -4,8 +4,9 @@
  * costs at most one round trip per job. The starts of held jobs (claimed ahead) ride on the same
  * calls, or on one of their own at the end of the turn.
  */
+import { isRedisUnavailable } from '@meteorites/shared/redis';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isTransientError, LeaseLostError, type ClaimedJob, type Settlement, type SettleOutcome } from '@meteorites/shared/queue/index';
+import { LeaseLostError, type ClaimedJob, type Settlement, type SettleOutcome } from '@meteorites/shared/queue/index';
 import { confirmReplicas, ReplicasLaggingError } from '@meteorites/shared/replicas';
 import { settleBatchSize } from './claimer.ts';
 import type { LogContext, WorkerContext } from './context.ts';
@@ -111,7 +112,7 @@ export class Settler {
 
   async #settleAlone(p: PendingSettle, firstError: unknown): Promise<void> {
     let err = firstError;
-    for (let attempt = 2; attempt <= SETTLE_TRIES && isTransientError(err); attempt++) {
+    for (let attempt = 2; attempt <= SETTLE_TRIES && isRedisUnavailable(err); attempt++) {
       await sleep(100 * 2 ** attempt);
       try {
         const r = await this.ctx.queue.settle(this.ctx.id, [{ job: p.a.job, settlement: p.s }]);

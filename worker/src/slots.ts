@@ -6,9 +6,9 @@
  * Attempts: a start counts one; a run handed back at shutdown or deferred while the dataset
  * loads is refunded; a run lost with its worker, or retried after a transient error, is not.
  */
+import { isRedisUnavailable } from '@meteorites/shared/redis';
 import {
   DeferJobError,
-  isTransientError,
   JobCancelledError,
   JobTimeoutError,
   LeaseLostError,
@@ -122,7 +122,7 @@ export class Slots {
       return null;
     }
     const message = err instanceof Error ? err.message || err.name : String(err);
-    if (isTransientError(err) && a.job.attempts < c.JOB_MAX_ATTEMPTS) {
+    if (isRedisUnavailable(err) && a.job.attempts < c.JOB_MAX_ATTEMPTS) {
       const delayMs = c.JOB_RETRY_BACKOFF_MS * 2 ** (a.job.attempts - 1);
       await leases.release(a, { delayMs, refund: false, error: message }, logContext);
       log.warn({ ...logContext, err: message, delay_ms: delayMs }, 'transient error: job will be retried');

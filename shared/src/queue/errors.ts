@@ -3,7 +3,6 @@
  * reaches a client as such: they keep ServiceError's status 500 and differ by `code`.
  */
 import { ServiceError } from '../errors.ts';
-import { isRedisUnavailable } from '../redis.ts';
 
 export { InvalidCursorError } from '../errors.ts';
 
@@ -54,6 +53,3 @@ export class DeferJobError extends ServiceError {
     super(message);
   }
 }
-
-/** Errors worth a retry: the one list of Redis outages, isRedisUnavailable() in ../redis.ts. */
-export const isTransientError = isRedisUnavailable;

@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeCursor, encodeCursor, jobFromHash } from './queue.ts';
-import { ErrorReply, SocketClosedUnexpectedlyError } from 'redis';
-import { RedisTimeoutError } from '../redis.ts';
-import { InvalidCursorError, isTransientError } from './errors.ts';
+import { InvalidCursorError } from './errors.ts';
 
 describe('job list cursors', () => {
   it('round-trip and stay bound to their status filter', () => {
@@ -49,17 +47,5 @@ describe('jobFromHash', () => {
       error: null,
       cancel_requested: false,
     });
-  });
-});
-
-describe('isTransientError', () => {
-  it("tells Redis outages, stalls and a full memory from deterministic errors, by node-redis' classes", () => {
-    expect(isTransientError(new SocketClosedUnexpectedlyError())).toBe(true);
-    expect(isTransientError(new RedisTimeoutError(2000))).toBe(true);
-    expect(isTransientError(new ErrorReply('LOADING Redis is loading the dataset in memory'))).toBe(true);
-    expect(isTransientError(new ErrorReply('OOM command not allowed when used memory > maxmemory'))).toBe(true);
-    expect(isTransientError(new ErrorReply('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
-    expect(isTransientError(new TypeError('cannot read properties of undefined'))).toBe(false);
-    expect(isTransientError('LOADING')).toBe(false);
   });
 });
