@@ -14,6 +14,19 @@ const SAMPLE =
   'id,name,nametype,recclass,mass (g),fall,year,reclat,reclong,GeoLocation\n' +
   '1,Aachen,Valid,L5,21,Fell,1880,50.775,6.08333,"(50.775, 6.08333)"\n';
 
+/** `run`, or an error naming it after 20 s. */
+async function within(name: string, run: () => Promise<unknown> | undefined): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      run(),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${name} did not finish within 20 s`)), 20_000))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 describe('REDIS_MIN_REPLICAS_ACK', () => {
   let primary: TestRedis;
   let replica: TestRedis;
@@ -27,9 +40,22 @@ describe('REDIS_MIN_REPLICAS_ACK', () => {
   }, 60_000);
 
   afterAll(async () => {
-    await app?.close();
-    await Promise.all([primary?.close(), replica?.close()]);
-  });
+    // Each step bounded and named: two CI runs saw this hook hang for 120 s without saying where.
+    // The app's close is the service's own shutdown: a hang there fails, named. The servers are test
+    // support: the replica is detached first (a stopping primary waits for its replicas), and a
+    // server that will not stop on SIGTERM is killed, with a warning.
+    await within('app.close()', () => app?.close());
+    await within('REPLICAOF NO ONE', () => replicaClient?.sendCommand(['REPLICAOF', 'NO', 'ONE'])).catch(() => {});
+    for (const [name, server] of [
+      ['replica', replica],
+      ['primary', primary],
+    ] as const) {
+      await within(`${name}.close()`, () => server?.close()).catch(async (err: Error) => {
+        console.warn(`${err.message}: killing it`);
+        await server?.kill();
+      });
+    }
+  }, 90_000);
 
   it('without a replica: 503 replication_pending, and the job is queued all the same', async () => {
     const res = await app.inject({ method: 'POST', url: '/jobs', payload: { analysis: 'heaviest', params: { n: 3 } } });
