@@ -33,6 +33,13 @@ export const ConfigSchema = Type.Object({
       description: "The Sentinels' own password (their `requirepass`), when they have one; TLS as for REDIS_URL.",
     }),
   ),
+  REDIS_CLUSTER_NODES: Type.Optional(
+    Type.String({
+      pattern: '^[^,:\\s]+:\\d+(,[^,:\\s]+:\\d+)*$',
+      description:
+        'Redis Cluster nodes to start from (`host:port,...`, any of its nodes): every key then carries the hash tag `{meteorites}`, so the service lives in one slot, and every connection goes to the master serving it and follows a failover. REDIS_URL then gives only the user, password and TLS (rediss://); its host and port are not used. Not with REDIS_SENTINELS.',
+    }),
+  ),
   REDIS_MIN_REPLICAS_ACK: Int(
     0,
     16,

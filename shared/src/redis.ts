@@ -9,7 +9,8 @@
 import { checkServerIdentity } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient, type RedisClientType } from 'redis';
-import { askSentinels, relayFor, type SentinelTarget } from './sentinel.ts';
+import { sentinelDiscovery, type SentinelTarget } from './sentinel.ts';
+import { relayFor, type Discovery } from './redis/relay.ts';
 import { COMMAND_TIMEOUT_MS, UNTIMED } from './redis/deadline.ts';
 import { RedisRejectedError, RedisTimeoutError, RedisUnavailableError } from './redis/errors.ts';
 import { guardCommands } from './redis/guard.ts';
@@ -67,36 +68,30 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** Where `url` and the Sentinels lead, as an error message names it (no password). */
-function describeTarget(url: string, sentinel: SentinelTarget | undefined): string {
-  if (!sentinel) return redactUrl(url);
-  return `the primary '${sentinel.master}' of the Sentinels ${sentinel.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
-}
-
 /**
- * With Sentinels: waits until one names the primary (a clear error when none does in time), and
- * gives the url and socket options that lead through this process's relay to that primary.
+ * With a Discovery (Sentinels, cluster): waits until it names a server (a clear error when it
+ * cannot in time), and gives the url and socket options that lead through this process's relay to it.
  */
-async function viaSentinels(url: string, sentinel: SentinelTarget, timeoutMs: number) {
-  const relay = await relayFor(sentinel);
+async function viaRelay(url: string, discovery: Discovery, timeoutMs: number) {
+  const relay = await relayFor(discovery);
   for (const until = Date.now() + timeoutMs; ; await sleep(100)) {
     try {
-      relay.primary = await askSentinels(sentinel);
+      relay.current = await discovery.locate();
       break;
     } catch (err) {
       if (Date.now() < until) continue;
-      throw new RedisUnavailableError(`cannot find the Redis primary within ${timeoutMs} ms: ${(err as Error).message}`);
+      throw new RedisUnavailableError(`cannot find ${discovery.describe()} within ${timeoutMs} ms: ${(err as Error).message}`);
     }
   }
   const u = new URL(url);
   u.hostname = '127.0.0.1';
   u.port = String(relay.port);
-  // TLS runs end to end through the relay: the certificate must name the primary, not the relay.
+  // TLS runs end to end through the relay: the certificate must name the server, not the relay.
   const socket =
     u.protocol === 'rediss:'
       ? {
           checkServerIdentity: (_: string, cert: Parameters<typeof checkServerIdentity>[1]) =>
-            checkServerIdentity(relay.primary!.host, cert),
+            checkServerIdentity(relay.current!.host, cert),
         }
       : {};
   return { url: u.toString(), socket };
@@ -105,8 +100,9 @@ async function viaSentinels(url: string, sentinel: SentinelTarget, timeoutMs: nu
 export async function connectRedis(url: string, opts: ConnectOptions = {}): Promise<Redis> {
   const timeout = opts.connectTimeoutMs ?? 5000;
   const startedAt = Date.now();
-  const where = describeTarget(url, opts.sentinel);
-  const relayed = opts.sentinel ? await viaSentinels(url, opts.sentinel, timeout) : undefined;
+  const discovery = opts.sentinel ? sentinelDiscovery(opts.sentinel) : undefined;
+  const where = discovery ? discovery.describe() : redactUrl(url);
+  const relayed = discovery ? await viaRelay(url, discovery, timeout) : undefined;
   let everReady = false;
   // No `name` here: node-redis builds a new client class (every command attached, about 60 ms of
   // CPU) for each distinct set of options, and calls through many such classes stay slow
