@@ -5,8 +5,7 @@
  */
 import { join } from 'node:path';
 import { loadConfig } from '@meteorites/shared/config';
-import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
-import { sentinelOf } from '@meteorites/shared/sentinel';
+import { closeRedis, connectRedis, type Redis, routeOf } from '@meteorites/shared/redis';
 import { backupFileName, backupRdb } from '@meteorites/tools';
 import { getSummary } from '@meteorites/dataset';
 
@@ -19,7 +18,7 @@ try {
   redis = await connectRedis(config.REDIS_URL, {
     connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS,
     name: 'backup',
-    sentinel: sentinelOf(config),
+    ...routeOf(config),
   });
   const file = join(config.BACKUP_DIR, backupFileName());
   const summary = await getSummary(redis);

@@ -11,8 +11,7 @@ import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { loadConfig } from '@meteorites/shared/config';
-import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
-import { sentinelOf } from '@meteorites/shared/sentinel';
+import { closeRedis, connectRedis, type Redis, routeOf } from '@meteorites/shared/redis';
 import { confirmReplicas } from '@meteorites/shared/replicas';
 import { formatFromName, parseDataset, storeDataset, type InputFormat, type Skipped } from '@meteorites/dataset';
 
@@ -127,7 +126,7 @@ async function main(): Promise<number> {
     redis = await connectRedis(config.REDIS_URL, {
       connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS,
       name: 'load',
-      sentinel: sentinelOf(config),
+      ...routeOf(config),
     });
     await load(redis, path, format, Boolean(process.stdout.isTTY));
     return 0;

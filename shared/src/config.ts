@@ -209,8 +209,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (Boolean(config.REDIS_SENTINELS) !== Boolean(config.REDIS_SENTINEL_MASTER)) {
     throw new ConfigError('invalid configuration: REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together (set both or neither)');
   }
-  // With Sentinels REDIS_URL only carries credentials and TLS: none of them when it is unset.
+  if (config.REDIS_CLUSTER_NODES && config.REDIS_SENTINELS) {
+    throw new ConfigError(
+      'invalid configuration: REDIS_CLUSTER_NODES and REDIS_SENTINELS exclude each other (a Redis Cluster fails over by itself)',
+    );
+  }
+  // A cluster has database 0 only (SELECT is refused): a URL naming another would fail every connection.
+  if (config.REDIS_CLUSTER_NODES && config.REDIS_URL && !/^rediss?:\/\/[^/]*(\/0?)?$/.test(config.REDIS_URL)) {
+    throw new ConfigError(
+      `invalid configuration: REDIS_URL=${shown('REDIS_URL', config.REDIS_URL)} names a database, which a Redis Cluster does not have (REDIS_CLUSTER_NODES)`,
+    );
+  }
+  // With Sentinels or a cluster REDIS_URL only carries credentials and TLS: none of them when it is unset.
   if (config.REDIS_SENTINEL_MASTER && !config.REDIS_URL) config.REDIS_URL = `redis://${encodeURIComponent(config.REDIS_SENTINEL_MASTER)}`;
+  if (config.REDIS_CLUSTER_NODES && !config.REDIS_URL) config.REDIS_URL = 'redis://cluster';
   return config;
 }
 

@@ -54,20 +54,20 @@ export type ChartFormat = (typeof CHART_FORMATS)[number];
 
 /**
  * The key set for one deployment. `hashTag` (off by default, so single-Redis key names do not
- * change): a Redis Cluster hash tag put in front of every key the queue's scripts touch together
- * (the jobs', results', charts', the queue's metrics and the `dataset` hash its scripts read), so
- * they all hash to one slot; per-job keys are built from tagged prefixes and share it too.
+ * change; on in cluster mode, cluster.ts): a Redis Cluster hash tag put in front of every key, so
+ * the whole keyspace hashes to one slot and one master serves it (scripts, MULTI and multi-key
+ * commands stay as on one server); per-job and per-record keys are built from tagged prefixes and share it too.
  */
 export function buildKeys(opts: { hashTag?: string } = {}) {
   if (opts.hashTag !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(opts.hashTag)) throw new InvalidIdError('hash tag', opts.hashTag);
-  /** The tag's text before a queue key's name ('' when none). */
+  /** The tag's text before every key's name ('' when none). */
   const q = opts.hashTag ? `{${opts.hashTag}}` : '';
   const prefixes = {
     job: `${q}job:`,
     result: `${q}result:`,
     chart: `${q}chart:`,
     processing: `${q}jobs:processing:`,
-    meteorite: 'meteorite:',
+    meteorite: `${q}meteorite:`,
   } as const;
   return {
     /** Prefixes the queue's scripts join to ids they read from lists and sets (passed to them as KEYS). */
@@ -76,7 +76,7 @@ export function buildKeys(opts: { hashTag?: string } = {}) {
     /** hash: one landing (`name id nametype recclass mass_g fall year reclat reclong`, absent = missing). */
     meteorite: (id: string) => `${prefixes.meteorite}${checked('meteorite', meteoriteIdRe, id)}`,
     /** set: every loaded meteorite id. */
-    meteoriteIds: 'meteorites:ids',
+    meteoriteIds: `${q}meteorites:ids`,
     /**
      * hash: `version state records loaded_at source generation`. `generation` is a random id drawn
      * by every load and delete: the version is a counter and comes back after Redis loses its last
@@ -84,11 +84,11 @@ export function buildKeys(opts: { hashTag?: string } = {}) {
      */
     dataset: `${q}dataset`,
     /** set: the ids of the load in progress; renamed over `meteorites:ids` once every record is written. */
-    meteoriteIdsNext: 'meteorites:ids:next',
+    meteoriteIdsNext: `${q}meteorites:ids:next`,
     /** string: the load lock, a random token (SET NX PX, renewed while a load or delete runs). */
-    datasetLock: 'dataset:lock',
+    datasetLock: `${q}dataset:lock`,
     /** hash: a sample record a load writes (HSET, RESTORE) and DUMPs to check its RESTORE payloads against the server; deleted at once. */
-    datasetProbe: 'dataset:probe',
+    datasetProbe: `${q}dataset:probe`,
     /**
      * string (binary): one column of the dataset snapshot written for `version` (little-endian
      * typed arrays, names as UTF-8, deflated; `meta` plain JSON; see snapshot.ts). Deleted when the version is replaced.
@@ -96,10 +96,10 @@ export function buildKeys(opts: { hashTag?: string } = {}) {
     snapshot: (version: number, column: SnapshotColumn) => {
       if (!Number.isSafeInteger(version) || version < 0) throw new InvalidIdError('dataset version', String(version));
       if (!SNAPSHOT_COLUMNS.includes(column)) throw new InvalidIdError('snapshot column', String(column));
-      return `dataset:snapshot:${version}:${column}`;
+      return `${q}dataset:snapshot:${version}:${column}`;
     },
     /** SCAN pattern of every snapshot key, whatever its version. */
-    snapshotPattern: 'dataset:snapshot:*',
+    snapshotPattern: `${q}dataset:snapshot:*`,
 
     // ---- jobs ----
     /**
@@ -168,14 +168,17 @@ export function buildKeys(opts: { hashTag?: string } = {}) {
      * string: requests one client made in the current window of one limit (INCR, expires with the
      * window). The client is its IP address; anything else (a forwarded header's junk) is hashed.
      */
-    rateLimit: (limit: string, client: string) => `ratelimit:${checked('rate limit', rateLimitNameRe, limit)}:${clientPart(client)}`,
+    rateLimit: (limit: string, client: string) => `${q}ratelimit:${checked('rate limit', rateLimitNameRe, limit)}:${clientPart(client)}`,
   } as const;
 }
 
 export type KeySet = ReturnType<typeof buildKeys>;
 
-/** The key names in use: no hash tag (one Redis server). */
-export const keys = buildKeys();
+/**
+ * The key names in use: no hash tag (one Redis server) until useHashTag() puts one on. Every
+ * module reads its key names from this one object, so the switch reaches them all.
+ */
+export const keys: KeySet = buildKeys();
 
 /**
  * Prefixes the queue's Lua scripts join to ids they read from lists and sets, and the loader to
@@ -183,7 +186,18 @@ export const keys = buildKeys();
  */
 export const keyPrefixes = keys.prefixes;
 
-/** Every key pattern the project writes, for tests, backups and operators (SCAN MATCH). */
+/**
+ * Switches this process's key names to those of `hashTag` (undefined: back to the plain names),
+ * in place, so every importer of `keys` and `keyPrefixes` sees them. connectRedis() calls it in
+ * cluster mode, before any key is used; a process never talks to two deployments at once.
+ */
+export function useHashTag(hashTag: string | undefined): void {
+  const { prefixes, ...rest } = buildKeys({ hashTag });
+  Object.assign(keys.prefixes, prefixes);
+  Object.assign(keys, rest);
+}
+
+/** Every key pattern the project writes, for tests, backups and operators (SCAN MATCH); in cluster mode each has `{meteorites}` in front. */
 export const keyPatterns = [
   'meteorite:*',
   'meteorites:*',

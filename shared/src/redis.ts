@@ -9,7 +9,10 @@
 import { checkServerIdentity } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient, type RedisClientType } from 'redis';
-import { sentinelDiscovery, type SentinelTarget } from './sentinel.ts';
+import { sentinelDiscovery, sentinelOf, type SentinelTarget } from './sentinel.ts';
+import { CLUSTER_HASH_TAG, clusterDiscovery, clusterOf, type ClusterTarget } from './cluster.ts';
+import { useHashTag } from './keys.ts';
+import type { Config } from './config.ts';
 import { relayFor, type Discovery } from './redis/relay.ts';
 import { COMMAND_TIMEOUT_MS, UNTIMED } from './redis/deadline.ts';
 import { RedisRejectedError, RedisTimeoutError, RedisUnavailableError } from './redis/errors.ts';
@@ -53,6 +56,19 @@ export interface ConnectOptions {
    * failover; `url` then gives only the credentials, TLS and database.
    */
   sentinel?: SentinelTarget;
+  /**
+   * Connect to the master of the service's slot in this Redis Cluster (cluster.ts), and to the
+   * promoted replica after a failover; `url` then gives only the credentials and TLS. Puts the
+   * cluster's hash tag on every key name of the process (keys.ts useHashTag).
+   */
+  cluster?: ClusterTarget;
+}
+
+/** Where the settings say Redis is: the Sentinels', the cluster's, or (neither) REDIS_URL's own. */
+export function routeOf(
+  config: Pick<Config, 'REDIS_SENTINELS' | 'REDIS_SENTINEL_MASTER' | 'REDIS_SENTINEL_PASSWORD' | 'REDIS_CLUSTER_NODES' | 'REDIS_URL'>,
+): Pick<ConnectOptions, 'sentinel' | 'cluster'> {
+  return { sentinel: sentinelOf(config), cluster: clusterOf(config) };
 }
 
 const MAX_BACKOFF_MS = 2000;
@@ -100,7 +116,8 @@ async function viaRelay(url: string, discovery: Discovery, timeoutMs: number) {
 export async function connectRedis(url: string, opts: ConnectOptions = {}): Promise<Redis> {
   const timeout = opts.connectTimeoutMs ?? 5000;
   const startedAt = Date.now();
-  const discovery = opts.sentinel ? sentinelDiscovery(opts.sentinel) : undefined;
+  if (opts.cluster) useHashTag(CLUSTER_HASH_TAG);
+  const discovery = opts.sentinel ? sentinelDiscovery(opts.sentinel) : opts.cluster ? clusterDiscovery(opts.cluster) : undefined;
   const where = discovery ? discovery.describe() : redactUrl(url);
   const relayed = discovery ? await viaRelay(url, discovery, timeout) : undefined;
   let everReady = false;

@@ -120,7 +120,11 @@ afterAll(async () => {
 describe('Redis Cluster', () => {
   it('runs the whole flow, every key of the service in one slot on one master', async () => {
     const csv = readFileSync(fullDataset().csv);
-    const res = await fetch(`${api.url}/data?source=Meteorite_Landings.csv`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: csv });
+    const res = await fetch(`${api.url}/data?source=Meteorite_Landings.csv`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/csv' },
+      body: csv,
+    });
     const text = await res.text();
     expect(res.status, text).toBe(201);
     loaded = JSON.parse(text) as { version: number; records: number };

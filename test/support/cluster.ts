@@ -89,14 +89,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
       );
     }
     await Promise.all(nodes.map((n) => n.start()));
-    await run('redis-cli', [
-      '--cluster',
-      'create',
-      ...nodes.map((n) => `127.0.0.1:${n.port}`),
-      '--cluster-replicas',
-      '1',
-      '--cluster-yes',
-    ]);
+    await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes']);
     const admins = await Promise.all(nodes.map(client));
     // Every node must know the whole layout (gossip takes a moment after create) and its replicas synced.
     await poll('the cluster did not come up', 30_000, async () => {

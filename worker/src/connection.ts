@@ -5,8 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from '@meteorites/shared/config';
-import { connectRedis, deadline, UNTIMED, type Redis } from '@meteorites/shared/redis';
-import { sentinelOf } from '@meteorites/shared/sentinel';
+import { connectRedis, deadline, UNTIMED, type Redis, routeOf } from '@meteorites/shared/redis';
 import { WorkerQueue, queueOptions } from '@meteorites/shared/queue/index';
 import type { JobHandler } from './running-job.ts';
 import { withReplyTimeout } from './timed-redis.ts';
@@ -40,7 +39,7 @@ export class CommandConnection {
   connect(name: string): Promise<Redis> {
     const { config: c, log } = this.opts;
     const onError = (err: Error) => log.warn({ err: err.message }, 'redis connection error');
-    return connectRedis(c.REDIS_URL!, { connectTimeoutMs: c.REDIS_CONNECT_TIMEOUT_MS, name, onError, sentinel: sentinelOf(c) });
+    return connectRedis(c.REDIS_URL!, { connectTimeoutMs: c.REDIS_CONNECT_TIMEOUT_MS, name, onError, ...routeOf(c) });
   }
 
   /** A new connection, or an error after REDIS_CONNECT_TIMEOUT_MS: a silent server would hold its handshake for ever. */

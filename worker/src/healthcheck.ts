@@ -5,15 +5,14 @@
 import { hostname } from 'node:os';
 import { loadConfig } from '@meteorites/shared/config';
 import { keys } from '@meteorites/shared/keys';
-import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
-import { sentinelOf } from '@meteorites/shared/sentinel';
+import { closeRedis, connectRedis, type Redis, routeOf } from '@meteorites/shared/redis';
 
 const config = loadConfig();
 let redis: Redis | undefined;
 let healthy = false;
 try {
   if (!config.REDIS_URL) throw new Error('REDIS_URL is not set');
-  redis = await connectRedis(config.REDIS_URL, { connectTimeoutMs: 3000, name: 'worker-healthcheck', sentinel: sentinelOf(config) });
+  redis = await connectRedis(config.REDIS_URL, { connectTimeoutMs: 3000, name: 'worker-healthcheck', ...routeOf(config) });
   const [seconds, micros] = await redis.time();
   const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   const live = await redis.zRangeByScore(keys.jobsWorkers, nowMs, '+inf');

@@ -3,12 +3,11 @@
  * Redis is unreachable) unless `connect: false`, which `npm run openapi` uses: building the
  * OpenAPI document needs routes, not a database. `app.openRedis` opens the further connections
  * other plugins need of their own (a subscriber, a blocking reader) with the same settings, so
- * none of them can miss one (Sentinel, timeouts).
+ * none of them can miss one (Sentinel, cluster, timeouts).
  */
 import fp from 'fastify-plugin';
 import { createClient } from 'redis';
-import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
-import { sentinelOf } from '@meteorites/shared/sentinel';
+import { closeRedis, connectRedis, type Redis, routeOf } from '@meteorites/shared/redis';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -32,12 +31,12 @@ export default fp<RedisPluginOptions>(
     }
     const url = app.config.REDIS_URL;
     if (!url) throw new Error('REDIS_URL is not set: the API needs a Redis (npm start runs one for you)');
-    const sentinel = sentinelOf(app.config);
+    const route = routeOf(app.config);
     const open = (name: string, what: string) =>
       connectRedis(url, {
         connectTimeoutMs: app.config.REDIS_CONNECT_TIMEOUT_MS,
         name,
-        sentinel,
+        ...route,
         commandTimeoutMs: app.config.REDIS_COMMAND_TIMEOUT_MS,
         onError: (err) => app.log.warn({ err: err.message }, `redis ${what} connection error`),
       });

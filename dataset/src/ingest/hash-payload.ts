@@ -73,8 +73,14 @@ export const MAX_PAYLOAD_BYTES = 3 + 6 + 9 * 75 + 1 + 10;
 /** Longest command restoreCommand() writes: the payload, a key of up to 64 bytes, and RESP framing. */
 export const MAX_RESTORE_BYTES = MAX_PAYLOAD_BYTES + 64 + 64;
 
-/** `meteorite:` as keys.meteorite begins every record's key; the id's digits follow. */
-const KEY_PREFIX = Buffer.from(keyPrefixes.meteorite, 'latin1');
+/** `meteorite:` as keys.meteorite begins every record's key (with the hash tag in cluster mode); the id's digits follow. */
+let keyPrefix = { text: '', bytes: Buffer.alloc(0) };
+function keyPrefixBytes(): Buffer {
+  // Read per command, not once at import: cluster mode puts its hash tag on after the imports (keys.ts useHashTag).
+  if (keyPrefix.text !== keyPrefixes.meteorite)
+    keyPrefix = { text: keyPrefixes.meteorite, bytes: Buffer.from(keyPrefixes.meteorite, 'latin1') };
+  return keyPrefix.bytes;
+}
 /** Ids are at most 15 digits (keys.ts). */
 const ID_LIMIT = 1e15;
 
@@ -188,8 +194,9 @@ export class HashPayloadEncoder {
     if (!(Number.isInteger(id) && id >= 0 && id < ID_LIMIT)) return 0;
     const digits = digitCount(id);
     let o = copy(b, at, RESTORE_HEAD);
-    o = respLength(b, o, KEY_PREFIX.length + digits);
-    o = copy(b, o, KEY_PREFIX);
+    const prefix = keyPrefixBytes();
+    o = respLength(b, o, prefix.length + digits);
+    o = copy(b, o, prefix);
     writeDigits(b, o + digits, id, digits);
     o = copy(b, o + digits, RESTORE_TTL);
     // The payload goes where a three-digit length would leave it (most are 100 to 999 bytes), and moves when it has not.

@@ -7,6 +7,7 @@ import type { Config } from '../config.ts';
 import type { Redis } from '../redis.ts';
 import { type LuaScript } from '../lua/loader.ts';
 import { queueKeyNames, ScriptKeys } from './lua/scripts.ts';
+import { keys } from '../keys.ts';
 
 export interface QueueOptions {
   /** RESULT_TTL_SECONDS: ended jobs and results expire after this many seconds; 0: no TTL of their own. */
@@ -31,7 +32,13 @@ export function queueOptions(
   };
 }
 
-const scriptKeys = new ScriptKeys(queueKeyNames());
+let scriptKeys: { queue: string; keys: ScriptKeys } | undefined;
+
+/** The scripts' KEYS for the key names in use (cluster mode tags them after the imports: keys.ts useHashTag). */
+function currentScriptKeys(): ScriptKeys {
+  if (scriptKeys?.queue !== keys.jobsQueue) scriptKeys = { queue: keys.jobsQueue, keys: new ScriptKeys(queueKeyNames()) };
+  return scriptKeys.keys;
+}
 
 export abstract class QueueBase {
   /** ARGV[1] of every script: `<ttl> <age> <keep> <maxlen>` (lua/includes/settings.lua). */
@@ -49,6 +56,6 @@ export abstract class QueueBase {
 
   /** Runs a queue script; `processing`: the calling worker's list, for the scripts that act on it. */
   protected run(script: LuaScript, args: (string | number)[], processing?: string, now = new Date()): Promise<unknown> {
-    return script.run(this.redis, scriptKeys.for(script, processing), [this.#retention, now.toISOString(), ...args.map(String)]);
+    return script.run(this.redis, currentScriptKeys().for(script, processing), [this.#retention, now.toISOString(), ...args.map(String)]);
   }
 }

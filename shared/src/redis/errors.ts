@@ -62,9 +62,10 @@ const UNAVAILABLE_CLASSES: ReadonlyArray<abstract new (...args: never[]) => Erro
  * Error replies of a server that is up but cannot serve yet: replaying its AOF, running a long
  * script, a replica without its primary, a failover under way, out of memory for now. READONLY (a
  * demoted primary) and UNBLOCKED (a blocking pop cut short by the demotion) also make the
- * connection reconnect (guardCommands), so the retry reaches the new primary.
+ * connection reconnect (guardCommands), so the retry reaches the new primary; so do a cluster's
+ * MOVED (a node that no longer serves the slot) and CLUSTERDOWN (a failover under way).
  */
-const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|READONLY|UNBLOCKED|OOM)\b/;
+const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|READONLY|UNBLOCKED|OOM|MOVED|CLUSTERDOWN)\b/;
 
 /** Socket errors of a connection that failed or could not be made. */
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);

@@ -1,7 +1,8 @@
 /**
  * The guard connectRedis() puts around every command: batches fail at once while disconnected,
- * every command and batch runs under a deadline, and a READONLY reply (a demoted primary) makes
- * the connection reconnect so the retry reaches the new primary.
+ * every command and batch runs under a deadline, and a READONLY reply (a demoted primary), or a
+ * MOVED or CLUSTERDOWN one (a cluster node not serving the slot now), makes the connection
+ * reconnect so the retry reaches the new primary.
  */
 import { ErrorReply } from 'redis';
 import type { Redis } from '../redis.ts';
@@ -40,11 +41,18 @@ export function guardCommands(client: Redis, timeoutMs: number | undefined): voi
       };
 }
 
-/** READONLY: this connection is on a replica, a demoted primary after a failover. */
+/**
+ * READONLY: this connection is on a replica, a demoted primary after a failover. MOVED: on a
+ * cluster node that no longer serves the service's slot (a demoted master, or a stale answer
+ * about who serves it). CLUSTERDOWN: the node's cluster cannot serve now (a master is gone and
+ * its replica not yet promoted); the new connection asks the cluster again.
+ */
+const WRONG_SERVER = /^(READONLY|MOVED|CLUSTERDOWN)\b/;
+
 export function isReadonlyReply(err: unknown): boolean {
-  if (err instanceof ErrorReply && /^READONLY\b/.test(err.message)) return true;
+  if (err instanceof ErrorReply && WRONG_SERVER.test(err.message)) return true;
   const replies = (err as { replies?: unknown[] } | undefined)?.replies;
-  return Array.isArray(replies) && replies.some((r) => r instanceof ErrorReply && /^READONLY\b/.test(r.message));
+  return Array.isArray(replies) && replies.some((r) => r instanceof ErrorReply && WRONG_SERVER.test(r.message));
 }
 
 /**
