@@ -76,14 +76,12 @@ describe('hash tag', () => {
     const tagged = buildKeys({ hashTag: 'q' });
     const names = Object.values(queueKeyNames(tagged));
     const perJob = [tagged.job(id), tagged.result(id), tagged.chart(id, 'png'), tagged.processing('w1')];
-    const built = Object.values(tagged.prefixes)
-      .filter((p) => p !== tagged.prefixes.meteorite)
-      .map((p) => `${p}${id}`);
+    const built = Object.values(tagged.prefixes).map((p) => `${p}${id}`);
     for (const key of [...names, ...perJob, ...built]) expect(hashed(key), key).toBe('q');
     expect(tagged.job(id)).toBe(`{q}job:${id}`);
-    // Keys no queue script touches keep their names.
-    expect(tagged.meteorite('1')).toBe('meteorite:1');
-    expect(tagged.datasetLock).toBe('dataset:lock');
+    // The dataset's keys too: the whole keyspace is one slot (cluster.ts).
+    expect(tagged.meteorite('1')).toBe('{q}meteorite:1');
+    expect(tagged.datasetLock).toBe('{q}dataset:lock');
   });
 
   it.each(['', '{q}', 'a b', 'x'.repeat(33)])('refuses the tag %j', (tag) => {

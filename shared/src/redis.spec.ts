@@ -9,7 +9,15 @@ import {
   TimeoutError,
   WatchError,
 } from 'redis';
-import { blockingMs, deadline, isRedisUnavailable, RedisRejectedError, RedisTimeoutError, RedisUnavailableError } from './redis.ts';
+import {
+  blockingMs,
+  deadline,
+  isReadonlyReply,
+  isRedisUnavailable,
+  RedisRejectedError,
+  RedisTimeoutError,
+  RedisUnavailableError,
+} from './redis.ts';
 
 describe('deadline', () => {
   afterEach(() => {
@@ -96,5 +104,15 @@ describe('isRedisUnavailable, as the queue and the worker retry on it', () => {
     expect(isRedisUnavailable(new ErrorReply('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
     expect(isRedisUnavailable(new TypeError('cannot read properties of undefined'))).toBe(false);
     expect(isRedisUnavailable('LOADING')).toBe(false);
+  });
+
+  it('counts a cluster node that does not serve the slot now (MOVED, CLUSTERDOWN) as an outage, and reconnects on it; CROSSSLOT is a bug', () => {
+    const moved = new ErrorReply('MOVED 9102 127.0.0.1:7001');
+    const down = new ErrorReply('CLUSTERDOWN The cluster is down');
+    const crossSlot = new ErrorReply("CROSSSLOT Keys in request don't hash to the same slot");
+    expect([moved, down, crossSlot].map(isRedisUnavailable)).toEqual([true, true, false]);
+    expect([moved, down, crossSlot].map(isReadonlyReply)).toEqual([true, true, false]);
+    // A MULTI whose EXEC was aborted names the reply in `replies`.
+    expect(isReadonlyReply(Object.assign(new Error('EXECABORT'), { replies: ['OK', moved] }))).toBe(true);
   });
 });
