@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { keyPatterns, keys } from '@meteorites/shared/keys';
+import { CLUSTER_HASH_TAG } from '@meteorites/shared/cluster';
 import { replaceMarked, rewriteMarked } from './doc-markers.ts';
 
 const MARKER = 'key-table';
@@ -137,6 +138,7 @@ export function keyRows(source = readFileSync(keysPath, 'utf8')): KeyRow[] {
 const cell = (s: string) => s.replace(/\|/g, '\\|');
 
 export function keyTable(source?: string): string {
+  const tag = `{${CLUSTER_HASH_TAG}}`;
   const rows = keyRows(source).map((r) => `| \`${r.key}\` | ${cell(r.type)} | ${cell(r.part)} | ${cell(r.holds)} |`);
   return [
     '| key | type | part | holds |',
@@ -144,6 +146,10 @@ export function keyTable(source?: string): string {
     ...rows,
     '',
     `Every key matches one of ${keyPatterns.map((p) => `\`${p}\``).join(', ')} (\`keyPatterns\`).`,
+    '',
+    `In cluster mode (\`REDIS_CLUSTER_NODES\`) every key has the hash tag \`${tag}\` in front (\`${tag}jobs:queue\`, ` +
+      `\`${tag}meteorite:<id>\`, patterns \`${tag}job:*\`...): the whole keyspace is one slot, served by one master ` +
+      '(docs/operations.md, "Redis Cluster").',
   ].join('\n');
 }
 
