@@ -14,6 +14,10 @@
  * REDIS_MIN_REPLICAS_ACK=N (a WAIT after each enqueue, as POST /jobs does, and after each settle,
  * as the worker does), instead of against the other queues: the cost of that setting. Results go
  * to bench/results/queue-replicas-ack.json.
+ *
+ * With `--cluster` our queue runs on one Redis and on a local Redis Cluster (three masters, three
+ * replicas; REDIS_CLUSTER_NODES, so every key carries the hash tag and one master serves the
+ * queue) in turns: what cluster mode costs. Results go to bench/results/queue-cluster.json.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -24,7 +28,10 @@ import { Queue as BullQueue, Worker as BullWorker } from 'bullmq';
 import { Redis as IORedis } from 'ioredis';
 import { pino } from 'pino';
 import { loadConfig } from '@meteorites/shared/config';
-import { closeRedis, connectRedis, UNTIMED, type Redis } from '@meteorites/shared/redis';
+import { closeRedis, connectRedis, routeOf, UNTIMED, type Redis } from '@meteorites/shared/redis';
+import { CLUSTER_HASH_TAG } from '@meteorites/shared/cluster';
+import { useHashTag } from '@meteorites/shared/keys';
+import { startCluster, type TestCluster } from '@meteorites/test-utils/cluster';
 import { RedisServer } from '@meteorites/tools';
 import { JobQueue } from '@meteorites/shared/queue/index';
 import { Worker } from '@meteorites/worker';
@@ -38,7 +45,9 @@ const CONCURRENCIES = [1, 20];
 const TARGETS = { 'bee-queue': 1.2, bullmq: 1.5 } as const;
 
 interface Contender {
-  name: 'this queue' | 'this queue + WAIT' | 'bee-queue' | 'bullmq';
+  name: 'this queue' | 'this queue + WAIT' | 'this queue, cluster' | 'bee-queue' | 'bullmq';
+  /** The server its runs are flushed on (default: the one Redis). */
+  admin?: Redis;
   /** Adds n no-op jobs; resolves when all are stored. */
   enqueue(n: number): Promise<void>;
   /** Starts a worker at the given concurrency; resolves when n jobs are finished, after closing it. */
@@ -63,12 +72,16 @@ function counter(n: number): { tick(): void; done: Promise<void> } {
  */
 const fast = (redis: Redis) => redis.withCommandOptions(UNTIMED) as unknown as Redis;
 
-function ours(url: string, minReplicasAck = 0): Contender {
-  const config = { ...loadConfig({ REDIS_URL: url }), LOG_LEVEL: 'silent' as const, REDIS_MIN_REPLICAS_ACK: minReplicasAck };
+function ours(url: string, minReplicasAck = 0, cluster?: TestCluster): Contender {
+  const env = cluster ? cluster.env : { REDIS_URL: url };
+  const config = { ...loadConfig(env), LOG_LEVEL: 'silent' as const, REDIS_MIN_REPLICAS_ACK: minReplicasAck };
+  // Key names are per process (keys.ts): each contender puts its own on before it runs.
+  const names = () => useHashTag(cluster ? CLUSTER_HASH_TAG : undefined);
   return {
-    name: minReplicasAck > 0 ? 'this queue + WAIT' : 'this queue',
+    name: cluster ? 'this queue, cluster' : minReplicasAck > 0 ? 'this queue + WAIT' : 'this queue',
     async enqueue(n) {
-      const redis = await connectRedis(url);
+      names();
+      const redis = await connectRedis(config.REDIS_URL!, routeOf(config));
       const q = new JobQueue(fast(redis));
       const base = Date.now();
       // No deadline on the WAITs, as on the producer's other commands: the 10,000 calls go out at once,
@@ -78,6 +91,7 @@ function ours(url: string, minReplicasAck = 0): Contender {
       await closeRedis(redis);
     },
     async process(n, concurrency) {
+      names();
       const c = counter(n);
       const worker = new Worker({
         config: { ...config, WORKER_CONCURRENCY: concurrency },
@@ -149,6 +163,7 @@ interface Row {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-queue-'));
   const ackAt = process.argv.indexOf('--min-replicas-ack');
+  const cluster = process.argv.includes('--cluster') ? await startCluster() : undefined;
   const minReplicasAck = ackAt < 0 ? 0 : Number(process.argv[ackAt + 1]);
   const server = new RedisServer({ dataDir: join(dir, 'primary'), appendfsync: 'everysec' });
   await server.start();
@@ -162,12 +177,19 @@ async function main(): Promise<void> {
   while (minReplicasAck > 0 && ((await admin.info('replication')).match(/state=online/g)?.length ?? 0) < minReplicasAck) {
     await new Promise((r) => setTimeout(r, 100));
   }
+  const clusterAdmin = cluster ? await connectRedis((await cluster.slotMaster()).url) : undefined;
   const rows: Row[] = [];
   const runs: (Row & { round: number })[] = [];
   try {
-    const others = minReplicasAck > 0 ? [ours(server.url, minReplicasAck)] : [beeQueue(server.url), bullmq(server.url)];
+    const others = cluster
+      ? [{ ...ours(server.url, 0, cluster), admin: clusterAdmin }]
+      : minReplicasAck > 0
+        ? [ours(server.url, minReplicasAck)]
+        : [beeQueue(server.url), bullmq(server.url)];
     const contenders = [ours(server.url), ...others];
-    const setup = minReplicasAck > 0 ? `, ${minReplicasAck} replica(s), REDIS_MIN_REPLICAS_ACK=${minReplicasAck}` : '';
+    const setup =
+      (minReplicasAck > 0 ? `, ${minReplicasAck} replica(s), REDIS_MIN_REPLICAS_ACK=${minReplicasAck}` : '') +
+      (cluster ? `; and a cluster of 3 masters + 3 replicas, ${cluster.env.REDIS_CLUSTER_NODES}` : '');
     console.log(`${JOBS} no-op jobs per run, Redis ${server.url} (AOF everysec${setup}), node ${process.version}, ${cpus().length} cpus`);
     for (const c of contenders) {
       await c.enqueue(WARMUP_JOBS);
@@ -177,7 +199,7 @@ async function main(): Promise<void> {
       const best = new Map<Contender['name'], Row>();
       for (let round = 1; round <= ROUNDS; round++) {
         for (const c of contenders) {
-          await admin.flushAll();
+          await (c.admin ?? admin).flushAll();
           const t0 = performance.now();
           await c.enqueue(JOBS);
           const t1 = performance.now();
@@ -202,6 +224,8 @@ async function main(): Promise<void> {
     }
   } finally {
     await closeRedis(admin);
+    await closeRedis(clusterAdmin);
+    await cluster?.close();
     for (const replica of replicas) await replica.stop();
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -214,9 +238,10 @@ async function main(): Promise<void> {
   for (const row of rows) {
     const mine = rows.find((r) => r.queue === 'this queue' && r.concurrency === row.concurrency)!;
     let note = '';
-    if (row.queue === 'this queue + WAIT') {
+    if (row.queue === 'this queue + WAIT' || row.queue === 'this queue, cluster') {
       const ratio = (a: number, b: number) => (a / b).toFixed(2);
-      note = `${ratio(row.process_per_s, mine.process_per_s)}, ${ratio(row.enqueue_per_s, mine.enqueue_per_s)} of this queue without WAIT`;
+      const of = row.queue === 'this queue + WAIT' ? 'this queue without WAIT' : 'this queue on one Redis';
+      note = `${ratio(row.process_per_s, mine.process_per_s)}, ${ratio(row.enqueue_per_s, mine.enqueue_per_s)} of ${of}`;
     } else if (row.queue !== 'this queue') {
       const target = TARGETS[row.queue];
       const process = mine.process_per_s / row.process_per_s;
@@ -230,12 +255,13 @@ async function main(): Promise<void> {
   }
 
   const ack = minReplicasAck > 0 ? { min_replicas_ack: minReplicasAck } : {};
+  const name = cluster ? 'queue-cluster' : minReplicasAck > 0 ? 'queue-replicas-ack' : 'queue';
   mkdirSync(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
   writeFileSync(
-    fileURLToPath(new URL(minReplicasAck > 0 ? './results/queue-replicas-ack.json' : './results/queue.json', import.meta.url)),
+    fileURLToPath(new URL(`./results/${name}.json`, import.meta.url)),
     `${JSON.stringify({ benchmark: 'queue', date: new Date().toISOString(), node: process.version, cpus: cpus().length, jobs: JOBS, rows, ratios, runs, ...ack }, null, 2)}\n`,
   );
-  console.log(`wrote bench/results/${minReplicasAck > 0 ? 'queue-replicas-ack' : 'queue'}.json`);
+  console.log(`wrote bench/results/${name}.json`);
 }
 
 const round = (x: number) => Math.round(x * 100) / 100;

@@ -163,6 +163,14 @@ function queueReplicasAckRows(r: QueueReplicasAck): Row[] {
   return [['queue-replicas-ack', `jobs/s, ack ${r.min_replicas_ack} / 0: ${figures.join('; ')}`, '–', '–']];
 }
 
+/** bench/queue.ts --cluster: the same queue on one Redis and on a Redis Cluster (its slot's master), in turns. */
+function queueClusterRows(r: QueueReplicasAck): Row[] {
+  const rate = (q: string, c: number) => n(r.rows.find((x) => x.queue === q && x.concurrency === c)!.process_per_s);
+  const concurrencies = [...new Set(r.rows.map((x) => x.concurrency))];
+  const figures = concurrencies.map((c) => `c = ${c} ${rate('this queue, cluster', c)} / ${rate('this queue', c)}`);
+  return [['queue-cluster', `jobs/s, cluster / one Redis: ${figures.join('; ')}`, '–', '–']];
+}
+
 function analysisRows(r: Analysis): Row[] {
   const rows: Row[] = [
     [
@@ -291,6 +299,7 @@ const builders: Record<string, (r: never) => Row[]> = {
   api: apiRows,
   queue: queueRows,
   'queue-replicas-ack': queueReplicasAckRows,
+  'queue-cluster': queueClusterRows,
   analysis: analysisRows,
   charts: chartsRows,
   'group-by': groupByRows,
