@@ -1,14 +1,16 @@
 /**
  * The service on a Redis Cluster (three masters, three replicas, as local processes): an API and
  * two workers started with REDIS_CLUSTER_NODES run the whole flow (load the full dataset, every
- * analysis, a chart, a cancel, metrics); then the master serving the service's slot is
+ * analysis, a chart, a cancel, metrics, a backup); then the master serving the service's slot is
  * SIGKILLed, a replica takes over, and the flow runs again on it: jobs submitted after the kill
  * finish with correct results, and the dataset is the one loaded. Measured (the issue's
  * failover cost): the time from the kill to the first successful POST /jobs sent after it, and
  * the non-2xx answers meanwhile.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from '@meteorites/test-utils/cluster';
 import { killAllWorkers, spawnWorker, type WorkerProcess } from '@meteorites/test-utils/worker';
@@ -16,6 +18,8 @@ import { spawnApi, type ApiProcess } from '@meteorites/test-utils/api-process';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { loadable, readNasaCsv } from '@meteorites/test-utils/source-csv';
 import { CLUSTER_HASH_TAG, slotOf } from '@meteorites/shared/cluster';
+import { checkRdb } from '@meteorites/tools';
+import { runToExit } from '@meteorites/test-utils/process';
 import type { Meteorite } from '@meteorites/shared/schemas';
 
 interface Job {
@@ -141,6 +145,18 @@ describe('Redis Cluster', () => {
     const size = await admin.dbSize();
     expect(size).toBeGreaterThan(source.length);
     expect(Number(await admin.sendCommand(['CLUSTER', 'COUNTKEYSINSLOT', String(slot)]))).toBe(size);
+
+    // npm run backup reaches the slot's master through the relay too: its snapshot holds every key of the service.
+    const backupDir = mkdtempSync(join(tmpdir(), 'meteorites-cluster-backup-'));
+    try {
+      const backup = await runToExit(['scripts/backup.ts'], { ...cluster.env, BACKUP_DIR: backupDir });
+      expect(backup.code, backup.output).toBe(0);
+      expect(backup.output).toContain(`dataset when the backup began: ${source.length} records`);
+      const [file] = readdirSync(backupDir);
+      checkRdb(join(backupDir, file!));
+    } finally {
+      rmSync(backupDir, { recursive: true, force: true });
+    }
   });
 
   it('carries on after the slot master is SIGKILLed: a replica takes over, the flow runs again, the dataset is intact', async () => {
