@@ -16,7 +16,8 @@ import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ScaledObject, TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { ConfigSchema, loadConfig } from '@meteorites/shared/config';
-import { keys } from '@meteorites/shared/keys';
+import { buildKeys, keys } from '@meteorites/shared/keys';
+import { CLUSTER_HASH_TAG } from '@meteorites/shared/cluster';
 import { REDIS_SERVER_ARGS } from '@meteorites/tools';
 import { fieldErrors } from './support/kube-fields.ts';
 import { containersOf, render, type Loose, type Manifest } from './support/kustomize.ts';
@@ -26,11 +27,11 @@ const deploy = join(root, 'deploy/kubernetes');
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
 
 /**
- * Settings the design declares for Sentinel and Cluster support (their names are fixed) that shared/src/config.ts does not
- * have yet: only the sentinel and cluster overlays use them. Once config.ts declares them, they
- * leave this list (the test below fails until they do).
+ * Settings the design declares for Sentinel and Cluster support (their names are fixed) that
+ * shared/src/config.ts does not have yet: only the sentinel and cluster overlays may use them.
+ * Once config.ts declares them, they leave this list (the test below fails until they do).
  */
-const PENDING_SETTINGS = ['REDIS_CLUSTER_NODES'];
+const PENDING_SETTINGS: string[] = [];
 const SETTINGS = Object.keys(ConfigSchema.properties);
 
 const OVERLAYS = ['cluster', 'managed', 'sentinel', 'single-redis'];
@@ -231,7 +232,8 @@ describe('deploy/kubernetes', () => {
       expect([so.spec.minReplicaCount, so.spec.maxReplicaCount]).toEqual([1, 20]);
       expect(so.spec.triggers).toHaveLength(1);
       const [trigger] = so.spec.triggers;
-      expect(trigger.metadata.listName).toBe(keys.jobsQueue);
+      // In cluster mode every key carries the cluster's hash tag.
+      expect(trigger.metadata.listName).toBe(overlay === 'cluster' ? buildKeys({ hashTag: CLUSTER_HASH_TAG }).jobsQueue : keys.jobsQueue);
       // listLength is one worker's jobs per second in bench/results/workers.json (see keda.yaml).
       const bench = JSON.parse(read('bench/results/workers.json')) as { best: { workers: number; jobs_per_s: number }[] };
       const perWorker = bench.best.find((b) => b.workers === 1)!.jobs_per_s;
