@@ -206,5 +206,8 @@ describe('Redis Cluster', () => {
     const page = (await call('GET', '/meteorites?limit=1000')).json() as { items: Meteorite[] };
     expect(page.items).toHaveLength(1000);
     await flow(-9998);
+    // The same worker processes carried on through the failover: none exited.
+    const exited = await Promise.all(workers.map((w) => Promise.race([w.exited.then(() => true), sleep(10).then(() => false)])));
+    expect(exited).toEqual([false, false]);
   });
 });
