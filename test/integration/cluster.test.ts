@@ -159,6 +159,22 @@ describe('Redis Cluster', () => {
     }
   });
 
+  it('follows a manual failover: the old master, still up as a replica, answers MOVED and every connection moves', async () => {
+    const old = await cluster.slotMaster();
+    const replica = await cluster.replicaOf(old);
+    await (await cluster.client(replica)).sendCommand(['CLUSTER', 'FAILOVER']);
+    expect(await cluster.waitForFailover(old)).toBe(replica);
+    // Every connection of the API and the workers is still open on the old master: the first
+    // commands get MOVED (a 503), the connections reconnect, and the service carries on.
+    let res = await call('POST', '/jobs', { analysis: 'mass-by-fall', params: { year_to: 2000 } });
+    for (const end = Date.now() + 20_000; res.status !== 202 && Date.now() < end; await sleep(100)) {
+      expect(res.status, res.text).toBe(503);
+      res = await call('POST', '/jobs', { analysis: 'mass-by-fall', params: { year_to: 2000 } });
+    }
+    expect(res.status, res.text).toBe(202);
+    expect(await waitEnded((res.json() as Job).id, 30_000)).toMatchObject({ status: 'finished' });
+  });
+
   it('carries on after the slot master is SIGKILLed: a replica takes over, the flow runs again, the dataset is intact', async () => {
     const old = await cluster.slotMaster();
     const calls: { start: number; end: number; status: number; id?: string }[] = [];

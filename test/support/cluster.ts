@@ -30,6 +30,8 @@ export interface TestCluster {
   slotMaster(): Promise<RedisServer>;
   /** Waits until every live node says the cluster is ok and names the same master, other than `old`, for the slot. */
   waitForFailover(old: RedisServer, timeoutMs?: number): Promise<RedisServer>;
+  /** The live replica of `master`. */
+  replicaOf(master: RedisServer): Promise<RedisServer>;
   /** A client of one node (no cluster routing), closed with the cluster. */
   client(node: RedisServer): Promise<Redis>;
   close(): Promise<void>;
@@ -119,6 +121,15 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
           if (owners.size !== 1 || port === undefined || port === old.port) return undefined;
           const promoted = byPort(port);
           return /role:master/.test(await admins[nodes.indexOf(promoted)]!.info('replication')) ? promoted : undefined;
+        }),
+      replicaOf: (master) =>
+        poll(`no replica of ${master.port}`, 10_000, async () => {
+          for (const [i, c] of admins.entries()) {
+            if (!nodes[i]!.running) continue;
+            const repl = await c.info('replication');
+            if (new RegExp(`master_port:${master.port}\\b`).test(repl) && /master_link_status:up/.test(repl)) return nodes[i];
+          }
+          return undefined;
         }),
       client,
       close,
