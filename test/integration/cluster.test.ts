@@ -1,7 +1,7 @@
 /**
  * The service on a Redis Cluster (three masters, three replicas, as local processes): an API and
  * two workers started with REDIS_CLUSTER_NODES run the whole flow (load the full dataset, every
- * analysis, a chart, a cancel, metrics, a backup); then the master serving the service's slot is
+ * analysis, a chart, a cancel, metrics, rate limits, a backup); then the master serving the service's slot is
  * SIGKILLed, a replica takes over, and the flow runs again on it: jobs submitted after the kill
  * finish with correct results, and the dataset is the one loaded. Measured (the issue's
  * failover cost): the time from the kill to the first successful POST /jobs sent after it, and
@@ -20,6 +20,7 @@ import { loadable, readNasaCsv } from '@meteorites/test-utils/source-csv';
 import { CLUSTER_HASH_TAG, slotOf } from '@meteorites/shared/cluster';
 import { checkRdb } from '@meteorites/tools';
 import { runToExit } from '@meteorites/test-utils/process';
+import { buildTestApp } from '@meteorites/test-utils/app';
 import type { Meteorite } from '@meteorites/shared/schemas';
 
 interface Job {
@@ -145,6 +146,19 @@ describe('Redis Cluster', () => {
     const size = await admin.dbSize();
     expect(size).toBeGreaterThan(source.length);
     expect(Number(await admin.sendCommand(['CLUSTER', 'COUNTKEYSINSLOT', String(slot)]))).toBe(size);
+
+    // Rate limits count in the cluster too (an API in this process: its keys carry the tag from its first connection on).
+    const limited = await buildTestApp(cluster.nodes[0]!.url, {
+      REDIS_CLUSTER_NODES: cluster.env.REDIS_CLUSTER_NODES,
+      RATE_LIMIT_JOBS_PER_MIN: 2,
+    });
+    try {
+      const post = () => limited.inject({ method: 'POST', url: '/jobs', payload: { analysis: 'heaviest', params: { n: 3 } } });
+      expect([(await post()).statusCode, (await post()).statusCode, (await post()).statusCode]).toEqual([202, 200, 429]);
+      expect(await admin.exists(`{${CLUSTER_HASH_TAG}}ratelimit:jobs:127.0.0.1`)).toBe(1);
+    } finally {
+      await limited.close();
+    }
 
     // npm run backup reaches the slot's master through the relay too: its snapshot holds every key of the service.
     const backupDir = mkdtempSync(join(tmpdir(), 'meteorites-cluster-backup-'));
