@@ -189,7 +189,7 @@ export class RowMasses {
     const reads = Math.ceil(((2 * k < n ? k + 2 : n - k + 1) * (hi - lo)) / n);
     if (reads > this.budget) return this.fromBuckets(r, k);
     this.budget -= reads;
-    const { groupOf } = this.g;
+    const groupOf = this.g.kept;
     if (2 * k < n) {
       for (let j = lo, seen = 0; j < hi; j++) {
         if (groupOf[index[j]!]! < 0 || seen++ !== k) continue;
