@@ -12,9 +12,18 @@
  *   `x <= Infinity` (false only for NaN) and `x <= 0 & x >= 0` compile without one.
  * Each of the four tables has four banks, a record adding to the bank of its index mod 4, so runs
  * of records of one group do not wait on each other's add.
+ * `groupDense` runs them and makes the grouping the one loop would (engine.ts), groups numbered in
+ * slot order.
  */
-import type { Codes, Texts } from '../../columns.ts';
+import type { Codes, Columns, Texts } from '../../columns.ts';
+import type { AnalysisContext } from '../types.ts';
 import { REASONS } from './dimensions.ts';
+import type { GroupSpec, Grouping } from './engine.ts';
+import { rowSums } from './measures.ts';
+import { BLOCK, CHUNK, giveScratch, NO_CLASS_FILTER, prepareFilters, takeScratch, type PreparedFilters } from './query.ts';
+
+/** Label pairs up to which the two-loop path is taken: its tables hold an entry per slot. */
+export const DENSE_SLOTS = 4096;
 
 export interface DenseShape {
   classFiltered: boolean;
@@ -115,7 +124,7 @@ function source(s: Shape): string {
       codes[i] = code;
     }
     for (let i = from; i < to; i++) {
-      const t = ((codes[i] + ${-NOT_MATCHED}) << 2) | (i & 3);
+      const t = ((codes[i] + ${-NOT_MATCHED}) << 2) | (i & 3); // BANKS = 4
       count[t] += 1;
       const m = mass[i];
       if (m <= Infinity) {
@@ -147,4 +156,110 @@ export function renumber(codes: Int32Array, groupOfCode: Int32Array, chunk: numb
 
 function renumberChunk(codes: Int32Array, groupOfCode: Int32Array, from: number, to: number): void {
   for (let i = from; i < to; i++) codes[i] = groupOfCode[codes[i]! - NOT_MATCHED]!;
+}
+
+/** Sum of entry e's banks. */
+function banked<T extends Int32Array | Float64Array>(table: T, e: number): number {
+  let total = 0;
+  for (let b = 0; b < BANKS; b++) total += table[e * BANKS + b]!;
+  return total;
+}
+
+interface DenseTables {
+  codes: Int32Array;
+  count: Int32Array;
+  withMass: Int32Array;
+  sum: Float64Array;
+  width: number;
+}
+
+/**
+ * Records [from, to) through the two loops, chunk by chunk. Out of the async function that awaits
+ * between blocks: inlined there, the loops ran at half speed.
+ */
+function denseBlock(
+  kernel: DenseKernel,
+  columns: Columns,
+  spec: GroupSpec,
+  f: PreparedFilters,
+  t: DenseTables,
+  from: number,
+  to: number,
+): void {
+  const c1s = spec.dims[0]!.codes;
+  const c2s = spec.dims[1]?.codes ?? c1s;
+  const [latMin, latMax, lonMin, lonMax] = f.box;
+  for (let at = from; at < to; at += CHUNK) {
+    // prettier-ignore
+    kernel(
+      at, Math.min(to, at + CHUNK), t.codes, t.count, t.withMass, t.sum, c1s, c2s, t.width,
+      columns.recclass.codes, f.classAllowed ?? NO_CLASS_FILTER, columns.fall.codes, f.fall, columns.nametype.codes, f.nametype,
+      columns.name, f.needle ?? '', columns.year, f.from, f.to, columns.lat, columns.lon, latMin, latMax, lonMin, lonMax, columns.mass,
+    );
+  }
+}
+
+/** The two-loop path (dense.ts): a code per record and tables per code, then groups numbered in slot order. */
+export async function groupDense(columns: Columns, spec: GroupSpec, ctx: AnalysisContext): Promise<Grouping> {
+  const f = prepareFilters(columns, spec.filters);
+  const [first, second] = spec.dims;
+  const width = second ? second.labels.length : 1;
+  const entries = first!.labels.length * width - NOT_MATCHED;
+  const count = new Int32Array(entries * BANKS);
+  const withMass = new Int32Array(entries * BANKS);
+  const sum = new Float64Array(entries * BANKS);
+  const kernel = denseKernelFor({
+    classFiltered: f.classAllowed !== undefined,
+    fallFiltered: spec.filters.fall !== undefined,
+    nametypeFiltered: spec.filters.nametype !== undefined,
+    named: f.needle !== undefined,
+    yearFiltered: f.yearFiltered,
+    boxed: f.boxed,
+    two: second !== undefined,
+  });
+  const n = columns.length;
+  const codes = takeScratch(columns);
+  const tables = { codes, count, withMass, sum, width };
+  try {
+    for (let from = 0; from < n; from += BLOCK) {
+      await ctx.progress(from / n);
+      denseBlock(kernel, columns, spec, f, tables, from, Math.min(n, from + BLOCK));
+    }
+  } catch (err) {
+    giveScratch(columns, codes);
+    throw err;
+  }
+  const groupOfCode = new Int32Array(entries).fill(-1);
+  let size = 0;
+  for (let e = -NOT_MATCHED; e < entries; e++) if (banked(count, e) > 0) groupOfCode[e] = size++;
+  const sums = rowSums(size);
+  const slot = new Int32Array(size);
+  for (let e = -NOT_MATCHED; e < entries; e++) {
+    const k = groupOfCode[e]!;
+    if (k < 0) continue;
+    slot[k] = e + NOT_MATCHED;
+    sums.count[k] = banked(count, e);
+    sums.withMass[k] = banked(withMass, e);
+    sums.sum[k] = banked(sum, e);
+  }
+  // Reason r's code is -1 - r, its entry the code's distance above NOT_MATCHED.
+  const reasons = Float64Array.from(REASONS, (_, r) => banked(count, -1 - r - NOT_MATCHED));
+  const matched = n - banked(count, 0);
+  let renumbered = false;
+  return {
+    dims: spec.dims,
+    size,
+    slot,
+    sums,
+    kept: codes,
+    // Slots become group numbers only when something reads them (2.5 ms at a million records).
+    get groupOf() {
+      if (!renumbered) renumber(codes, groupOfCode, CHUNK);
+      renumbered = true;
+      return codes;
+    },
+    matched,
+    reasons,
+    columns,
+  };
 }

@@ -3,64 +3,18 @@
  * integer codes of one or two dimensions), summing count and mass per group in record order, and
  * notes each record's group. What needs more than sums is done only when asked: the masses of a
  * row in ascending order (medians, percentiles, the heaviest) from the dataset's mass order, and a
- * second pass in record order for standard deviations.
+ * second pass in record order for standard deviations. Group-by's queries without min or max take
+ * the two-loop path of dense.ts instead of the one loop here, with the same result.
  */
-import { codeOf, type Columns } from '../../columns.ts';
-import { classMask, type ClassFilter } from '../classification.ts';
-import { hasYearFilter, type Filters } from '../filters.ts';
+import type { Columns } from '../../columns.ts';
 import type { AnalysisContext } from '../types.ts';
 import { REASONS, type DimensionCodes } from './dimensions.ts';
-import { BANKS, denseKernelFor, NOT_MATCHED, renumber, type DenseKernel } from './dense.ts';
+import { DENSE_SLOTS, groupDense } from './dense.ts';
 import { kernelFor } from './kernel.ts';
 import { rowSums, type RowSums } from './measures.ts';
+import { BLOCK, CHUNK, giveScratch, NO_CLASS_FILTER, prepareFilters, takeScratch, type FilterParams } from './query.ts';
 
-/** Every filter an analysis may set; the older analyses set only the first four. */
-export interface FilterParams extends Filters, ClassFilter {
-  nametype?: string;
-  lat_min?: number;
-  lat_max?: number;
-  lon_min?: number;
-  lon_max?: number;
-  name_contains?: string;
-}
-
-export const hasBox = (p: FilterParams): boolean =>
-  p.lat_min !== undefined || p.lat_max !== undefined || p.lon_min !== undefined || p.lon_max !== undefined;
-
-/** The filters as tests over codes, prepared once per query. A fall or name type no record has is code -1: nothing matches. */
-function prepareFilters(columns: Columns, p: FilterParams) {
-  return {
-    classAllowed: classMask(columns.recclass.values, p),
-    fall: p.fall === undefined ? -1 : codeOf(columns.fall, p.fall),
-    nametype: p.nametype === undefined ? -1 : codeOf(columns.nametype, p.nametype),
-    needle: p.name_contains?.toLowerCase(),
-    yearFiltered: hasYearFilter(p),
-    from: p.year_from ?? -Infinity,
-    to: p.year_to ?? Infinity,
-    boxed: hasBox(p),
-    box: [p.lat_min ?? -Infinity, p.lat_max ?? Infinity, p.lon_min ?? -Infinity, p.lon_max ?? Infinity] as const,
-  };
-}
-
-/**
- * Per-record scratch arrays, kept per dataset and reused: allocating 4 MB per query at a million
- * records costs more than the query's own work. A run takes one and gives it back, so runs that
- * overlap (a worker's concurrent jobs) never share one.
- */
-const scratch = new WeakMap<Columns, Int32Array[]>();
-function takeScratch(columns: Columns): Int32Array {
-  const free = scratch.get(columns)?.pop();
-  return free && free.length === columns.length ? free : new Int32Array(columns.length);
-}
-function giveScratch(columns: Columns, array: Int32Array): void {
-  if (array.length === 0) return;
-  let free = scratch.get(columns);
-  if (!free) scratch.set(columns, (free = []));
-  if (free.length < 4) free.push(array);
-}
-
-/** Records per synchronous block: a few ms at most, so a cancel is prompt, and no await in the hot loop. */
-export const BLOCK = 65_536;
+export { BLOCK, hasBox, type FilterParams } from './query.ts';
 
 export interface GroupSpec {
   /** One or two dimensions; a group is a combination of their labels. */
@@ -74,11 +28,11 @@ export interface GroupSpec {
 
 export interface Grouping {
   dims: DimensionCodes[];
-  /** Groups, numbered in order of their first record. */
+  /** Groups, numbered in order of their first record (by the two loops: in slot order). */
   size: number;
   /** Each group's slot: its label index in dims[0] × the label count of dims[1] + its label index in dims[1]. */
   slot: Int32Array;
-  /** Per group, in record order. */
+  /** Per group, in record order (by the two loops: per bank in record order, then the banks). */
   sums: RowSums;
   /** Each record's group; -1 for records filtered out or without a value. Scratch: give it back with release(). */
   readonly groupOf: Int32Array;
@@ -92,14 +46,6 @@ export interface Grouping {
   reasons: Float64Array;
   columns: Columns;
 }
-
-/**
- * Records per call of the grouping loop. V8 compiles a long loop on its first run (on-stack
- * replacement) before the code after it has ever run, and reaching that code throws the compiled
- * loop away, on every later run too; a loop called many times a query is compiled whole instead.
- * The other hot loops sit alone in functions that return nothing, for the same reason.
- */
-const CHUNK = 4096;
 
 /** The grouping pass's state. */
 class Grouper {
@@ -178,11 +124,6 @@ class Grouper {
   }
 }
 
-const NO_CLASS_FILTER = new Uint8Array(0);
-
-/** Label pairs up to which the two-loop path is taken: its tables hold an entry per slot. */
-const DENSE_SLOTS = 4096;
-
 /** The one pass: filter and group in blocks, checkpointing before each. */
 export async function group(columns: Columns, spec: GroupSpec, ctx: AnalysisContext): Promise<Grouping> {
   const slots = spec.dims[0]!.labels.length * (spec.dims[1]?.labels.length ?? 1);
@@ -200,112 +141,6 @@ export async function group(columns: Columns, spec: GroupSpec, ctx: AnalysisCont
   }
   const { size, slot, sums, groupOf, matched, reasons } = grouper;
   return { dims: spec.dims, size, slot, sums, groupOf, kept: groupOf, matched, reasons, columns };
-}
-
-/** Sum of entry e's banks. */
-function banked<T extends Int32Array | Float64Array>(table: T, e: number): number {
-  let total = 0;
-  for (let b = 0; b < BANKS; b++) total += table[e * BANKS + b]!;
-  return total;
-}
-
-interface DenseTables {
-  codes: Int32Array;
-  count: Int32Array;
-  withMass: Int32Array;
-  sum: Float64Array;
-  width: number;
-}
-
-/**
- * Records [from, to) through the two loops, chunk by chunk. Out of the async function that awaits
- * between blocks: inlined there, the loops ran at half speed.
- */
-function denseBlock(
-  kernel: DenseKernel,
-  columns: Columns,
-  spec: GroupSpec,
-  f: ReturnType<typeof prepareFilters>,
-  t: DenseTables,
-  from: number,
-  to: number,
-): void {
-  const c1s = spec.dims[0]!.codes;
-  const c2s = spec.dims[1]?.codes ?? c1s;
-  const [latMin, latMax, lonMin, lonMax] = f.box;
-  for (let at = from; at < to; at += CHUNK) {
-    // prettier-ignore
-    kernel(
-      at, Math.min(to, at + CHUNK), t.codes, t.count, t.withMass, t.sum, c1s, c2s, t.width,
-      columns.recclass.codes, f.classAllowed ?? NO_CLASS_FILTER, columns.fall.codes, f.fall, columns.nametype.codes, f.nametype,
-      columns.name, f.needle ?? '', columns.year, f.from, f.to, columns.lat, columns.lon, latMin, latMax, lonMin, lonMax, columns.mass,
-    );
-  }
-}
-
-/** The two-loop path (dense.ts): a code per record and tables per code, then groups numbered in slot order. */
-async function groupDense(columns: Columns, spec: GroupSpec, ctx: AnalysisContext): Promise<Grouping> {
-  const f = prepareFilters(columns, spec.filters);
-  const [first, second] = spec.dims;
-  const width = second ? second.labels.length : 1;
-  const entries = first!.labels.length * width - NOT_MATCHED;
-  const count = new Int32Array(entries * BANKS);
-  const withMass = new Int32Array(entries * BANKS);
-  const sum = new Float64Array(entries * BANKS);
-  const kernel = denseKernelFor({
-    classFiltered: f.classAllowed !== undefined,
-    fallFiltered: spec.filters.fall !== undefined,
-    nametypeFiltered: spec.filters.nametype !== undefined,
-    named: f.needle !== undefined,
-    yearFiltered: f.yearFiltered,
-    boxed: f.boxed,
-    two: second !== undefined,
-  });
-  const n = columns.length;
-  const codes = takeScratch(columns);
-  const tables = { codes, count, withMass, sum, width };
-  try {
-    for (let from = 0; from < n; from += BLOCK) {
-      await ctx.progress(from / n);
-      denseBlock(kernel, columns, spec, f, tables, from, Math.min(n, from + BLOCK));
-    }
-  } catch (err) {
-    giveScratch(columns, codes);
-    throw err;
-  }
-  const groupOfCode = new Int32Array(entries).fill(-1);
-  let size = 0;
-  for (let e = -NOT_MATCHED; e < entries; e++) if (banked(count, e) > 0) groupOfCode[e] = size++;
-  const sums = rowSums(size);
-  const slot = new Int32Array(size);
-  for (let e = -NOT_MATCHED; e < entries; e++) {
-    const k = groupOfCode[e]!;
-    if (k < 0) continue;
-    slot[k] = e + NOT_MATCHED;
-    sums.count[k] = banked(count, e);
-    sums.withMass[k] = banked(withMass, e);
-    sums.sum[k] = banked(sum, e);
-  }
-  // Reason r's code is -1 - r, its entry the code's distance above NOT_MATCHED.
-  const reasons = Float64Array.from(REASONS, (_, r) => banked(count, -1 - r - NOT_MATCHED));
-  const matched = n - banked(count, 0);
-  let renumbered = false;
-  return {
-    dims: spec.dims,
-    size,
-    slot,
-    sums,
-    kept: codes,
-    // Slots become group numbers only when something reads them (2.5 ms at a million records).
-    get groupOf() {
-      if (!renumbered) renumber(codes, groupOfCode, CHUNK);
-      renumbered = true;
-      return codes;
-    },
-    matched,
-    reasons,
-    columns,
-  };
 }
 
 /** Gives the grouping's per-record scratch back for the next query. */
