@@ -3,63 +3,18 @@
  * integer codes of one or two dimensions), summing count and mass per group in record order, and
  * notes each record's group. What needs more than sums is done only when asked: the masses of a
  * row in ascending order (medians, percentiles, the heaviest) from the dataset's mass order, and a
- * second pass in record order for standard deviations.
+ * second pass in record order for standard deviations. Group-by's queries without min or max take
+ * the two-loop path of dense.ts instead of the one loop here, with the same result.
  */
-import { codeOf, type Columns } from '../../columns.ts';
-import { classMask, type ClassFilter } from '../classification.ts';
-import { hasYearFilter, type Filters } from '../filters.ts';
+import type { Columns } from '../../columns.ts';
 import type { AnalysisContext } from '../types.ts';
 import { REASONS, type DimensionCodes } from './dimensions.ts';
+import { DENSE_SLOTS, groupDense } from './dense.ts';
 import { kernelFor } from './kernel.ts';
 import { rowSums, type RowSums } from './measures.ts';
+import { BLOCK, CHUNK, giveScratch, NO_CLASS_FILTER, prepareFilters, takeScratch, type FilterParams } from './query.ts';
 
-/** Every filter an analysis may set; the older analyses set only the first four. */
-export interface FilterParams extends Filters, ClassFilter {
-  nametype?: string;
-  lat_min?: number;
-  lat_max?: number;
-  lon_min?: number;
-  lon_max?: number;
-  name_contains?: string;
-}
-
-export const hasBox = (p: FilterParams): boolean =>
-  p.lat_min !== undefined || p.lat_max !== undefined || p.lon_min !== undefined || p.lon_max !== undefined;
-
-/** The filters as tests over codes, prepared once per query. A fall or name type no record has is code -1: nothing matches. */
-function prepareFilters(columns: Columns, p: FilterParams) {
-  return {
-    classAllowed: classMask(columns.recclass.values, p),
-    fall: p.fall === undefined ? -1 : codeOf(columns.fall, p.fall),
-    nametype: p.nametype === undefined ? -1 : codeOf(columns.nametype, p.nametype),
-    needle: p.name_contains?.toLowerCase(),
-    yearFiltered: hasYearFilter(p),
-    from: p.year_from ?? -Infinity,
-    to: p.year_to ?? Infinity,
-    boxed: hasBox(p),
-    box: [p.lat_min ?? -Infinity, p.lat_max ?? Infinity, p.lon_min ?? -Infinity, p.lon_max ?? Infinity] as const,
-  };
-}
-
-/**
- * Per-record scratch arrays, kept per dataset and reused: allocating 4 MB per query at a million
- * records costs more than the query's own work. A run takes one and gives it back, so runs that
- * overlap (a worker's concurrent jobs) never share one.
- */
-const scratch = new WeakMap<Columns, Int32Array[]>();
-function takeScratch(columns: Columns): Int32Array {
-  const free = scratch.get(columns)?.pop();
-  return free && free.length === columns.length ? free : new Int32Array(columns.length);
-}
-function giveScratch(columns: Columns, array: Int32Array): void {
-  if (array.length === 0) return;
-  let free = scratch.get(columns);
-  if (!free) scratch.set(columns, (free = []));
-  if (free.length < 4) free.push(array);
-}
-
-/** Records per synchronous block: a few ms at most, so a cancel is prompt, and no await in the hot loop. */
-export const BLOCK = 65_536;
+export { BLOCK, hasBox, type FilterParams } from './query.ts';
 
 export interface GroupSpec {
   /** One or two dimensions; a group is a combination of their labels. */
@@ -67,31 +22,30 @@ export interface GroupSpec {
   filters: FilterParams;
   /** Whether min and max mass are wanted (two compares per record otherwise saved). */
   minMax: boolean;
+  /** Whether the two-loop path (dense.ts) may be taken; the older analyses keep the one loop. */
+  dense?: boolean;
 }
 
 export interface Grouping {
   dims: DimensionCodes[];
-  /** Groups, numbered in order of their first record. */
+  /** Groups, numbered in order of their first record (by the two loops: in slot order). */
   size: number;
   /** Each group's slot: its label index in dims[0] × the label count of dims[1] + its label index in dims[1]. */
   slot: Int32Array;
-  /** Per group, in record order. */
+  /** Per group, in record order (by the two loops: per bank in record order, then the banks). */
   sums: RowSums;
   /** Each record's group; -1 for records filtered out or without a value. Scratch: give it back with release(). */
-  groupOf: Int32Array;
+  readonly groupOf: Int32Array;
+  /**
+   * The same array before groupOf is first read: >= 0 exactly for records in a group, so what
+   * asks only whether a record is in (a label lookup) need not wait for the two loops' renumbering.
+   */
+  readonly kept: Int32Array;
   matched: number;
   /** Matched records left out, per index into REASONS. */
   reasons: Float64Array;
   columns: Columns;
 }
-
-/**
- * Records per call of the grouping loop. V8 compiles a long loop on its first run (on-stack
- * replacement) before the code after it has ever run, and reaching that code throws the compiled
- * loop away, on every later run too; a loop called many times a query is compiled whole instead.
- * The other hot loops sit alone in functions that return nothing, for the same reason.
- */
-const CHUNK = 4096;
 
 /** The grouping pass's state. */
 class Grouper {
@@ -170,10 +124,10 @@ class Grouper {
   }
 }
 
-const NO_CLASS_FILTER = new Uint8Array(0);
-
 /** The one pass: filter and group in blocks, checkpointing before each. */
 export async function group(columns: Columns, spec: GroupSpec, ctx: AnalysisContext): Promise<Grouping> {
+  const slots = spec.dims[0]!.labels.length * (spec.dims[1]?.labels.length ?? 1);
+  if (spec.dense && !spec.minMax && slots <= DENSE_SLOTS) return groupDense(columns, spec, ctx);
   const grouper = new Grouper(columns, spec);
   const n = columns.length;
   try {
@@ -186,11 +140,11 @@ export async function group(columns: Columns, spec: GroupSpec, ctx: AnalysisCont
     throw err;
   }
   const { size, slot, sums, groupOf, matched, reasons } = grouper;
-  return { dims: spec.dims, size, slot, sums, groupOf, matched, reasons, columns };
+  return { dims: spec.dims, size, slot, sums, groupOf, kept: groupOf, matched, reasons, columns };
 }
 
 /** Gives the grouping's per-record scratch back for the next query. */
-export const release = (g: Grouping): void => giveScratch(g.columns, g.groupOf);
+export const release = (g: Grouping): void => giveScratch(g.columns, g.kept);
 
 /** Group numbers in ascending key order (the dimensions' labels are sorted, so slot order is key order). */
 export function byKey(g: Grouping): Int32Array {

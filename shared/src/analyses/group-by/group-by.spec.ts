@@ -4,7 +4,7 @@ import { columnsFromRecords } from '../../columns.ts';
 import type { Meteorite } from '../../schemas.ts';
 import { AnalysisResult, InvalidParamsError, validateJobRequest, type AnalysisContext } from '../index.ts';
 import { DIMENSIONS, dimensionCodes, massDecade } from './dimensions.ts';
-import { group, labelOf, mergeRows, release } from './engine.ts';
+import { group, labelOf, mergeRows, release, type Grouping } from './engine.ts';
 import { RowMasses } from './row-masses.ts';
 import { MEASURES, quantile } from './measures.ts';
 import { expectClose, groupByReference as reference, type ReferenceParams as P } from '@meteorites/test-utils/group-by-reference';
@@ -126,6 +126,53 @@ describe('group-by against a brute-force reference', () => {
   });
 });
 
+describe('the two-loop path (no min or max, few label pairs)', () => {
+  const box = { year_from: 1950, lat_min: -60, lat_max: 60, lon_min: -120, lon_max: 150 };
+  const filterSets = [
+    {},
+    box,
+    { year_to: 1899, lon_max: 0 },
+    { lat_min: 0, lat_max: 0, lon_min: 0, lon_max: 45 },
+    { fall: 'Fell', nametype: 'Valid', class_type: 'Chondrite', name_contains: 'a' },
+  ];
+
+  it.each(filterSets)('groups, sums, reasons and each record as the one loop does, filters %j', async (filters) => {
+    for (const by of [['fall', 'year'], ['lat_band', 'lon_band'], ['class_type', 'hemisphere'], ['recclass'], ['mass_decade']] as const) {
+      const dims = by.map((d) => dimensionCodes(columns, d, 10, 30));
+      const one = await group(columns, { dims, filters, minMax: false }, ctx);
+      const two = await group(columns, { dims, filters, minMax: false, dense: true }, ctx);
+      try {
+        expect(two.size, by.join()).toBe(one.size);
+        expect(two.matched).toBe(one.matched);
+        expect(Array.from(two.reasons)).toEqual(Array.from(one.reasons));
+        const slotOf = (g: Grouping, i: number) => (g.groupOf[i]! < 0 ? -1 : g.slot[g.groupOf[i]!]!);
+        for (let i = 0; i < columns.length; i++) {
+          expect(two.kept[i]! >= 0, `record ${i}`).toBe(one.groupOf[i]! >= 0);
+          expect(slotOf(two, i), `record ${i}`).toBe(slotOf(one, i));
+        }
+        for (let k = 0; k < one.size; k++) {
+          const t = two.slot.indexOf(one.slot[k]!);
+          expect(two.sums.count[t]).toBe(one.sums.count[k]);
+          expect(two.sums.withMass[t]).toBe(one.sums.withMass[k]);
+          // Added in another order (by bank): equal to the last few bits.
+          expect(Math.abs(two.sums.sum[t]! - one.sums.sum[k]!)).toBeLessThanOrEqual(1e-12 * Math.abs(one.sums.sum[k]!));
+        }
+      } finally {
+        release(one);
+        release(two);
+      }
+    }
+  });
+
+  it.each(filterSets)('by fall × decade with percentiles and spread, as the reference, filters %j', async (filters) => {
+    const measures = ['count', 'with_mass', 'total_mass_g', 'mean_mass_g', 'median_mass_g', 'p10_mass_g', 'p90_mass_g', 'stddev_mass_g'];
+    const { result, expected } = await both({ by: ['fall', 'year'], year_bin: 10, measures, limit: 1000, ...filters });
+    expectClose(result.groups, expected.groups);
+    expect(result.matched).toBe(expected.matched);
+    for (const [reason, n] of Object.entries(expected.excluded)) expect(result.excluded[reason], reason).toBe(n);
+  });
+});
+
 describe('group-by params', () => {
   it('groups by class type when no dimension is given', () => {
     expect(validateJobRequest('group-by', {}).params.by).toEqual(['class_type']);
@@ -210,34 +257,37 @@ describe('the masses of each row in order', () => {
 });
 
 describe('the masses of each row by label order', () => {
-  it.each([{}, { year_from: 1500, fall: 'Found' }])(
-    'every rank of every group by recclass, filters %j, as a sort gives it',
-    async (filters) => {
-      const dims = [dimensionCodes(columns, 'recclass', 10, 10)];
-      const g = await group(columns, { dims, filters, minMax: false }, ctx);
-      try {
-        const rows = mergeRows(
-          g,
-          Int32Array.from({ length: g.size }, (_, k) => k),
-          g.size,
-        );
-        const byLabel = new RowMasses(g, rows, 0, 'label');
-        const expected = Array.from({ length: g.size }, (): number[] => []);
-        records.forEach((r, i) => {
-          if (g.groupOf[i]! >= 0 && r.mass_g != null) expected[g.groupOf[i]!]!.push(r.mass_g);
-        });
-        for (let k = 0; k < g.size; k++) {
-          const sorted = expected[k]!.sort((a, b) => a - b);
-          expect(
-            Array.from(sorted, (_, j) => byLabel.kth(k, j)),
-            String(labelOf(g, k, 0)),
-          ).toEqual(sorted);
-        }
-      } finally {
-        release(g);
+  it.each([
+    [['recclass'], {}],
+    [['recclass'], { year_from: 1500, fall: 'Found' }],
+    [['fall', 'year'], {}],
+    [['fall', 'year'], { year_from: 1500, lat_max: 30 }],
+    [['year', 'class_type'], { lon_min: 0 }],
+  ] as const)('every rank of every group by %j, filters %j, as a sort gives it, on either loop', async (by, filters) => {
+    const dims = by.map((d) => dimensionCodes(columns, d, 100, 10));
+    const g = await group(columns, { dims, filters, minMax: false, dense: by.length === 2 }, ctx);
+    try {
+      const rows = mergeRows(
+        g,
+        Int32Array.from({ length: g.size }, (_, k) => k),
+        g.size,
+      );
+      const byLabel = new RowMasses(g, rows, 0, 'label');
+      const expected = Array.from({ length: g.size }, (): number[] => []);
+      records.forEach((r, i) => {
+        if (g.groupOf[i]! >= 0 && r.mass_g != null) expected[g.groupOf[i]!]!.push(r.mass_g);
+      });
+      for (let k = 0; k < g.size; k++) {
+        const sorted = expected[k]!.sort((a, b) => a - b);
+        expect(
+          Array.from(sorted, (_, j) => byLabel.kth(k, j)),
+          String(labelOf(g, k, 0)),
+        ).toEqual(sorted);
       }
-    },
-  );
+    } finally {
+      release(g);
+    }
+  });
 });
 
 describe('many groups', () => {

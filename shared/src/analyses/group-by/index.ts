@@ -178,7 +178,7 @@ export const groupBy: Analysis<GroupByParams> = {
   check,
   async run(columns, p, ctx): Promise<AnalysisResult> {
     const dims = p.by.map((d) => dimensionCodes(columns, d, p.year_bin, p.band_deg));
-    const g = await group(columns, { dims, filters: p, minMax: wants(p, isMinMax) }, ctx);
+    const g = await group(columns, { dims, filters: p, minMax: wants(p, isMinMax), dense: true }, ctx);
     try {
       const groups = table(g, p, order(g, p));
       return { ...resultHead('group-by', p, columns, ctx, g.matched, excludedOf(g, p)), groups: groups as never };
