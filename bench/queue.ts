@@ -23,12 +23,9 @@ import BeeQueue from 'bee-queue';
 import { Queue as BullQueue, Worker as BullWorker } from 'bullmq';
 import { Redis as IORedis } from 'ioredis';
 import { pino } from 'pino';
-import { loadConfig } from '@meteorites/shared/config';
-import { closeRedis, connectRedis, UNTIMED, type Redis } from '@meteorites/shared/redis';
+import { loadConfig, closeRedis, connectRedis, UNTIMED, type Redis, JobQueue, confirmReplicas } from '@meteorites/shared';
 import { RedisServer } from '@meteorites/tools';
-import { JobQueue } from '@meteorites/shared/queue/index';
 import { Worker } from '@meteorites/worker';
-import { confirmReplicas } from '@meteorites/shared/replicas';
 
 const JOBS = 10_000;
 const WARMUP_JOBS = 500;

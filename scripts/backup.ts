@@ -4,9 +4,7 @@
  * tools/src/backup.ts for how, and docs/operations.md ("Backups and restore") for the schedule to run it on.
  */
 import { join } from 'node:path';
-import { loadConfig } from '@meteorites/shared/config';
-import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
-import { sentinelOf } from '@meteorites/shared/sentinel';
+import { loadConfig, closeRedis, connectRedis, type Redis, sentinelOf } from '@meteorites/shared';
 import { backupFileName, backupRdb } from '@meteorites/tools';
 import { getSummary } from '@meteorites/dataset';
 

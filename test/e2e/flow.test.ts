@@ -17,7 +17,7 @@ import { checkedFetch } from '@meteorites/test-utils/response-check';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { byNumericId, loadable, readNasaCsv } from '@meteorites/test-utils/source-csv';
 import { alive, serviceUnderTest, waitForJob, type StartedService } from '@meteorites/test-utils/service';
-import type { Meteorite } from '@meteorites/shared/schemas';
+import type { Meteorite } from '@meteorites/shared';
 
 type Result = NonNullable<Awaited<ReturnType<typeof fetchResult>>>;
 

@@ -7,8 +7,7 @@
  */
 import fp from 'fastify-plugin';
 import { createClient } from 'redis';
-import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
-import { sentinelOf } from '@meteorites/shared/sentinel';
+import { closeRedis, connectRedis, type Redis, sentinelOf } from '@meteorites/shared';
 
 declare module 'fastify' {
   interface FastifyInstance {
