@@ -14,9 +14,9 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isatty } from 'node:tty';
-import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = `${dirname(import.meta.dirname)}/`;
 const COMPILED = `${root}scripts/dist/cli.js`;
 /** Written by `npm run build` when it finishes (scripts/copy-runtime-files.mjs). */
 const STAMP = `${root}scripts/dist/.built`;
