@@ -6,7 +6,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { projectRoot } from './process.ts';
 
 export interface CliRun {
@@ -14,6 +16,9 @@ export interface CliRun {
   stdout: string;
   stderr: string;
 }
+
+/** tsx's loader by its path: `--import tsx` would look for it from the working directory. */
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 export async function runCli(
   args: string[],
@@ -26,8 +31,9 @@ export async function runCli(
     bin?: boolean;
   } = {},
 ): Promise<CliRun> {
-  const entry = opts.bin ? ['scripts/meteorites.js'] : ['--import', 'tsx', 'scripts/cli.ts'];
-  const child = spawn(process.execPath, [...entry.slice(0, -1), join(projectRoot, entry.at(-1)!), ...args], {
+  const entry = opts.bin ? [] : ['--import', TSX];
+  const main = join(projectRoot, opts.bin ? 'scripts/meteorites.js' : 'scripts/cli.ts');
+  const child = spawn(process.execPath, [...entry, main, ...args], {
     cwd: opts.cwd ?? projectRoot,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
