@@ -55,8 +55,9 @@ COPY dataset dataset
 COPY tools tools
 COPY scripts scripts
 COPY data data
-# The sources stay: the API bundles the dashboard from api/web/ at run time, and the CLI and the
-# scripts (npm run load, backup) run through tsx.
+# The sources stay: the API bundles the dashboard from api/web/ at run time, and the scripts
+# (npm run load, backup) run through tsx. The CLI (`node scripts/meteorites.js <command>`) runs its
+# compiled scripts/dist/cli.js: the build's stamp (scripts/dist/.built) is newer than the sources.
 COPY --from=build /app/shared/dist shared/dist
 COPY --from=build /app/dataset/dist dataset/dist
 COPY --from=build /app/charts/dist charts/dist

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { textAt, textsOf } from '@meteorites/shared/columns';
+import { textAt, textsOf } from '@meteorites/shared';
 import { parseDataset, type ParsedDataset } from '@meteorites/dataset';
 import { CLASSES, csvChunks, expectedDistinctClasses, HEADER } from './generate.ts';
 

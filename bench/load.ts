@@ -24,11 +24,9 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connectRedis, closeRedis, type Redis } from '@meteorites/shared/redis';
+import { connectRedis, closeRedis, type Redis, idAt, textAt, keys, SNAPSHOT_COLUMNS } from '@meteorites/shared';
 import { RedisServer } from '@meteorites/tools';
 import { parseDataset, storeDataset, type InputFormat, type ParsedDataset } from '@meteorites/dataset';
-import { idAt, textAt } from '@meteorites/shared/columns';
-import { keys, SNAPSHOT_COLUMNS } from '@meteorites/shared/keys';
 import { fullDataset } from '@meteorites/test-utils/env';
 
 const ROUNDS = 5;

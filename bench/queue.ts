@@ -27,15 +27,21 @@ import BeeQueue from 'bee-queue';
 import { Queue as BullQueue, Worker as BullWorker } from 'bullmq';
 import { Redis as IORedis } from 'ioredis';
 import { pino } from 'pino';
-import { loadConfig } from '@meteorites/shared/config';
-import { closeRedis, connectRedis, routeOf, UNTIMED, type Redis } from '@meteorites/shared/redis';
-import { CLUSTER_HASH_TAG } from '@meteorites/shared/cluster';
-import { useHashTag } from '@meteorites/shared/keys';
+import {
+  loadConfig,
+  closeRedis,
+  connectRedis,
+  routeOf,
+  UNTIMED,
+  type Redis,
+  CLUSTER_HASH_TAG,
+  useHashTag,
+  JobQueue,
+  confirmReplicas,
+} from '@meteorites/shared';
 import { startCluster, type TestCluster } from '@meteorites/test-utils/cluster';
 import { RedisServer } from '@meteorites/tools';
-import { JobQueue } from '@meteorites/shared/queue/index';
 import { Worker } from '@meteorites/worker';
-import { confirmReplicas } from '@meteorites/shared/replicas';
 
 const JOBS = 10_000;
 const WARMUP_JOBS = 500;

@@ -4,8 +4,7 @@
  * tools/src/backup.ts for how, and docs/operations.md ("Backups and restore") for the schedule to run it on.
  */
 import { join } from 'node:path';
-import { loadConfig } from '@meteorites/shared/config';
-import { closeRedis, connectRedis, type Redis, routeOf } from '@meteorites/shared/redis';
+import { loadConfig, closeRedis, connectRedis, type Redis, routeOf } from '@meteorites/shared';
 import { backupFileName, backupRdb } from '@meteorites/tools';
 import { getSummary } from '@meteorites/dataset';
 

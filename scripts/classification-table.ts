@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CLASS_TYPES, classificationRules, ruleFor } from '@meteorites/shared/analyses/classification';
+import { CLASS_TYPES, classificationRules, ruleFor } from '@meteorites/shared';
 import { splitCsvLine } from '../test/support/source-csv.ts';
 
 export const docPath = fileURLToPath(new URL('../docs/classification.md', import.meta.url));

@@ -4,7 +4,7 @@
  * API_KEY is set. Exit codes: 0 done, 1 an error (the API's message is printed) or a job that
  * failed or was cancelled, 2 a usage error, 124 `wait` ran out of time, 130 `fetch` interrupted.
  */
-import { loadConfig } from '@meteorites/shared/config';
+import { loadConfig } from '@meteorites/shared';
 import { ApiRequestError, createApiClient } from '@meteorites/client';
 import { commandHelp, parseCommand, UsageError, USAGE } from './cli/args.ts';
 import { run } from './cli/commands.ts';

@@ -3,7 +3,7 @@
  * disagree. `npm run docs:config` rewrites it; `configTable()` is what the docs test compares.
  */
 import { fileURLToPath } from 'node:url';
-import { ConfigSchema } from '@meteorites/shared/config';
+import { ConfigSchema } from '@meteorites/shared';
 import { replaceMarked, rewriteMarked } from './doc-markers.ts';
 
 const MARKER = 'config-table';

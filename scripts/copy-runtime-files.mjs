@@ -2,7 +2,9 @@
 // themselves at run time (the Lua scripts, through LuaScript.fromFile(import.meta.url, ...)). This
 // copies every file under <workspace>/src that is not TypeScript to the same place under
 // <workspace>/dist, so the compiled module finds it where its source did. Test fixtures stay out.
-import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
+// Last, it stamps the build as finished (scripts/dist/.built): the `meteorites` bin runs the
+// compiled CLI only when none of its sources changed after that stamp.
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
@@ -27,4 +29,5 @@ for (const workspace of WORKSPACES) {
     copied++;
   }
 }
+writeFileSync(join(root, 'scripts/dist/.built'), `${new Date().toISOString()}\n`);
 if (process.argv.includes('--verbose')) process.stdout.write(`copied ${copied} runtime files into dist/\n`);

@@ -2,7 +2,7 @@
  * Generated sections of the docs sit between `<!-- name:start -->` and `<!-- name:end -->`
  * markers, so a script can rewrite them and a test can tell whether they are stale.
  */
-import { ServiceError } from '@meteorites/shared/errors';
+import { ServiceError } from '@meteorites/shared';
 import { readFileSync, writeFileSync } from 'node:fs';
 
 export class MissingMarkersError extends ServiceError {

@@ -4,12 +4,10 @@
  * spelt by calling the real builder and naming its arguments. `npm run docs:keys` rewrites it;
  * `keyTable()` is what the docs test compares.
  */
-import { ServiceError } from '@meteorites/shared/errors';
+import { ServiceError, keyPatterns, keys, CLUSTER_HASH_TAG } from '@meteorites/shared';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { keyPatterns, keys } from '@meteorites/shared/keys';
-import { CLUSTER_HASH_TAG } from '@meteorites/shared/cluster';
 import { replaceMarked, rewriteMarked } from './doc-markers.ts';
 
 const MARKER = 'key-table';

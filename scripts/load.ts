@@ -5,14 +5,11 @@
  * otherwise it prints one summary line, then the skip reasons grouped with their counts.
  * Exit code 1 with a message on a bad file, an unreachable Redis or a load already running.
  */
-import { ServiceError } from '@meteorites/shared/errors';
+import { ServiceError, loadConfig, closeRedis, connectRedis, type Redis, routeOf, confirmReplicas } from '@meteorites/shared';
 import { createReadStream, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { loadConfig } from '@meteorites/shared/config';
-import { closeRedis, connectRedis, type Redis, routeOf } from '@meteorites/shared/redis';
-import { confirmReplicas } from '@meteorites/shared/replicas';
 import { formatFromName, parseDataset, storeDataset, type InputFormat, type Skipped } from '@meteorites/dataset';
 
 const USAGE = 'usage: npm run load -- <file.csv|file.json|-> [--format csv|json]';

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import openapiTS, { astToString } from 'openapi-typescript';
-import { loadConfig } from '@meteorites/shared/config';
+import { loadConfig } from '@meteorites/shared';
 import { buildApp } from '@meteorites/api';
 import type {} from '@fastify/swagger';
 

@@ -6,7 +6,7 @@
  */
 import { createReadStream, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { analyses, validateJobRequest, type AnalysisResult } from '@meteorites/shared/analyses/index';
+import { analyses, validateJobRequest, type AnalysisResult } from '@meteorites/shared';
 import { renderChart } from '@meteorites/charts';
 import { parseDataset } from '@meteorites/dataset';
 import { fullDataset } from '@meteorites/test-utils/env';

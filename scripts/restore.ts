@@ -4,11 +4,10 @@
  * running. A Redis you run elsewhere: stop it, restore into a directory, put that directory's
  * contents in place of its data directory, start it (docs/operations.md, "Backups and restore").
  */
-import { ServiceError } from '@meteorites/shared/errors';
+import { ServiceError, loadConfig } from '@meteorites/shared';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '@meteorites/shared/config';
 import { restoreRdb } from '@meteorites/tools';
 
 const USAGE = 'usage: npm run restore -- <file.rdb> [--data-dir <redis data directory>]';

@@ -7,7 +7,7 @@
  * which stops them in order: API and worker first (they finish in-flight work), Redis last (it
  * flushes its AOF). Each child also exits when this process dies (its IPC channel closes).
  */
-import { ServiceError } from '@meteorites/shared/errors';
+import { ServiceError, childEnv, loadConfig, type Config, logFormat, redactUrl } from '@meteorites/shared';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -15,10 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { childEnv, loadConfig, type Config } from '@meteorites/shared/config';
-import { logFormat } from '@meteorites/shared/logging';
 import { RedisServer, RedisServerNotFoundError } from '@meteorites/tools';
-import { redactUrl } from '@meteorites/shared/redis';
 
 const say = (msg: string) => process.stdout.write(`[start] ${msg}\n`);
 

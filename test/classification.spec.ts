@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ruleFor } from '@meteorites/shared/analyses/classification';
+import { ruleFor } from '@meteorites/shared';
 import { classCounts, classificationDoc, docPath } from '../scripts/classification-table.ts';
 
 describe('the classification of the shipped dataset', () => {

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { ConfigSchema, loadConfig } from '@meteorites/shared/config';
+import { ConfigSchema, loadConfig } from '@meteorites/shared';
 import { REDIS_SERVER_ARGS } from '@meteorites/tools';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { keyPatterns } from '@meteorites/shared/keys';
+import { keyPatterns } from '@meteorites/shared';
 import { anchors, brokenLinks, links, slug } from '@meteorites/test-utils/markdown';
 import { architecturePath, keyRows, withFreshKeyTable } from '../scripts/key-table.ts';
 import { benchReadmePath, withFreshReport } from '../bench/report.ts';

@@ -1,8 +1,9 @@
 /**
  * The tree's structure rules, checked on the real source files so a move that breaks one fails
  * here rather than in a review: no source file over 350 lines (generated ones aside), and no
- * module importing from a layer above it. Imports are read with a plain scan of import/export
- * statements (no TypeScript program): cheap, and the bad-input cases below show it sees them.
+ * module importing from a layer above it, and every workspace reached through its one entry. Imports
+ * are read with a plain scan of import/export statements (no TypeScript program): cheap, and the
+ * bad-input cases below show it sees them.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, posix, resolve } from 'node:path';
@@ -31,6 +32,8 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
 };
 /** What a workspace's own tests (*.spec.ts) may import on top: the shared test helpers. */
 const TESTS_MAY_IMPORT = ['test'];
+/** Where else the workspaces are imported from: the suites and helpers, the benchmarks, the scripts. */
+const OTHER_IMPORTERS = ['test', 'bench', 'scripts'];
 
 /** Layers inside a workspace: files under `from` import nothing under `above`. */
 const FOLDER_RULES = [{ from: 'shared/src/queue/', above: 'shared/src/analyses/', why: 'the analyses sit above the queue protocol' }];
@@ -46,9 +49,10 @@ interface Manifest {
   dependencies?: Record<string, string>;
   devDependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
+  exports?: Record<string, unknown>;
 }
 
-function sourceFiles(): SourceFile[] {
+function sourceFiles(folders: readonly string[] = Object.keys(MAY_IMPORT)): SourceFile[] {
   const files: SourceFile[] = [];
   const walk = (dir: string) => {
     for (const entry of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
@@ -60,7 +64,7 @@ function sourceFiles(): SourceFile[] {
       }
     }
   };
-  for (const workspace of Object.keys(MAY_IMPORT)) walk(workspace);
+  for (const folder of folders) walk(folder);
   return files;
 }
 
@@ -101,7 +105,7 @@ function target(from: string, specifier: string, folderOf: ReadonlyMap<string, s
   const m = /^(@meteorites\/[^/]+)(?:\/(.*))?$/.exec(specifier);
   if (!m) return undefined; // a library from the registry, or node:*
   const workspace = folderOf.get(m[1]!) ?? m[1]!;
-  // The public subpaths map `./x` to `./src/x.ts` (shared/package.json's exports).
+  // A subpath `x` would be `./src/x.ts` (entryViolations flags it: each workspace exports only `.`).
   return { workspace, path: `${workspace}/src/${m[2] ?? 'index'}`, relative: false, name: m[1]! };
 }
 
@@ -129,6 +133,39 @@ function layeringViolations(files: readonly SourceFile[], pkgs: Readonly<Record<
         problems.push(`${file.path} imports ${specifier} by a relative path: import ${pkgs[to.workspace]?.name} instead`);
       } else if (!declared.has(to.name!)) {
         problems.push(`${file.path} imports ${specifier}, which ${own}/package.json does not declare`);
+      }
+    }
+  }
+  return problems;
+}
+
+/**
+ * A workspace is imported through what its package.json exports: `@meteorites/shared` itself, not
+ * `@meteorites/shared/keys` (its one entry; the test helpers export each file). A workspace's own
+ * files import each other by relative paths: through its entry they would load the whole package
+ * from inside it, a cycle that leaves bindings undefined at load.
+ */
+function entryViolations(files: readonly SourceFile[], pkgs: Readonly<Record<string, Manifest>>): string[] {
+  const folderOf = new Map(Object.entries(pkgs).map(([folder, p]) => [p.name, folder]));
+  const exported = (pkg: Manifest, sub: string | undefined) =>
+    Object.keys(pkg.exports ?? {}).some((key) => {
+      const want = sub === undefined ? '.' : `./${sub}`;
+      const star = key.indexOf('*');
+      return star < 0
+        ? key === want
+        : want.startsWith(key.slice(0, star)) && want.endsWith(key.slice(star + 1)) && want.length >= key.length;
+    });
+  const problems: string[] = [];
+  for (const file of files) {
+    const own = file.path.split('/')[0]!;
+    for (const specifier of importsOf(file.text)) {
+      const m = /^(@meteorites\/[^/]+)(?:\/(.*))?$/.exec(specifier);
+      const folder = m && folderOf.get(m[1]!);
+      if (!m || !folder) continue;
+      if (folder === own && own in MAY_IMPORT) {
+        problems.push(`${file.path} imports ${specifier}, its own workspace's entry: import the module by a relative path`);
+      } else if (!exported(pkgs[folder]!, m[2])) {
+        problems.push(`${file.path} imports ${specifier}, which ${folder}/package.json does not export: import ${m[1]}`);
       }
     }
   }
@@ -191,6 +228,47 @@ describe('layers', () => {
     expect(layeringViolations(files, manifests())).toEqual([]);
   });
 
+  it('every workspace is imported through its entry (no subpath of @meteorites/shared), and none imports its own', () => {
+    // This file quotes bad imports as its test data.
+    const files = sourceFiles([...Object.keys(MAY_IMPORT), ...OTHER_IMPORTERS]).filter((f) => f.path !== 'test/layering.spec.ts');
+    // The suites and the benchmarks are in the scan too.
+    expect(files.filter((f) => /^(test|bench)\//.test(f.path)).flatMap((f) => importsOf(f.text))).toContain('@meteorites/shared');
+    expect(entryViolations(files, manifests())).toEqual([]);
+  });
+
+  it('fails on a subpath import and on a workspace importing its own entry', () => {
+    const pkgs = manifests();
+    const fake: SourceFile[] = [
+      { path: 'api/src/a.ts', text: `import { keys } from '@meteorites/shared/keys';` },
+      { path: 'test/integration/b.test.ts', text: `import type { Redis } from '@meteorites/shared/redis';` },
+      { path: 'bench/c.ts', text: `const { JobQueue } = await import('@meteorites/shared/queue/index');` },
+      { path: 'scripts/d.ts', text: `export { loadConfig } from '@meteorites/shared/config';` },
+      { path: 'shared/src/queue/e.ts', text: `import { keys } from '@meteorites/shared';` },
+      { path: 'api/src/f.ts', text: `import { buildApp } from '@meteorites/api';` },
+      // Allowed: each stays silent.
+      {
+        path: 'api/src/ok.ts',
+        text: `import { keys, type Redis } from '@meteorites/shared';\nimport { load } from '@meteorites/dataset';`,
+      },
+      { path: 'test/integration/ok.test.ts', text: `import { startRedis } from '@meteorites/test-utils/redis';` },
+      { path: 'test/support/ok.ts', text: `import { env } from '@meteorites/test-utils/env';` },
+      { path: 'shared/src/ok.ts', text: `import { keys } from './keys.ts';\nimport { createClient } from 'redis';` },
+    ];
+    const problems = entryViolations(fake, pkgs);
+    expect(problems.map((p) => p.split(' ')[0]).sort()).toEqual(
+      fake
+        .filter((f) => !f.path.includes('/ok'))
+        .map((f) => f.path)
+        .sort(),
+    );
+    expect(problems).toContain(
+      'api/src/a.ts imports @meteorites/shared/keys, which shared/package.json does not export: import @meteorites/shared',
+    );
+    expect(problems).toContain(
+      "shared/src/queue/e.ts imports @meteorites/shared, its own workspace's entry: import the module by a relative path",
+    );
+  });
+
   it('no package.json declares a workspace above it', () => {
     expect(manifestViolations(manifests())).toEqual([]);
   });
@@ -238,7 +316,7 @@ describe('layers', () => {
       { path: 'shared/src/ok.spec.ts', text: `import { helper } from '@meteorites/test-utils/helper';` },
       { path: 'shared/src/analyses/ok.ts', text: `import { queue } from '../queue/index.ts';` },
       { path: 'api/src/ok.ts', text: `import { load } from '@meteorites/dataset';\nimport { a } from './own.ts';` },
-      { path: 'worker/src/ok.ts', text: `import { keys } from '@meteorites/shared/keys';\nimport { createClient } from 'redis';` },
+      { path: 'worker/src/ok.ts', text: `import { keys } from '@meteorites/shared';\nimport { createClient } from 'redis';` },
     ];
     const problems = layeringViolations(fake, pkgs);
     const flagged = new Set(problems.map((p) => p.split(' ')[0]));
@@ -270,6 +348,14 @@ describe('layers', () => {
 });
 
 describe('package entries', () => {
+  it('every workspace but the test helpers has one entry, `.`, in source and compiled form', () => {
+    const entries = Object.entries(manifests())
+      .filter(([w]) => w !== 'test')
+      .map(([w, pkg]) => [w, pkg.exports]);
+    const one = { '.': { production: './dist/index.js', default: './src/index.ts' } };
+    expect(Object.fromEntries(entries)).toEqual(Object.fromEntries(entries.map(([w]) => [w, one])));
+  });
+
   it('every export of every workspace names a source file that exists (a move leaves no dead entry)', () => {
     const dead: string[] = [];
     for (const w of Object.keys(manifests())) {

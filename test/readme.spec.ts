@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigSchema } from '@meteorites/shared/config';
+import { ConfigSchema } from '@meteorites/shared';
 import { readmePath as configPath, withFreshTable } from '../scripts/config-table.ts';
 
 describe('docs/configuration.md', () => {

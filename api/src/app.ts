@@ -5,8 +5,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Config } from '@meteorites/shared/config';
-import { loggerSetup } from '@meteorites/shared/logging';
+import { type Config, loggerSetup } from '@meteorites/shared';
 import configPlugin from './plugins/config.ts';
 import redisPlugin from './plugins/redis.ts';
 import errorsPlugin, { frameworkError } from './plugins/errors.ts';

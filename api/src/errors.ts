@@ -4,7 +4,7 @@
  * ...details}}` with its status, as it does every ServiceError.
  */
 import Type from 'typebox';
-import { ServiceError } from '@meteorites/shared/errors';
+import { ServiceError } from '@meteorites/shared';
 
 export class ApiError extends ServiceError {
   override name = 'ApiError';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Meteorite } from '@meteorites/shared/schemas';
+import type { Meteorite } from '@meteorites/shared';
 import { NASA_CSV_HEADER, csvField, nasaCsvRow } from './nasa-csv.ts';
 
 const aachen: Meteorite = {

@@ -2,7 +2,7 @@
  * Writes landings in the column layout of NASA's CSV export, so a file served by `GET /data`
  * loads back through `POST /data` and opens in the same tools as the original.
  */
-import type { Meteorite } from '@meteorites/shared/schemas';
+import type { Meteorite } from '@meteorites/shared';
 
 export const NASA_CSV_HEADER = 'name,id,nametype,recclass,mass (g),fall,year,reclat,reclong,GeoLocation\n';
 

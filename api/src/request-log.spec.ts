@@ -1,6 +1,6 @@
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '@meteorites/shared/config';
+import { loadConfig } from '@meteorites/shared';
 import { serverOptions } from './app.ts';
 import { ShortRequestLog, shownMs } from './request-log.ts';
 

@@ -3,7 +3,7 @@
  * `cells`, header first, one column per field, null as an empty field. The header comes from the
  * analysis (not from the first row), so an empty result still says what its columns are.
  */
-import type { AnalysisResult } from '@meteorites/shared/analyses/index';
+import type { AnalysisResult } from '@meteorites/shared';
 import { csvField } from './nasa-csv.ts';
 
 const GROUP = ['key', 'count', 'with_mass', 'total_mass_g', 'mean_mass_g', 'median_mass_g', 'min_mass_g', 'max_mass_g'];

@@ -5,10 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { JOB_ID_PATTERN, METEORITE_ID_PATTERN } from '@meteorites/shared/keys';
-import { SAFE_TEXT_PATTERN } from '@meteorites/shared/schemas';
-import { STREAM_ID_PATTERN } from '@meteorites/shared/events';
-import { catalog } from '@meteorites/shared/analyses/catalog';
+import { JOB_ID_PATTERN, METEORITE_ID_PATTERN, SAFE_TEXT_PATTERN, STREAM_ID_PATTERN, catalog } from '@meteorites/shared';
 
 type Schema = Record<string, unknown>;
 type Operation = {

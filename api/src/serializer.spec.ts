@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SerializerSelector } from '@fastify/fast-json-stringify-compiler';
 import Type from 'typebox';
-import { DatasetSummary, Job, Meteorite } from '@meteorites/shared/schemas';
+import { DatasetSummary, Job, Meteorite } from '@meteorites/shared';
 import { buildSerializer, nullableAsTypeList } from './serializer.ts';
 
 const external = { Meteorite, DatasetSummary, Job };

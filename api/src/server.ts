@@ -3,7 +3,7 @@
  * requests finish, closes Redis, then exits.
  */
 import closeWithGrace from 'close-with-grace';
-import { loadConfig } from '@meteorites/shared/config';
+import { loadConfig } from '@meteorites/shared';
 import { buildApp, type App } from './app.ts';
 
 let app: App;

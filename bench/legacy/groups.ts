@@ -2,8 +2,7 @@
  * The grouped analyses as they were before they moved onto the group-by engine, kept unchanged as
  * the baseline bench/analysis.ts measures the engine against in the same process.
  */
-import type { Columns } from '@meteorites/shared/columns';
-import type { Group } from '@meteorites/shared/analyses/types';
+import type { Columns, Group } from '@meteorites/shared';
 
 /**
  * Mass statistics per group, fed one record index at a time. Sums are added in record order so

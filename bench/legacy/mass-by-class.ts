@@ -2,10 +2,7 @@
  * mass-by-class as it ran before the group-by engine (a callback per record, a GroupAccumulator,
  * quickselect medians): the baseline of bench/analysis.ts. Same result, so the bench can check it.
  */
-import type { AnalysisContext, AnalysisResult } from '@meteorites/shared/analyses/types';
-import type { Filters } from '@meteorites/shared/analyses/filters';
-import { resultHead } from '@meteorites/shared/analyses/result';
-import { codeOf, type Columns } from '@meteorites/shared/columns';
+import { type AnalysisContext, type AnalysisResult, type Filters, resultHead, codeOf, type Columns } from '@meteorites/shared';
 import { byTotalMassDesc, GroupAccumulator } from './groups.ts';
 
 const CHECKPOINT_MASK = 8191;

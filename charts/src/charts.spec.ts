@@ -1,8 +1,6 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
-import { analyses, validateJobRequest, type AnalysisResult } from '@meteorites/shared/analyses/index';
-import { columnsFromRecords, type Columns } from '@meteorites/shared/columns';
-import type { Meteorite } from '@meteorites/shared/schemas';
+import { analyses, validateJobRequest, type AnalysisResult, columnsFromRecords, type Columns, type Meteorite } from '@meteorites/shared';
 import { CHART_WIDTH, renderChart, renderSvg, UnsupportedChartError } from './index.ts';
 
 const ctx = { datasetVersion: 3, progress: async () => {}, now: () => new Date('2024-01-01T00:00:00Z') };

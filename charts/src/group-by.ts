@@ -5,7 +5,7 @@
  * the world map of geo-grid. The bars show the measure the rows were sorted by (else the first asked).
  */
 import type { TopLevelSpec } from 'vega-lite';
-import type { AnalysisResult } from '@meteorites/shared/analyses/index';
+import type { AnalysisResult } from '@meteorites/shared';
 
 type Row = Record<string, string | number | null>;
 

@@ -6,7 +6,7 @@
 import { renderAsync } from '@resvg/resvg-js';
 import { parse, View } from 'vega';
 import { compile } from 'vega-lite';
-import type { AnalysisResult } from '@meteorites/shared/analyses/index';
+import type { AnalysisResult } from '@meteorites/shared';
 import { FONT_FAMILY, fontFiles } from './fonts.ts';
 import { CHART_WIDTH, chartSpec } from './specs.ts';
 import { xmlSafe } from './xml.ts';

@@ -2,12 +2,10 @@
  * One vega-lite spec per analysis, built from a finished result. Pure data in, spec out: the
  * renderer in index.ts turns it into SVG and PNG.
  */
-import { ServiceError } from '@meteorites/shared/errors';
+import { ServiceError, type AnalysisResult, type Cell, type Meteorite } from '@meteorites/shared';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { TopLevelSpec } from 'vega-lite';
-import type { AnalysisResult, Cell } from '@meteorites/shared/analyses/index';
-import type { Meteorite } from '@meteorites/shared/schemas';
 import { FONT_FAMILY } from './fonts.ts';
 import { groupByChart } from './group-by.ts';
 

@@ -1,9 +1,7 @@
 import Value from 'typebox/value';
 import { XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
-import { analyses, type AnalysisResult } from '@meteorites/shared/analyses/index';
-import { columnsFromRecords } from '@meteorites/shared/columns';
-import type { Meteorite } from '@meteorites/shared/schemas';
+import { analyses, type AnalysisResult, columnsFromRecords, type Meteorite } from '@meteorites/shared';
 import { renderSvg, svgToPng } from './index.ts';
 import { xmlSafe } from './xml.ts';
 

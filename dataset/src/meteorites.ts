@@ -6,13 +6,18 @@
  * the next page starts after that id, so pages stay consistent even across a reload.
  */
 import { createHash } from 'node:crypto';
-import { InvalidCursorError } from '@meteorites/shared/errors';
-import { classMask } from '@meteorites/shared/analyses/classification';
-import { codeOf, idAt, meteoriteAt, type Columns } from '@meteorites/shared/columns';
-import { isMeteoriteId } from '@meteorites/shared/keys';
-import type { Redis } from '@meteorites/shared/redis';
-import type { Meteorite } from '@meteorites/shared/schemas';
-import type { SnapshotCache } from '@meteorites/shared/snapshot';
+import {
+  InvalidCursorError,
+  classMask,
+  codeOf,
+  idAt,
+  meteoriteAt,
+  type Columns,
+  isMeteoriteId,
+  type Redis,
+  type Meteorite,
+  type SnapshotCache,
+} from '@meteorites/shared';
 import { getMeteorites } from './store/read.ts';
 
 export { InvalidCursorError };

@@ -1,5 +1,5 @@
 /** The command line's grammar: argv in, one typed command out, or a UsageError saying what is wrong. */
-import { ServiceError } from '@meteorites/shared/errors';
+import { ServiceError } from '@meteorites/shared';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ENDED, type JobStatus } from '@meteorites/client';
 

@@ -4,7 +4,7 @@
  * (so a half-written FILE never exists) and are parsed on the way by the loader's own parser;
  * the partial file is renamed over FILE at the end, or removed on any failure.
  */
-import { ServiceError } from '@meteorites/shared/errors';
+import { ServiceError } from '@meteorites/shared';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';

@@ -1,18 +1,23 @@
 /**
  * Production runs compiled JavaScript (`npm start`, the Docker image): `npm run build`, then
  * scripts/dist/start.js under `--conditions=production`, whose API and worker run api/dist and
- * worker/dist. Every other suite runs the TypeScript sources through tsx, so only this one sees a
- * compiled module that cannot find a file it reads beside itself (a Lua script, the dashboard's
- * sources) or a package export without its `production` target.
+ * worker/dist; the `meteorites` bin then runs scripts/dist/cli.js. Every other suite runs the
+ * TypeScript sources through tsx, so only this one sees a compiled module that cannot find a file
+ * it reads beside itself (a Lua script, the dashboard's sources) or a package export without its
+ * `production` target.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiClient, ok, type ApiClient } from '@meteorites/client';
+import { runCli } from '@meteorites/test-utils/cli';
 import { checkedFetch } from '@meteorites/test-utils/response-check';
-import { startService, waitForJob, type StartedService } from '@meteorites/test-utils/service';
+import { descendantsOf, startService, waitForJob, type StartedService } from '@meteorites/test-utils/service';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const START = 'node --conditions=production scripts/dist/start.js';
@@ -90,6 +95,54 @@ describe('npm start, compiled', () => {
     expect(script.status).toBe(200);
     expect(script.headers.get('content-type')).toMatch(/javascript/);
     expect((await script.text()).length).toBeGreaterThan(1000);
+  });
+
+  it('the meteorites bin runs the compiled CLI: --help, and summary against the compiled API', async () => {
+    const help = await runCli(['--help'], {}, { bin: true });
+    expect(help).toMatchObject({ code: 0, stderr: '' });
+    expect(help.stdout).toMatch(/^usage: meteorites <command>/);
+    const summary = await runCli(['summary', '--json'], { API_URL: service.url }, { bin: true });
+    expect(summary).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(summary.stdout)).toEqual(await ok(api.GET('/data/summary')));
+  });
+
+  it('the meteorites bin: its child is scripts/dist/cli.js under the production condition, and a SIGINT sent to the bin stops it', async () => {
+    // A portal that sends NASA's header and one landing, then nothing: the download stays under way.
+    const head =
+      'name,id,nametype,recclass,mass (g),fall,year,reclat,reclong,GeoLocation\nAachen,1,Valid,L5,21,Fell,1880,50.775000,6.083330,"(50.775, 6.08333)"\n';
+    const portal: Server = createServer((_req, res) => void res.writeHead(200, { 'content-type': 'text/csv' }).write(head));
+    await new Promise<void>((resolve) => portal.listen(0, '127.0.0.1', resolve));
+    const dir = mkdtempSync(join(tmpdir(), 'meteorites-bin-'));
+    const out = join(dir, 'landings.csv');
+    try {
+      const url = `http://127.0.0.1:${(portal.address() as { port: number }).port}/landings.csv`;
+      let children: string[][] = [];
+      const run = await runCli(
+        ['fetch', '--url', url, '--out', out],
+        {},
+        {
+          bin: true,
+          onStart: (bin) => {
+            const poll = setInterval(() => {
+              if (!existsSync(`${out}.partial`)) return;
+              clearInterval(poll);
+              children = descendantsOf(bin.pid!).map(commandLine);
+              bin.kill('SIGINT');
+            }, 50);
+            bin.once('exit', () => clearInterval(poll));
+          },
+        },
+      );
+      expect(children.map((c) => c.slice(1))).toEqual([
+        ['--conditions=production', `${root}scripts/dist/cli.js`, 'fetch', '--url', url, '--out', out],
+      ]);
+      expect(run).toEqual({ code: 130, stdout: '', stderr: 'interrupted: the download was removed, the old file is as it was\n' });
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      portal.closeAllConnections();
+      portal.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('stops cleanly on SIGTERM: exit 0, no process left', async () => {

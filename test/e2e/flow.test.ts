@@ -4,12 +4,9 @@
  * analysis, fetch results and charts, cancel a job, drive the CLI, delete the data; then Ctrl-C
  * must stop every process the start created. Expectations come from NASA's CSV itself.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiRequestError, createApiClient, ok, type ApiClient } from '@meteorites/client';
@@ -17,11 +14,11 @@ import { checkedFetch } from '@meteorites/test-utils/response-check';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { byNumericId, loadable, readNasaCsv } from '@meteorites/test-utils/source-csv';
 import { alive, serviceUnderTest, waitForJob, type StartedService } from '@meteorites/test-utils/service';
-import type { Meteorite } from '@meteorites/shared/schemas';
+import { runCli } from '@meteorites/test-utils/cli';
+import type { Meteorite } from '@meteorites/shared';
 
 type Result = NonNullable<Awaited<ReturnType<typeof fetchResult>>>;
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 
@@ -48,21 +45,8 @@ function countBy(records: Meteorite[], key: (m: Meteorite) => string | number | 
 
 const groupCounts = (r: Result) => new Map(r.groups!.map((g) => [String(g.key), g.count]));
 
-/** Runs the real CLI (the `meteorites` bin) as a child process against the service. */
-async function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['scripts/meteorites.js', ...args], {
-    cwd: root,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, API_URL: url },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  // 'close', not 'exit': the output pipes may still hold data when the process has exited.
-  const [code] = (await once(child, 'close')) as [number | null];
-  return { code, stdout, stderr };
-}
+/** The CLI as a child process against the service (its sources, as `npm run cli` runs them). */
+const cli = (...args: string[]) => runCli(args, { API_URL: url });
 
 beforeAll(async () => {
   // The worker must offer test-sleep (a slow job to cancel); a service at E2E_API_URL may not.

@@ -7,9 +7,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeRedis, connectRedis } from '@meteorites/shared/redis';
+import { closeRedis, connectRedis, keys } from '@meteorites/shared';
 import { RedisServer } from '@meteorites/tools';
-import { keys } from '@meteorites/shared/keys';
 import { startService, type StartedService } from '@meteorites/test-utils/service';
 
 const SAMPLE = 'data/sample.json';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from '@meteorites/shared/redis';
+import type { Redis } from '@meteorites/shared';
 import type { InjectOptions } from 'fastify';
 import type { App } from '@meteorites/api';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';

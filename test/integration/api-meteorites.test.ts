@@ -1,8 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Meteorite } from '@meteorites/shared/schemas';
+import type { Meteorite, Redis } from '@meteorites/shared';
 import type { MeteoriteFilters } from '@meteorites/dataset';
-import type { Redis } from '@meteorites/shared/redis';
 import type { App } from '@meteorites/api';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';

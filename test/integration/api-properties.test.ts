@@ -19,7 +19,7 @@ import fc from 'fast-check';
 import { RESP_TYPES } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '@meteorites/api';
-import type { Redis } from '@meteorites/shared/redis';
+import type { Redis } from '@meteorites/shared';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';

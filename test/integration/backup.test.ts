@@ -18,8 +18,7 @@ import { loadable, readNasaCsv } from '@meteorites/test-utils/source-csv';
 import { killAllWorkers, spawnWorker, type WorkerProcess } from '@meteorites/test-utils/worker';
 import { runToExit } from '@meteorites/test-utils/process';
 import type { App } from '@meteorites/api';
-import type { Redis } from '@meteorites/shared/redis';
-import { keys } from '@meteorites/shared/keys';
+import { type Redis, keys } from '@meteorites/shared';
 import { BackupError, backupRdb, checkRdb, restoreRdb } from '@meteorites/tools';
 
 const runScript = (script: string, args: string[], env: Record<string, string>) => runToExit([`scripts/${script}.ts`, ...args], env);

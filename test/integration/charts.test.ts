@@ -13,10 +13,8 @@ import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import { parseSvg } from '@meteorites/test-utils/svg';
 import type { App } from '@meteorites/api';
-import type { Redis } from '@meteorites/shared/redis';
-import { keys } from '@meteorites/shared/keys';
+import { type Redis, keys, type AnalysisResult } from '@meteorites/shared';
 import { parseDataset, storeDataset } from '@meteorites/dataset';
-import type { AnalysisResult } from '@meteorites/shared/analyses/index';
 
 const SAMPLE = fileURLToPath(new URL('../../data/sample.json', import.meta.url));
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);

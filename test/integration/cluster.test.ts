@@ -17,11 +17,10 @@ import { killAllWorkers, spawnWorker, type WorkerProcess } from '@meteorites/tes
 import { spawnApi, type ApiProcess } from '@meteorites/test-utils/api-process';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { loadable, readNasaCsv } from '@meteorites/test-utils/source-csv';
-import { CLUSTER_HASH_TAG, slotOf } from '@meteorites/shared/cluster';
+import { CLUSTER_HASH_TAG, slotOf, type Meteorite } from '@meteorites/shared';
 import { checkRdb } from '@meteorites/tools';
 import { runToExit } from '@meteorites/test-utils/process';
 import { buildTestApp } from '@meteorites/test-utils/app';
-import type { Meteorite } from '@meteorites/shared/schemas';
 
 interface Job {
   id: string;

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '@meteorites/api';
-import type { Redis } from '@meteorites/shared/redis';
+import type { Redis } from '@meteorites/shared';
 import { parseDataset, storeDataset } from '@meteorites/dataset';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';

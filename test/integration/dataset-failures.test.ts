@@ -7,10 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DatasetBusyError, DatasetLockLostError, deleteDataset, getSummary, iterateMeteorites, storeDataset } from '@meteorites/dataset';
-import { DatasetNotReadyError, SnapshotCache } from '@meteorites/shared/snapshot';
-import { keys } from '@meteorites/shared/keys';
-import type { Redis } from '@meteorites/shared/redis';
-import type { Meteorite } from '@meteorites/shared/schemas';
+import { DatasetNotReadyError, SnapshotCache, keys, type Redis, type Meteorite } from '@meteorites/shared';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { expectedRecords, firstRows } from '@meteorites/test-utils/source-csv';

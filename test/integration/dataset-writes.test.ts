@@ -7,11 +7,8 @@
 import { createReadStream, readFileSync } from 'node:fs';
 import { RESP_TYPES } from 'redis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { idsOf } from '@meteorites/shared/columns';
+import { idsOf, connectRedis, type Redis, keys, type Meteorite } from '@meteorites/shared';
 import { parseDataset, getSummary, storeDataset, type StoreOptions } from '@meteorites/dataset';
-import { connectRedis, type Redis } from '@meteorites/shared/redis';
-import { keys } from '@meteorites/shared/keys';
-import type { Meteorite } from '@meteorites/shared/schemas';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { byNumericId, expectedRecords, firstRows, parseNasaCsv } from '@meteorites/test-utils/source-csv';

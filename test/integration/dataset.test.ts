@@ -19,11 +19,7 @@ import {
   type InputFormat,
   type MeteoriteQuery,
 } from '@meteorites/dataset';
-import { idsOf } from '@meteorites/shared/columns';
-import { DatasetNotReadyError, SnapshotCache } from '@meteorites/shared/snapshot';
-import { keys } from '@meteorites/shared/keys';
-import type { Redis } from '@meteorites/shared/redis';
-import type { Meteorite } from '@meteorites/shared/schemas';
+import { idsOf, DatasetNotReadyError, SnapshotCache, keys, type Redis, type Meteorite } from '@meteorites/shared';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { byNumericId, expectedRecords, loadable, readNasaCsv, withClass } from '@meteorites/test-utils/source-csv';

@@ -15,10 +15,7 @@ import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import { openSse, parsed, type SseStream } from '@meteorites/test-utils/sse';
 import { parsePrometheus, sampleValue } from '@meteorites/test-utils/prometheus';
 import { buildTestApp } from '@meteorites/test-utils/app';
-import { compareStreamIds, STREAM_ID_PATTERN } from '@meteorites/shared/events';
-import { keys } from '@meteorites/shared/keys';
-import { JobQueue } from '@meteorites/shared/queue/index';
-import type { Redis } from '@meteorites/shared/redis';
+import { compareStreamIds, STREAM_ID_PATTERN, keys, JobQueue, type Redis } from '@meteorites/shared';
 import type { StreamLimits } from '@meteorites/api';
 
 const SAMPLE = readFileSync(fileURLToPath(new URL('../../data/sample.json', import.meta.url)));

@@ -13,12 +13,8 @@ import { canLoseTail, loseWritesSince, mark } from '@meteorites/test-utils/aof';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import type { App } from '@meteorites/api';
-import type { Redis } from '@meteorites/shared/redis';
-import { keys } from '@meteorites/shared/keys';
-import { columnsFromRecords } from '@meteorites/shared/columns';
+import { type Redis, keys, columnsFromRecords, type Job, type Meteorite, JobQueue, WorkerQueue } from '@meteorites/shared';
 import { storeDataset } from '@meteorites/dataset';
-import type { Job, Meteorite } from '@meteorites/shared/schemas';
-import { JobQueue, WorkerQueue } from '@meteorites/shared/queue/index';
 
 /** Far longer than the test: no lease of the in-process "workers" runs out meanwhile. */
 const LEASE = 120_000;

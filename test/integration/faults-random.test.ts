@@ -39,8 +39,7 @@ import {
   type FaultWindow,
 } from '@meteorites/test-utils/fault-check';
 import type { App } from '@meteorites/api';
-import type { Redis } from '@meteorites/shared/redis';
-import { keys } from '@meteorites/shared/keys';
+import { type Redis, keys } from '@meteorites/shared';
 
 const env = testEnv();
 const SEED = env.FAULTS_SEED ?? randomInt(2 ** 31);

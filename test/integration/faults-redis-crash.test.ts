@@ -19,10 +19,7 @@ import { loadable, readNasaCsv } from '@meteorites/test-utils/source-csv';
 import { killAllWorkers, spawnWorker, type WorkerProcess } from '@meteorites/test-utils/worker';
 import { mixedJobRequests } from '@meteorites/test-utils/job-requests';
 import type { App } from '@meteorites/api';
-import type { Redis } from '@meteorites/shared/redis';
-import { keys } from '@meteorites/shared/keys';
-import type { Job } from '@meteorites/shared/schemas';
-import { JobQueue } from '@meteorites/shared/queue/index';
+import { type Redis, keys, type Job, JobQueue } from '@meteorites/shared';
 
 const JOBS = 100;
 const WORKER_ENV = { WORKER_CONCURRENCY: '1', JOB_LEASE_MS: '5000', JOB_RECOVERY_INTERVAL_MS: '500' };

@@ -13,8 +13,7 @@ import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import { mixedJobRequests } from '@meteorites/test-utils/job-requests';
 import type { App } from '@meteorites/api';
-import type { Job } from '@meteorites/shared/schemas';
-import { closeRedis, connectRedis, RedisUnavailableError } from '@meteorites/shared/redis';
+import { type Job, closeRedis, connectRedis, RedisUnavailableError } from '@meteorites/shared';
 
 const OUTAGE_MS = 5000;
 const CLIENTS = 4;

@@ -13,8 +13,7 @@ import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import type { App } from '@meteorites/api';
-import type { Job } from '@meteorites/shared/schemas';
-import { closeRedis, connectRedis, isRedisUnavailable, RedisTimeoutError } from '@meteorites/shared/redis';
+import { type Job, closeRedis, connectRedis, isRedisUnavailable, RedisTimeoutError } from '@meteorites/shared';
 import { BulkWriter } from '@meteorites/dataset';
 
 const COMMAND_TIMEOUT_MS = 1000;

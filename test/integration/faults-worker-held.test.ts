@@ -9,9 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
-import type { Redis } from '@meteorites/shared/redis';
-import { keys } from '@meteorites/shared/keys';
-import { JobQueue, WorkerQueue } from '@meteorites/shared/queue/index';
+import { type Redis, keys, JobQueue, WorkerQueue } from '@meteorites/shared';
 
 describe('faults: a worker killed while it holds jobs ahead', () => {
   let redis: TestRedis;

@@ -9,11 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { startTcpProxy, type TcpProxy } from '@meteorites/test-utils/tcp-proxy';
 import { killAllWorkers, spawnWorker, type WorkerProcess } from '@meteorites/test-utils/worker';
-import type { Redis } from '@meteorites/shared/redis';
-import { keys } from '@meteorites/shared/keys';
-import { JobQueue } from '@meteorites/shared/queue/index';
-import { scripts } from '@meteorites/shared/queue/lua/scripts';
-import type { LuaScript } from '@meteorites/shared/lua/loader';
+import { type Redis, keys, JobQueue, queueScripts as scripts, type LuaScript } from '@meteorites/shared';
 
 /** Far longer than any wait below: a job back in the queue before this came back through the worker, not a lease. */
 const WORKER_ENV = { JOB_LEASE_MS: '60000', WORKER_PREFETCH_BELOW_MS: '0', REDIS_COMMAND_TIMEOUT_MS: '1000', LOG_LEVEL: 'debug' };

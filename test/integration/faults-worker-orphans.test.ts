@@ -9,9 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { killAllWorkers, spawnWorker, type WorkerProcess } from '@meteorites/test-utils/worker';
-import type { Redis } from '@meteorites/shared/redis';
-import { keys } from '@meteorites/shared/keys';
-import { JobQueue } from '@meteorites/shared/queue/index';
+import { type Redis, keys, JobQueue } from '@meteorites/shared';
 
 /** Long leases: nothing here is rescued by a lease running out. */
 const WORKER_ENV = { JOB_LEASE_MS: '60000', JOB_RECOVERY_INTERVAL_MS: '200' };

@@ -9,9 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { killAllWorkers, spawnWorker, type WorkerProcess } from '@meteorites/test-utils/worker';
-import type { Redis } from '@meteorites/shared/redis';
-import { keys } from '@meteorites/shared/keys';
-import { JobQueue } from '@meteorites/shared/queue/index';
+import { type Redis, keys, JobQueue } from '@meteorites/shared';
 
 const JOBS = 20;
 const KILLS = 20;

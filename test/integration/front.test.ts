@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import Fastify, { type RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '@meteorites/shared/config';
+import { loadConfig, type Config } from '@meteorites/shared';
 import { appPlugin, serverOptions, NO_SUMMARY } from '@meteorites/api';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';

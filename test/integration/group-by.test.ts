@@ -6,9 +6,8 @@
 import { createReadStream } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '@meteorites/api';
-import { classify } from '@meteorites/shared/analyses/classification';
+import { classify, type Meteorite } from '@meteorites/shared';
 import { parseDataset, storeDataset } from '@meteorites/dataset';
-import type { Meteorite } from '@meteorites/shared/schemas';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { fullDataset } from '@meteorites/test-utils/env';
 import { expectClose, groupByReference } from '@meteorites/test-utils/group-by-reference';

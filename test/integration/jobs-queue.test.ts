@@ -5,9 +5,16 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
-import type { Redis } from '@meteorites/shared/redis';
-import { keys } from '@meteorites/shared/keys';
-import { InvalidCursorError, JobEvents, JobQueue, WorkerQueue, type ClaimedJob, type Settlement } from '@meteorites/shared/queue/index';
+import {
+  type Redis,
+  keys,
+  InvalidCursorError,
+  JobEvents,
+  JobQueue,
+  WorkerQueue,
+  type ClaimedJob,
+  type Settlement,
+} from '@meteorites/shared';
 
 const LEASE = 60_000;
 

@@ -9,12 +9,8 @@ import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import type { App } from '@meteorites/api';
-import type { Redis } from '@meteorites/shared/redis';
-import { keys } from '@meteorites/shared/keys';
-import { columnsFromRecords } from '@meteorites/shared/columns';
+import { type Redis, keys, columnsFromRecords, type Job, JobQueue, WorkerQueue } from '@meteorites/shared';
 import { storeDataset } from '@meteorites/dataset';
-import type { Job } from '@meteorites/shared/schemas';
-import { JobQueue, WorkerQueue } from '@meteorites/shared/queue/index';
 
 const LEASE = 60_000;
 

@@ -14,11 +14,8 @@ import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import type { InjectOptions } from 'fastify';
 import type { App } from '@meteorites/api';
 import type {} from '@meteorites/api';
-import type { Redis } from '@meteorites/shared/redis';
-import { keys } from '@meteorites/shared/keys';
-import { columnsFromRecords, meteoriteAt } from '@meteorites/shared/columns';
+import { type Redis, keys, columnsFromRecords, meteoriteAt, type Meteorite } from '@meteorites/shared';
 import { parseDataset, storeDataset, type ParsedDataset } from '@meteorites/dataset';
-import type { Meteorite } from '@meteorites/shared/schemas';
 
 interface Stats {
   count: number;

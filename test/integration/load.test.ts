@@ -12,9 +12,7 @@ import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import { mixedJobRequests } from '@meteorites/test-utils/job-requests';
 import type { App } from '@meteorites/api';
-import type { Redis } from '@meteorites/shared/redis';
-import { keyPrefixes, keys } from '@meteorites/shared/keys';
-import type { Job } from '@meteorites/shared/schemas';
+import { type Redis, keyPrefixes, keys, type Job } from '@meteorites/shared';
 
 const CLIENTS = 50;
 const PER_CLIENT = 100;

@@ -16,9 +16,7 @@ import { buildTestApp } from '@meteorites/test-utils/app';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import { parsePrometheus, sampleValue, samples, type Exposition } from '@meteorites/test-utils/prometheus';
 import type { App } from '@meteorites/api';
-import type { Redis } from '@meteorites/shared/redis';
-import { JobQueue, WorkerQueue } from '@meteorites/shared/queue/index';
-import { JOB_DURATION_BUCKETS, JOB_EVENTS, readMetrics, type JobEvent } from '@meteorites/shared/metrics';
+import { type Redis, JobQueue, WorkerQueue, JOB_DURATION_BUCKETS, JOB_EVENTS, readMetrics, type JobEvent } from '@meteorites/shared';
 
 const SAMPLE = fileURLToPath(new URL('../../data/sample.json', import.meta.url));
 const POLL = { timeout: 20_000, interval: 50 };

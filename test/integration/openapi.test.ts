@@ -4,7 +4,7 @@ import Fastify, { type RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { compileErrors, validate } from '@readme/openapi-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '@meteorites/shared/config';
+import { loadConfig } from '@meteorites/shared';
 import { appPlugin, serverOptions } from '@meteorites/api';
 import { generateOpenApi } from '../../scripts/openapi.ts';
 

@@ -11,7 +11,7 @@ import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { startTcpProxy, type TcpProxy } from '@meteorites/test-utils/tcp-proxy';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import type { App } from '@meteorites/api';
-import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
+import { closeRedis, connectRedis, type Redis } from '@meteorites/shared';
 
 const hostPort = (url: string) => {
   const u = new URL(url);

@@ -7,8 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { buildTestApp } from '@meteorites/test-utils/app';
 import type { App } from '@meteorites/api';
-import type { Redis } from '@meteorites/shared/redis';
-import { keys } from '@meteorites/shared/keys';
+import { type Redis, keys } from '@meteorites/shared';
 
 const SAMPLE =
   'id,name,nametype,recclass,mass (g),fall,year,reclat,reclong,GeoLocation\n' +

@@ -21,9 +21,8 @@ import { buildTestApp } from '@meteorites/test-utils/app';
 import { checkedFetch } from '@meteorites/test-utils/response-check';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import type { App } from '@meteorites/api';
-import { connectRedis, closeRedis, RedisRejectedError, type Redis } from '@meteorites/shared/redis';
+import { connectRedis, closeRedis, RedisRejectedError, type Redis, keys } from '@meteorites/shared';
 import { freePort } from '@meteorites/tools';
-import { keys } from '@meteorites/shared/keys';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const SAMPLE = readFileSync(join(root, 'data/sample.json'));

@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSentinelSet, type SentinelSet } from '@meteorites/test-utils/sentinel';
-import { closeRedis, connectRedis, RedisUnavailableError, type Redis } from '@meteorites/shared/redis';
+import { closeRedis, connectRedis, RedisUnavailableError, type Redis } from '@meteorites/shared';
 
 describe('connections through Sentinel', () => {
   let set: SentinelSet;

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { startTcpProxy, type TcpProxy } from '@meteorites/test-utils/tcp-proxy';
-import { connectRedis, deadline, type Redis } from '@meteorites/shared/redis';
+import { connectRedis, deadline, type Redis } from '@meteorites/shared';
 
 describe('test support: TCP proxy', () => {
   let redis: TestRedis;

@@ -9,10 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
-import type { Redis } from '@meteorites/shared/redis';
-import { loadConfig } from '@meteorites/shared/config';
-import { keys } from '@meteorites/shared/keys';
-import { JobQueue } from '@meteorites/shared/queue/index';
+import { type Redis, loadConfig, keys, JobQueue } from '@meteorites/shared';
 import { Worker, type JobHandler } from '@meteorites/worker';
 
 const POLL = { timeout: 10_000, interval: 20 };

@@ -8,10 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
-import type { Redis } from '@meteorites/shared/redis';
-import { loadConfig } from '@meteorites/shared/config';
-import { keys } from '@meteorites/shared/keys';
-import { JobQueue } from '@meteorites/shared/queue/index';
+import { type Redis, loadConfig, keys, JobQueue } from '@meteorites/shared';
 import { Worker, type JobHandler } from '@meteorites/worker';
 import { logSink } from '@meteorites/test-utils/log-sink';
 

@@ -9,10 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { killAllWorkers, spawnWorker, type WorkerProcess } from '@meteorites/test-utils/worker';
-import type { Redis } from '@meteorites/shared/redis';
-import { keys } from '@meteorites/shared/keys';
-import { JobQueue } from '@meteorites/shared/queue/index';
-import type { Job } from '@meteorites/shared/schemas';
+import { type Redis, keys, JobQueue, type Job } from '@meteorites/shared';
 
 const POLL = { timeout: 20_000, interval: 50 };
 

@@ -1,4 +1,4 @@
-import { loadConfig, type Config } from '@meteorites/shared/config';
+import { loadConfig, type Config } from '@meteorites/shared';
 import { buildApp, type App } from '@meteorites/api';
 import { addResponseCheck } from './response-check.ts';
 

@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RedisServer } from '@meteorites/tools';
-import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
-import { CLUSTER_HASH_TAG, slotOf } from '@meteorites/shared/cluster';
+import { closeRedis, connectRedis, type Redis, CLUSTER_HASH_TAG, slotOf } from '@meteorites/shared';
 
 const run = promisify(execFile);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { keys } from '@meteorites/shared/keys';
+import { keys } from '@meteorites/shared';
 import { acknowledged, checkEndedOnce, checkMetrics, checkRuns, checkStates, prng, type JobState } from './fault-check.ts';
 
 const ID = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;

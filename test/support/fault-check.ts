@@ -4,8 +4,7 @@
  * every run the workers logged. Each function returns the violations it found as text (empty:
  * none), so that one failure report lists them all.
  */
-import type { Redis } from '@meteorites/shared/redis';
-import { keys } from '@meteorites/shared/keys';
+import { type Redis, keys } from '@meteorites/shared';
 import type { LogLine } from './worker.ts';
 
 /** The seeded PRNG the faults, loads and waits draw from: a seed replays them. */

@@ -4,8 +4,7 @@
  * test compare against.
  */
 import { expect } from 'vitest';
-import { classify } from '@meteorites/shared/analyses/classification';
-import type { Meteorite } from '@meteorites/shared/schemas';
+import { classify, type Meteorite } from '@meteorites/shared';
 
 export type ReferenceParams = Record<string, unknown> & {
   by: string[];

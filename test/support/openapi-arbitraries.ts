@@ -6,7 +6,7 @@
  * (bounds), enum, a union of literals, boolean, flat objects, arrays of those (group-by's `by`).
  */
 import fc from 'fast-check';
-import { SAFE_TEXT_PATTERN } from '@meteorites/shared/schemas';
+import { SAFE_TEXT_PATTERN } from '@meteorites/shared';
 
 export type Schema = Record<string, unknown>;
 

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { connectRedis, type Redis } from '@meteorites/shared/redis';
+import { connectRedis, type Redis } from '@meteorites/shared';
 import { REDIS_SERVER_ARGS, RedisServer, type RedisServerOptions } from '@meteorites/tools';
 import { testEnv } from './env.ts';
 

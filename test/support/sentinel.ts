@@ -10,8 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, RedisServer } from '@meteorites/tools';
-import { closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
-import { askSentinels, type HostPort, type SentinelTarget } from '@meteorites/shared/sentinel';
+import { closeRedis, connectRedis, type Redis, askSentinels, type HostPort, type SentinelTarget } from '@meteorites/shared';
 
 export const MASTER_NAME = 'meteorites';
 

@@ -4,8 +4,7 @@
  * empty = null, numbers as JavaScript reads them.
  */
 import { readFileSync } from 'node:fs';
-import { classify } from '@meteorites/shared/analyses/classification';
-import type { Meteorite } from '@meteorites/shared/schemas';
+import { classify, type Meteorite } from '@meteorites/shared';
 
 export function splitCsvLine(line: string): string[] {
   const fields: string[] = [];

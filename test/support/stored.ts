@@ -3,12 +3,8 @@
  * checked against Redis itself (SCAN, the id set, every hash's fields), never against the loader.
  */
 import { expect } from 'vitest';
-import { idsOf } from '@meteorites/shared/columns';
+import { idsOf, keys, type Redis, type Meteorite, SnapshotCache } from '@meteorites/shared';
 import { parseDataset, getSummary, type InputFormat, type ParsedDataset } from '@meteorites/dataset';
-import { keys } from '@meteorites/shared/keys';
-import type { Redis } from '@meteorites/shared/redis';
-import type { Meteorite } from '@meteorites/shared/schemas';
-import { SnapshotCache } from '@meteorites/shared/snapshot';
 
 /** Parses a whole text as the service would a request body. */
 export function parseText(text: string, format: InputFormat = 'csv'): Promise<ParsedDataset> {

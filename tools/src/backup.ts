@@ -12,7 +12,7 @@
  * directory for a stopped redis-server instead: it loads the RDB into a temporary redis-server,
  * has it write an AOF of it, and swaps that directory in. Starting Redis on it serves the backup.
  */
-import { ServiceError } from '@meteorites/shared/errors';
+import { ServiceError, openRawConnection, closeRedis, connectRedis, type Redis } from '@meteorites/shared';
 import { once } from 'node:events';
 import {
   closeSync,
@@ -28,7 +28,6 @@ import {
 } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openRawConnection, closeRedis, connectRedis, type Redis } from '@meteorites/shared/redis';
 import { RedisServer } from './redis-server.ts';
 
 export class BackupError extends ServiceError {

@@ -3,7 +3,7 @@
  * (the embedded Redis) and by the test support, which also needs to kill and restart it on the
  * same data to prove what survives.
  */
-import { ServiceError } from '@meteorites/shared/errors';
+import { ServiceError } from '@meteorites/shared';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdirSync } from 'node:fs';

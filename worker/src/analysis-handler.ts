@@ -2,11 +2,7 @@
  * The worker's job handler: runs an analysis on the in-memory snapshot of the current dataset
  * version (cached per version, so repeated jobs do not re-read Redis).
  */
-import { ServiceError } from '@meteorites/shared/errors';
-import type { Redis } from '@meteorites/shared/redis';
-import { DatasetNotReadyError, SnapshotCache } from '@meteorites/shared/snapshot';
-import type { Catalog } from '@meteorites/shared/analyses/catalog';
-import { DeferJobError } from '@meteorites/shared/queue/index';
+import { ServiceError, type Redis, DatasetNotReadyError, SnapshotCache, type Catalog, DeferJobError } from '@meteorites/shared';
 import type { JobHandler } from './worker.ts';
 
 /** While the dataset is loading a job waits this long before it is tried again. */

@@ -11,8 +11,7 @@
  * from idle workers, and a long run pauses claiming ahead. claimPlan() is that policy.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { deadline, type Redis } from '@meteorites/shared/redis';
-import { WorkerQueue, type ClaimedJob } from '@meteorites/shared/queue/index';
+import { deadline, type Redis, WorkerQueue, type ClaimedJob } from '@meteorites/shared';
 import type { WorkerContext } from './context.ts';
 import { RunningJob } from './running-job.ts';
 

@@ -4,9 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { Config } from '@meteorites/shared/config';
-import { connectRedis, deadline, UNTIMED, type Redis, routeOf } from '@meteorites/shared/redis';
-import { WorkerQueue, queueOptions } from '@meteorites/shared/queue/index';
+import { type Config, connectRedis, deadline, UNTIMED, type Redis, routeOf, WorkerQueue, queueOptions } from '@meteorites/shared';
 import type { JobHandler } from './running-job.ts';
 import { withReplyTimeout } from './timed-redis.ts';
 

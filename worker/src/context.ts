@@ -4,9 +4,7 @@
  * LockManager).
  */
 import type { Logger } from 'pino';
-import type { Config } from '@meteorites/shared/config';
-import type { Redis } from '@meteorites/shared/redis';
-import type { WorkerQueue } from '@meteorites/shared/queue/index';
+import type { Config, Redis, WorkerQueue } from '@meteorites/shared';
 import type { Claimer } from './claimer.ts';
 import type { CommandConnection } from './connection.ts';
 import type { Leases } from './leases.ts';

@@ -3,9 +3,7 @@
  * process on this host has a live heartbeat in `jobs:workers`. Exit 0 healthy, 1 not.
  */
 import { hostname } from 'node:os';
-import { loadConfig } from '@meteorites/shared/config';
-import { keys } from '@meteorites/shared/keys';
-import { closeRedis, connectRedis, type Redis, routeOf } from '@meteorites/shared/redis';
+import { loadConfig, keys, closeRedis, connectRedis, type Redis, routeOf } from '@meteorites/shared';
 
 const config = loadConfig();
 let redis: Redis | undefined;

@@ -5,8 +5,7 @@
  * (a job leaving this worker's lease unfinished) are written here.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { InvalidIdError, keys } from '@meteorites/shared/keys';
-import { WorkerQueue, type HeldJob } from '@meteorites/shared/queue/index';
+import { InvalidIdError, keys, WorkerQueue, type HeldJob } from '@meteorites/shared';
 import type { LogContext, WorkerContext } from './context.ts';
 import type { RunningJob } from './running-job.ts';
 

@@ -3,9 +3,7 @@
  * gracefully (exit 0); a second signal exits at once (exit 1), leaving recovery to the leases.
  */
 import { pino } from 'pino';
-import { loadConfig } from '@meteorites/shared/config';
-import { loggerSetup } from '@meteorites/shared/logging';
-import { catalog } from '@meteorites/shared/analyses/catalog';
+import { loadConfig, loggerSetup, catalog } from '@meteorites/shared';
 import { analysisHandler } from './analysis-handler.ts';
 import { Worker } from './worker.ts';
 

@@ -3,9 +3,15 @@
  * told the worker about its lease, its progress reports, and what stops its run (cancellation,
  * timeout, a lost lease, shutdown). It is the JobRun its handler sees.
  */
-import { isRedisUnavailable } from '@meteorites/shared/redis';
+import {
+  isRedisUnavailable,
+  JobCancelledError,
+  LeaseLostError,
+  type ClaimedJob,
+  type WorkerQueue,
+  type LeaseState,
+} from '@meteorites/shared';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { JobCancelledError, LeaseLostError, type ClaimedJob, type WorkerQueue, type LeaseState } from '@meteorites/shared/queue/index';
 
 export interface JobRun {
   job: ClaimedJob;

@@ -4,10 +4,16 @@
  * costs at most one round trip per job. The starts of held jobs (claimed ahead) ride on the same
  * calls, or on one of their own at the end of the turn.
  */
-import { isRedisUnavailable } from '@meteorites/shared/redis';
+import {
+  isRedisUnavailable,
+  LeaseLostError,
+  type ClaimedJob,
+  type Settlement,
+  type SettleOutcome,
+  confirmReplicas,
+  ReplicasLaggingError,
+} from '@meteorites/shared';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LeaseLostError, type ClaimedJob, type Settlement, type SettleOutcome } from '@meteorites/shared/queue/index';
-import { confirmReplicas, ReplicasLaggingError } from '@meteorites/shared/replicas';
 import { settleBatchSize } from './claimer.ts';
 import type { LogContext, WorkerContext } from './context.ts';
 import type { RunningJob } from './running-job.ts';

@@ -6,15 +6,15 @@
  * Attempts: a start counts one; a run handed back at shutdown or deferred while the dataset
  * loads is refunded; a run lost with its worker, or retried after a transient error, is not.
  */
-import { isRedisUnavailable } from '@meteorites/shared/redis';
 import {
+  isRedisUnavailable,
   DeferJobError,
   JobCancelledError,
   JobTimeoutError,
   LeaseLostError,
   ShutdownError,
   type Settlement,
-} from '@meteorites/shared/queue/index';
+} from '@meteorites/shared';
 import type { LogContext, WorkerContext } from './context.ts';
 import type { RunningJob } from './running-job.ts';
 

@@ -6,7 +6,7 @@
  * the worker's sweep).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { closeRedis, RedisUnavailableError, type Redis } from '@meteorites/shared/redis';
+import { closeRedis, RedisUnavailableError, type Redis } from '@meteorites/shared';
 
 /**
  * A view of `client` (the same connection) whose sendCommand fails after `ms` without a reply.

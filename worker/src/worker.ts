@@ -11,14 +11,11 @@
  * - leases.ts: lease renewal, recovery, the sweep of the worker's own list, and hand-backs;
  * - connection.ts: the command connection, replaced when it goes silent.
  */
-import { ServiceError } from '@meteorites/shared/errors';
+import { ServiceError, type Config, closeRedis, type Redis, ShutdownError, type ClaimedJob, type SettleOutcome } from '@meteorites/shared';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
-import type { Config } from '@meteorites/shared/config';
-import { closeRedis, type Redis } from '@meteorites/shared/redis';
-import { ShutdownError, type ClaimedJob, type SettleOutcome } from '@meteorites/shared/queue/index';
 import { Claimer } from './claimer.ts';
 import { CommandConnection } from './connection.ts';
 import { WorkerContext } from './context.ts';

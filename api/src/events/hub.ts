@@ -14,9 +14,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
-import { compareStreamIds, eventFromEntry, type ServiceEvent } from '@meteorites/shared/events';
-import { keys } from '@meteorites/shared/keys';
-import { isRedisUnavailable, type Redis } from '@meteorites/shared/redis';
+import { compareStreamIds, eventFromEntry, type ServiceEvent, keys, isRedisUnavailable, type Redis } from '@meteorites/shared';
 
 /** Where an SSE stream's text goes. */
 export interface Sink {

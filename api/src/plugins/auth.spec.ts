@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '@meteorites/shared/config';
+import { ConfigError, loadConfig } from '@meteorites/shared';
 import { bearerToken, keyMatches } from './auth.ts';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import type { Config } from '@meteorites/shared/config';
+import type { Config } from '@meteorites/shared';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -3,11 +3,8 @@ import type { FastifySchemaValidationError } from 'fastify';
 import Fastify from 'fastify';
 import { ClientOfflineError, TimeoutError } from 'redis';
 import { DatasetLockLostError } from '@meteorites/dataset';
-import { RedisTimeoutError } from '@meteorites/shared/redis';
-import { ServiceError } from '@meteorites/shared/errors';
-import { InvalidParamsError } from '@meteorites/shared/analyses/index';
+import { RedisTimeoutError, ServiceError, InvalidParamsError, MeteoriteId } from '@meteorites/shared';
 import Type from 'typebox';
-import { MeteoriteId } from '@meteorites/shared/schemas';
 import errorsPlugin, { frameworkError, mayHoldNumbers, nonFiniteField, validationMessage } from './errors.ts';
 
 const failure = (

@@ -5,9 +5,7 @@
  */
 import fp from 'fastify-plugin';
 import type { FastifyError, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import { ServiceError } from '@meteorites/shared/errors';
-import { isRedisUnavailable } from '@meteorites/shared/redis';
-import { SAFE_TEXT_PATTERN, SAFE_TEXT_RULE } from '@meteorites/shared/schemas';
+import { ServiceError, isRedisUnavailable, SAFE_TEXT_PATTERN, SAFE_TEXT_RULE } from '@meteorites/shared';
 import { ApiError, errorResponse } from '../errors.ts';
 
 const STATUS_CODES: Record<number, string> = {

@@ -8,7 +8,7 @@
 import fp from 'fastify-plugin';
 import { fastifySSE } from '@fastify/sse';
 import { Counter, Gauge } from 'prom-client';
-import { closeRedis } from '@meteorites/shared/redis';
+import { closeRedis } from '@meteorites/shared';
 import { ApiError } from '../errors.ts';
 import { EventHub } from '../events/hub.ts';
 

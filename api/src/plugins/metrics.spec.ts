@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Histogram, Registry } from 'prom-client';
-import type { Redis } from '@meteorites/shared/redis';
+import type { Redis } from '@meteorites/shared';
 import { ApiMetrics } from './metrics.ts';
 
 const NAME = 'meteorites_http_request_duration_seconds';

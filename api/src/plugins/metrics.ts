@@ -6,8 +6,7 @@
  */
 import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Redis } from '@meteorites/shared/redis';
-import { DATASET_STATES, JOB_DURATION_BUCKETS, JOB_EVENTS, readMetrics, type ServiceMetrics } from '@meteorites/shared/metrics';
+import { type Redis, DATASET_STATES, JOB_DURATION_BUCKETS, JOB_EVENTS, readMetrics, type ServiceMetrics } from '@meteorites/shared';
 
 declare module 'fastify' {
   interface FastifyInstance {

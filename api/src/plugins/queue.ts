@@ -4,9 +4,7 @@
  * (what POST /jobs accepts). Without Redis (`npm run openapi`) there are no job events.
  */
 import fp from 'fastify-plugin';
-import { closeRedis } from '@meteorites/shared/redis';
-import { catalog, type Catalog } from '@meteorites/shared/analyses/catalog';
-import { JobEvents, JobQueue, queueOptions } from '@meteorites/shared/queue/index';
+import { closeRedis, catalog, type Catalog, JobEvents, JobQueue, queueOptions } from '@meteorites/shared';
 
 declare module 'fastify' {
   interface FastifyInstance {

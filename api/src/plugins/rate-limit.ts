@@ -10,9 +10,7 @@
 import fp from 'fastify-plugin';
 import rateLimit, { type FastifyRateLimitStore, type RateLimitOptions } from '@fastify/rate-limit';
 import type { RouteOptions } from 'fastify';
-import { keys } from '@meteorites/shared/keys';
-import { LuaScript } from '@meteorites/shared/lua/loader';
-import type { Config } from '@meteorites/shared/config';
+import { keys, LuaScript, type Config } from '@meteorites/shared';
 import { ApiError, errorResponse } from '../errors.ts';
 
 const WINDOW_MS = 60_000;

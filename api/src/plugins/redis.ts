@@ -7,7 +7,7 @@
  */
 import fp from 'fastify-plugin';
 import { createClient } from 'redis';
-import { closeRedis, connectRedis, type Redis, routeOf } from '@meteorites/shared/redis';
+import { closeRedis, connectRedis, type Redis, routeOf } from '@meteorites/shared';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -3,7 +3,7 @@
  * the current dataset version instead of scanning Redis keys per request.
  */
 import fp from 'fastify-plugin';
-import { SnapshotCache } from '@meteorites/shared/snapshot';
+import { SnapshotCache } from '@meteorites/shared';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { DatasetSummary, ErrorBody, Job, Meteorite } from '@meteorites/shared/schemas';
+import { DatasetSummary, ErrorBody, Job, Meteorite } from '@meteorites/shared';
 import { securitySchemes } from './auth.ts';
 
 export const OPENAPI_INFO = {

@@ -17,12 +17,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { RESP_TYPES } from 'redis';
-import { keys, type ChartFormat } from '@meteorites/shared/keys';
-import type { Redis } from '@meteorites/shared/redis';
-import { LuaScript } from '@meteorites/shared/lua/loader';
-import { JobId } from '@meteorites/shared/schemas';
-import type { JobQueue } from '@meteorites/shared/queue/index';
-import type { AnalysisResult } from '@meteorites/shared/analyses/index';
+import { keys, type ChartFormat, type Redis, LuaScript, JobId, type JobQueue, type AnalysisResult } from '@meteorites/shared';
 import { renderSvg, svgToPng, xmlSafe } from '@meteorites/charts';
 import { conflict, errorResponse, notFound } from '../errors.ts';
 

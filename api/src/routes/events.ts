@@ -8,9 +8,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type {} from '@fastify/sse';
 import Type from 'typebox';
-import { DATASET_EVENT_NAMES, JOB_EVENT_NAMES, STREAM_ID_PATTERN } from '@meteorites/shared/events';
-import { isEnded } from '@meteorites/shared/queue/index';
-import { JobId } from '@meteorites/shared/schemas';
+import { DATASET_EVENT_NAMES, JOB_EVENT_NAMES, STREAM_ID_PATTERN, isEnded, JobId } from '@meteorites/shared';
 import { ApiError, errorResponse, notFound } from '../errors.ts';
 import { formatEvent, type EventHub, type Sink } from '../events/hub.ts';
 

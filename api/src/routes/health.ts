@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { deadline } from '@meteorites/shared/redis';
+import { deadline } from '@meteorites/shared';
 
 const Status = Type.Object({ status: Type.String() });
 

@@ -1,8 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { Job, JobId, JobStatus, SafeText } from '@meteorites/shared/schemas';
-import { isEnded } from '@meteorites/shared/queue/index';
-import { confirmReplicas, ReplicasLaggingError } from '@meteorites/shared/replicas';
+import { Job, JobId, JobStatus, SafeText, isEnded, confirmReplicas, ReplicasLaggingError } from '@meteorites/shared';
 import { ApiError, conflict, errorResponse, notFound } from '../errors.ts';
 
 const Err = Type.Ref('Error');

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { errorResponse } from '../errors.ts';
-import { JOB_EVENTS } from '@meteorites/shared/metrics';
+import { JOB_EVENTS } from '@meteorites/shared';
 
 const metrics: FastifyPluginAsyncTypebox = async (app) => {
   app.get(

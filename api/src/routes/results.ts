@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { JobId } from '@meteorites/shared/schemas';
-import { AnalysisResult } from '@meteorites/shared/analyses/index';
+import { JobId, AnalysisResult } from '@meteorites/shared';
 import { ApiError, conflict, errorResponse, notFound } from '../errors.ts';
 import { negotiate } from '../negotiate.ts';
 import { resultCsv } from '../result-csv.ts';

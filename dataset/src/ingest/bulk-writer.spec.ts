@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Redis } from '@meteorites/shared/redis';
+import type { Redis } from '@meteorites/shared';
 import { BulkWriter } from './bulk-writer.ts';
 
 /**

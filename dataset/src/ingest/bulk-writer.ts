@@ -10,11 +10,10 @@
  * (connectRedis), a settle() that sees no reply and no drain for that long fails with
  * RedisTimeoutError and drops the connection.
  */
-import { ServiceError } from '@meteorites/shared/errors';
+import { ServiceError, afterPendingIo, commandTimeoutOf, openRawConnection, RedisTimeoutError, type Redis } from '@meteorites/shared';
 import type { Socket } from 'node:net';
 import { once } from 'node:events';
 import { SocketClosedUnexpectedlyError } from 'redis';
-import { afterPendingIo, commandTimeoutOf, openRawConnection, RedisTimeoutError, type Redis } from '@meteorites/shared/redis';
 
 export class BulkWriteError extends ServiceError {
   override name = 'BulkWriteError';

@@ -1,5 +1,5 @@
 /** The loader's error classes and the per-record skip report, shared by every parser. */
-import { ServiceError } from '@meteorites/shared/errors';
+import { ServiceError } from '@meteorites/shared';
 
 /** A record left out of a load, and why. `index` is its 0-based position in the input. */
 export interface Skipped {

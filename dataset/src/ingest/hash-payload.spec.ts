@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { columnsFromRecords } from '@meteorites/shared/columns';
-import { keys } from '@meteorites/shared/keys';
-import type { Meteorite } from '@meteorites/shared/schemas';
+import { columnsFromRecords, keys, type Meteorite } from '@meteorites/shared';
 import { crc64 } from './crc64.ts';
 import { dumpRdbVersion, HashPayloadEncoder, MAX_PAYLOAD_BYTES, MAX_RESTORE_BYTES } from './hash-payload.ts';
 

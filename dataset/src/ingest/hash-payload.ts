@@ -12,8 +12,7 @@
  * another encoding, or an integer beyond 2^53) gets 0 from encode() and is written with HSET.
  * The store checks the encoder against the server before trusting it (see store/record-writes.ts).
  */
-import { textAt, type Columns } from '@meteorites/shared/columns';
-import { keyPrefixes } from '@meteorites/shared/keys';
+import { textAt, type Columns, keyPrefixes } from '@meteorites/shared';
 import { crc64 } from './crc64.ts';
 
 /** RDB type byte of a hash stored as a listpack (Redis 7.0 and later). */

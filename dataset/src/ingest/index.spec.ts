@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { idAt, idsOf, textAt } from '@meteorites/shared/columns';
+import { idAt, idsOf, textAt } from '@meteorites/shared';
 import { DatasetFormatError, EmptyDatasetError, formatFromName, parseDataset, type InputFormat } from './index.ts';
 
 async function* chunks(text: string, size = 7): AsyncGenerator<string> {

@@ -4,7 +4,7 @@
  * `geolocation`). Input is streamed chunk by chunk; the result is the validated records as
  * columns plus the report of skipped ones. Nothing here touches Redis.
  */
-import type { Columns } from '@meteorites/shared/columns';
+import type { Columns } from '@meteorites/shared';
 import { CsvReader } from './csv.ts';
 
 export { MAX_ROW_BYTES } from './csv.ts';

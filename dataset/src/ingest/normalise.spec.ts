@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { idsOf, textsOf } from '@meteorites/shared/columns';
+import { idsOf, textsOf } from '@meteorites/shared';
 import { ColumnsBuilder, decimal, geoPoint, meteoriteId, normaliseRecord, text, year, type RawRecord } from './normalise.ts';
 
 const AACHEN: RawRecord = {

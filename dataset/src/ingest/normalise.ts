@@ -5,8 +5,7 @@
  * The value helpers are pure and share one convention: `null` means absent (missing, empty or
  * blank), `undefined` or `NaN` means present but unusable, which skips the record.
  */
-import { CodedTextsBuilder, TextList, type Columns } from '@meteorites/shared/columns';
-import { isMeteoriteId } from '@meteorites/shared/keys';
+import { CodedTextsBuilder, TextList, type Columns, isMeteoriteId } from '@meteorites/shared';
 import type { Skipped } from './errors.ts';
 
 /** One input record's fields before validation; each may be a string, a number, null or absent. */

@@ -3,11 +3,8 @@
  * `dataset:lock` with a TTL, renewed while the work runs, so a crashed loader blocks others for
  * one TTL at most; a load whose lock expired under it (a stall longer than the TTL) stops.
  */
-import { LuaScript } from '@meteorites/shared/lua/loader';
-import { ServiceError } from '@meteorites/shared/errors';
+import { LuaScript, ServiceError, keys, type Redis } from '@meteorites/shared';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { keys } from '@meteorites/shared/keys';
-import type { Redis } from '@meteorites/shared/redis';
 
 /** Another load or delete holds the lock (API: 409). */
 export class DatasetBusyError extends ServiceError {

@@ -2,11 +2,18 @@
  * Reading landings back: the summary, one landing by id, a list of ids in one pipeline, and every
  * landing in id order (the ids from the current snapshot).
  */
-import { classify } from '@meteorites/shared/analyses/classification';
-import { keys } from '@meteorites/shared/keys';
-import { UNTIMED, type Redis } from '@meteorites/shared/redis';
-import type { DatasetState, DatasetSummary, Meteorite } from '@meteorites/shared/schemas';
-import { DatasetNotReadyError, datasetStatus, readSnapshotIds } from '@meteorites/shared/snapshot';
+import {
+  classify,
+  keys,
+  UNTIMED,
+  type Redis,
+  type DatasetState,
+  type DatasetSummary,
+  type Meteorite,
+  DatasetNotReadyError,
+  datasetStatus,
+  readSnapshotIds,
+} from '@meteorites/shared';
 
 export async function getSummary(redis: Redis): Promise<DatasetSummary> {
   const h = await redis.hGetAll(keys.dataset);

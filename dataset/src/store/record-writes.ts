@@ -4,10 +4,7 @@
  * its own settings.
  */
 import { ErrorReply, RESP_TYPES } from 'redis';
-import { columnsFromRecords, idAt, textAt, type Columns } from '@meteorites/shared/columns';
-import { keys } from '@meteorites/shared/keys';
-import type { Redis } from '@meteorites/shared/redis';
-import type { Meteorite } from '@meteorites/shared/schemas';
+import { columnsFromRecords, idAt, textAt, type Columns, keys, type Redis, type Meteorite } from '@meteorites/shared';
 import type { BulkWriter } from '../ingest/bulk-writer.ts';
 import { dumpRdbVersion, HASH_FIELDS, HashPayloadEncoder, RDB_TYPE_HASH_LISTPACK } from '../ingest/hash-payload.ts';
 

@@ -12,11 +12,7 @@
  * `meteorite:*` key that is not in its own input. Each change of `state` appends its dataset
  * event (shared/src/events.ts) in the same step.
  */
-import { idAt } from '@meteorites/shared/columns';
-import { keys, SNAPSHOT_COLUMNS } from '@meteorites/shared/keys';
-import type { Redis } from '@meteorites/shared/redis';
-import { addDatasetEvent } from '@meteorites/shared/events';
-import { datasetStatus, encodeSnapshot, idOrder } from '@meteorites/shared/snapshot';
+import { idAt, keys, SNAPSHOT_COLUMNS, type Redis, addDatasetEvent, datasetStatus, encodeSnapshot, idOrder } from '@meteorites/shared';
 import type { ParsedDataset } from '../ingest/index.ts';
 import { EmptyDatasetError } from '../ingest/errors.ts';
 import { BulkWriter } from '../ingest/bulk-writer.ts';
