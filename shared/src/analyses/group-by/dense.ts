@@ -16,25 +16,28 @@
  * `groupDense` runs them and makes the grouping the one loop would (engine.ts), groups numbered in
  * slot order.
  */
-import type { Codes, Columns, Texts } from '../../columns.ts';
+import type { Columns } from '../../columns.ts';
 import type { AnalysisContext } from '../types.ts';
 import { REASONS } from './dimensions.ts';
 import type { GroupSpec, Grouping } from './engine.ts';
 import { rowSums } from './measures.ts';
-import { BLOCK, CHUNK, giveScratch, NO_CLASS_FILTER, prepareFilters, takeScratch, type PreparedFilters } from './query.ts';
+import {
+  BLOCK,
+  CHUNK,
+  compiledLoop,
+  FILTER_ARGUMENTS,
+  filterArgs,
+  filterShape,
+  giveScratch,
+  matchSnippets,
+  prepareFilters,
+  takeScratch,
+  type FilterArgs,
+  type FilterShape,
+} from './query.ts';
 
 /** Label pairs up to which the two-loop path is taken: its tables hold an entry per slot. */
 export const DENSE_SLOTS = 4096;
-
-export interface DenseShape {
-  classFiltered: boolean;
-  fallFiltered: boolean;
-  nametypeFiltered: boolean;
-  named: boolean;
-  yearFiltered: boolean;
-  boxed: boolean;
-  two: boolean;
-}
 
 /** A record no filter lets through: below every reason code (-1 - index into REASONS). */
 export const NOT_MATCHED = -1 - REASONS.length;
@@ -52,51 +55,23 @@ export type DenseKernel = (
   count: Int32Array,
   withMass: Int32Array,
   sum: Float64Array,
-  c1s: Int32Array,
-  c2s: Int32Array,
-  width: number,
-  classCodes: Codes,
-  classAllowed: Uint8Array,
-  fallCodes: Codes,
-  fall: number,
-  nametypeCodes: Codes,
-  nametype: number,
-  names: Texts,
-  needle: string,
-  year: Float64Array,
-  yearFrom: number,
-  yearTo: number,
-  lat: Float64Array,
-  lon: Float64Array,
-  latMin: number,
-  latMax: number,
-  lonMin: number,
-  lonMax: number,
-  mass: Float64Array,
+  ...filters: FilterArgs
 ) => void;
 
-// prettier-ignore
-const ARGUMENTS = [
-  'from', 'to', 'codes', 'count', 'withMass', 'sum', 'c1s', 'c2s', 'width',
-  'classCodes', 'classAllowed', 'fallCodes', 'fall', 'nametypeCodes', 'nametype', 'names', 'needle',
-  'year', 'yearFrom', 'yearTo', 'lat', 'lon', 'latMin', 'latMax', 'lonMin', 'lonMax', 'mass',
-];
+const ARGUMENTS = ['from', 'to', 'codes', 'count', 'withMass', 'sum', ...FILTER_ARGUMENTS];
 
 // Reason codes (-1 - index into REASONS): -4 missing_year, -5 missing_location, -6 zero_location.
 // `pick(c, a, s)` is `c ? a : s` for c in {0, 1}, as arithmetic. Tests are applied from the last
 // reason to the first, so the first that applies wins, as in the one-loop kernel: no year, a year
 // out of range, no location, 0/0, outside the box, then the dimensions' own reasons.
-function source(s: Shape): string {
+function source(s: FilterShape): string {
   const when = (on: boolean, code: string) => (on ? code : '');
   const pick = (c: string, a: string, v: string) => `${v} ^ ((${a} ^ ${v}) & -(${c}))`;
   return `
     for (let i = from; i < to; i++) {
       let code = ${NOT_MATCHED};
       record: {
-        ${when(s.classFiltered, 'if (classAllowed[classCodes[i]] !== 1) break record;')}
-        ${when(s.fallFiltered, 'if (fallCodes[i] !== fall) break record;')}
-        ${when(s.nametypeFiltered, 'if (nametypeCodes[i] !== nametype) break record;')}
-        ${when(s.named, 'if (!names.at(i).toLowerCase().includes(needle)) break record;')}
+        ${matchSnippets(s)}
         const c1 = c1s[i];
         ${s.two ? 'const c2 = c2s[i];' : 'const c2 = 0;'}
         let c = c1 * width + c2;
@@ -135,20 +110,10 @@ function source(s: Shape): string {
     }`;
 }
 
-type Shape = DenseShape;
-
 const kernels = new Map<string, DenseKernel>();
 
 /** The loops for a shape of query, compiled on first use (at most 2^7 shapes). */
-export function denseKernelFor(shape: DenseShape): DenseKernel {
-  const key = JSON.stringify(shape);
-  let kernel = kernels.get(key);
-  if (!kernel) {
-    kernel = new Function(...ARGUMENTS, source(shape)) as DenseKernel; // built from the fixed snippets above only
-    kernels.set(key, kernel);
-  }
-  return kernel;
-}
+export const denseKernelFor = (shape: FilterShape): DenseKernel => compiledLoop(kernels, ARGUMENTS, shape, source);
 
 /** Replaces each code by its group (`groupOfCode[code - NOT_MATCHED]`, -1 for none), `chunk` records a call. */
 export function renumber(codes: Int32Array, groupOfCode: Int32Array, chunk: number): void {
@@ -178,26 +143,8 @@ interface DenseTables {
  * Records [from, to) through the two loops, chunk by chunk. Out of the async function that awaits
  * between blocks: inlined there, the loops ran at half speed.
  */
-function denseBlock(
-  kernel: DenseKernel,
-  columns: Columns,
-  spec: GroupSpec,
-  f: PreparedFilters,
-  t: DenseTables,
-  from: number,
-  to: number,
-): void {
-  const c1s = spec.dims[0]!.codes;
-  const c2s = spec.dims[1]?.codes ?? c1s;
-  const [latMin, latMax, lonMin, lonMax] = f.box;
-  for (let at = from; at < to; at += CHUNK) {
-    // prettier-ignore
-    kernel(
-      at, Math.min(to, at + CHUNK), t.codes, t.count, t.withMass, t.sum, c1s, c2s, t.width,
-      columns.recclass.codes, f.classAllowed ?? NO_CLASS_FILTER, columns.fall.codes, f.fall, columns.nametype.codes, f.nametype,
-      columns.name, f.needle ?? '', columns.year, f.from, f.to, columns.lat, columns.lon, latMin, latMax, lonMin, lonMax, columns.mass,
-    );
-  }
+function denseBlock(kernel: DenseKernel, t: DenseTables, args: FilterArgs, from: number, to: number): void {
+  for (let at = from; at < to; at += CHUNK) kernel(at, Math.min(to, at + CHUNK), t.codes, t.count, t.withMass, t.sum, ...args);
 }
 
 /** The two-loop path (dense.ts): a code per record and tables per code, then groups numbered in slot order. */
@@ -209,22 +156,15 @@ export async function groupDense(columns: Columns, spec: GroupSpec, ctx: Analysi
   const count = new Int32Array(entries * BANKS);
   const withMass = new Int32Array(entries * BANKS);
   const sum = new Float64Array(entries * BANKS);
-  const kernel = denseKernelFor({
-    classFiltered: f.classAllowed !== undefined,
-    fallFiltered: spec.filters.fall !== undefined,
-    nametypeFiltered: spec.filters.nametype !== undefined,
-    named: f.needle !== undefined,
-    yearFiltered: f.yearFiltered,
-    boxed: f.boxed,
-    two: second !== undefined,
-  });
+  const kernel = denseKernelFor(filterShape(f, spec));
+  const args = filterArgs(columns, spec.dims, f, width);
   const n = columns.length;
   const codes = takeScratch(columns);
   const tables = { codes, count, withMass, sum, width };
   try {
     for (let from = 0; from < n; from += BLOCK) {
       await ctx.progress(from / n);
-      denseBlock(kernel, columns, spec, f, tables, from, Math.min(n, from + BLOCK));
+      denseBlock(kernel, tables, args, from, Math.min(n, from + BLOCK));
     }
   } catch (err) {
     giveScratch(columns, codes);

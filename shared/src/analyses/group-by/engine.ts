@@ -12,7 +12,7 @@ import { REASONS, type DimensionCodes } from './dimensions.ts';
 import { DENSE_SLOTS, groupDense } from './dense.ts';
 import { kernelFor } from './kernel.ts';
 import { rowSums, type RowSums } from './measures.ts';
-import { BLOCK, CHUNK, giveScratch, NO_CLASS_FILTER, prepareFilters, takeScratch, type FilterParams } from './query.ts';
+import { BLOCK, CHUNK, filterArgs, filterShape, giveScratch, prepareFilters, takeScratch, type FilterParams } from './query.ts';
 
 export { BLOCK, hasBox, type FilterParams } from './query.ts';
 
@@ -86,28 +86,12 @@ class Grouper {
   /** Filters and groups records [from, to). */
   block(from: number, to: number): void {
     const { columns, spec, groupOf, state, reasons, width, slotGroup, filters: f } = this;
-    const [latMin, latMax, lonMin, lonMax] = f.box;
-    const c1s = spec.dims[0]!.codes;
-    const c2s = spec.dims[1]?.codes ?? c1s;
-    const kernel = kernelFor({
-      classFiltered: f.classAllowed !== undefined,
-      fallFiltered: spec.filters.fall !== undefined,
-      nametypeFiltered: spec.filters.nametype !== undefined,
-      named: f.needle !== undefined,
-      yearFiltered: f.yearFiltered,
-      boxed: f.boxed,
-      two: spec.dims.length > 1,
-      minMax: spec.minMax,
-    });
+    const kernel = kernelFor({ ...filterShape(f, spec), minMax: spec.minMax });
+    const args = filterArgs(columns, spec.dims, f, width);
     for (let at = from; at < to;) {
       const end = Math.min(to, at + CHUNK);
       const { count, withMass, sum, min, max } = this.sums;
-      // prettier-ignore
-      at = kernel(
-        at, end, state, reasons, groupOf, slotGroup, this.slot, count, withMass, sum, min, max, c1s, c2s, width,
-        columns.recclass.codes, f.classAllowed ?? NO_CLASS_FILTER, columns.fall.codes, f.fall, columns.nametype.codes, f.nametype,
-        columns.name, f.needle ?? '', columns.year, f.from, f.to, columns.lat, columns.lon, latMin, latMax, lonMin, lonMax, columns.mass,
-      );
+      at = kernel(at, end, state, reasons, groupOf, slotGroup, this.slot, count, withMass, sum, min, max, ...args);
       if (at < end) this.grow();
     }
   }

@@ -9,16 +9,9 @@
  * that reads fields depends on their types staying as first seen, and V8 did not always compile
  * it again once one changed. It runs on chunks of records (see CHUNK in engine.ts).
  */
-import type { Codes, Texts } from '../../columns.ts';
+import { compiledLoop, FILTER_ARGUMENTS, matchSnippets, type FilterArgs, type FilterShape } from './query.ts';
 
-export interface Shape {
-  classFiltered: boolean;
-  fallFiltered: boolean;
-  nametypeFiltered: boolean;
-  named: boolean;
-  yearFiltered: boolean;
-  boxed: boolean;
-  two: boolean;
+export interface Shape extends FilterShape {
   minMax: boolean;
 }
 
@@ -41,35 +34,11 @@ export type Kernel = (
   sum: Float64Array,
   min: Float64Array,
   max: Float64Array,
-  c1s: Int32Array,
-  c2s: Int32Array,
-  width: number,
-  classCodes: Codes,
-  classAllowed: Uint8Array,
-  fallCodes: Codes,
-  fall: number,
-  nametypeCodes: Codes,
-  nametype: number,
-  names: Texts,
-  needle: string,
-  year: Float64Array,
-  yearFrom: number,
-  yearTo: number,
-  lat: Float64Array,
-  lon: Float64Array,
-  latMin: number,
-  latMax: number,
-  lonMin: number,
-  lonMax: number,
-  mass: Float64Array,
+  ...filters: FilterArgs
 ) => number;
 
 // prettier-ignore
-const ARGUMENTS = [
-  'from', 'to', 'state', 'reasons', 'groupOf', 'slotGroup', 'slot', 'count', 'withMass', 'sum', 'min', 'max', 'c1s', 'c2s', 'width',
-  'classCodes', 'classAllowed', 'fallCodes', 'fall', 'nametypeCodes', 'nametype', 'names', 'needle',
-  'year', 'yearFrom', 'yearTo', 'lat', 'lon', 'latMin', 'latMax', 'lonMin', 'lonMax', 'mass',
-];
+const ARGUMENTS = ['from', 'to', 'state', 'reasons', 'groupOf', 'slotGroup', 'slot', 'count', 'withMass', 'sum', 'min', 'max', ...FILTER_ARGUMENTS];
 
 // Reason indices (REASONS in dimensions.ts): 3 missing_year, 4 missing_location, 5 zero_location.
 function source(s: Shape): string {
@@ -87,10 +56,7 @@ function source(s: Shape): string {
     records: for (; i < to; i++) {
       let g = -1;
       record: {
-        ${when(s.classFiltered, 'if (classAllowed[classCodes[i]] !== 1) break record;')}
-        ${when(s.fallFiltered, 'if (fallCodes[i] !== fall) break record;')}
-        ${when(s.nametypeFiltered, 'if (nametypeCodes[i] !== nametype) break record;')}
-        ${when(s.named, 'if (!names.at(i).toLowerCase().includes(needle)) break record;')}
+        ${matchSnippets(s)}
         let out = 0;
         ${when(
           s.yearFiltered,
@@ -145,12 +111,4 @@ function source(s: Shape): string {
 const kernels = new Map<string, Kernel>();
 
 /** The loop for a shape of query, compiled on first use. */
-export function kernelFor(shape: Shape): Kernel {
-  const key = JSON.stringify(shape);
-  let kernel = kernels.get(key);
-  if (!kernel) {
-    kernel = new Function(...ARGUMENTS, source(shape)) as Kernel; // built from the fixed snippets above only
-    kernels.set(key, kernel);
-  }
-  return kernel;
-}
+export const kernelFor = (shape: Shape): Kernel => compiledLoop(kernels, ARGUMENTS, shape, source);

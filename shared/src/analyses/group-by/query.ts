@@ -2,7 +2,7 @@
  * What a grouping query prepares before its loops, whichever loop runs: the filters as codes and
  * bounds, and the per-record scratch array the loops write.
  */
-import { codeOf, type Columns } from '../../columns.ts';
+import { codeOf, type Codes, type Columns, type Texts } from '../../columns.ts';
 import { classMask, type ClassFilter } from '../classification.ts';
 import { hasYearFilter, type Filters } from '../filters.ts';
 
@@ -66,3 +66,94 @@ export const CHUNK = 4096;
 
 /** The class filter's mask when no class filter is set (never read). */
 export const NO_CLASS_FILTER = new Uint8Array(0);
+
+/** What selects a grouping loop's compiled shape, for either loop: the filters set and the dimensions. */
+export interface FilterShape {
+  classFiltered: boolean;
+  fallFiltered: boolean;
+  nametypeFiltered: boolean;
+  named: boolean;
+  yearFiltered: boolean;
+  boxed: boolean;
+  two: boolean;
+}
+
+export function filterShape(f: PreparedFilters, spec: { filters: FilterParams; dims: readonly unknown[] }): FilterShape {
+  return {
+    classFiltered: f.classAllowed !== undefined,
+    fallFiltered: spec.filters.fall !== undefined,
+    nametypeFiltered: spec.filters.nametype !== undefined,
+    named: f.needle !== undefined,
+    yearFiltered: f.yearFiltered,
+    boxed: f.boxed,
+    two: spec.dims.length > 1,
+  };
+}
+
+/** The arguments both loops take after their own: the dimensions' codes, then the filters' columns and bounds. */
+export type FilterArgs = [
+  c1s: Int32Array,
+  c2s: Int32Array,
+  width: number,
+  classCodes: Codes,
+  classAllowed: Uint8Array,
+  fallCodes: Codes,
+  fall: number,
+  nametypeCodes: Codes,
+  nametype: number,
+  names: Texts,
+  needle: string,
+  year: Float64Array,
+  yearFrom: number,
+  yearTo: number,
+  lat: Float64Array,
+  lon: Float64Array,
+  latMin: number,
+  latMax: number,
+  lonMin: number,
+  lonMax: number,
+  mass: Float64Array,
+];
+
+/** FilterArgs' names, as the compiled loops' parameters. */
+// prettier-ignore
+export const FILTER_ARGUMENTS = [
+  'c1s', 'c2s', 'width',
+  'classCodes', 'classAllowed', 'fallCodes', 'fall', 'nametypeCodes', 'nametype', 'names', 'needle',
+  'year', 'yearFrom', 'yearTo', 'lat', 'lon', 'latMin', 'latMax', 'lonMin', 'lonMax', 'mass',
+];
+
+export function filterArgs(columns: Columns, dims: readonly { codes: Int32Array }[], f: PreparedFilters, width: number): FilterArgs {
+  const c1s = dims[0]!.codes;
+  const [latMin, latMax, lonMin, lonMax] = f.box;
+  // prettier-ignore
+  return [
+    c1s, dims[1]?.codes ?? c1s, width,
+    columns.recclass.codes, f.classAllowed ?? NO_CLASS_FILTER, columns.fall.codes, f.fall, columns.nametype.codes, f.nametype,
+    columns.name, f.needle ?? '', columns.year, f.from, f.to, columns.lat, columns.lon, latMin, latMax, lonMin, lonMax, columns.mass,
+  ];
+}
+
+/** The loops' first tests, the ones that break out of a record at once (no reason counted). */
+export function matchSnippets(s: FilterShape): string {
+  return [
+    s.classFiltered ? 'if (classAllowed[classCodes[i]] !== 1) break record;' : '',
+    s.fallFiltered ? 'if (fallCodes[i] !== fall) break record;' : '',
+    s.nametypeFiltered ? 'if (nametypeCodes[i] !== nametype) break record;' : '',
+    s.named ? 'if (!names.at(i).toLowerCase().includes(needle)) break record;' : '',
+  ].join('\n');
+}
+
+/**
+ * The loop for a shape, made by `source` from fixed snippets only (no value from a request: values
+ * come in as arguments) and kept by the shape.
+ */
+export function compiledLoop<S extends FilterShape, K>(cache: Map<string, K>, params: string[], shape: S, source: (s: S) => string): K {
+  const key = JSON.stringify(shape);
+  let loop = cache.get(key);
+  if (!loop) {
+    loop = new Function(...params, source(shape)) as K;
+    cache.set(key, loop);
+  }
+  return loop;
+}
