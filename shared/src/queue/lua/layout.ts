@@ -43,6 +43,5 @@ export const CONSTANTS_LUA = [
 export const GENERATED_INCLUDES = { constants: CONSTANTS_LUA } as const;
 
 /** One settle item's ARGV in SETTLE_ITEM order. */
-export const settleItem = (
-  v: Readonly<Record<(typeof SETTLE_ITEM)[number], string | number | Buffer>>,
-): (string | number | Buffer)[] => SETTLE_ITEM.map((f) => v[f]);
+export const settleItem = (v: Readonly<Record<(typeof SETTLE_ITEM)[number], string | number | Buffer>>): (string | number | Buffer)[] =>
+  SETTLE_ITEM.map((f) => v[f]);
