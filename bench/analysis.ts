@@ -18,7 +18,15 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
-import { validateJobRequest, type AnalysisContext, type Columns, loadConfig, closeRedis, connectRedis } from '@meteorites/shared';
+import {
+  resultJson,
+  validateJobRequest,
+  type AnalysisContext,
+  type Columns,
+  loadConfig,
+  closeRedis,
+  connectRedis,
+} from '@meteorites/shared';
 import { RedisServer } from '@meteorites/tools';
 import { parseDataset, storeDataset } from '@meteorites/dataset';
 import { buildApp } from '@meteorites/api';
@@ -45,7 +53,7 @@ async function jobCpu(columns: Columns) {
   const { analysis } = validateJobRequest('mass-by-class', {});
   const params = Array.from({ length: CLASS_JOBS }, (_, i) => validateJobRequest('mass-by-class', classParams(i)).params);
   const contenders = {
-    engine: async (p: Record<string, unknown>) => JSON.stringify(await analysis.run(columns, p, ctx)),
+    engine: async (p: Record<string, unknown>) => resultJson(analysis, columns, p, ctx),
     legacy: async (p: Record<string, unknown>) => JSON.stringify(await legacyMassByClass(columns, p, ctx)),
   };
   for (const p of params) {

@@ -1,6 +1,7 @@
 /**
  * The worker process' CPU per mass-by-class job, queue work included, against the CPU of the
- * job's own work (the analysis and its JSON.stringify) measured in this process in the same run:
+ * job's own work (the analysis and its JSON text, as the worker makes them: resultJson, then the
+ * bytes it stores) measured in this process in the same run:
  * the difference is what the worker spends around the analysis. One worker process
  * (worker/src/main.ts, WORKER_CONCURRENCY 2), one Redis (started here) holding the full dataset.
  * Each round enqueues JOBS mass-by-class jobs with distinct `year_from` (no dedup answers) in one
@@ -14,7 +15,7 @@ import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { validateJobRequest, type AnalysisContext, keys, JobQueue, closeRedis, connectRedis } from '@meteorites/shared';
+import { resultJson, validateJobRequest, type AnalysisContext, keys, JobQueue, closeRedis, connectRedis } from '@meteorites/shared';
 import { parseDataset, storeDataset } from '@meteorites/dataset';
 import { RedisServer } from '@meteorites/tools';
 import { fullDataset } from '@meteorites/test-utils/env';
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
         (_, i) => validateJobRequest('mass-by-class', { year_from: -9999 + r * JOBS + i }).params,
       );
       const before = process.cpuUsage();
-      for (const p of params) JSON.stringify(await analysis.run(parsed.columns, p, ctx));
+      for (const p of params) Buffer.from(await resultJson(analysis, parsed.columns, p, ctx));
       const used = process.cpuUsage(before);
       const inProcessMs = (used.user + used.system) / 1000 / JOBS;
 

@@ -130,6 +130,7 @@ export {
   Cell,
   Group,
   InvalidParamsError,
+  resultJson,
   validateJobRequest,
   type Analysis,
   type AnalysisContext,

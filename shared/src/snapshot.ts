@@ -80,8 +80,9 @@ const emptySnapshot = (version: number, generation: string): Snapshot => ({ vers
 const READ_ATTEMPTS = 5;
 
 /**
- * The current load's snapshot, kept in memory until `dataset.generation` moves on. Every call
- * costs one small round trip (version, state, generation); the columns are read once per load.
+ * The current load's snapshot, kept in memory until `dataset.generation` moves on. A call costs
+ * one small round trip (version, state, generation), unless the caller knows them already (a
+ * worker's claim reads them) and they name the snapshot kept; the columns are read once per load.
  */
 export class SnapshotCache {
   #current: Snapshot | undefined;
@@ -92,7 +93,14 @@ export class SnapshotCache {
 
   constructor(private readonly redis: Redis) {}
 
-  async current(): Promise<Snapshot> {
+  /**
+   * `known`: the dataset status as the caller read it a moment ago. When it names the snapshot
+   * kept, that is the answer; a result computed on it is still checked against the load current
+   * when it is written (the settle refuses one on a replaced load).
+   */
+  async current(known?: DatasetStatus): Promise<Snapshot> {
+    const kept = this.#current;
+    if (known && known.state !== 'loading' && kept?.version === known.version && kept.generation === known.generation) return kept;
     for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
       const { version, state, generation } = await datasetStatus(this.redis);
       const read = ++this.#reads;

@@ -89,6 +89,8 @@ export class Claimer {
   #wakeLoop?: () => void;
   #blockingClaim = false;
   #blockingClaims = 0;
+  /** A settle's claim found the queue empty just now: the next claim goes straight to the blocking wait. */
+  #drained = false;
   #staleCheck?: NodeJS.Timeout;
 
   constructor(private readonly ctx: WorkerContext) {}
@@ -134,6 +136,15 @@ export class Claimer {
     });
   }
 
+  /**
+   * A settle asked for jobs and got fewer: the queue is empty. The loop then blocks at once rather
+   * than asking again first (a round trip per job when jobs come one at a time); a job that
+   * arrived meanwhile is in the queue, and BLMOVE answers at once with it.
+   */
+  drained(): void {
+    this.#drained = true;
+  }
+
   wake(): void {
     const wake = this.#wakeLoop;
     this.#wakeLoop = undefined;
@@ -167,9 +178,11 @@ export class Claimer {
       this.asked += want;
       let held = plan.hold;
       try {
-        let claimed: ClaimedJob[];
+        let claimed: ClaimedJob[] = [];
+        const drained = this.#drained;
+        this.#drained = false;
         try {
-          claimed = await this.ctx.queue.claim(id, c.JOB_LEASE_MS, want, held);
+          if (!drained) claimed = await this.ctx.queue.claim(id, c.JOB_LEASE_MS, want, held);
         } finally {
           this.asked -= want;
         }

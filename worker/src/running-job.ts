@@ -22,8 +22,8 @@ export interface JobRun {
 }
 
 export interface JobOutput {
-  /** The result as a JSON string, stored as it is. */
-  result: string;
+  /** The result as JSON text (a string, or its UTF-8 bytes), stored as it is. */
+  result: string | Buffer;
   datasetVersion: number;
   /** The dataset load it was computed on (Snapshot.generation): a result on a replaced load is refused and the job runs again. */
   datasetGeneration?: string;

@@ -104,6 +104,7 @@ export class Settler {
       batch.forEach((p, i) => this.#ended(p, r.outcomes[i]!));
       this.#applyStarts(started, r.started);
       next = r.next;
+      if (next.length < want) claimer.drained();
     } catch (err) {
       // Retried one by one and claiming nothing: the reply (and any job it claimed) may be lost;
       // the sweep hands back what it claimed.

@@ -1,19 +1,67 @@
 import Type from 'typebox';
 import type { Columns } from '../columns.ts';
 import { checkFilters, filterParams, hasYearFilter, type Filters } from './filters.ts';
-import { dimensionCodes, REASONS, type Reason } from './group-by/dimensions.ts';
-import { byKey, byValueDesc, group, groupRows, labelOf, release } from './group-by/engine.ts';
-import { RowMasses } from './group-by/row-masses.ts';
+import { dimensionCodes, REASONS, type DimensionCodes, type Reason } from './group-by/dimensions.ts';
+import { groupsJson } from './grouped-json.ts';
+import { keptBy, labelSums, type LabelSums } from './label-pass.ts';
+import { KeptRanks, labelOrder, type LabelOrder } from './label-ranks.ts';
 import { resultHead } from './result.ts';
 import type { Analysis, AnalysisContext, AnalysisResult, Group } from './types.ts';
 
 /**
- * The groups of a grouped analysis, on the group-by engine: one dimension, the seven mass
- * statistics, every group (no limit). The median of an even count is the mean of the two middle
- * masses, as these analyses have always given it (group-by's p50 interpolates, which can differ
- * in the last bit).
+ * A grouped analysis' figures before they take a shape (objects for run(), JSON text for json()):
+ * per output row, its label and the label-order positions of its lightest, heaviest and middle
+ * masses (-1 without a mass).
  */
-async function grouped(
+export interface GroupedFigures {
+  head: AnalysisResult;
+  dim: DimensionCodes;
+  sums: LabelSums;
+  order: LabelOrder;
+  /** The labels of the rows, in output order. */
+  rows: Int32Array;
+  min: Int32Array;
+  max: Int32Array;
+  /** The middle masses: one position for an odd count (both the same), the two middle ones for an even. */
+  midLo: Int32Array;
+  midHi: Int32Array;
+}
+
+/**
+ * Stable sort of labels (given in ascending key order) by value, largest first: a merge sort
+ * over typed arrays, as a comparator called per comparison costs more than the rest of the job's
+ * ordering. NaN (no value) sorts as -Infinity.
+ */
+export function byValueDesc(labels: Int32Array, value: Float64Array): Int32Array {
+  const n = labels.length;
+  let a = labels.slice();
+  let b = new Int32Array(n);
+  const v = new Float64Array(value.length);
+  for (let c = 0; c < v.length; c++) v[c] = value[c]! === value[c]! ? value[c]! : -Infinity;
+  for (let width = 1; width < n; width *= 2) {
+    for (let lo = 0; lo < n; lo += 2 * width) {
+      const mid = Math.min(n, lo + width);
+      const hi = Math.min(n, lo + 2 * width);
+      let i = lo;
+      let j = mid;
+      let k = lo;
+      while (i < mid && j < hi) b[k++] = v[a[j]!]! > v[a[i]!]! ? a[j++]! : a[i++]!;
+      while (i < mid) b[k++] = a[i++]!;
+      while (j < hi) b[k++] = a[j++]!;
+    }
+    const t = a;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+/**
+ * One dimension, the seven mass statistics, every label the filters left a record in (no limit).
+ * The median of an even count is the mean of the two middle masses, as these analyses have always
+ * given it (group-by's p50 interpolates, which can differ in the last bit).
+ */
+async function figures(
   name: string,
   columns: Columns,
   params: Filters,
@@ -21,44 +69,78 @@ async function grouped(
   dimension: 'recclass' | 'fall' | 'year',
   yearBin: number,
   excluded: (count: (reason: Reason) => number) => Record<string, number>,
-): Promise<AnalysisResult> {
-  const dims = [dimensionCodes(columns, dimension, yearBin, 10)];
-  // Min and max come from each group's sorted masses, which the median needs anyway.
-  const g = await group(columns, { dims, filters: params, minMax: false }, ctx);
-  try {
-    const sums = g.sums;
-    const ordered = new RowMasses(g, groupRows(g), 4 * g.size);
-    const stat = (k: number, v: number) => (sums.withMass[k] === 0 ? null : v);
-    const median = (k: number) => {
-      const n = sums.withMass[k]!;
-      const upper = ordered.kth(k, n >> 1);
-      return n % 2 === 1 ? upper : (ordered.kth(k, (n >> 1) - 1) + upper) / 2;
-    };
-    const order =
-      dimension === 'year'
-        ? byKey(g)
-        : byValueDesc(
-            g,
-            Float64Array.from({ length: g.size }, (_, k) => stat(k, sums.sum[k]!) ?? NaN),
-          );
-    const groups = Array.from(order, (k): Group => {
-      const withMass = sums.withMass[k]!;
-      return {
-        key: labelOf(g, k, 0),
-        count: sums.count[k]!,
-        with_mass: withMass,
-        total_mass_g: stat(k, sums.sum[k]!),
-        mean_mass_g: stat(k, sums.sum[k]! / withMass),
-        median_mass_g: withMass === 0 ? null : median(k),
-        min_mass_g: withMass === 0 ? null : ordered.kth(k, 0),
-        max_mass_g: withMass === 0 ? null : ordered.kth(k, withMass - 1),
-      };
-    });
-    const count = (reason: Reason) => g.reasons[REASONS.indexOf(reason)]!;
-    return { ...resultHead(name, params, columns, ctx, g.matched, excluded(count)), groups };
-  } finally {
-    release(g);
+): Promise<GroupedFigures> {
+  const dim = dimensionCodes(columns, dimension, yearBin, 10);
+  const kept = keptBy(columns, params);
+  const sums = await labelSums(columns, dim, kept, ctx);
+  const order = labelOrder(columns, dim);
+  const ranks = new KeptRanks(columns, order, kept, sums);
+  const { count: counts, withMass, sum } = sums;
+  let size = 0;
+  for (let c = 0; c < counts.length; c++) if (counts[c]! > 0) size++;
+  let rows: Int32Array = new Int32Array(size);
+  for (let c = 0, r = 0; c < counts.length; c++) if (counts[c]! > 0) rows[r++] = c;
+  if (dimension !== 'year') {
+    const total = new Float64Array(sum.length);
+    for (let c = 0; c < sum.length; c++) total[c] = withMass[c] === 0 ? NaN : sum[c]!;
+    rows = byValueDesc(rows, total);
   }
+  const min = new Int32Array(size).fill(-1);
+  const max = new Int32Array(size).fill(-1);
+  const midLo = new Int32Array(size).fill(-1);
+  const midHi = new Int32Array(size).fill(-1);
+  for (let r = 0; r < size; r++) {
+    const c = rows[r]!;
+    const n = withMass[c]!;
+    if (n === 0) continue;
+    min[r] = ranks.position(c, 0);
+    max[r] = ranks.position(c, n - 1);
+    midHi[r] = ranks.position(c, n >> 1);
+    midLo[r] = n % 2 === 1 ? midHi[r]! : ranks.position(c, (n >> 1) - 1);
+  }
+  const count = (reason: Reason) => sums.reasons[REASONS.indexOf(reason)]!;
+  const head = resultHead(name, params, columns, ctx, sums.matched, excluded(count));
+  return { head, dim, sums, order, rows, min, max, midLo, midHi };
+}
+
+/** The figures as the result object. */
+function groupsOf(f: GroupedFigures): Group[] {
+  const { sums, order, dim } = f;
+  const mass = order.mass;
+  return Array.from(f.rows, (c, r): Group => {
+    const withMass = sums.withMass[c]!;
+    const none = withMass === 0;
+    return {
+      key: dim.labels[c]!,
+      count: sums.count[c]!,
+      with_mass: withMass,
+      total_mass_g: none ? null : sums.sum[c]!,
+      mean_mass_g: none ? null : sums.sum[c]! / withMass,
+      median_mass_g: none ? null : (mass[f.midLo[r]!]! + mass[f.midHi[r]!]!) / 2,
+      min_mass_g: none ? null : mass[f.min[r]!]!,
+      max_mass_g: none ? null : mass[f.max[r]!]!,
+    };
+  });
+}
+
+interface GroupedSpec<P extends Filters> {
+  name: string;
+  dimension: 'recclass' | 'fall' | 'year';
+  yearBin: (params: P) => number;
+  excluded: (params: P, count: (reason: Reason) => number) => Record<string, number>;
+}
+
+/** run() and json() of a grouped analysis. */
+function grouped<P extends Filters>(spec: GroupedSpec<P>): Pick<Analysis<P>, 'run' | 'json'> {
+  const figuresOf = (columns: Columns, params: P, ctx: AnalysisContext) =>
+    figures(spec.name, columns, params, ctx, spec.dimension, spec.yearBin(params), (count) => spec.excluded(params, count));
+  return {
+    run: async (columns, params, ctx) => {
+      const f = await figuresOf(columns, params, ctx);
+      return { ...f.head, groups: groupsOf(f) };
+    },
+    json: async (columns, params, ctx) => groupsJson(columns, await figuresOf(columns, params, ctx)),
+  };
 }
 
 /** Mass statistics per value of a string column; records without that value are excluded under `reason`. */
@@ -73,12 +155,16 @@ function byStringColumn(
     description,
     params: Type.Object(filterParams, { additionalProperties: false }),
     check: checkFilters,
-    run: (columns, params, ctx) =>
-      grouped(name, columns, params, ctx, column, 10, (count) => {
+    ...grouped<Filters>({
+      name,
+      dimension: column,
+      yearBin: () => 10,
+      excluded: (params, count) => {
         const excluded: Record<string, number> = { [reason]: count(reason) };
         if (hasYearFilter(params)) excluded.missing_year = count('missing_year');
         return excluded;
-      }),
+      },
+    }),
   };
 }
 
@@ -117,6 +203,10 @@ export const massByYear: Analysis<YearParams> = {
     { additionalProperties: false },
   ),
   check: checkFilters,
-  run: (columns, params, ctx) =>
-    grouped('mass-by-year', columns, params, ctx, 'year', params.bin, (count) => ({ missing_year: count('missing_year') })),
+  ...grouped<YearParams>({
+    name: 'mass-by-year',
+    dimension: 'year',
+    yearBin: (params) => params.bin,
+    excluded: (_params, count) => ({ missing_year: count('missing_year') }),
+  }),
 };

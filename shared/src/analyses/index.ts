@@ -13,7 +13,7 @@ import { heaviest } from './heaviest.ts';
 import type { Analysis } from './types.ts';
 import { SAFE_TEXT_PATTERN, SAFE_TEXT_RULE } from '../schemas.ts';
 
-export { AnalysisResult, Cell, Group, GroupByRow, type AnalysisContext, type Analysis } from './types.ts';
+export { AnalysisResult, Cell, Group, GroupByRow, resultJson, type AnalysisContext, type Analysis } from './types.ts';
 
 /** Every analysis by name, in the order GET /analyses lists them. */
 export const analyses: ReadonlyMap<string, Analysis> = new Map(

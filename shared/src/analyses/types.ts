@@ -21,6 +21,16 @@ export interface Analysis<P = Record<string, unknown>> {
   /** Reads lenient forms into the schema's (a list given as one text with commas), before validation. */
   coerce?(params: Record<string, unknown>): Record<string, unknown>;
   run(columns: Columns, params: P, ctx: AnalysisContext): Promise<AnalysisResult>;
+  /**
+   * The result as JSON text, equal to JSON.stringify of run()'s (what the worker stores), where
+   * an analysis can write it more cheaply than building the objects first. See resultJson().
+   */
+  json?(columns: Columns, params: P, ctx: AnalysisContext): Promise<string>;
+}
+
+/** The result of an analysis as JSON text: its own json() if it has one, else run()'s, stringified. */
+export async function resultJson<P>(analysis: Analysis<P>, columns: Columns, params: P, ctx: AnalysisContext): Promise<string> {
+  return analysis.json ? analysis.json(columns, params, ctx) : JSON.stringify(await analysis.run(columns, params, ctx));
 }
 
 const Mass = (description: string) =>

@@ -54,8 +54,10 @@ export abstract class QueueBase {
     this.#retention = `${ttl} ${Number.isFinite(age) ? age : 0} ${opts.retentionCount ?? 0} ${opts.eventsMaxLen ?? DEFAULT_EVENTS_MAXLEN}`;
   }
 
-  /** Runs a queue script; `processing`: the calling worker's list, for the scripts that act on it. */
-  protected run(script: LuaScript, args: (string | number)[], processing?: string, now = new Date()): Promise<unknown> {
-    return script.run(this.redis, currentScriptKeys().for(script, processing), [this.#retention, now.toISOString(), ...args.map(String)]);
+  /** Runs a queue script; `processing`: the calling worker's list, for the scripts that act on it. Buffers go as they are. */
+  protected run(script: LuaScript, args: (string | number | Buffer)[], processing?: string, now = new Date()): Promise<unknown> {
+    const argv: (string | Buffer)[] = [this.#retention, now.toISOString()];
+    for (const a of args) argv.push(typeof a === 'number' ? String(a) : a);
+    return script.run(this.redis, currentScriptKeys().for(script, processing), argv);
   }
 }

@@ -15,7 +15,7 @@ import { PRUNE_BATCH, settleItem } from './lua/layout.ts';
 import { claimedFrom, heldFrom, type ClaimedJob, type HeldJob } from './lua/replies.ts';
 import { scripts } from './lua/scripts.ts';
 
-export type { ClaimedJob, HeldJob } from './lua/replies.ts';
+export type { ClaimedDataset, ClaimedJob, HeldJob } from './lua/replies.ts';
 
 export type Settlement =
   /**
@@ -23,7 +23,7 @@ export type Settlement =
    * load that is no longer current is refused ('stale'). Unset: the result depends on no dataset
    * (not checked; recorded as computed on the load the job was asked on).
    */
-  | { status: 'finished'; result: string; datasetVersion: number; datasetGeneration?: string }
+  | { status: 'finished'; result: string | Buffer; datasetVersion: number; datasetGeneration?: string }
   | { status: 'failed'; error: string; datasetVersion?: number }
   | { status: 'cancelled' };
 
@@ -91,7 +91,7 @@ export class WorkerQueue extends QueueBase {
     started: readonly ClaimedJob[] = [],
   ): Promise<{ outcomes: SettleOutcome[]; next: ClaimedJob[]; started: ('started' | 'lost')[] }> {
     const n = items.length + started.length;
-    const args: (string | number)[] = [workerId, next?.leaseMs ?? 0, n];
+    const args: (string | number | Buffer)[] = [workerId, next?.leaseMs ?? 0, n];
     for (const { job, settlement: s } of items) {
       const payload = s.status === 'finished' ? s.result : s.status === 'failed' ? s.error : '';
       const version = s.status === 'cancelled' || s.datasetVersion === undefined ? '' : s.datasetVersion;
@@ -99,7 +99,9 @@ export class WorkerQueue extends QueueBase {
       args.push(...settleItem({ id: job.id, token: job.token, status: s.status, payload, version, generation }));
     }
     for (const job of started) {
-      args.push(...settleItem({ id: job.id, token: job.token, status: 'started', payload: '', version: '', generation: '' }));
+      // The version it runs on, as its claim found it (the claim wrote it on jobs it started itself).
+      const version = job.dataset && job.dataset.state !== 'loading' ? job.dataset.version : '';
+      args.push(...settleItem({ id: job.id, token: job.token, status: 'started', payload: '', version, generation: '' }));
     }
     args.push(next?.count ?? 0, this.#tokenBase(), next?.hold ? '1' : '0');
     const reply = (await this.run(scripts.settle, args, keys.processing(workerId))) as unknown[];

@@ -10,6 +10,7 @@
   KEYS[6] jobs:events                 (channel)
   KEYS[7] metrics:jobs
   KEYS[8] events                      the event stream (GET /events)
+  KEYS[9] dataset                     (read: the claim records carry it)
 
   ARGV[1] retention, ARGV[2] now (ISO)
   ARGV[3] worker id, ARGV[4] lease ms, ARGV[5] an id already in the list, or ''
@@ -20,7 +21,7 @@
 ]]
 local PROC, QUEUE, LEASES, ST_QUEUED, JOB = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local EVENTS, METRICS = KEYS[6], KEYS[7]
-local STREAM = KEYS[8]
+local STREAM, DATASET = KEYS[8], KEYS[9]
 --- @include "take"
 
 local function main()

@@ -6,8 +6,11 @@
 import { CHART_FORMATS } from '../../keys.ts';
 import { JOB_DURATION_BUCKETS } from '../../metrics.ts';
 
-/** A claim's reply record per started job (written by includes/take.lua, decoded by replies.ts). */
-export const CLAIM_RECORD = ['id', 'token', 'attempts', 'analysis', 'params'] as const;
+/**
+ * A claim's reply record per started job (written by includes/take.lua, decoded by replies.ts).
+ * `dataset`: the dataset as the claim found it, `<version> <state> <generation>`.
+ */
+export const CLAIM_RECORD = ['id', 'token', 'attempts', 'analysis', 'params', 'dataset'] as const;
 
 /** One item of a settle call's ARGV (read by settle.lua, written by worker-queue.ts). */
 export const SETTLE_ITEM = ['id', 'token', 'status', 'payload', 'version', 'generation'] as const;
@@ -40,5 +43,5 @@ export const CONSTANTS_LUA = [
 export const GENERATED_INCLUDES = { constants: CONSTANTS_LUA } as const;
 
 /** One settle item's ARGV in SETTLE_ITEM order. */
-export const settleItem = (v: Readonly<Record<(typeof SETTLE_ITEM)[number], string | number>>): (string | number)[] =>
+export const settleItem = (v: Readonly<Record<(typeof SETTLE_ITEM)[number], string | number | Buffer>>): (string | number | Buffer)[] =>
   SETTLE_ITEM.map((f) => v[f]);

@@ -2,7 +2,15 @@
  * Decoders of the queue scripts' replies, beside the scripts that write them. The claim record's
  * layout is CLAIM_RECORD (layout.ts), which the scripts get as the `constants` include.
  */
+import type { DatasetState } from '../../schemas.ts';
 import { CLAIM_RECORD } from './layout.ts';
+
+/** The dataset as a claim found it (as datasetStatus() reads it). */
+export interface ClaimedDataset {
+  version: number;
+  state: DatasetState;
+  generation: string;
+}
 
 /** A job a worker holds: `token` (unique to this claim, for ever) proves its ownership to every later step. */
 export interface ClaimedJob {
@@ -11,6 +19,17 @@ export interface ClaimedJob {
   attempts: number;
   analysis: string;
   params: Record<string, unknown>;
+  /** The dataset when the job was claimed: the load it runs on unless a newer one is seen. */
+  dataset?: ClaimedDataset;
+}
+
+/** `<version> <state> <generation>` (take.lua's datasetRecord). */
+function datasetFrom(record: unknown): ClaimedDataset | undefined {
+  if (typeof record !== 'string') return undefined;
+  const a = record.indexOf(' ');
+  const b = record.indexOf(' ', a + 1);
+  if (a < 0 || b < 0) return undefined;
+  return { version: Number(record.slice(0, a)), state: record.slice(a + 1, b) as DatasetState, generation: record.slice(b + 1) };
 }
 
 const FIELDS = CLAIM_RECORD.length;
@@ -26,6 +45,7 @@ export function claimedFrom(reply: readonly unknown[], from = 0): ClaimedJob[] {
       attempts: Number(reply[i + at.attempts]),
       analysis: String(reply[i + at.analysis]),
       params: JSON.parse(String(reply[i + at.params])) as Record<string, unknown>,
+      dataset: datasetFrom(reply[i + at.dataset]),
     });
   }
   return jobs;

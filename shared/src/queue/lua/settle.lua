@@ -29,8 +29,8 @@
   ARGV[3] worker id, ARGV[4] lease ms, ARGV[5] n
   then n settle items (includes/constants.lua SETTLE_*): id, token, status finished | failed |
     cancelled, payload (result JSON or error), dataset version, dataset generation ('*' when the
-    result depends on none: not checked); or id, token, 'started', '', '', '' for a held job a
-    slot took
+    result depends on none: not checked); or id, token, 'started', '', dataset version, '' for a
+    held job a slot took (the version it runs on, as its claim found it; '' for none)
   then k, the call's unique token prefix, hold ('1': see includes/take.lua HOLD)
 
   Reply: n outcomes (the status written, 'started', 'stale' when the result was refused, 'lost'
@@ -80,7 +80,11 @@ local function main()
     local outcome = 'lost'
     local owned = f[1] == 'running' and f[2] == token and f[9] == ARGV[3]
     if owned and status == 'started' then
-      if not f[13] then redis.call('HSET', JOB .. id, 'started_at', NOW_ISO) end
+      if not f[13] and version ~= '' then
+        redis.call('HSET', JOB .. id, 'started_at', NOW_ISO, 'dataset_version', version)
+      elseif not f[13] then
+        redis.call('HSET', JOB .. id, 'started_at', NOW_ISO)
+      end
       outcome = 'started'
     elseif owned then
       local j = { id = id, status = 'running', seq = f[4], dv = f[5], error = f[6], analysis = f[7], started_ms = f[8], dg = f[10], dk = f[12] }

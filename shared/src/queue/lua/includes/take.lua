@@ -1,7 +1,7 @@
 --[[
   Claims: starting queued jobs for the calling worker (PROC). Each started job's claim record is
   appended to the reply in the layout of the constants include (CLAIM_*), which claim.ts decodes.
-  Needs JOB, QUEUE, LEASES, ST_QUEUED, PROC.
+  Needs JOB, QUEUE, LEASES, ST_QUEUED, PROC, DATASET.
 ]]
 --- @include "settings"
 --- @include "clock"
@@ -20,6 +20,19 @@ end
 -- recovery can give back the attempt of a job that never started.
 local HOLD = false
 
+-- The dataset as this call found it, in every claim record (`<version> <state> <generation>`,
+-- CLAIM_DATASET): the worker runs the job on that load without asking Redis again, and a settle
+-- still refuses a result on a load that is no longer current. A job started here (not held) also
+-- gets it as its dataset_version, which it would otherwise write when its run begins; none while
+-- a load is on its way (the run is deferred). Read once per call, at its first claim.
+local datasetRecord, datasetVersion
+local function readDataset()
+  local d = redis.call('HMGET', DATASET, 'version', 'state', 'generation')
+  local version, state = d[1] or '0', d[2] or 'empty'
+  datasetRecord = version .. ' ' .. state .. ' ' .. (d[3] or '')
+  datasetVersion = state ~= 'loading' and version
+end
+
 -- Starts a job whose id has left the queue and appends its claim record to reply; false (and the
 -- id forgotten) when it is no longer queued: cancelled while it sat in the queue, expired, or
 -- already taken back by recovery. Run once per claimed job: no tables of its own.
@@ -29,10 +42,14 @@ local function begin(id, worker, leaseMs, reply)
   if f[1] ~= 'queued' then return false end
   local attempts = tonumber(f[2]) + 1
   local token = newToken()
+  if not datasetRecord then readDataset() end
   -- started_ms (server clock) times the run for the duration histogram, as leases are timed.
   -- progress is already 0: enqueue and requeue leave it so.
   if HOLD then
     redis.call('HSET', k, 'status', 'running', 'started_ms', now(), 'worker', worker, 'attempts', attempts, 'token', token)
+  elseif datasetVersion then
+    redis.call('HSET', k, 'status', 'running', 'started_at', NOW_ISO, 'started_ms', now(), 'worker', worker,
+      'attempts', attempts, 'token', token, 'dataset_version', datasetVersion)
   else
     redis.call('HSET', k, 'status', 'running', 'started_at', NOW_ISO, 'started_ms', now(), 'worker', worker,
       'attempts', attempts, 'token', token)
@@ -42,7 +59,7 @@ local function begin(id, worker, leaseMs, reply)
   emit('started', id, f[3], 'attempts', attempts)
   local r = #reply
   reply[r + CLAIM_ID], reply[r + CLAIM_TOKEN], reply[r + CLAIM_ATTEMPTS] = id, token, attempts
-  reply[r + CLAIM_ANALYSIS], reply[r + CLAIM_PARAMS] = f[3], f[4]
+  reply[r + CLAIM_ANALYSIS], reply[r + CLAIM_PARAMS], reply[r + CLAIM_DATASET] = f[3], f[4], datasetRecord
   return true
 end
 

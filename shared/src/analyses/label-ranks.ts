@@ -1,0 +1,142 @@
+/**
+ * The masses of each label of a grouped analysis in ascending order, read by rank: the label's
+ * records with a mass sorted by mass once per dataset and dimension (from the dataset's mass
+ * order), so a job sorts nothing. Which of them a job kept: all (a direct read), the dated ones
+ * (a binary search on a per-dataset count of dated records), or some (counted from the nearer
+ * end, testing the filters on each record passed).
+ */
+import type { Columns } from '../columns.ts';
+import type { DimensionCodes } from './group-by/dimensions.ts';
+import { massOrder } from './group-by/measures.ts';
+import { ALL, DATED, type Kept, type LabelSums } from './label-pass.ts';
+
+/** A dimension's records with a mass, by label, then by mass: each label's masses a sorted slice. */
+export interface LabelOrder {
+  /** Label c's slice is [start[c], start[c + 1]). */
+  start: Int32Array;
+  /** The records, and their masses, in that order. */
+  index: Int32Array;
+  mass: Float64Array;
+  /** Their years (NaN for none), so a walk under a year filter reads in sequence. */
+  year: Float64Array;
+  /** dated[j]: how many of the positions before j hold a record with a year. */
+  dated: Int32Array;
+}
+
+const labelOrders = new WeakMap<DimensionCodes, LabelOrder>();
+
+/** Made once per dataset and dimension from the mass order, by one stable counting sort. */
+export function labelOrder(columns: Columns, dim: DimensionCodes): LabelOrder {
+  let order = labelOrders.get(dim);
+  if (order) return order;
+  const { index, mass } = massOrder(columns);
+  const labels = dim.labels.length;
+  const start = new Int32Array(labels + 1);
+  for (let j = 0; j < index.length; j++) {
+    const c = dim.codes[index[j]!]!;
+    if (c >= 0) start[c + 1]! += 1;
+  }
+  for (let c = 0; c < labels; c++) start[c + 1]! += start[c]!;
+  const next = start.slice(0, labels);
+  const byLabel = new Int32Array(start[labels]!);
+  const masses = new Float64Array(byLabel.length);
+  for (let j = 0; j < index.length; j++) {
+    const c = dim.codes[index[j]!]!;
+    if (c < 0) continue;
+    const at = next[c]!++;
+    byLabel[at] = index[j]!;
+    masses[at] = mass[j]!;
+  }
+  const year = Float64Array.from(byLabel, (i) => columns.year[i]!);
+  const dated = new Int32Array(byLabel.length + 1);
+  for (let j = 0; j < byLabel.length; j++) dated[j + 1] = dated[j]! + (Number.isNaN(year[j]!) ? 0 : 1);
+  labelOrders.set(dim, (order = { start, index: byLabel, mass: masses, year, dated }));
+  return order;
+}
+
+export class RankNotFoundError extends Error {
+  override name = 'RankNotFoundError';
+  constructor(label: number, k: number) {
+    super(`label ${label} has no kept mass of rank ${k}`);
+  }
+}
+
+/** Positions in a label order of the kept records' masses, by rank. */
+export class KeptRanks {
+  constructor(
+    private readonly columns: Columns,
+    private readonly order: LabelOrder,
+    private readonly kept: Kept,
+    private readonly sums: LabelSums,
+  ) {}
+
+  #keeps(i: number): boolean {
+    const k = this.kept;
+    const c = this.columns;
+    if (k.classOn !== 0 && k.classAllowed[c.recclass.codes[i]!] !== 1) return false;
+    if (k.fallOn !== 0 && c.fall.codes[i] !== k.fall) return false;
+    if (k.yearOn === 0) return true;
+    const y = c.year[i]!;
+    return y >= k.from && y <= k.to;
+  }
+
+  /** The position of the kept mass of rank k (from 0) among label c's kept masses. */
+  position(c: number, k: number): number {
+    const { start, dated } = this.order;
+    const lo = start[c]!;
+    const hi = start[c + 1]!;
+    const n = this.sums.withMass[c]!;
+    const kept = this.sums.kept[c];
+    if (kept === ALL || hi - lo === n) return lo + k;
+    if (kept === DATED) {
+      // The first position whose dated records from lo on number more than k.
+      const want = dated[lo]! + k;
+      let a = lo;
+      let b = hi - 1;
+      while (a < b) {
+        const mid = (a + b) >> 1;
+        if (dated[mid + 1]! > want) b = mid;
+        else a = mid + 1;
+      }
+      if (dated[a + 1]! === want + 1) return a;
+      throw new RankNotFoundError(c, k);
+    }
+    const f = this.kept;
+    const at =
+      f.classOn === 0 && f.fallOn === 0
+        ? walkYears(this.order.year, lo, hi, n, k, f.from, f.to)
+        : 2 * k < n
+          ? this.#walkUp(lo, hi, k)
+          : this.#walkDown(lo, hi, n, k);
+    if (at < 0) throw new RankNotFoundError(c, k);
+    return at;
+  }
+
+  #walkUp(lo: number, hi: number, k: number): number {
+    const { index } = this.order;
+    for (let j = lo, seen = 0; j < hi; j++) if (this.#keeps(index[j]!) && seen++ === k) return j;
+    return -1;
+  }
+
+  #walkDown(lo: number, hi: number, n: number, k: number): number {
+    const { index } = this.order;
+    for (let j = hi - 1, seen = n - 1; j >= lo; j--) if (this.#keeps(index[j]!) && seen-- === k) return j;
+    return -1;
+  }
+}
+
+/** Under a year filter alone: the position of the k-th of n kept in [lo, hi), counted from the nearer end; -1 if none. */
+function walkYears(year: Float64Array, lo: number, hi: number, n: number, k: number, from: number, to: number): number {
+  if (2 * k < n) {
+    for (let j = lo, seen = 0; j < hi; j++) {
+      const y = year[j]!;
+      if (y >= from && y <= to && seen++ === k) return j;
+    }
+  } else {
+    for (let j = hi - 1, seen = n - 1; j >= lo; j--) {
+      const y = year[j]!;
+      if (y >= from && y <= to && seen-- === k) return j;
+    }
+  }
+  return -1;
+}
