@@ -129,6 +129,22 @@ describe('the grouped analyses against a naive re-computation', () => {
     for (const filters of [{}, { year_from: 1950 }, { year_to: 5000 }, { fall: 'Fell' }]) await check('mass-by-class', c, big, filters);
   });
 
+  it('finds each middle by rank when every mass is distinct and records without a year sit between them', async () => {
+    // Distinct masses, so a neighbour taken by mistake shows; every third record has no year, so
+    // a year filter around all the years keeps the dated ones only (and for some classes some).
+    const spread = Array.from({ length: 400 }, (_, i): Rec => ({
+      recclass: ['A', 'B', 'C'][i % 3],
+      year: i % 3 === 1 || i % 5 === 0 ? undefined : 1900 + (i % 50),
+      mass_g: 1000 - i * 1.5,
+    }));
+    const c = columnsFromRecords(spread);
+    for (const filters of [{}, { year_from: -9999 }, { year_from: 1910 }, { year_from: 1901, year_to: 1948 }, { fall: 'Fell' }]) {
+      await check('mass-by-class', c, spread, filters);
+    }
+    for (let n = 1; n <= 8; n++)
+      await check('mass-by-class', columnsFromRecords(spread.slice(0, n * 3)), spread.slice(0, n * 3), { year_to: 9999 });
+  });
+
   it('prints null for a group without masses and keeps the JSON equal for non-ASCII and quoted keys', async () => {
     const odd: Rec[] = [
       { recclass: 'Iron, "quoted"', year: 1 },

@@ -95,8 +95,9 @@ async function figures(
     if (n === 0) continue;
     min[r] = ranks.position(c, 0);
     max[r] = ranks.position(c, n - 1);
-    midHi[r] = ranks.position(c, n >> 1);
-    midLo[r] = n % 2 === 1 ? midHi[r]! : ranks.position(c, (n >> 1) - 1);
+    // An even count's upper middle is the kept mass after the lower one: found from it, not by a second walk.
+    midLo[r] = ranks.position(c, (n - 1) >> 1);
+    midHi[r] = n % 2 === 1 ? midLo[r]! : ranks.after(c, midLo[r]!);
   }
   const count = (reason: Reason) => sums.reasons[REASONS.indexOf(reason)]!;
   const head = resultHead(name, params, columns, ctx, sums.matched, excluded(count));

@@ -112,6 +112,18 @@ export class KeptRanks {
     return at;
   }
 
+  /** The position of the kept mass that follows position j among label c's (the rank after j's). */
+  after(c: number, j: number): number {
+    const { start, year, index } = this.order;
+    const hi = start[c + 1]!;
+    const kept = this.sums.kept[c];
+    const every = kept === ALL || hi - start[c]! === this.sums.withMass[c]!;
+    for (let at = j + 1; at < hi; at++) {
+      if (every || (kept === DATED ? !Number.isNaN(year[at]!) : this.#keeps(index[at]!))) return at;
+    }
+    throw new RankNotFoundError(c, -1);
+  }
+
   #walkUp(lo: number, hi: number, k: number): number {
     const { index } = this.order;
     for (let j = lo, seen = 0; j < hi; j++) if (this.#keeps(index[j]!) && seen++ === k) return j;
@@ -125,17 +137,23 @@ export class KeptRanks {
   }
 }
 
-/** Under a year filter alone: the position of the k-th of n kept in [lo, hi), counted from the nearer end; -1 if none. */
+/**
+ * Under a year filter alone: the position of the k-th of n kept in [lo, hi), counted from the
+ * nearer end; -1 if none. A kept record adds 1 (no jump on the filter, which a range through the
+ * label's years passes at random); the count first reaches its goal on a kept record.
+ */
 function walkYears(year: Float64Array, lo: number, hi: number, n: number, k: number, from: number, to: number): number {
   if (2 * k < n) {
     for (let j = lo, seen = 0; j < hi; j++) {
       const y = year[j]!;
-      if (y >= from && y <= to && seen++ === k) return j;
+      seen += +(y >= from) & +(y <= to);
+      if (seen > k) return j;
     }
   } else {
-    for (let j = hi - 1, seen = n - 1; j >= lo; j--) {
+    for (let j = hi - 1, above = 0; j >= lo; j--) {
       const y = year[j]!;
-      if (y >= from && y <= to && seen-- === k) return j;
+      above += +(y >= from) & +(y <= to);
+      if (above >= n - k) return j;
     }
   }
   return -1;
