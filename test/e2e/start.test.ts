@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeRedis, connectRedis, keys } from '@meteorites/shared';
 import { RedisServer } from '@meteorites/tools';
-import { startService, type StartedService } from '@meteorites/test-utils/service';
+import { alive, startService, type StartedService } from '@meteorites/test-utils/service';
 
 const SAMPLE = 'data/sample.json';
 const sampleSize = (
@@ -47,6 +47,11 @@ describe('npm start and the first load', () => {
     service = await startService({ DATA_DIR: dataDir, SAMPLE_DATA: SAMPLE });
     expect(await summary(service.url)).toMatchObject({ state: 'ready', records: sampleSize, version: 2 });
     expect(service.output()).toMatch(/loaded 38 records from data\/sample\.json/);
+    // The service's Redis runs in the DATA_DIR given, and stopping the service stops it too.
+    const redisPid = service.redisPid();
+    expect(readFileSync(join(dataDir, 'redis', 'redis-server.pid'), 'utf8').trim()).toBe(String(redisPid));
+    await service.kill();
+    expect(alive(redisPid)).toBe(false);
   });
 
   it('never loads over a dataset that is there, nor after a deliberate delete', async () => {

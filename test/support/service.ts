@@ -110,7 +110,9 @@ export interface StartOptions {
 
 export async function startService(env: Record<string, string> = {}, options: StartOptions = {}): Promise<StartedService> {
   const { timeoutMs = 180_000, compiled = false } = options;
-  const dataDir = mkdtempSync(join(tmpdir(), 'meteorites-e2e-'));
+  // A DATA_DIR the caller gives is where the service's Redis runs: its processes are found there.
+  const ownDir = env.DATA_DIR === undefined;
+  const dataDir = env.DATA_DIR ?? mkdtempSync(join(tmpdir(), 'meteorites-e2e-'));
   const port = await freePort();
   const args = compiled ? ['--conditions=production', 'scripts/dist/start.js'] : ['--import', 'tsx', 'scripts/start.ts'];
   const child = spawn(process.execPath, args, {
@@ -154,7 +156,7 @@ export async function startService(env: Record<string, string> = {}, options: St
       }
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
-      rmSync(dataDir, { recursive: true, force: true });
+      if (ownDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 
