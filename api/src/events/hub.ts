@@ -59,6 +59,8 @@ export class Subscription {
     readonly job: string | undefined,
     /** The reader's position at registration: every later entry reaches this subscription. */
     readonly from: string,
+    /** The client's Last-Event-ID: the reader may not have reached it yet (another process sent it). */
+    readonly since?: string,
   ) {}
 
   get closed(): boolean {
@@ -81,6 +83,7 @@ export class Subscription {
     } else {
       // The response head and a first line now, so a client knows it is subscribed.
       this.#write(': connected\n\n');
+      this.#lastSent = this.since;
       for (const e of backlog) this.#send(e);
     }
     const pending = this.#pending ?? [];
@@ -175,7 +178,7 @@ export class EventHub {
     sink: Sink,
     opts: { job?: string; since?: string },
   ): Promise<{ sub: Subscription; backlog: Formatted[]; behind: boolean }> {
-    const sub = new Subscription(this, sink, opts.job, this.#last);
+    const sub = new Subscription(this, sink, opts.job, this.#last, opts.since);
     if (opts.job === undefined) this.#all.add(sub);
     else {
       let set = this.#byJob.get(opts.job);
