@@ -68,19 +68,26 @@ const STATUS_AFTER: Record<string, string> = {
 };
 
 /**
- * The events of an entry as XREAD and XRANGE reply with it: its id and its fields as a flat list,
- * each event starting at an `event` field. Entries hold only what the events add: the status
- * follows from the event, the time is the entry id's (Redis' clock).
+ * The events of an entry as XREAD and XRANGE reply with it: its id and its fields as a flat list.
+ * An entry is either one event as named fields (`event`, then `id`, `analysis`, `progress`,
+ * `attempts`, `version`, `records` as the event has them: the dataset's and progress events), or
+ * the job events of one queue step, a field each: the event's name, and
+ * `<job id> <analysis>[ <attempts>]`. Entries hold only what the events add: the status follows
+ * from the event, the time is the entry id's (Redis' clock).
  */
 export function eventsFromEntry(id: string, flat: readonly string[]): ServiceEvent[] {
   const at = new Date(Number(id.slice(0, id.indexOf('-')))).toISOString();
   const groups: Record<string, string>[] = [];
-  let f: Record<string, string> | undefined;
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    if (flat[i] === 'event' || !f) groups.push((f = {}));
-    f[flat[i]!] = flat[i + 1]!;
+  if (flat[0] === 'event' || flat.length < 2) {
+    const f: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
+    groups.push(f);
+  } else {
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const [job, analysis, attempts] = flat[i + 1]!.split(' ');
+      groups.push({ event: flat[i]!, id: job!, analysis: analysis ?? '', ...(attempts !== undefined && { attempts }) });
+    }
   }
-  if (groups.length === 0) groups.push({});
   return groups.map((g, i) => eventOf(groups.length === 1 ? id : `${id}.${i + 1}`, g, at));
 }
 

@@ -41,19 +41,22 @@ end
 local function announce(id, status)
   events[#events + 1] = id .. ' ' .. status
 end
--- The step's job events, in the order they happened: the event, the job's id and analysis, extra
--- fields. They go into ONE entry of the event stream at flush, each starting at its `event` field
--- (see ../../../events.ts eventsFromEntry): an XADD per event cost a no-op job about 2 us of
--- Redis' time, as every job makes three. The reader derives the status from the event and the
--- time from the entry id, so the fields stay few.
+-- The step's job events, in the order they happened. They go into ONE entry of the event stream
+-- at flush, a field per event: the event's name, and `<job id> <analysis>[ <attempts>]` (see
+-- ../../../events.ts eventsFromEntry). An XADD per event cost a no-op job about 3 us of Redis'
+-- time, as every job makes three, and every byte written is also an AOF byte. The reader derives
+-- the status from the event and the time from the entry id.
 local streamed, streamedCount = {}, 0
 -- Events per entry at most: unpack's stack limit, and a reader's batch stays bounded.
 local STREAMED_PER_ENTRY = 200
-local function emit(event, id, analysis, ...)
+local function emit(event, id, analysis, attempts)
   local n = #streamed
-  streamed[n + 1], streamed[n + 2], streamed[n + 3] = 'event', event, 'id'
-  streamed[n + 4], streamed[n + 5], streamed[n + 6] = id, 'analysis', analysis or ''
-  for i = 1, select('#', ...) do streamed[n + 6 + i] = select(i, ...) end
+  streamed[n + 1] = event
+  if attempts then
+    streamed[n + 2] = id .. ' ' .. (analysis or '') .. ' ' .. attempts
+  else
+    streamed[n + 2] = id .. ' ' .. (analysis or '')
+  end
   streamedCount = streamedCount + 1
   if streamedCount >= STREAMED_PER_ENTRY then
     redis.call('XADD', STREAM, 'MAXLEN', '~', MAXLEN, '*', unpack(streamed))
