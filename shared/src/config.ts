@@ -144,7 +144,7 @@ export const ConfigSchema = Type.Object({
     10,
     10_000_000,
     10_000,
-    'Job and dataset events kept in Redis (approximately, trimmed as they are written) for clients of GET /events that reconnect with Last-Event-ID; one further behind is told to reload.',
+    'Entries of the event stream kept in Redis (approximately, trimmed as they are written) for clients of GET /events that reconnect with Last-Event-ID; one further behind is told to reload. An entry is one event, or all the job events of one queue step (up to 200).',
   ),
   SSE_MAX_STREAMS: Int(
     0,

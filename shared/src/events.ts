@@ -2,8 +2,8 @@
  * The event stream (keys.events) as its writers and its reader agree on it. The queue's scripts
  * append job events in the step that changes the job, the dataset store appends dataset events
  * in the MULTI that changes the dataset's state, and each API process reads the stream once and
- * serves it as Server-Sent Events, the entry id being the SSE id (so `Last-Event-ID` is a place
- * in the stream to read on from).
+ * serves it as Server-Sent Events, the event id (the entry id, with the event's place in the entry
+ * when it holds several) being the SSE id (so `Last-Event-ID` is a place in the stream to read on from).
  */
 import { keys } from './keys.ts';
 import type { Redis } from './redis.ts';
@@ -16,23 +16,39 @@ export const JOB_EVENT_NAMES = ['queued', 'started', 'progress', 'finished', 'fa
 export const DATASET_EVENT_NAMES = ['loading', 'ready', 'empty'] as const;
 const DATASET_EVENTS = new Set<string>(DATASET_EVENT_NAMES);
 
-/** A stream entry id, `<ms>-<seq>`. */
-export const STREAM_ID_PATTERN = '^[0-9]{1,20}-[0-9]{1,20}$';
+/**
+ * An event's id: its stream entry's id `<ms>-<seq>` when the entry holds one event, `<ms>-<seq>.<n>`
+ * for the n-th (from 1) of an entry that holds several (a queue script writes all the events of one
+ * step as one entry).
+ */
+export const STREAM_ID_PATTERN = '^[0-9]{1,20}-[0-9]{1,20}(\\.[0-9]{1,6})?$';
 const streamIdRe = new RegExp(STREAM_ID_PATTERN);
 export const isStreamId = (id: string): boolean => streamIdRe.test(id);
 
-/** Orders two stream entry ids as Redis does (numerically by time, then sequence). */
+/**
+ * An event id's entry and place in it; a bare entry id (a one-event entry, or a position such as
+ * a reset's) stands for the whole entry: `part` is then Infinity, after each of its events.
+ */
+export function splitEventId(id: string): { entry: string; part: number } {
+  const dot = id.indexOf('.');
+  return dot < 0 ? { entry: id, part: Infinity } : { entry: id.slice(0, dot), part: Number(id.slice(dot + 1)) };
+}
+
+/** Orders two event ids as the stream does (numerically by time, then sequence, then place in the entry). */
 export function compareStreamIds(a: string, b: string): number {
-  const [am, as] = a.split('-');
-  const [bm, bs] = b.split('-');
+  const x = splitEventId(a);
+  const y = splitEventId(b);
+  const [am, as] = x.entry.split('-');
+  const [bm, bs] = y.entry.split('-');
   const ms = BigInt(am!) - BigInt(bm!);
   if (ms !== 0n) return ms < 0n ? -1 : 1;
   const seq = BigInt(as ?? '0') - BigInt(bs ?? '0');
-  return seq === 0n ? 0 : seq < 0n ? -1 : 1;
+  if (seq !== 0n) return seq < 0n ? -1 : 1;
+  return x.part === y.part ? 0 : x.part < y.part ? -1 : 1;
 }
 
 export interface ServiceEvent {
-  /** The stream entry id. */
+  /** The event id (see STREAM_ID_PATTERN). */
   id: string;
   event: string;
   /** The job it is about, for a job event. */
@@ -52,14 +68,31 @@ const STATUS_AFTER: Record<string, string> = {
 };
 
 /**
- * An entry as XREAD and XRANGE reply with it: its id and its fields as a flat list. Entries hold
- * only what the event adds: the status follows from the event, the time is the id's (Redis' clock).
+ * The events of an entry as XREAD and XRANGE reply with it: its id and its fields as a flat list.
+ * An entry is either one event as named fields (`event`, then `id`, `analysis`, `progress`,
+ * `attempts`, `version`, `records` as the event has them: the dataset's and progress events), or
+ * the job events of one queue step, a field each: the event's name, and
+ * `<job id> <analysis>[ <attempts>]`. Entries hold only what the events add: the status follows
+ * from the event, the time is the entry id's (Redis' clock).
  */
-export function eventFromEntry(id: string, flat: readonly string[]): ServiceEvent {
-  const f: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
-  const event = f.event ?? 'unknown';
+export function eventsFromEntry(id: string, flat: readonly string[]): ServiceEvent[] {
   const at = new Date(Number(id.slice(0, id.indexOf('-')))).toISOString();
+  const groups: Record<string, string>[] = [];
+  if (flat[0] === 'event' || flat.length < 2) {
+    const f: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
+    groups.push(f);
+  } else {
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const [job, analysis, attempts] = flat[i + 1]!.split(' ');
+      groups.push({ event: flat[i]!, id: job!, analysis: analysis ?? '', ...(attempts !== undefined && { attempts }) });
+    }
+  }
+  return groups.map((g, i) => eventOf(groups.length === 1 ? id : `${id}.${i + 1}`, g, at));
+}
+
+function eventOf(id: string, f: Record<string, string>, at: string): ServiceEvent {
+  const event = f.event ?? 'unknown';
   if (DATASET_EVENTS.has(event)) {
     return {
       id,

@@ -143,10 +143,12 @@ export function buildKeys(opts: { hashTag?: string } = {}) {
     /** pub/sub channel: `<job id> <status>` whenever a job ends, one line per job ended in the same step. */
     jobEvents: `${q}jobs:events`,
     /**
-     * stream: every job and dataset event (`event` queued started progress finished failed cancelled
-     * retrying, then the job's `id analysis` and `progress` or `attempts` where the event has one; or
-     * `event` loading ready empty, `version records`), written by the step that changed the state,
-     * trimmed to about EVENTS_STREAM_MAXLEN entries. GET /events serves it; its entry ids are the SSE ids.
+     * stream: every job and dataset event, written by the step that changed the state: an entry per
+     * queue step holding a field per job event (queued started finished failed cancelled retrying:
+     * the name, then `<job id> <analysis>[ <attempts>]`); `event` queued or progress, `id analysis
+     * progress` (enqueue, progress); `event` loading ready empty, `version records` (the dataset).
+     * Trimmed to about EVENTS_STREAM_MAXLEN entries. GET /events serves it; its ids are the SSE ids
+     * (`<entry id>.<n>` for the n-th event of an entry that holds several).
      */
     events: `${q}events`,
 

@@ -15,7 +15,17 @@ import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import { openSse, parsed, type SseStream } from '@meteorites/test-utils/sse';
 import { parsePrometheus, sampleValue } from '@meteorites/test-utils/prometheus';
 import { buildTestApp } from '@meteorites/test-utils/app';
-import { compareStreamIds, STREAM_ID_PATTERN, keys, JobQueue, type Redis } from '@meteorites/shared';
+import {
+  compareStreamIds,
+  eventsFromEntry,
+  splitEventId,
+  STREAM_ID_PATTERN,
+  keys,
+  JobQueue,
+  WorkerQueue,
+  type Redis,
+  type ServiceEvent,
+} from '@meteorites/shared';
 import type { StreamLimits } from '@meteorites/api';
 
 const SAMPLE = readFileSync(fileURLToPath(new URL('../../data/sample.json', import.meta.url)));
@@ -48,10 +58,12 @@ async function waitEnded(base: string, id: string): Promise<void> {
   throw new Error(`job ${id} did not end within 60 s`);
 }
 
-/** The stream's entries, as XRANGE has them now (optionally only one job's). */
-async function stored(db: Redis, job?: string, after = '-'): Promise<{ id: string; message: Record<string, string> }[]> {
-  const entries = (await db.xRange(keys.events, after === '-' ? '-' : `(${after}`, '+')) ?? [];
-  return job === undefined ? entries : entries.filter((e) => e.message.id === job);
+/** The stream's events, as XRANGE has them now (an entry may hold several), optionally one job's and after an event id. */
+async function stored(db: Redis, job?: string, after = '-'): Promise<ServiceEvent[]> {
+  const start = after === '-' ? '-' : splitEventId(after).entry;
+  const entries = (await db.sendCommand(['XRANGE', keys.events, start, '+'])) as [string, string[]][];
+  const events = entries.flatMap(([id, flat]) => eventsFromEntry(id, flat));
+  return events.filter((e) => (job === undefined || e.job === job) && (after === '-' || compareStreamIds(e.id, after) > 0));
 }
 
 const ofJob = (s: SseStream, job: string) => parsed(s.messages).filter((m) => m.data.id === job);
@@ -275,7 +287,7 @@ describe('job and dataset events across API processes', () => {
     expect(dataset[1]!.data).toMatchObject({ state: 'empty', version: 2, records: 0 });
     expect(dataset.map((m) => m.id)).toEqual(
       (await stored(db))
-        .filter((e) => e.message.id === undefined)
+        .filter((e) => e.job === undefined)
         .slice(-2)
         .map((e) => e.id),
     );
@@ -298,6 +310,53 @@ describe('stream caps, heartbeats and shutdown (in-process API)', () => {
   });
   afterAll(async () => {
     await redis?.close();
+  });
+
+  it('one claim of several jobs is one entry of several events; a client resuming inside it gets exactly the rest', async () => {
+    const app = await buildTestApp(redis.url, { ENABLE_TEST_ANALYSES: true });
+    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    const db = await redis.client();
+    try {
+      await db.del(keys.jobsQueue);
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) ids.push((await new JobQueue(db).enqueue('test-sleep', { tag: randomUUID() })).job.id);
+      const s = await openSse(`${base}/events`);
+      await connected(s);
+      const claimed = await new WorkerQueue(db).claim(`w-${randomUUID()}`, 30_000, 4);
+      expect(claimed).toHaveLength(4);
+      await s.until(() => s.messages.filter((m) => m.event === 'started').length === 4, 'four started events');
+      const started = s.messages.filter((m) => m.event === 'started');
+      const entry = splitEventId(started[0]!.id!).entry;
+      expect(started.map((m) => m.id)).toEqual([1, 2, 3, 4].map((n) => `${entry}.${n}`));
+      expect(started.map((m) => jobOf(m.data)).sort()).toEqual([...ids].sort());
+      expect(started.map((m) => m.id)).toEqual((await stored(db)).filter((e) => e.event === 'started').map((e) => e.id));
+
+      // Resumed after the second event of the entry: the third and fourth, then nothing until new events.
+      const mid = started[1]!.id!;
+      const viaHeader = await openSse(`${base}/events`, { headers: { 'last-event-id': mid } });
+      const viaQuery = await openSse(`${base}/events?last_event_id=${mid}`);
+      const perJob = await openSse(`${base}/jobs/${jobOf(started[2]!.data)}/events`, { headers: { 'last-event-id': mid } });
+      const skipped = await openSse(`${base}/jobs/${jobOf(started[1]!.data)}/events`, { headers: { 'last-event-id': mid } });
+      const marker = (await new JobQueue(db).enqueue('test-sleep', { tag: randomUUID() })).job.id;
+      for (const r of [viaHeader, viaQuery]) {
+        await r.until(() => ofJob(r, marker).length === 1, 'the next event');
+        expect(r.messages.map((m) => m.id)).toEqual([started[2]!.id, started[3]!.id, ...ofJob(r, marker).map((m) => m.id)]);
+        expectIncreasing(r.messages.map((m) => m.id));
+      }
+      await perJob.until(() => perJob.messages.length === 1, "the job's started event");
+      expect(perJob.messages[0]!.id).toBe(started[2]!.id);
+      // The resume point is this job's own event: nothing of it comes again.
+      await viaHeader.until(() => viaHeader.messages.length >= 3, 'the marker');
+      expect(skipped.messages).toHaveLength(0);
+      // A bare entry id stands for the whole entry.
+      const whole = await openSse(`${base}/events`, { headers: { 'last-event-id': entry } });
+      await whole.until(() => whole.messages.length >= 1, 'the marker');
+      expect(jobOf(whole.messages[0]!.data)).toBe(marker);
+      for (const r of [viaHeader, viaQuery, perJob, skipped, whole]) r.close();
+      s.close();
+    } finally {
+      await app.close();
+    }
   });
 
   it('over the per-client or the total cap answers 503 with Retry-After, counted in /metrics; app.close() ends every stream', async () => {
@@ -342,6 +401,8 @@ describe('stream caps, heartbeats and shutdown (in-process API)', () => {
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
     const db = await redis.client();
     const queue = new JobQueue(db);
+    // What earlier tests on this Redis wrote is not this stream's.
+    const start = (await stored(db)).at(-1)?.id ?? '-';
     try {
       const s = await openSse(`${base}/events`);
       await connected(s);
@@ -356,7 +417,7 @@ describe('stream caps, heartbeats and shutdown (in-process API)', () => {
         await expect.poll(readers, { timeout: 20_000 }).toBe(1);
       }
       await s.until(() => ids.every((id) => ofJob(s, id).length === 1), 'every queued event', 30_000);
-      const all = await stored(db);
+      const all = await stored(db, undefined, start);
       expect(s.messages.map((m) => m.id)).toEqual(all.map((e) => e.id));
       expect(s.messages.every((m) => m.event === 'queued')).toBe(true);
     } finally {

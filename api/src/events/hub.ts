@@ -10,11 +10,14 @@
  * every entry after the reader's position at registration, and XRANGE every entry still in the
  * stream after the client's id. When the stream no longer holds everything after the client's
  * id (trimmed past it, or the stream was lost and started again), the client gets one `reset`
- * event instead, and live events after it.
+ * event instead, and live events after it. An entry may hold several events (one queue step's):
+ * each is sent with its own id (`<entry>.<n>`), and a client resuming inside such an entry gets the
+ * rest of it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
-import { compareStreamIds, eventFromEntry, type ServiceEvent, keys, isRedisUnavailable, type Redis } from '@meteorites/shared';
+import { compareStreamIds, eventsFromEntry, keys, isRedisUnavailable, splitEventId } from '@meteorites/shared';
+import type { ServiceEvent, Redis } from '@meteorites/shared';
 
 /** Where an SSE stream's text goes. */
 export interface Sink {
@@ -56,6 +59,8 @@ export class Subscription {
     readonly job: string | undefined,
     /** The reader's position at registration: every later entry reaches this subscription. */
     readonly from: string,
+    /** The client's Last-Event-ID: the reader may not have reached it yet (another process sent it). */
+    readonly since?: string,
   ) {}
 
   get closed(): boolean {
@@ -78,6 +83,7 @@ export class Subscription {
     } else {
       // The response head and a first line now, so a client knows it is subscribed.
       this.#write(': connected\n\n');
+      this.#lastSent = this.since;
       for (const e of backlog) this.#send(e);
     }
     const pending = this.#pending ?? [];
@@ -172,7 +178,7 @@ export class EventHub {
     sink: Sink,
     opts: { job?: string; since?: string },
   ): Promise<{ sub: Subscription; backlog: Formatted[]; behind: boolean }> {
-    const sub = new Subscription(this, sink, opts.job, this.#last);
+    const sub = new Subscription(this, sink, opts.job, this.#last, opts.since);
     if (opts.job === undefined) this.#all.add(sub);
     else {
       let set = this.#byJob.get(opts.job);
@@ -218,18 +224,22 @@ export class EventHub {
 
   async #backlog(since: string, job: string | undefined): Promise<{ backlog: Formatted[]; behind: boolean }> {
     const backlog: Formatted[] = [];
-    let from = since;
+    // An id inside an entry of several events: that entry is read again, its events up to `since` skipped.
+    const { entry, part } = splitEventId(since);
+    let start = part === Infinity ? `(${entry}` : entry;
     for (;;) {
-      const range = ['XRANGE', keys.events, `(${from}`, '+', 'COUNT', String(BATCH)];
+      const range = ['XRANGE', keys.events, start, '+', 'COUNT', String(BATCH)];
       const entries = ((await this.opts.redis.sendCommand(range)) ?? []) as Entry[];
-      // Read after the entries: if nothing after `from` had been trimmed by now, the read above saw it all.
-      if (await lostAfter(this.opts.redis, from)) return { backlog: [], behind: true };
+      // Read after the entries: if nothing from `entry` on had been trimmed by now, the read above saw it all.
+      if (await lostAfter(this.opts.redis, entry)) return { backlog: [], behind: true };
       for (const [id, flat] of entries) {
-        const e = eventFromEntry(id, flat);
-        if (job === undefined || e.job === job) backlog.push({ ...e, text: formatEvent(e) });
+        for (const e of eventsFromEntry(id, flat)) {
+          if (compareStreamIds(e.id, since) <= 0) continue;
+          if (job === undefined || e.job === job) backlog.push({ ...e, text: formatEvent(e) });
+        }
       }
       if (entries.length < BATCH) return { backlog, behind: false };
-      from = entries[entries.length - 1]![0];
+      start = `(${entries[entries.length - 1]![0]}`;
     }
   }
 
@@ -270,12 +280,14 @@ export class EventHub {
 
   #deliver(id: string, flat: string[]): void {
     this.#last = id;
-    const e = eventFromEntry(id, flat);
-    const forJob = e.job === undefined ? undefined : this.#byJob.get(e.job);
-    if (this.#all.size === 0 && !forJob) return;
-    const f: Formatted = { ...e, text: formatEvent(e) };
-    for (const s of this.#all) s.deliver(f);
-    if (forJob) for (const s of [...forJob]) s.deliver(f);
+    if (this.#all.size === 0 && this.#byJob.size === 0) return;
+    for (const e of eventsFromEntry(id, flat)) {
+      const forJob = e.job === undefined ? undefined : this.#byJob.get(e.job);
+      if (this.#all.size === 0 && !forJob) continue;
+      const f: Formatted = { ...e, text: formatEvent(e) };
+      for (const s of this.#all) s.deliver(f);
+      if (forJob) for (const s of [...forJob]) s.deliver(f);
+    }
   }
 }
 

@@ -20,7 +20,10 @@ const Err = Type.Ref('Error');
  */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 
-const StreamId = Type.String({ pattern: STREAM_ID_PATTERN, description: 'An event id this service sent (`<ms>-<seq>`).' });
+const StreamId = Type.String({
+  pattern: STREAM_ID_PATTERN,
+  description: 'An event id this service sent (`<ms>-<seq>`, or `<ms>-<seq>.<n>` for the n-th event of a stream entry that holds several).',
+});
 
 const Headers = Type.Object({
   'last-event-id': Type.Optional({

@@ -56,7 +56,7 @@ local function begin(id, worker, leaseMs, reply)
   end
   zrem(ST_QUEUED, id)
   zadd(LEASES, now() + leaseMs, id)
-  emit('started', id, f[3], 'attempts', attempts)
+  emit('started', id, f[3], attempts)
   local r = #reply
   reply[r + CLAIM_ID], reply[r + CLAIM_TOKEN], reply[r + CLAIM_ATTEMPTS] = id, token, attempts
   reply[r + CLAIM_ANALYSIS], reply[r + CLAIM_PARAMS], reply[r + CLAIM_DATASET] = f[3], f[4], datasetRecord
