@@ -7,16 +7,11 @@
  */
 import type { Columns } from '../columns.ts';
 import type { DimensionCodes } from './group-by/dimensions.ts';
-import { massOrder } from './group-by/measures.ts';
+import { labelOrder as sortedLabels, type LabelOrder as SortedLabels } from './group-by/row-masses.ts';
 import { ALL, DATED, type Kept, type LabelSums } from './label-pass.ts';
 
-/** A dimension's records with a mass, by label, then by mass: each label's masses a sorted slice. */
-export interface LabelOrder {
-  /** Label c's slice is [start[c], start[c + 1]). */
-  start: Int32Array;
-  /** The records, and their masses, in that order. */
-  index: Int32Array;
-  mass: Float64Array;
+/** The group-by engine's label order (shared/src/analyses/group-by/row-masses.ts), with what a year filter reads. */
+export interface LabelOrder extends SortedLabels {
   /** Their years (NaN for none), so a walk under a year filter reads in sequence. */
   year: Float64Array;
   /** dated[j]: how many of the positions before j hold a record with a year. */
@@ -25,32 +20,15 @@ export interface LabelOrder {
 
 const labelOrders = new WeakMap<DimensionCodes, LabelOrder>();
 
-/** Made once per dataset and dimension from the mass order, by one stable counting sort. */
+/** Made once per dataset and dimension; the sorted slices are the group-by engine's own (one copy in memory). */
 export function labelOrder(columns: Columns, dim: DimensionCodes): LabelOrder {
   let order = labelOrders.get(dim);
   if (order) return order;
-  const { index, mass } = massOrder(columns);
-  const labels = dim.labels.length;
-  const start = new Int32Array(labels + 1);
-  for (let j = 0; j < index.length; j++) {
-    const c = dim.codes[index[j]!]!;
-    if (c >= 0) start[c + 1]! += 1;
-  }
-  for (let c = 0; c < labels; c++) start[c + 1]! += start[c]!;
-  const next = start.slice(0, labels);
-  const byLabel = new Int32Array(start[labels]!);
-  const masses = new Float64Array(byLabel.length);
-  for (let j = 0; j < index.length; j++) {
-    const c = dim.codes[index[j]!]!;
-    if (c < 0) continue;
-    const at = next[c]!++;
-    byLabel[at] = index[j]!;
-    masses[at] = mass[j]!;
-  }
-  const year = Float64Array.from(byLabel, (i) => columns.year[i]!);
-  const dated = new Int32Array(byLabel.length + 1);
-  for (let j = 0; j < byLabel.length; j++) dated[j + 1] = dated[j]! + (Number.isNaN(year[j]!) ? 0 : 1);
-  labelOrders.set(dim, (order = { start, index: byLabel, mass: masses, year, dated }));
+  const sorted = sortedLabels(columns, dim);
+  const year = Float64Array.from(sorted.index, (i) => columns.year[i]!);
+  const dated = new Int32Array(year.length + 1);
+  for (let j = 0; j < year.length; j++) dated[j + 1] = dated[j]! + (Number.isNaN(year[j]!) ? 0 : 1);
+  labelOrders.set(dim, (order = { ...sorted, year, dated }));
   return order;
 }
 

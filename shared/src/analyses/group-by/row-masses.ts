@@ -15,7 +15,7 @@ export class RankOutOfRangeError extends Error {
 }
 
 /** A dimension's records with a mass, by label, then by mass: each label's masses a sorted slice. */
-interface LabelOrder {
+export interface LabelOrder {
   /** Label c's slice is [start[c], start[c + 1]). */
   start: Int32Array;
   index: Int32Array;
@@ -24,8 +24,8 @@ interface LabelOrder {
 
 const labelOrders = new WeakMap<DimensionCodes, LabelOrder>();
 
-/** Made once per dataset and dimension, from the mass order by one stable counting sort. */
-function labelOrder(columns: Columns, dim: DimensionCodes): LabelOrder {
+/** Made once per dataset and dimension, from the mass order by one stable counting sort (shared with the grouped analyses). */
+export function labelOrder(columns: Columns, dim: DimensionCodes): LabelOrder {
   let order = labelOrders.get(dim);
   if (!order) labelOrders.set(dim, (order = sortedBy(columns, dim.codes, dim.labels.length)));
   return order;
