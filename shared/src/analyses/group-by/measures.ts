@@ -23,15 +23,7 @@ export const MEASURES = [
 export type Measure = (typeof MEASURES)[number];
 
 /** The measures the other grouped analyses give, in their order. */
-export const DEFAULT_MEASURES: Measure[] = [
-  'count',
-  'with_mass',
-  'total_mass_g',
-  'mean_mass_g',
-  'median_mass_g',
-  'min_mass_g',
-  'max_mass_g',
-];
+export const DEFAULT_MEASURES: Measure[] = MEASURES.slice(0, MEASURES.indexOf('max_mass_g') + 1);
 
 const QUANTILES: Partial<Record<Measure, number>> = {
   median_mass_g: 0.5,
