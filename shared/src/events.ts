@@ -69,24 +69,31 @@ const STATUS_AFTER: Record<string, string> = {
 
 /**
  * The events of an entry as XREAD and XRANGE reply with it: its id and its fields as a flat list.
- * An entry is either one event as named fields (`event`, then `id`, `analysis`, `progress`,
- * `attempts`, `version`, `records` as the event has them: the dataset's and progress events), or
- * the job events of one queue step, a field each: the event's name, and
- * `<job id> <analysis>[ <attempts>]`. Entries hold only what the events add: the status follows
- * from the event, the time is the entry id's (Redis' clock).
+ * An entry is one event as named fields (`event`, then `id`, `analysis`, `progress`, `attempts`,
+ * `version`, `records` as the event has them: the dataset's and progress events), or the job
+ * events of one queue step as one field `jobs`, a line per event: `<event> <job id>
+ * <analysis>[ <attempts>]`. Entries hold only what the events add: the status follows from the
+ * event, the time is the entry id's (Redis' clock). Entries written before the `jobs` field
+ * (a field per event: its name, then `<job id> <analysis>[ <attempts>]`) read the same.
  */
 export function eventsFromEntry(id: string, flat: readonly string[]): ServiceEvent[] {
   const at = new Date(Number(id.slice(0, id.indexOf('-')))).toISOString();
   const groups: Record<string, string>[] = [];
-  if (flat[0] === 'event' || flat.length < 2) {
+  const jobEvent = (event: string, rest: string[]) => {
+    const [job, analysis, attempts] = rest;
+    groups.push({ event, id: job!, analysis: analysis ?? '', ...(attempts !== undefined && { attempts }) });
+  };
+  if (flat[0] === 'jobs' && flat.length === 2) {
+    for (const line of flat[1]!.split('\n')) {
+      const [event, ...rest] = line.split(' ');
+      jobEvent(event!, rest);
+    }
+  } else if (flat[0] === 'event' || flat.length < 2) {
     const f: Record<string, string> = {};
     for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
     groups.push(f);
   } else {
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      const [job, analysis, attempts] = flat[i + 1]!.split(' ');
-      groups.push({ event: flat[i]!, id: job!, analysis: analysis ?? '', ...(attempts !== undefined && { attempts }) });
-    }
+    for (let i = 0; i + 1 < flat.length; i += 2) jobEvent(flat[i]!, flat[i + 1]!.split(' '));
   }
   return groups.map((g, i) => eventOf(groups.length === 1 ? id : `${id}.${i + 1}`, g, at));
 }

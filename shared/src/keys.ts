@@ -104,7 +104,7 @@ export function buildKeys(opts: { hashTag?: string } = {}) {
     // ---- jobs ----
     /**
      * hash: one job (see the Job schema) plus the queue's own fields (`token seq worker cancel dv dg
-     * dk started_ms dataset_generation unstarted_losses`): `dv`/`dg` the dataset version and
+     * dk dataset_generation unstarted_losses`): `dv`/`dg` the dataset version and
      * generation it was asked on, `dk` its dedup digest, `dataset_generation` the load a finished
      * job's result was computed on, `unstarted_losses` leases lost before a slot took the job (refunded).
      */

@@ -261,9 +261,10 @@ describe('the queue scripts count every way a job ends, exactly once', () => {
     await enqueue('finished');
     expect((await q.enqueue('test-sleep', { tag: 'finished' })).deduplicated).toBe(true);
     const finished = await claimOne(60_000);
-    await sleep(300);
+    // A run's length is the worker's to time: the settle carries it.
     expect(
-      (await w.settle('w1', [{ job: finished, settlement: { status: 'finished', result: '{}', datasetVersion: 0 } }])).outcomes,
+      (await w.settle('w1', [{ job: finished, settlement: { status: 'finished', result: '{}', datasetVersion: 0 }, runMs: 300 }]))
+        .outcomes,
     ).toEqual(['finished']);
 
     await enqueue('failed');
@@ -283,21 +284,21 @@ describe('the queue scripts count every way a job ends, exactly once', () => {
     await sleep(100);
     expect(await w.recover(1)).toMatchObject({ lost: 1 });
 
-    // Requeued by recovery (not an end), then run again: timed from its second start.
+    // Requeued by recovery (not an end), then run again: only the run that ended is timed.
     await enqueue('retried');
     await claimOne(50);
-    await sleep(400);
+    await sleep(100);
     expect(await w.recover(3)).toMatchObject({ requeued: 1, lost: 0 });
     const retried = await claimOne(60_000);
     expect(retried.attempts).toBe(2);
-    await w.settle('w1', [{ job: retried, settlement: { status: 'finished', result: '{}', datasetVersion: 0 } }]);
+    await w.settle('w1', [{ job: retried, settlement: { status: 'finished', result: '{}', datasetVersion: 0 }, runMs: 20.4 }]);
 
     const m = await readMetrics(r);
     expect(Object.fromEntries(m.jobs)).toEqual({ 'test-sleep': { submitted: 6, deduplicated: 1, finished: 2, failed: 2, cancelled: 2 } });
     const d = m.durations.get('test-sleep')!;
     expect(d.count).toBe(2);
-    // One job ran 300 ms; the retried one is timed from its second start (no sleep since), not its first (400 ms before).
-    expect(d.sum).toBeGreaterThanOrEqual(0.3);
+    // 300 ms and 20 ms (whole ms), each in its bucket; the requeued run is not counted.
+    expect(d.sum).toBeCloseTo(0.32, 6);
     expect(d.buckets[JOB_DURATION_BUCKETS.indexOf(0.25)]).toBe(1);
     expect(d.buckets.at(-1)).toBe(2);
     expect(m).toMatchObject({ queued: { ready: 0, delayed: 0 }, running: 0, dataset: { version: 0, records: 0, state: 'empty' } });

@@ -44,6 +44,8 @@ export class RunningJob implements JobRun {
   readonly started = Date.now();
   /** performance.now() when a slot started it; unset while it waits for one. */
   ranAt?: number;
+  /** How long its run took (ms), once it ended. */
+  ranMs?: number;
   /** Rejects once the run is stopped, so the worker need not wait for the handler's next progress call. */
   readonly interrupted: Promise<never>;
   #interrupt!: (reason: Error) => void;

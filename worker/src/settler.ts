@@ -96,7 +96,7 @@ export class Settler {
     try {
       const r = await this.ctx.queue.settle(
         this.ctx.id,
-        batch.map((p) => ({ job: p.a.job, settlement: p.s })),
+        batch.map((p) => ({ job: p.a.job, settlement: p.s, runMs: p.a.ranMs })),
         want > 0 ? { leaseMs: c.JOB_LEASE_MS, count: want, hold } : undefined,
         started.map((a) => a.job),
       );
@@ -122,7 +122,7 @@ export class Settler {
     for (let attempt = 2; attempt <= SETTLE_TRIES && isRedisUnavailable(err); attempt++) {
       await sleep(100 * 2 ** attempt);
       try {
-        const r = await this.ctx.queue.settle(this.ctx.id, [{ job: p.a.job, settlement: p.s }]);
+        const r = await this.ctx.queue.settle(this.ctx.id, [{ job: p.a.job, settlement: p.s, runMs: p.a.ranMs }]);
         await this.#confirmSettled([p]);
         this.#ended(p, r.outcomes[0]!);
         return;

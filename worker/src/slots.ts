@@ -95,6 +95,7 @@ export class Slots {
       clearTimeout(timeout);
       jobs.running.delete(a);
       const ms = performance.now() - a.ranAt!;
+      a.ranMs = ms;
       jobs.meanRunMs = jobs.meanRunMs === Infinity ? ms : 0.8 * jobs.meanRunMs + 0.2 * ms;
     }
     if (settlement) {

@@ -34,7 +34,8 @@ export function jobFromHash(h: Record<string, string>): Job {
     analysis: h.analysis!,
     params: JSON.parse(h.params ?? '{}') as Record<string, unknown>,
     status: h.status as JobStatus,
-    progress: Number(h.progress ?? 0),
+    // A finished job's progress is 1 whatever the field says: the settle does not write it.
+    progress: h.status === 'finished' ? 1 : Number(h.progress ?? 0),
     attempts: Number(h.attempts ?? 0),
     dataset_version: h.dataset_version ? Number(h.dataset_version) : null,
     created_at: h.created_at!,

@@ -34,9 +34,10 @@ export type SettleOutcome = 'finished' | 'failed' | 'cancelled' | 'stale' | 'los
 
 export class WorkerQueue extends QueueBase {
   /**
-   * Claim tokens are `<nonce>.<call>.<n>`: this instance's random nonce, its claim calls counted
-   * here and the job's place in the call. Unique for ever without any counter in Redis, which
-   * would go back with lost writes and hand one token to two workers.
+   * Claim tokens are `<nonce>.<call>`: this instance's random nonce and its claim calls counted
+   * here. A token is only ever compared with its own job's, and a call claims a job at most once,
+   * so the jobs of one call share it. Unique for ever without any counter in Redis, which would go
+   * back with lost writes and hand one token to two workers.
    */
   readonly #tokenNonce = randomBytes(9).toString('base64url');
   #claimCalls = 0;
@@ -46,7 +47,7 @@ export class WorkerQueue extends QueueBase {
   }
 
   #tokenBase(): string {
-    return `${this.#tokenNonce}.${(++this.#claimCalls).toString(36)}.`;
+    return `${this.#tokenNonce}.${(++this.#claimCalls).toString(36)}`;
   }
 
   /**
@@ -86,22 +87,24 @@ export class WorkerQueue extends QueueBase {
    */
   async settle(
     workerId: string,
-    items: readonly { job: ClaimedJob; settlement: Settlement }[],
+    items: readonly { job: ClaimedJob; settlement: Settlement; runMs?: number }[],
     next?: { leaseMs: number; count: number; hold?: boolean },
     started: readonly ClaimedJob[] = [],
   ): Promise<{ outcomes: SettleOutcome[]; next: ClaimedJob[]; started: ('started' | 'lost')[] }> {
     const n = items.length + started.length;
     const args: (string | number | Buffer)[] = [workerId, next?.leaseMs ?? 0, n];
-    for (const { job, settlement: s } of items) {
+    for (const { job, settlement: s, runMs } of items) {
       const payload = s.status === 'finished' ? s.result : s.status === 'failed' ? s.error : '';
       const version = s.status === 'cancelled' || s.datasetVersion === undefined ? '' : s.datasetVersion;
       const generation = s.status === 'finished' ? (s.datasetGeneration ?? '*') : '';
-      args.push(...settleItem({ id: job.id, token: job.token, status: s.status, payload, version, generation }));
+      // The run's length as the worker timed it, for the duration histogram (whole ms).
+      const ms = runMs === undefined ? '' : Math.max(0, Math.round(runMs));
+      args.push(...settleItem({ id: job.id, token: job.token, status: s.status, payload, version, generation, ms }));
     }
     for (const job of started) {
       // The version it runs on, as its claim found it (the claim wrote it on jobs it started itself).
       const version = job.dataset && job.dataset.state !== 'loading' ? job.dataset.version : '';
-      args.push(...settleItem({ id: job.id, token: job.token, status: 'started', payload: '', version, generation: '' }));
+      args.push(...settleItem({ id: job.id, token: job.token, status: 'started', payload: '', version, generation: '', ms: '' }));
     }
     args.push(next?.count ?? 0, this.#tokenBase(), next?.hold ? '1' : '0');
     const reply = (await this.run(scripts.settle, args, keys.processing(workerId))) as unknown[];

@@ -14,7 +14,7 @@
 
   ARGV[1] retention, ARGV[2] now (ISO)
   ARGV[3] worker id, ARGV[4] lease ms, ARGV[5] an id already in the list, or ''
-  ARGV[6] k (when ARGV[5] is ''), ARGV[7] the call's unique token prefix
+  ARGV[6] k (when ARGV[5] is ''), ARGV[7] the call's token (unique to the call; its jobs share it)
   ARGV[8] hold ('1': the jobs may wait in the worker for a slot; see includes/take.lua HOLD)
 
   Reply: the started jobs' claim records (includes/constants.lua CLAIM_*, decoded by claim.ts)

@@ -13,7 +13,7 @@ import { JOB_DURATION_BUCKETS } from '../../metrics.ts';
 export const CLAIM_RECORD = ['id', 'token', 'attempts', 'analysis', 'params', 'dataset'] as const;
 
 /** One item of a settle call's ARGV (read by settle.lua, written by worker-queue.ts). */
-export const SETTLE_ITEM = ['id', 'token', 'status', 'payload', 'version', 'generation'] as const;
+export const SETTLE_ITEM = ['id', 'token', 'status', 'payload', 'version', 'generation', 'ms'] as const;
 
 /**
  * Ended jobs retention prunes per call at most: each is 4 keys (UNLINK), an entry in 5 zsets and

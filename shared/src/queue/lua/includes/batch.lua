@@ -11,7 +11,7 @@
 ]]
 --- @include "tally"
 
-local zrems, zadds, rpushes, events = {}, {}, {}, {}
+local zrems, zadds, rpushes = {}, {}, {}
 local procDrops, procDropCount, procAdds = {}, 0, {}
 local function zrem(key, id)
   local b = zrems[key]
@@ -38,31 +38,38 @@ local function rpush(key, value)
   end
   b[#b + 1] = value
 end
+
+-- The jobs that ended in this step, for the long-polls of GET /jobs/{id}?wait (PUBLISH on EVENTS):
+-- a line `<id> <status>` each.
+local announced = {}
 local function announce(id, status)
-  events[#events + 1] = id .. ' ' .. status
+  announced[#announced + 1] = id .. ' ' .. status
 end
+
 -- The step's job events, in the order they happened. They go into ONE entry of the event stream
--- at flush, a field per event: the event's name, and `<job id> <analysis>[ <attempts>]` (see
--- ../../../events.ts eventsFromEntry). An XADD per event cost a no-op job about 3 us of Redis'
--- time, as every job makes three, and every byte written is also an AOF byte. The reader derives
--- the status from the event and the time from the entry id.
-local streamed, streamedCount = {}, 0
--- Events per entry at most: unpack's stack limit, and a reader's batch stays bounded.
+-- at flush, as one field `jobs` of a line per event, `<event> <job id> <analysis>[ <attempts>]`
+-- (see ../../../events.ts eventsFromEntry). An XADD per event cost a no-op job about 3 us of
+-- Redis' time, as every job makes three, and a field per event about 1 more; every byte written
+-- is also an AOF byte. The reader derives the status from the event and the time from the entry
+-- id. attempts is text (Lua makes text of a number with sprintf, costly at this rate).
+local streamed = {}
+-- Events per entry at most: a reader's batch stays bounded.
 local STREAMED_PER_ENTRY = 200
-local function emit(event, id, analysis, attempts)
-  local n = #streamed
-  streamed[n + 1] = event
-  if attempts then
-    streamed[n + 2] = id .. ' ' .. (analysis or '') .. ' ' .. attempts
-  else
-    streamed[n + 2] = id .. ' ' .. (analysis or '')
-  end
-  streamedCount = streamedCount + 1
-  if streamedCount >= STREAMED_PER_ENTRY then
-    redis.call('XADD', STREAM, 'MAXLEN', '~', MAXLEN, '*', unpack(streamed))
-    streamed, streamedCount = {}, 0
-  end
+local function flushStream()
+  if #streamed == 0 then return end
+  redis.call('XADD', STREAM, 'MAXLEN', '~', MAXLEN, '*', 'jobs', table.concat(streamed, '\n'))
+  streamed = {}
 end
+local function emit(event, id, analysis, attempts)
+  local n = #streamed + 1
+  if attempts then
+    streamed[n] = event .. ' ' .. id .. ' ' .. (analysis or '') .. ' ' .. attempts
+  else
+    streamed[n] = event .. ' ' .. id .. ' ' .. (analysis or '')
+  end
+  if n >= STREAMED_PER_ENTRY then flushStream() end
+end
+
 -- Ids leaving a processing list: the caller's own list (PROC) is edited at the end, another
 -- worker's (recovery) at once.
 local function unlist(proc, id)
@@ -110,8 +117,8 @@ local function flush()
   for key, members in pairs(zadds) do redis.call('ZADD', key, unpack(members)) end
   for key, values in pairs(rpushes) do redis.call('RPUSH', key, unpack(values)) end
   flushProc()
-  if #events > 0 then redis.call('PUBLISH', EVENTS, table.concat(events, '\n')) end
-  if streamedCount > 0 then redis.call('XADD', STREAM, 'MAXLEN', '~', MAXLEN, '*', unpack(streamed)) end
-  streamed, streamedCount = {}, 0
+  if #announced > 0 then redis.call('PUBLISH', EVENTS, table.concat(announced, '\n')) end
+  announced = {}
+  flushStream()
   flushTallies()
 end

@@ -20,7 +20,7 @@ local function conclude(j, status, proc, fields, stamp)
   if TTL > 0 then redis.call('EXPIRE', k, TTL) end
   -- Retention prunes from here, oldest first; the dedup digest rides along, as the hash may have
   -- expired by then. An append to a list: a zset insert cost a no-op job about 3 us of Redis' time.
-  rpush(ENDED, now() .. ':' .. j.id .. ':' .. (j.dk or ''))
+  rpush(ENDED, nowText() .. ':' .. j.id .. ':' .. (j.dk or ''))
   announce(j.id, status)
   emit(status, j.id, j.analysis)
 end

@@ -8,12 +8,9 @@
 --- @include "batch"
 --- @include "constants"
 
--- Claim tokens: the caller's unique prefix (set by the script body) and the job's place in the call.
-local tokenBase, tokensIssued = '', 0
-local function newToken()
-  tokensIssued = tokensIssued + 1
-  return tokenBase .. tokensIssued
-end
+-- The claim token: the caller's, unique to the call (set by the script body). A token is only
+-- compared with its own job's, and a call claims a job once, so its jobs share it.
+local tokenBase = ''
 
 -- Set by a claim for a worker that may hold the jobs ahead: they get no started_at until the
 -- worker tells a slot took them (a settle's 'started' item, or the settle of the run), so that
@@ -26,6 +23,9 @@ local HOLD = false
 -- gets it as its dataset_version, which it would otherwise write when its run begins; none while
 -- a load is on its way (the run is deferred). Read once per call, at its first claim.
 local datasetRecord, datasetVersion
+-- A call's jobs share one lease deadline, and attempts are small numbers: their text is made once.
+local leaseText
+local ATTEMPTS_TEXT = { '1', '2', '3', '4', '5', '6', '7', '8', '9', '10' }
 local function readDataset()
   local d = redis.call('HMGET', DATASET, 'version', 'state', 'generation')
   local version, state = d[1] or '0', d[2] or 'empty'
@@ -41,22 +41,23 @@ local function begin(id, worker, leaseMs, reply)
   local f = redis.call('HMGET', k, 'status', 'attempts', 'analysis', 'params')
   if f[1] ~= 'queued' then return false end
   local attempts = tonumber(f[2]) + 1
-  local token = newToken()
+  local attemptsText = ATTEMPTS_TEXT[attempts] or tostring(attempts)
+  local token = tokenBase
   if not datasetRecord then readDataset() end
-  -- started_ms (server clock) times the run for the duration histogram, as leases are timed.
   -- progress is already 0: enqueue and requeue leave it so.
   if HOLD then
-    redis.call('HSET', k, 'status', 'running', 'started_ms', now(), 'worker', worker, 'attempts', attempts, 'token', token)
+    redis.call('HSET', k, 'status', 'running', 'worker', worker, 'attempts', attemptsText, 'token', token)
   elseif datasetVersion then
-    redis.call('HSET', k, 'status', 'running', 'started_at', NOW_ISO, 'started_ms', now(), 'worker', worker,
-      'attempts', attempts, 'token', token, 'dataset_version', datasetVersion)
+    redis.call('HSET', k, 'status', 'running', 'started_at', NOW_ISO, 'worker', worker,
+      'attempts', attemptsText, 'token', token, 'dataset_version', datasetVersion)
   else
-    redis.call('HSET', k, 'status', 'running', 'started_at', NOW_ISO, 'started_ms', now(), 'worker', worker,
-      'attempts', attempts, 'token', token)
+    redis.call('HSET', k, 'status', 'running', 'started_at', NOW_ISO, 'worker', worker,
+      'attempts', attemptsText, 'token', token)
   end
   zrem(ST_QUEUED, id)
-  zadd(LEASES, now() + leaseMs, id)
-  emit('started', id, f[3], attempts)
+  leaseText = leaseText or tostring(now() + leaseMs)
+  zadd(LEASES, leaseText, id)
+  emit('started', id, f[3], attemptsText)
   local r = #reply
   reply[r + CLAIM_ID], reply[r + CLAIM_TOKEN], reply[r + CLAIM_ATTEMPTS] = id, token, attempts
   reply[r + CLAIM_ANALYSIS], reply[r + CLAIM_PARAMS], reply[r + CLAIM_DATASET] = f[3], f[4], datasetRecord
