@@ -105,8 +105,9 @@ export function buildKeys(opts: { hashTag?: string } = {}) {
     /**
      * hash: one job (see the Job schema) plus the queue's own fields (`token seq worker cancel dv dg
      * dk dataset_generation unstarted_losses`): `dv`/`dg` the dataset version and
-     * generation it was asked on, `dk` its dedup digest, `dataset_generation` the load a finished
-     * job's result was computed on, `unstarted_losses` leases lost before a slot took the job (refunded).
+     * generation it was asked on, `dk` its dedup digest, `dataset_version`/`dataset_generation` the
+     * load a finished job's result was computed on where it is not `dv`/`dg`, `unstarted_losses`
+     * leases lost before a slot took the job (refunded).
      */
     job: (id: string) => `${prefixes.job}${checked('job', jobIdRe, id)}`,
     /** list: ids of queued jobs; the API pushes on the left, workers BLMOVE from the right. */

@@ -51,6 +51,10 @@ describe('the randomized fault test checker', () => {
     ]);
     expect(checkStates([job(1, 'finished')], new Set([ID(1)]), 'g1', 2)).toEqual(['2 result keys for 1 finished jobs']);
     expect(checkStates([job(1, 'finished')], new Set([ID(1)]), 'g1', 1)).toEqual([]);
+    // The hash names the generation a result was computed on only where it is not the one asked on (dg).
+    const asked = (dg: string) => ({ ...job(1, 'finished'), fields: { status: 'finished', analysis: 'heaviest', attempts: '1', dg } });
+    expect(checkStates([asked('g1')], new Set([ID(1)]), 'g1', 1)).toEqual([]);
+    expect(checkStates([asked('g0')], new Set([ID(1)]), 'g1', 1)).toEqual([expect.stringMatching(/generation g0, the dataset's is g1/)]);
   });
 
   it('finds a job announced ended twice', () => {

@@ -111,8 +111,9 @@ export function checkStates(jobs: readonly JobState[], ackd: ReadonlySet<string>
     if (s === 'finished') {
       finished++;
       if (!j.hasResult) bad.push(`${j.id}: finished without a result`);
-      if (j.fields.dataset_generation !== generation)
-        bad.push(`${j.id}: result computed on generation ${j.fields.dataset_generation}, the dataset's is ${generation}`);
+      // Written when it is not the generation the job was asked on (dg).
+      const ranOn = j.fields.dataset_generation ?? j.fields.dg;
+      if (ranOn !== generation) bad.push(`${j.id}: result computed on generation ${ranOn}, the dataset's is ${generation}`);
     } else if (j.hasResult) {
       bad.push(`${j.id}: ${s} with a result`);
     }

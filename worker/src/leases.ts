@@ -11,7 +11,9 @@ import type { RunningJob } from './running-job.ts';
 
 /**
  * Every this many recovery rounds, one worker scans for every processing list: a list whose
- * worker's heartbeat recovery already dropped is in no other index.
+ * worker's heartbeat recovery already dropped is in no other index. Not at a worker's first round:
+ * the scan walks every key in Redis while the worker takes its first jobs, and a worker that
+ * starts (a restart, a scale-up under load) is when the queue is busiest.
  */
 const LIST_SCAN_ROUNDS = 12;
 
@@ -104,7 +106,7 @@ export class Leases {
       const r = await this.ctx.queue.recover(this.ctx.config.JOB_MAX_ATTEMPTS);
       if (r.requeued || r.lost || r.deadWorkers) this.ctx.log.warn(r, 'recovered jobs of lost workers');
       else if (r.promoted) this.ctx.log.debug(r, 'delayed jobs queued');
-      if (++this.#recoveries % LIST_SCAN_ROUNDS === 1) await this.#recoverLists();
+      if (++this.#recoveries % LIST_SCAN_ROUNDS === 0) await this.#recoverLists();
     } catch (err) {
       this.ctx.log.warn({ err: (err as Error).message }, 'recovery failed');
     }

@@ -29,6 +29,8 @@ export const isEnded = (status: string): boolean => ENDED.has(status);
 
 /** A job hash as the API shows it. */
 export function jobFromHash(h: Record<string, string>): Job {
+  // A finished job's hash names the load it ran on only when it is not the one it was asked on (dv).
+  const ranOn = h.dataset_version ?? (h.status === 'finished' ? h.dv : undefined);
   return {
     id: h.id!,
     analysis: h.analysis!,
@@ -37,7 +39,7 @@ export function jobFromHash(h: Record<string, string>): Job {
     // A finished job's progress is 1 whatever the field says: the settle does not write it.
     progress: h.status === 'finished' ? 1 : Number(h.progress ?? 0),
     attempts: Number(h.attempts ?? 0),
-    dataset_version: h.dataset_version ? Number(h.dataset_version) : null,
+    dataset_version: ranOn ? Number(ranOn) : null,
     created_at: h.created_at!,
     started_at: h.started_at ?? null,
     finished_at: h.finished_at ?? null,
