@@ -263,8 +263,7 @@ describe('the queue scripts count every way a job ends, exactly once', () => {
     const finished = await claimOne(60_000);
     // A run's length is the worker's to time: the settle carries it.
     expect(
-      (await w.settle('w1', [{ job: finished, settlement: { status: 'finished', result: '{}', datasetVersion: 0 }, runMs: 300 }]))
-        .outcomes,
+      (await w.settle('w1', [{ job: finished, settlement: { status: 'finished', result: '{}', datasetVersion: 0 }, runMs: 300 }])).outcomes,
     ).toEqual(['finished']);
 
     await enqueue('failed');
