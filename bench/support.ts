@@ -7,8 +7,7 @@ import { once } from 'node:events';
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from '@meteorites/shared';
-import { freePort } from '@meteorites/tools';
+import { freePort, type Redis } from '@meteorites/shared';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
 const CLOCK_TICKS = 100;

@@ -1,19 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
 import { ConfigError, loadConfig } from './config.ts';
+import { freePort } from './free-port.ts';
 import { askCluster, CLUSTER_HASH_TAG, clusterOf, parseClusterShards, parseClusterSlots, slotOf } from './cluster.ts';
 import { buildKeys, keyPrefixes, keys, useHashTag } from './keys.ts';
 import { queueKeyNames } from './queue/lua/scripts.ts';
-
-/** A port nothing listens on. */
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer().once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 
 const asked = { host: 'seed.example', port: 7000 };
 

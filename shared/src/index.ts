@@ -29,6 +29,7 @@ export {
   type ConnectOptions,
   type Redis,
 } from './redis.ts';
+export { freePort } from './free-port.ts';
 export { askSentinels, type HostPort, type SentinelTarget } from './sentinel.ts';
 export { CLUSTER_HASH_TAG, slotOf } from './cluster.ts';
 export { confirmReplicas, ReplicasLaggingError } from './replicas.ts';

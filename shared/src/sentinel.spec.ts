@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config.ts';
+import { freePort } from './free-port.ts';
 import { askSentinels, sentinelOf } from './sentinel.ts';
-import { createServer } from 'node:net';
-
-/** A port nothing listens on (shared/ sits below the tools workspace, whose freePort is the same). */
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer().once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 
 describe('Sentinel settings', () => {
   it('go together, and REDIS_URL then only carries credentials and TLS', () => {

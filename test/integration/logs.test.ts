@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '@meteorites/tools';
+import { freePort } from '@meteorites/shared';
 import { startRedis, type TestRedis } from '@meteorites/test-utils/redis';
 import { projectRoot } from '@meteorites/test-utils/process';
 import { startService } from '@meteorites/test-utils/service';

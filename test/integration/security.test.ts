@@ -21,8 +21,7 @@ import { buildTestApp } from '@meteorites/test-utils/app';
 import { checkedFetch } from '@meteorites/test-utils/response-check';
 import { killAllWorkers, spawnWorker } from '@meteorites/test-utils/worker';
 import type { App } from '@meteorites/api';
-import { connectRedis, closeRedis, RedisRejectedError, type Redis, keys } from '@meteorites/shared';
-import { freePort } from '@meteorites/tools';
+import { connectRedis, closeRedis, freePort, RedisRejectedError, type Redis, keys } from '@meteorites/shared';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const SAMPLE = readFileSync(join(root, 'data/sample.json'));

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '@meteorites/tools';
+import { freePort } from '@meteorites/shared';
 import { projectRoot } from './process.ts';
 
 export interface ApiProcess {

@@ -9,8 +9,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, RedisServer } from '@meteorites/tools';
-import { closeRedis, connectRedis, type Redis, askSentinels, type HostPort, type SentinelTarget } from '@meteorites/shared';
+import { RedisServer } from '@meteorites/tools';
+import { freePort, closeRedis, connectRedis, type Redis, askSentinels, type HostPort, type SentinelTarget } from '@meteorites/shared';
 
 export const MASTER_NAME = 'meteorites';
 

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '@meteorites/tools';
+import { freePort } from '@meteorites/shared';
 import { ENDED, ok, type ApiClient, type Job } from '@meteorites/client';
 import { testEnv } from './env.ts';
 

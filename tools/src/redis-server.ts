@@ -3,9 +3,8 @@
  * (the embedded Redis) and by the test support, which also needs to kill and restart it on the
  * same data to prove what survives.
  */
-import { ServiceError } from '@meteorites/shared';
+import { freePort, ServiceError } from '@meteorites/shared';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { once } from 'node:events';
@@ -63,16 +62,6 @@ export interface RedisServerOptions {
   stdio?: 'inherit' | 'ignore';
   /** Own process group, so a terminal's Ctrl-C reaches only the parent, which stops children in order. */
   detached?: boolean;
-}
-
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address() as { port: number };
-  srv.close();
-  await once(srv, 'close');
-  return port;
 }
 
 export class RedisServer {
