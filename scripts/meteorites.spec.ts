@@ -145,29 +145,26 @@ describe('the meteorites bin', () => {
     expect(await run('summary')).toBe('sources summary\n');
   });
 
-  it('passes SIGINT sent to the bin (no terminal) on to the compiled CLI once, and ends as it ends', async () => {
+  /** Runs the hanging CLI through the bin and sends the bin `signal` once the CLI says it waits. */
+  function signalWhenWaiting(signal: NodeJS.Signals) {
     const { child, done } = bin(['hang']);
     let seen = '';
     // Once: a second signal, sent when the CLI's own output arrives, would reach the bin as it exits.
     child.stdout!.on('data', (d: Buffer) => {
       const first = !seen.includes('waiting');
       seen += d.toString();
-      if (first && seen.includes('waiting')) child.kill('SIGINT');
+      if (first && seen.includes('waiting')) child.kill(signal);
     });
-    const { code, stdout } = await done;
+    return done;
+  }
+
+  it('passes SIGINT sent to the bin (no terminal) on to the compiled CLI once, and ends as it ends', async () => {
+    const { code, stdout } = await signalWhenWaiting('SIGINT');
     expect({ code, stdout }).toEqual({ code: 130, stdout: 'compiled --conditions=production hang\nwaiting\nSIGINT\n' });
   });
 
   it('passes SIGTERM on, and ends by the signal that ended the CLI', async () => {
-    const { child, done } = bin(['hang']);
-    let seen = '';
-    // Once: a second signal, sent when the CLI's own output arrives, would reach the bin as it exits.
-    child.stdout!.on('data', (d: Buffer) => {
-      const first = !seen.includes('waiting');
-      seen += d.toString();
-      if (first && seen.includes('waiting')) child.kill('SIGTERM');
-    });
-    const { code, signal } = await done;
+    const { code, signal } = await signalWhenWaiting('SIGTERM');
     expect({ code, signal }).toEqual({ code: null, signal: 'SIGTERM' });
   });
 });
