@@ -26,6 +26,9 @@ interface PendingSettle {
   log: LogContext;
 }
 
+/** A settle call's item: the run's length goes with it, for the duration histogram. */
+const settleItem = (p: PendingSettle) => ({ job: p.a.job, settlement: p.s, runMs: p.a.ranMs });
+
 export class Settler {
   /** Slots wait for it before their next jobs: set for a turn of the event loop after a settle call leaves. */
   pause?: Promise<void>;
@@ -96,7 +99,7 @@ export class Settler {
     try {
       const r = await this.ctx.queue.settle(
         this.ctx.id,
-        batch.map((p) => ({ job: p.a.job, settlement: p.s, runMs: p.a.ranMs })),
+        batch.map(settleItem),
         want > 0 ? { leaseMs: c.JOB_LEASE_MS, count: want, hold } : undefined,
         started.map((a) => a.job),
       );
@@ -122,7 +125,7 @@ export class Settler {
     for (let attempt = 2; attempt <= SETTLE_TRIES && isRedisUnavailable(err); attempt++) {
       await sleep(100 * 2 ** attempt);
       try {
-        const r = await this.ctx.queue.settle(this.ctx.id, [{ job: p.a.job, settlement: p.s, runMs: p.a.ranMs }]);
+        const r = await this.ctx.queue.settle(this.ctx.id, [settleItem(p)]);
         await this.#confirmSettled([p]);
         this.#ended(p, r.outcomes[0]!);
         return;

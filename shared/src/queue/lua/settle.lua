@@ -90,7 +90,7 @@ local function main()
       end
       outcome = 'started'
     elseif owned then
-      -- One table for every job of the call, refilled: a table per job cost about 0.3 us.
+      -- One table for every job of the call, refilled: a new table per job cost about 0.2 us more.
       j.id, j.status, j.seq, j.dv, j.dg, j.dk, j.error, j.analysis = id, 'running', f[5], f[6], f[7], f[8], f[9], f[10]
       if f[3] == '1' then status = 'cancelled' end
       if status == 'finished' then
@@ -114,8 +114,7 @@ local function main()
         if j.error then redis.call('HDEL', JOB .. j.id, 'error') end
         -- The load it ran on is written only where it is not the one it was asked on (dv, dg), which
         -- readers take in its place (queue.ts jobFromHash): usually neither is, and the job's hash
-        -- takes two fields fewer (a no-op job's Redis work, 2 % less).
-        fields = {}
+        -- takes two fields fewer (3.5 % fewer Redis instructions for a no-op job, callgrind).
         local ran = f[12]
         if ran ~= version and (ran or version ~= j.dv) then fields[1], fields[2] = 'dataset_version', version end
         if generation ~= j.dg then

@@ -1,8 +1,8 @@
 --[[
   The Redis server's clock in ms, read once per script: deadlines (leases, heartbeats, backoff)
   use it, so workers on machines with skewed clocks agree on when a lease has expired.
-  nowText() is the same as a string: Lua turns a number into text with sprintf("%.14g"), which
-  cost a no-op job about a microsecond of Redis' time when each job did it several times.
+  nowText() is the same as a string, made once: Lua turns a number into text with
+  sprintf("%.14g"), about 0.4 us each, and a job used the time as text several times.
 ]]
 local now_ms, now_text
 local function now()
