@@ -72,7 +72,7 @@ export const ConfigSchema = Type.Object({
     0,
     60_000,
     10,
-    'While its jobs run shorter than this on average, a worker holds up to WORKER_CONCURRENCY (at least 8) more jobs than it runs, so that its round trips to Redis overlap the work; a job held this long without a free slot goes back to the front of the queue (0: never claim ahead).',
+    'While its jobs run shorter than this on average, a worker holds up to three times WORKER_CONCURRENCY (at least 8) more jobs than it runs, so that its round trips to Redis overlap the work; a job held this long without a free slot goes back to the front of the queue (0: never claim ahead).',
   ),
   JOB_LEASE_MS: Int(1000, 3_600_000, 30_000, 'A running job whose lease is not renewed within this time is taken back.'),
   JOB_TIMEOUT_MS: Int(1000, 86_400_000, 300_000, 'A job running longer than this fails with a timeout.'),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { claimingAhead, claimPlan, holdAheadLimit, mayBlock, MIN_AHEAD, settleBatchSize, type ClaimView } from './claimer.ts';
+import { AHEAD_PER_SLOT, claimingAhead, claimPlan, holdAheadLimit, mayBlock, MIN_AHEAD, settleBatchSize, type ClaimView } from './claimer.ts';
 
 /** A worker at concurrency 4 with a 50 ms threshold, whose jobs ran 2 ms on average, holding nothing. */
 const view = (over: Partial<ClaimView> = {}): ClaimView => ({
@@ -15,12 +15,13 @@ const view = (over: Partial<ClaimView> = {}): ClaimView => ({
 });
 
 describe('holdAheadLimit and settleBatchSize', () => {
-  it('hold one job per slot and at least MIN_AHEAD more, and settle in halves of that', () => {
+  it('hold one job per slot and AHEAD_PER_SLOT more per slot (at least MIN_AHEAD), and settle in halves of that', () => {
     expect(holdAheadLimit(1)).toBe(1 + MIN_AHEAD);
-    expect(holdAheadLimit(4)).toBe(4 + MIN_AHEAD);
-    expect(holdAheadLimit(20)).toBe(40);
+    expect(holdAheadLimit(2)).toBe(2 + MIN_AHEAD);
+    expect(holdAheadLimit(4)).toBe(4 + AHEAD_PER_SLOT * 4);
+    expect(holdAheadLimit(20)).toBe(20 + AHEAD_PER_SLOT * 20);
     expect(settleBatchSize(1)).toBe(Math.ceil((1 + MIN_AHEAD) / 2));
-    expect(settleBatchSize(20)).toBe(20);
+    expect(settleBatchSize(20)).toBe((20 + AHEAD_PER_SLOT * 20) / 2);
   });
 });
 
