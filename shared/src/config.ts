@@ -103,7 +103,12 @@ export const ConfigSchema = Type.Object({
     description: 'For tests only: offers `test-sleep`, a slow analysis that sleeps in checkpointed steps. API and worker must agree.',
   }),
   DATA_DIR: Type.String({ default: '.data', description: 'Where `npm start` keeps its own Redis data (AOF) when REDIS_URL is unset.' }),
-  REDIS_PORT: Int(0, 65535, 0, 'Port of the redis-server `npm start` runs when REDIS_URL is unset (0: a free port below the range the kernel gives outgoing connections).'),
+  REDIS_PORT: Int(
+    0,
+    65535,
+    0,
+    'Port of the redis-server `npm start` runs when REDIS_URL is unset (0: a free port below the range the kernel gives outgoing connections).',
+  ),
   SAMPLE_DATA: Type.String({
     default: 'data/Meteorite_Landings.csv',
     description:

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { AHEAD_PER_SLOT, claimingAhead, claimPlan, holdAheadLimit, mayBlock, MIN_AHEAD, settleBatchSize, type ClaimView } from './claimer.ts';
+import {
+  AHEAD_PER_SLOT,
+  claimingAhead,
+  claimPlan,
+  holdAheadLimit,
+  mayBlock,
+  MIN_AHEAD,
+  settleBatchSize,
+  type ClaimView,
+} from './claimer.ts';
 
 /** A worker at concurrency 4 with a 50 ms threshold, whose jobs ran 2 ms on average, holding nothing. */
 const view = (over: Partial<ClaimView> = {}): ClaimView => ({

@@ -27,8 +27,8 @@ export const MIN_AHEAD = 8;
 /**
  * Held ahead per slot. A call has a cost of its own in Redis (the script's start, a write per key
  * it touches at its end, MULTI/EXEC in the AOF, the reply), so larger batches share it among more
- * jobs: no-op jobs at concurrency 20, Redis CPU per job 23.8 → 21.3 µs and 34.9k → 38.4k jobs/s
- * (mean of 7 alternating runs each) going from 1 to 3; 6 did little more (21.0 µs, 40.6k).
+ * jobs: no-op jobs at concurrency 20, Redis CPU per job 23.3 → 21.3 µs and 35.4k → 39.0k jobs/s
+ * (mean of 7 alternating runs each) going from 1 to 3; 6 did little more (21.1 µs, 40.2k).
  */
 export const AHEAD_PER_SLOT = 3;
 
