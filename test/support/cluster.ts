@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RedisServer } from '@meteorites/tools';
-import { closeRedis, connectRedis, type Redis, CLUSTER_HASH_TAG, slotOf } from '@meteorites/shared';
+import { closeRedis, connectRedis, freePort, type Redis, CLUSTER_HASH_TAG, slotOf } from '@meteorites/shared';
 
 const run = promisify(execFile);
 
@@ -76,11 +76,14 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
   const slot = slotOf(`{${CLUSTER_HASH_TAG}}`);
   try {
     for (let i = 0; i < 6; i++) {
+      // The cluster bus port is the node's port + 10000 unless named: a port nobody checked, which
+      // another test's server or an outgoing connection may hold (a node then exits at start).
+      const busPort = await freePort();
       nodes.push(
         new RedisServer({
           dataDir: join(dir, `node-${i}`),
           extraArgs: [
-            ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'],
+            ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(busPort)],
             ...['--cluster-node-timeout', String(opts.nodeTimeoutMs ?? 1000)],
             // A replica of a master that died a moment ago may take over at once (no data-age limit).
             ...['--cluster-replica-validity-factor', '0'],

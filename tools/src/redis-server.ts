@@ -36,8 +36,9 @@ export const INTSET_MAX_ENTRIES = 10_000_000;
  * `zset-max-listpack-entries` of every Redis this project starts. A sorted set of up to this many
  * members is one flat list that every ZADD and ZREM walks end to end (to find the member, then its
  * place); above it, a skiplist and a hashtable. The queue's lease set (`jobs:leases`: every job
- * the workers run or hold ahead) changes with every job: as a flat list of 20 to 40 members it
- * cost a no-op job about 6 % of Redis' instructions (callgrind, bench/queue.ts at concurrency 20).
+ * the workers run or hold ahead) changes with every job: as a flat list of 20 to 40 members (a
+ * worker at concurrency 20 then; up to 80 since it holds three ahead per slot) it cost a no-op job
+ * about 6 % of Redis' instructions (callgrind, bench/queue.ts at concurrency 20).
  * Redis' default is 128; a skiplist's extra memory on sets this small is a few KB.
  */
 export const ZSET_MAX_LISTPACK_ENTRIES = 16;
