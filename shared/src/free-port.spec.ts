@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { ephemeralRange, freePort } from './free-port.ts';
+import { ephemeralRange, freePort, portBlock } from './free-port.ts';
 
 describe('freePort', () => {
   it('never returns a port the kernel may give an outgoing connection', async () => {
@@ -33,5 +33,16 @@ describe('ephemeralRange', () => {
     expect(ephemeralRange('32768\t60999\n')).toEqual([32768, 60999]);
     expect(ephemeralRange('garbage')).toEqual([49152, 65535]);
     expect(ephemeralRange('')).toEqual([49152, 65535]);
+  });
+});
+
+describe('portBlock', () => {
+  it('is the ports below the kernel range, else above it, else none (the kernel then picks)', () => {
+    expect(portBlock([32768, 60999])).toEqual({ first: 16384, span: 16384 });
+    expect(portBlock([49152, 65535])).toEqual({ first: 32768, span: 16384 });
+    expect(portBlock([10000, 40000])).toEqual({ first: 1024, span: 8976 });
+    expect(portBlock([1024, 50000])).toEqual({ first: 50001, span: 15535 });
+    // A kernel range over every unprivileged port leaves no block: freePort must not give up.
+    expect(portBlock([1024, 65535])).toBeUndefined();
   });
 });

@@ -25,28 +25,36 @@ function readRangeSetting(): string | undefined {
  * in a row.
  */
 const SPAN = 16_384;
-const [ephemeralLow, ephemeralHigh] = ephemeralRange();
-const first = ephemeralLow - SPAN >= 1024 ? ephemeralLow - SPAN : ephemeralHigh + 1;
-const span = Math.min(SPAN, 65536 - first);
-let next = Math.floor(Math.random() * span);
+/** Fewer ports than this outside the kernel's range: ask the kernel (port 0) after all. */
+const MIN_SPAN = 1024;
 
-export async function freePort(): Promise<number> {
-  for (let tries = 0; tries < span; tries++) {
-    const port = first + (next++ % span);
-    if (await canListen(port)) return port;
-  }
-  throw new Error(`no free port in ${first}-${first + span - 1}`);
+/** The ports freePort walks for a kernel range: below it, else above it; none when neither has room. */
+export function portBlock([low, high]: [number, number]): { first: number; span: number } | undefined {
+  const below = Math.min(SPAN, low - 1024);
+  if (below >= MIN_SPAN) return { first: low - below, span: below };
+  const above = Math.min(SPAN, 65535 - high);
+  return above >= MIN_SPAN ? { first: high + 1, span: above } : undefined;
 }
 
-async function canListen(port: number): Promise<boolean> {
+const block = portBlock(ephemeralRange());
+let next = block ? Math.floor(Math.random() * block.span) : 0;
+
+export async function freePort(): Promise<number> {
+  if (!block) return listenOn(0);
+  for (let tries = 0; tries < block.span; tries++) {
+    const port = await listenOn(block.first + (next++ % block.span)).catch(() => undefined);
+    if (port !== undefined) return port;
+  }
+  throw new Error(`no free port in ${block.first}-${block.first + block.span - 1}`);
+}
+
+/** Binds the port (0: one the kernel picks) on loopback, lets it go, and tells which it was. */
+async function listenOn(port: number): Promise<number> {
   const srv = createServer();
   srv.listen(port, '127.0.0.1');
-  try {
-    await once(srv, 'listening');
-  } catch {
-    return false;
-  }
+  await once(srv, 'listening');
+  const bound = (srv.address() as { port: number }).port;
   srv.close();
   await once(srv, 'close');
-  return true;
+  return bound;
 }
